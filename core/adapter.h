@@ -1,0 +1,25 @@
+/* The generic adapter: reads normalized tickets from the view named in
+ * [helpdesk] view, by keyset-paginated snapshot, by id (after a NOTIFY),
+ * and by updated_at (the reconciliation safety net).  Builds its SQL once,
+ * quoting the configured names as identifiers; ticket data only ever goes
+ * in parameters. */
+#ifndef WAFA_ADAPTER_H
+#define WAFA_ADAPTER_H
+
+#include "config.h"
+#include "error.h"
+
+#define WAFA_ADAPTER_PAGE 1000
+
+struct wafa_adapter {
+	char *page_sql;  /* $1 last id seen: the next WAFA_ADAPTER_PAGE tickets */
+	char *ids_sql;   /* $1 array literal of ids */
+	char *since_sql; /* $1 ms: tickets updated after it */
+	char *fire_sql;  /* $1 fired key, $2 id: the ticket, and whether the key fired */
+	char *listen_sql;
+};
+
+WAFA_WUR int wafa_adapter_init(struct wafa_adapter *a, const struct wafa_config *cfg);
+void wafa_adapter_free(struct wafa_adapter *a);
+
+#endif

@@ -1,0 +1,12 @@
+/* The one clock.  Everything that asks "what time is it" asks here, so that
+ * simulation and tests can run on virtual time (wafa_clock_set_offset). */
+#ifndef WAFA_CLOCK_H
+#define WAFA_CLOCK_H
+
+#include <stdint.h>
+
+/* Wall-clock time in milliseconds since the Unix epoch, plus the offset. */
+int64_t wafa_clock_now_ms(void);
+void wafa_clock_set_offset(int64_t ms);
+
+#endif

@@ -1,0 +1,265 @@
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "duration.h"
+
+enum type { T_STRING, T_DURATION, T_SIZE, T_STARTTLS, T_LEVEL, T_COUNT };
+
+struct key {
+	const char *section;
+	const char *name;
+	enum type type;
+	size_t offset;
+	const char *def; /* NULL: required */
+	bool reload;     /* a SIGHUP reload may change it */
+};
+
+#define K(sec, name, type, field, def, reload) \
+	{ sec, name, type, offsetof(struct wafa_config, field), def, reload }
+
+static const struct key keys[] = {
+	K("database", "dsn", T_STRING, dsn, NULL, false),
+	K("database", "schema", T_STRING, schema, "wafa", false),
+	K("helpdesk", "adapter", T_STRING, adapter, "generic", false),
+	K("helpdesk", "view", T_STRING, view, "public.wafa_tickets", false),
+	K("helpdesk", "notify_channel", T_STRING, notify_channel, "wafa_ticket", false),
+	K("helpdesk", "reconcile_interval", T_DURATION, reconcile_ms, "30s", true),
+	K("rules", "dir", T_STRING, rules_dir, SYSCONFDIR "/wafa/rules.d", true),
+	K("rules", "budget", T_DURATION, rules_budget_ms, "200ms", true),
+	K("rules", "memory", T_SIZE, rules_memory, "64M", true),
+	K("mail", "transport", T_STRING, transport, NULL, false),
+	K("mail", "from", T_STRING, from, NULL, true),
+	K("mail", "starttls", T_STARTTLS, starttls, "optional", false),
+	K("mail", "auth_user", T_STRING, auth_user, "", false),
+	K("mail", "auth_password_file", T_STRING, auth_password_file, "", false),
+	K("mail", "ca_file", T_STRING, ca_file, "", false),
+	K("mail", "retry_initial", T_DURATION, retry_initial_ms, "1m", true),
+	K("mail", "retry_max", T_DURATION, retry_max_ms, "1h", true),
+	K("mail", "poll_interval", T_DURATION, poll_ms, "5s", true),
+	K("mail", "timeout", T_DURATION, timeout_ms, "30s", true),
+	K("mail", "batch", T_COUNT, batch, "50", true),
+	K("log", "level", T_LEVEL, log_level, "info", true),
+};
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+struct parse {
+	struct wafa_config *cfg;
+	FILE *report;
+	FILE *in;
+	unsigned line;
+	int problems;
+	bool seen[NKEYS];
+};
+
+static void problem(struct parse *p, unsigned line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void problem(struct parse *p, unsigned line, const char *fmt, ...)
+{
+	va_list ap;
+
+	p->problems++;
+	if (line)
+		fprintf(p->report, "%s:%u: ", p->cfg->path, line);
+	else
+		fprintf(p->report, "%s: ", p->cfg->path);
+	va_start(ap, fmt);
+	vfprintf(p->report, fmt, ap);
+	va_end(ap);
+	fputc('\n', p->report);
+}
+
+/* Sets one key from its text.  Returns 0 or -EINVAL with *why set. */
+static int set(struct wafa_config *cfg, const struct key *k, const char *value, const char **why)
+{
+	void *field = (char *)cfg + k->offset;
+	char *end;
+	int err;
+
+	switch (k->type) {
+	case T_STRING: {
+		char *copy = strdup(value);
+		if (!copy) {
+			*why = "out of memory";
+			return -ENOMEM;
+		}
+		free(*(char **)field);
+		*(char **)field = copy;
+		return 0;
+	}
+	case T_DURATION:
+		return wafa_duration_parse(value, (int64_t *)field, why);
+	case T_SIZE: {
+		errno = 0;
+		long long n = strtoll(value, &end, 10);
+		int64_t mult = 1;
+		if (errno || end == value || n <= 0) {
+			*why = "a size is a positive number with an optional K, M or G, like \"64M\"";
+			return -EINVAL;
+		}
+		if (*end == 'K' || *end == 'k')
+			mult = 1024, end++;
+		else if (*end == 'M')
+			mult = 1024 * 1024, end++;
+		else if (*end == 'G')
+			mult = 1024 * 1024 * 1024, end++;
+		if (*end == 'B' || (end[0] == 'i' && end[1] == 'B'))
+			end += *end == 'B' ? 1 : 2;
+		if (*end != '\0') {
+			*why = "unknown size unit (use K, M or G)";
+			return -EINVAL;
+		}
+		*(int64_t *)field = (int64_t)n * mult;
+		return 0;
+	}
+	case T_COUNT: {
+		errno = 0;
+		long long n = strtoll(value, &end, 10);
+		if (errno || end == value || *end != '\0' || n <= 0 || n > 100000) {
+			*why = "expected a whole number from 1 to 100000";
+			return -EINVAL;
+		}
+		*(int64_t *)field = n;
+		return 0;
+	}
+	case T_STARTTLS:
+		if (strcmp(value, "off") == 0)
+			*(int *)field = WAFA_STARTTLS_OFF;
+		else if (strcmp(value, "optional") == 0)
+			*(int *)field = WAFA_STARTTLS_OPTIONAL;
+		else if (strcmp(value, "required") == 0)
+			*(int *)field = WAFA_STARTTLS_REQUIRED;
+		else {
+			*why = "expected one of off, optional, required";
+			return -EINVAL;
+		}
+		return 0;
+	case T_LEVEL: {
+		enum wafa_log_level level;
+		err = wafa_log_parse_level(value, &level);
+		if (err) {
+			*why = "expected one of debug, info, warn, error";
+			return err;
+		}
+		*(int *)field = (int)level;
+		return 0;
+	}
+	}
+	*why = "internal: unknown key type";
+	return -EINVAL;
+}
+
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse *p = user;
+	const char *why = NULL;
+	bool section_known = false;
+
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (strcmp(keys[i].section, section) != 0)
+			continue;
+		section_known = true;
+		if (strcmp(keys[i].name, name) != 0)
+			continue;
+		if (p->seen[i])
+			problem(p, p->line, "[%s] %s: given twice; keep one", section, name);
+		p->seen[i] = true;
+		if (set(p->cfg, &keys[i], value, &why) != 0)
+			problem(p, p->line, "[%s] %s = \"%s\": %s", section, name, value, why);
+		return 1;
+	}
+	if (!section_known)
+		problem(p, p->line, "unknown section [%s] (known: database, helpdesk, rules, mail, log)",
+		        section);
+	else
+		problem(p, p->line, "[%s] unknown key \"%s\"; see wafa.conf.example for the keys", section,
+		        name);
+	return 1;
+}
+
+/* Counts lines as inih reads them, so each key's problem names its line. */
+static char *reader(char *buf, int size, void *stream)
+{
+	struct parse *p = stream;
+	char *s = fgets(buf, size, p->in);
+
+	if (s)
+		p->line++;
+	return s;
+}
+
+static int check_values(struct parse *p)
+{
+	struct wafa_config *cfg = p->cfg;
+
+	if (strcmp(cfg->adapter, "generic") != 0)
+		problem(p, 0, "[helpdesk] adapter \"%s\": unknown adapter (this build has: generic)",
+		        cfg->adapter);
+	if (strncmp(cfg->transport, "smtp:", 5) != 0 && strncmp(cfg->transport, "maildir:", 8) != 0)
+		problem(p, 0,
+		        "[mail] transport \"%s\": unknown transport (use smtp://HOST:PORT or maildir:/PATH)",
+		        cfg->transport);
+	if (!strchr(cfg->from, '@'))
+		problem(p, 0, "[mail] from \"%s\": not a mail address (like Support <support@example.com>)",
+		        cfg->from);
+	if (cfg->auth_user[0] && !cfg->auth_password_file[0])
+		problem(p, 0, "[mail] auth_user is set: set auth_password_file to a file holding the password");
+	if (cfg->retry_initial_ms > cfg->retry_max_ms)
+		problem(p, 0, "[mail] retry_initial is longer than retry_max");
+	if (cfg->schema[0] == '\0')
+		problem(p, 0, "[database] schema is empty");
+	return 0;
+}
+
+int wafa_config_load(const char *path, struct wafa_config *cfg, FILE *report)
+{
+	struct parse p = { .cfg = cfg, .report = report };
+	const char *why;
+	int err = 0;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->path = strdup(path);
+	if (!cfg->path)
+		return -ENOMEM;
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (keys[i].def && set(cfg, &keys[i], keys[i].def, &why) != 0)
+			return -EINVAL;
+	}
+	p.in = fopen(path, "r");
+	if (!p.in)
+		return -errno;
+	int bad_line = ini_parse_stream(reader, &p, on_key, &p);
+	fclose(p.in);
+	if (bad_line > 0)
+		problem(&p, (unsigned)bad_line, "not an INI line (expected [section] or key = value)");
+	else if (bad_line < 0)
+		problem(&p, 0, "cannot parse the file");
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (!keys[i].def && !p.seen[i])
+			problem(&p, 0, "[%s] %s is required", keys[i].section, keys[i].name);
+	}
+	if (p.problems == 0)
+		check_values(&p);
+	if (p.problems)
+		err = -EINVAL;
+	return err;
+}
+
+void wafa_config_free(struct wafa_config *cfg)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (keys[i].type == T_STRING) {
+			char **field = (char **)((char *)cfg + keys[i].offset);
+			free(*field);
+			*field = NULL;
+		}
+	}
+	free(cfg->path);
+	cfg->path = NULL;
+}

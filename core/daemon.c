@@ -1,0 +1,751 @@
+#include "daemon.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "adapter.h"
+#include "clock.h"
+#include "heap.h"
+#include "index.h"
+#include "log.h"
+#include "mailer.h"
+#include "outbox.h"
+#include "pg.h"
+#include "rules.h"
+#include "sandbox.h"
+#include "schema.h"
+
+#define RETRY_FIRE_MS 1000
+#define RECONCILE_OVERLAP_MS 60000
+
+struct daemon {
+	uv_loop_t *loop;
+	struct wafa_config *cfg;
+	struct wafa_sandbox *sb;
+	struct wafa_rules *rules;
+	struct wafa_index index;
+	struct wafa_heap heap;
+	struct wafa_adapter adapter;
+	struct wafa_pg *work;   /* queries */
+	struct wafa_pg *listen; /* LISTEN only: a busy connection hears late */
+	struct wafa_mailer *mailer;
+	uv_timer_t deadline_timer, reconcile_timer, stop_timer;
+	uv_signal_t sigterm, sigint;
+	char *quoted_schema;
+	/* snapshot state */
+	bool ready;      /* a first snapshot has completed */
+	bool loading;    /* a snapshot is running */
+	bool reload;     /* another one is wanted after it */
+	unsigned mark;   /* generation of the running snapshot */
+	int64_t seen_updated_ms;
+	/* ids heard by NOTIFY: waiting to be read, and being read */
+	int64_t *ids, *inflight;
+	size_t nids, ids_cap, ninflight, inflight_cap;
+	bool fetching;
+	bool reconciling;
+	unsigned firing; /* firings in flight */
+	bool stopping;
+	int exit_code;
+};
+
+struct fire {
+	struct daemon *d;
+	int64_t ticket_id;
+	int rule, phase;
+	int64_t instance;
+	char key[512];
+};
+
+static void arm(struct daemon *d);
+static void snapshot_page(struct daemon *d, int64_t after);
+static void shutdown_daemon(struct daemon *d, int code);
+
+/* ---- the ticket index, fed from query results ---- */
+
+static void drop_ticket(struct daemon *d, int64_t id)
+{
+	struct wafa_ticket *t = wafa_index_remove(&d->index, id);
+
+	if (!t)
+		return;
+	wafa_rules_unschedule(&d->heap, t);
+	wafa_ticket_free(t);
+	wafa_log(WAFA_DEBUG, "index", "ticket=%" PRId64 " gone", id);
+}
+
+/* Takes row `row` into the index.  With schedule, recomputes its deadlines.
+ * Returns the indexed ticket, or NULL for a malformed row (logged). */
+static struct wafa_ticket *take_row(struct daemon *d, PGresult *res, int row, bool schedule)
+{
+	struct wafa_ticket *fresh, *t;
+	const char *why = "";
+	int err = wafa_ticket_from_row(res, row, &fresh, &why);
+
+	if (err) {
+		wafa_log(WAFA_WARN, "index", "skipping a malformed ticket row (id=%s): %s",
+		         PQgetisnull(res, row, 0) ? "NULL" : PQgetvalue(res, row, 0), why);
+		return NULL;
+	}
+	if (fresh->time[WAFA_T_UPDATED_AT] != WAFA_NO_TIME &&
+	    fresh->time[WAFA_T_UPDATED_AT] > d->seen_updated_ms)
+		d->seen_updated_ms = fresh->time[WAFA_T_UPDATED_AT];
+	t = wafa_index_get(&d->index, fresh->id);
+	if (t) {
+		wafa_ticket_replace(t, fresh);
+	} else {
+		t = fresh;
+		if (wafa_index_add(&d->index, t) != 0) {
+			wafa_log(WAFA_ERROR, "index", "ticket=%" PRId64 ": out of memory", t->id);
+			wafa_ticket_free(t);
+			return NULL;
+		}
+	}
+	t->mark = d->mark;
+	if (schedule && wafa_rules_schedule(d->rules, &d->heap, t) != 0)
+		wafa_log(WAFA_ERROR, "index", "ticket=%" PRId64 ": out of memory scheduling", t->id);
+	return t;
+}
+
+static int take_rows(struct daemon *d, PGresult *res, const char *what)
+{
+	int n;
+
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		wafa_log(WAFA_ERROR, "adapter", "%s failed: %s", what, wafa_pg_result_error(res));
+		return -1;
+	}
+	n = PQntuples(res);
+	for (int i = 0; i < n; i++)
+		take_row(d, res, i, true);
+	arm(d);
+	return n;
+}
+
+/* ---- snapshot: every ticket, keyset-paginated ---- */
+
+static void sweep(struct daemon *d)
+{
+	/* tickets the snapshot did not see have left the view */
+	for (size_t i = 0; i < d->index.cap; i++) {
+		struct wafa_ticket *t = d->index.slots[i];
+		if (t && t->mark != d->mark) {
+			drop_ticket(d, t->id);
+			i--; /* backward shift may have moved another into slot i */
+		}
+	}
+}
+
+static void on_page(PGresult *res, void *arg)
+{
+	struct daemon *d = arg;
+	int n = take_rows(d, res, "reading the tickets");
+
+	if (n < 0) {
+		d->loading = false;
+		if (res && !d->ready) {
+			wafa_log(WAFA_ERROR, "adapter", "cannot read [helpdesk] view %s: make it return "
+			                                "the normalized ticket columns (see "
+			                                "sample-helpdesk.sql)",
+			         d->cfg->view);
+			shutdown_daemon(d, EX_CONFIG);
+		} else if (res) {
+			d->reload = true; /* try again at the next reconciliation */
+		}
+		return;
+	}
+	if (n == WAFA_ADAPTER_PAGE) {
+		snapshot_page(d, strtoll(PQgetvalue(res, n - 1, 0), NULL, 10));
+		return;
+	}
+	d->loading = false;
+	sweep(d);
+	wafa_log(WAFA_INFO, "adapter", "snapshot: %zu tickets, %zu deadlines", d->index.count,
+	         d->heap.count);
+	d->ready = true;
+	if (d->reload) {
+		d->reload = false;
+		d->loading = true;
+		d->mark++;
+		snapshot_page(d, 0);
+	}
+}
+
+static void snapshot_page(struct daemon *d, int64_t after)
+{
+	char buf[32];
+	const char *p[] = { buf };
+
+	snprintf(buf, sizeof(buf), "%" PRId64, after);
+	if (wafa_pg_query(d->work, d->adapter.page_sql, 1, p, on_page, d) != 0)
+		d->loading = false;
+}
+
+/* A full re-read: at start and after any reconnection, since notifications
+ * sent while a connection was down are lost. */
+static void snapshot(struct daemon *d)
+{
+	if (d->stopping)
+		return;
+	if (d->loading) {
+		d->reload = true;
+		return;
+	}
+	if (!wafa_pg_connected(d->work))
+		return; /* its connected hook starts one */
+	d->loading = true;
+	d->mark++;
+	snapshot_page(d, 0);
+}
+
+/* ---- NOTIFY: a hint that a ticket changed ---- */
+
+static void fetch_ids(struct daemon *d);
+
+static void on_ids(PGresult *res, void *arg)
+{
+	struct daemon *d = arg;
+
+	d->fetching = false;
+	if (take_rows(d, res, "reading changed tickets") >= 0) {
+		/* an id asked for and not returned has left the view */
+		for (size_t i = 0; i < d->ninflight; i++) {
+			bool seen = false;
+			for (int r = 0; r < PQntuples(res) && !seen; r++)
+				seen = strtoll(PQgetvalue(res, r, 0), NULL, 10) == d->inflight[i];
+			if (!seen)
+				drop_ticket(d, d->inflight[i]);
+		}
+		arm(d);
+	}
+	/* on failure the reconnect's snapshot covers these ids */
+	d->ninflight = 0;
+	fetch_ids(d);
+}
+
+static void fetch_ids(struct daemon *d)
+{
+	char *list = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (d->fetching || d->nids == 0 || !wafa_pg_connected(d->work))
+		return;
+	f = open_memstream(&list, &len);
+	if (!f)
+		return;
+	fputc('{', f);
+	for (size_t i = 0; i < d->nids; i++)
+		fprintf(f, "%s%" PRId64, i ? "," : "", d->ids[i]);
+	fputc('}', f);
+	fclose(f);
+	/* what is asked now moves aside; new ids collect for the next fetch */
+	int64_t *swap = d->inflight;
+	size_t swap_cap = d->inflight_cap;
+	d->inflight = d->ids;
+	d->inflight_cap = d->ids_cap;
+	d->ninflight = d->nids;
+	d->ids = swap;
+	d->ids_cap = swap_cap;
+	d->nids = 0;
+	const char *p[] = { list };
+	if (wafa_pg_query(d->work, d->adapter.ids_sql, 1, p, on_ids, d) == 0)
+		d->fetching = true;
+	else
+		d->ninflight = 0;
+	free(list);
+}
+
+static void on_notify(struct wafa_pg *pg, const char *channel, const char *payload, void *arg)
+{
+	struct daemon *d = arg;
+	char *end;
+	long long id;
+
+	(void)pg;
+	errno = 0;
+	id = strtoll(payload, &end, 10);
+	if (errno || end == payload || *end) {
+		wafa_log(WAFA_WARN, "adapter", "NOTIFY %s: payload \"%.40s\" is not a ticket id; "
+		                               "the trigger should send the id alone",
+		         channel, payload);
+		return;
+	}
+	wafa_log(WAFA_DEBUG, "adapter", "ticket=%lld changed", id);
+	for (size_t i = 0; i < d->nids; i++)
+		if (d->ids[i] == id)
+			goto fetch;
+	if (d->nids == d->ids_cap) {
+		size_t cap = d->ids_cap ? d->ids_cap * 2 : 64;
+		int64_t *grown = realloc(d->ids, cap * sizeof(*grown));
+		if (!grown) {
+			snapshot(d);
+			return;
+		}
+		d->ids = grown;
+		d->ids_cap = cap;
+	}
+	d->ids[d->nids++] = id;
+fetch:
+	fetch_ids(d);
+}
+
+/* ---- reconciliation: the safety net for lost notifications ---- */
+
+static void on_since(PGresult *res, void *arg)
+{
+	struct daemon *d = arg;
+	int n = take_rows(d, res, "reconciling");
+
+	d->reconciling = false;
+	if (n > 0)
+		wafa_log(WAFA_DEBUG, "adapter", "reconcile: %d tickets re-read", n);
+}
+
+static void on_reconcile(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	char buf[32];
+	const char *p[] = { buf };
+	int64_t overlap = d->cfg->reconcile_ms > RECONCILE_OVERLAP_MS ? d->cfg->reconcile_ms
+	                                                               : RECONCILE_OVERLAP_MS;
+
+	if (d->reload && !d->loading) {
+		d->reload = false;
+		snapshot(d);
+		return;
+	}
+	if (!d->ready || d->loading || d->reconciling || !wafa_pg_connected(d->work))
+		return;
+	/* re-read with an overlap: a transaction may commit an older updated_at
+	 * after a newer one was seen */
+	snprintf(buf, sizeof(buf), "%" PRId64, d->seen_updated_ms - overlap);
+	if (wafa_pg_query(d->work, d->adapter.since_sql, 1, p, on_since, d) == 0)
+		d->reconciling = true;
+}
+
+/* ---- deadlines and firing ---- */
+
+static void fire_retry(struct daemon *d, struct fire *f)
+{
+	struct wafa_ticket *t = wafa_index_get(&d->index, f->ticket_id);
+
+	if (!t)
+		return;
+	wafa_rules_unmark(t, f->rule, f->phase, f->instance);
+	t->retry_at = wafa_clock_now_ms() + RETRY_FIRE_MS;
+	if (wafa_rules_schedule(d->rules, &d->heap, t) != 0)
+		wafa_log(WAFA_ERROR, "fire", "ticket=%" PRId64 ": out of memory", t->id);
+	arm(d);
+}
+
+static void fire_end(struct daemon *d, struct fire *f)
+{
+	free(f);
+	d->firing--;
+}
+
+static void on_fire_inserted(PGresult *res, void *arg)
+{
+	struct fire *f = arg;
+	struct daemon *d = f->d;
+	struct wafa_ticket *t = wafa_index_get(&d->index, f->ticket_id);
+	const struct wafa_rule *rule = &d->rules->rules[f->rule];
+
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		wafa_log(WAFA_ERROR, "fire", "rule=%s ticket=%" PRId64 ": queueing mail failed: %s; "
+		                             "trying again",
+		         rule->name, f->ticket_id, wafa_pg_result_error(res));
+		fire_retry(d, f);
+		goto out;
+	}
+	if (t && wafa_rules_mark(t, f->rule, f->phase, f->instance, false) != 0)
+		wafa_log(WAFA_ERROR, "fire", "ticket=%" PRId64 ": out of memory", f->ticket_id);
+	wafa_log(WAFA_INFO, "fire", "rule=%s ticket=%" PRId64 " phase=%s: %d mail(s) queued",
+	         rule->name, f->ticket_id, rule->phases[f->phase].name, PQntuples(res));
+	if (PQntuples(res) > 0 && d->mailer)
+		wafa_mailer_kick(d->mailer);
+out:
+	fire_end(d, f);
+}
+
+static void on_fire_checked(PGresult *res, void *arg)
+{
+	struct fire *f = arg;
+	struct daemon *d = f->d;
+	const struct wafa_rule *rule = &d->rules->rules[f->rule];
+	struct wafa_ticket *t;
+	int64_t instance = 0, due;
+	char *json = NULL;
+	int last;
+
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		wafa_log(WAFA_ERROR, "fire", "rule=%s ticket=%" PRId64 ": %s; trying again", rule->name,
+		         f->ticket_id, wafa_pg_result_error(res));
+		fire_retry(d, f);
+		goto done;
+	}
+	if (PQntuples(res) == 0) {
+		drop_ticket(d, f->ticket_id);
+		goto done;
+	}
+	/* the ticket as it is now, not as a notification may not yet have told */
+	t = take_row(d, res, 0, false);
+	if (!t) {
+		drop_ticket(d, f->ticket_id);
+		goto done;
+	}
+	last = PQnfields(res) - 1;
+	if (strcmp(PQgetvalue(res, 0, last), "t") == 0) {
+		/* done before (a restart, or another instance) */
+		if (wafa_rules_mark(t, f->rule, f->phase, f->instance, false) != 0)
+			goto oom;
+		goto reschedule;
+	}
+	due = wafa_rules_due(d->rules, t, f->rule, f->phase, &instance);
+	if (due == WAFA_NO_TIME || instance != f->instance || due > wafa_clock_now_ms()) {
+		wafa_rules_unmark(t, f->rule, f->phase, f->instance);
+		goto reschedule;
+	}
+	if (wafa_rules_run(d->rules, t, f->rule, f->phase, f->instance) != 0) {
+		/* logged; not retried while this process runs, or it would loop */
+		if (wafa_rules_mark(t, f->rule, f->phase, f->instance, false) != 0)
+			goto oom;
+		goto reschedule;
+	}
+	json = wafa_outbox_mails_json(d->rules->mails, d->rules->nmails);
+	if (!json)
+		goto oom;
+	{
+		char id[32];
+		const char *p[] = { f->key, id, rule->name, rule->phases[f->phase].name, d->cfg->from,
+			            json };
+		snprintf(id, sizeof(id), "%" PRId64, f->ticket_id);
+		if (wafa_pg_query(d->work, wafa_outbox_fire_sql, 6, p, on_fire_inserted, f) != 0) {
+			fire_retry(d, f);
+			goto done;
+		}
+	}
+	free(json);
+	if (wafa_rules_schedule(d->rules, &d->heap, t) != 0)
+		goto oom;
+	arm(d);
+	return; /* f lives on in on_fire_inserted */
+oom:
+	wafa_log(WAFA_ERROR, "fire", "rule=%s ticket=%" PRId64 ": out of memory", rule->name,
+	         f->ticket_id);
+	fire_retry(d, f);
+	goto done;
+reschedule:
+	if (wafa_rules_schedule(d->rules, &d->heap, t) != 0)
+		wafa_log(WAFA_ERROR, "fire", "ticket=%" PRId64 ": out of memory", t->id);
+	arm(d);
+done:
+	free(json);
+	fire_end(d, f);
+}
+
+static void fire(struct daemon *d, struct wafa_deadline *dl)
+{
+	struct wafa_ticket *t = dl->ticket;
+	const struct wafa_rule *rule = &d->rules->rules[dl->rule];
+	struct fire *f = calloc(1, sizeof(*f));
+	char id[32];
+	const char *p[2];
+
+	if (!f || wafa_rules_mark(t, dl->rule, dl->phase, dl->instance, true) != 0) {
+		free(f);
+		wafa_log(WAFA_ERROR, "fire", "ticket=%" PRId64 ": out of memory", t->id);
+		return;
+	}
+	f->d = d;
+	f->ticket_id = t->id;
+	f->rule = dl->rule;
+	f->phase = dl->phase;
+	f->instance = dl->instance;
+	snprintf(f->key, sizeof(f->key), "%s/%" PRId64 "/%s/%" PRId64, rule->name, t->id,
+	         rule->phases[dl->phase].name, dl->instance);
+	snprintf(id, sizeof(id), "%" PRId64, t->id);
+	p[0] = f->key;
+	p[1] = id;
+	wafa_log(WAFA_DEBUG, "fire", "rule=%s ticket=%" PRId64 " phase=%s due", rule->name, t->id,
+	         rule->phases[dl->phase].name);
+	d->firing++;
+	if (wafa_pg_query(d->work, d->adapter.fire_sql, 2, p, on_fire_checked, f) != 0) {
+		/* not connected: the reconnect's snapshot schedules it again */
+		wafa_rules_unmark(t, dl->rule, dl->phase, dl->instance);
+		fire_end(d, f);
+	}
+}
+
+static void on_deadline(uv_timer_t *timer)
+{
+	struct daemon *d = timer->data;
+	int64_t now = wafa_clock_now_ms();
+	struct wafa_deadline *dl;
+
+	if (!wafa_pg_connected(d->work))
+		return; /* the reconnect's snapshot re-arms */
+	while ((dl = wafa_heap_peek(&d->heap)) != NULL && dl->at_ms <= now) {
+		wafa_heap_pop(&d->heap);
+		fire(d, dl);
+	}
+	arm(d);
+}
+
+/* Arms the one timer for the earliest deadline. */
+static void arm(struct daemon *d)
+{
+	struct wafa_deadline *dl = wafa_heap_peek(&d->heap);
+	int64_t delay;
+
+	if (d->stopping)
+		return;
+	if (!dl) {
+		uv_timer_stop(&d->deadline_timer);
+		return;
+	}
+	delay = dl->at_ms - wafa_clock_now_ms();
+	if (delay < 0)
+		delay = 0;
+	uv_timer_start(&d->deadline_timer, on_deadline, (uint64_t)delay, 0);
+}
+
+/* ---- connections ---- */
+
+static void on_version(PGresult *res, void *arg)
+{
+	struct daemon *d = arg;
+	int version;
+
+	if (!res)
+		return; /* lost again: the next connection checks */
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		wafa_log(WAFA_ERROR, "schema",
+		         "schema %s is missing (%s): run `wafa setup -c %s` first", d->cfg->schema,
+		         wafa_pg_result_error(res), d->cfg->path);
+		shutdown_daemon(d, EX_CONFIG);
+		return;
+	}
+	version = atoi(PQgetvalue(res, 0, 0));
+	if (version != wafa_schema_version()) {
+		wafa_log(WAFA_ERROR, "schema", "schema %s is at version %d, this wafa needs %d: run "
+		                               "`wafa setup -c %s`",
+		         d->cfg->schema, version, wafa_schema_version(), d->cfg->path);
+		shutdown_daemon(d, EX_CONFIG);
+		return;
+	}
+	d->loading = false;
+	snapshot(d);
+	if (d->mailer)
+		wafa_mailer_kick(d->mailer);
+}
+
+static void on_search_path(PGresult *res, void *arg)
+{
+	(void)arg;
+	if (res && PQresultStatus(res) != PGRES_TUPLES_OK)
+		wafa_log(WAFA_ERROR, "pg", "setting search_path: %s", wafa_pg_result_error(res));
+}
+
+static void on_work_connected(struct wafa_pg *pg, void *arg)
+{
+	struct daemon *d = arg;
+	const char *p[] = { d->quoted_schema };
+
+	if (wafa_pg_query(pg, wafa_schema_search_path_sql, 1, p, on_search_path, d) != 0 ||
+	    wafa_pg_query(pg, wafa_schema_version_sql, 0, NULL, on_version, d) != 0)
+		wafa_log(WAFA_ERROR, "pg", "cannot queue the first queries");
+}
+
+static void on_listening(PGresult *res, void *arg)
+{
+	struct daemon *d = arg;
+
+	if (!res)
+		return;
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		wafa_log(WAFA_ERROR, "adapter", "LISTEN %s: %s", d->cfg->notify_channel,
+		         wafa_pg_result_error(res));
+		return;
+	}
+	wafa_log(WAFA_INFO, "adapter", "listening on %s", d->cfg->notify_channel);
+	/* whatever changed while nobody listened: read it all again */
+	if (d->ready)
+		snapshot(d);
+}
+
+static void on_listen_connected(struct wafa_pg *pg, void *arg)
+{
+	struct daemon *d = arg;
+
+	if (wafa_pg_query(pg, d->adapter.listen_sql, 0, NULL, on_listening, d) != 0)
+		wafa_log(WAFA_ERROR, "pg", "cannot queue LISTEN");
+}
+
+/* ---- start and stop ---- */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void close_all(struct daemon *d)
+{
+	wafa_pg_close(d->work);
+	wafa_pg_close(d->listen);
+	d->work = d->listen = NULL;
+	uv_close((uv_handle_t *)&d->deadline_timer, on_handle_closed);
+	uv_close((uv_handle_t *)&d->reconcile_timer, on_handle_closed);
+	uv_close((uv_handle_t *)&d->stop_timer, on_handle_closed);
+	uv_close((uv_handle_t *)&d->sigterm, on_handle_closed);
+	uv_close((uv_handle_t *)&d->sigint, on_handle_closed);
+}
+
+static void on_stop_tick(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	static int ticks;
+
+	/* let in-flight firings record what they did, for at most 10 s */
+	if ((d->firing > 0 || (d->work && wafa_pg_pending(d->work) > 0)) && ++ticks < 200)
+		return;
+	uv_timer_stop(t);
+	close_all(d);
+}
+
+static void on_mailer_stopped(void *arg)
+{
+	struct daemon *d = arg;
+
+	d->mailer = NULL;
+	uv_timer_start(&d->stop_timer, on_stop_tick, 0, 50);
+}
+
+static void shutdown_daemon(struct daemon *d, int code)
+{
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	d->exit_code = code;
+	uv_timer_stop(&d->deadline_timer);
+	uv_timer_stop(&d->reconcile_timer);
+	uv_signal_stop(&d->sigterm);
+	uv_signal_stop(&d->sigint);
+	if (d->mailer)
+		wafa_mailer_stop(d->mailer, on_mailer_stopped, d);
+	else
+		on_mailer_stopped(d);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	struct daemon *d = s->data;
+
+	wafa_log(WAFA_INFO, "daemon", "%s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	shutdown_daemon(d, EX_OK);
+}
+
+int wafa_daemon_run(struct wafa_config *cfg)
+{
+	struct daemon d = { 0 };
+	struct wafa_channel_handle channel = { 0 };
+	uv_loop_t loop;
+	struct wafa_pg_hooks work_hooks = { on_work_connected, NULL, &d };
+	struct wafa_pg_hooks listen_hooks = { on_listen_connected, on_notify, &d };
+	int code = EX_OK, problems;
+
+	/* libESMTP writes with write(2): a reset mid-DATA must not kill us */
+	signal(SIGPIPE, SIG_IGN);
+	wafa_log_set_level((enum wafa_log_level)cfg->log_level);
+	d.cfg = cfg;
+	d.exit_code = EX_OK;
+	wafa_index_init(&d.index);
+	wafa_heap_init(&d.heap);
+	if (uv_loop_init(&loop) != 0)
+		return EX_OSERR;
+	d.loop = &loop;
+
+	if (wafa_sandbox_open((size_t)cfg->rules_memory, cfg->rules_budget_ms, &d.sb) != 0 ||
+	    wafa_rules_open(d.sb, &d.rules) != 0) {
+		wafa_log(WAFA_ERROR, "rules", "cannot start the Lua host");
+		code = EX_SOFTWARE;
+		goto out;
+	}
+	{
+		char *text = NULL;
+		size_t len = 0;
+		FILE *report = open_memstream(&text, &len);
+		if (!report) {
+			code = EX_OSERR;
+			goto out;
+		}
+		problems = wafa_rules_load_dir(d.rules, cfg->rules_dir, report);
+		fclose(report);
+		/* each problem disables its file only; the others run */
+		for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+			wafa_log(WAFA_ERROR, "rules", "%s (file disabled)", line);
+		free(text);
+		if (problems < 0) {
+			code = EX_CONFIG;
+			goto out;
+		}
+		wafa_log(WAFA_INFO, "rules", "%d rule(s) loaded from %s", d.rules->nrules,
+		         cfg->rules_dir);
+	}
+	if (wafa_adapter_init(&d.adapter, cfg) != 0 ||
+	    !(d.quoted_schema = wafa_pg_quote_ident(cfg->schema))) {
+		code = EX_OSERR;
+		goto out;
+	}
+	if (wafa_channel_open(cfg, &channel) != 0) {
+		code = EX_CONFIG;
+		goto out;
+	}
+
+	uv_timer_init(&loop, &d.deadline_timer);
+	uv_timer_init(&loop, &d.reconcile_timer);
+	uv_timer_init(&loop, &d.stop_timer);
+	d.deadline_timer.data = d.reconcile_timer.data = d.stop_timer.data = &d;
+	uv_signal_init(&loop, &d.sigterm);
+	uv_signal_init(&loop, &d.sigint);
+	d.sigterm.data = d.sigint.data = &d;
+	uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+	uv_signal_start(&d.sigint, on_signal, SIGINT);
+
+	if (wafa_pg_open(&loop, cfg->dsn, "work", &work_hooks, &d.work) != 0 ||
+	    wafa_pg_open(&loop, cfg->dsn, "listen", &listen_hooks, &d.listen) != 0 ||
+	    wafa_mailer_open(&loop, cfg, d.work, channel, &d.mailer) != 0) {
+		code = EX_OSERR;
+		wafa_channel_close(&channel);
+		shutdown_daemon(&d, code);
+	} else {
+		channel.state = NULL; /* the mailer owns it */
+		wafa_mailer_start(d.mailer);
+		uv_timer_start(&d.reconcile_timer, on_reconcile, (uint64_t)cfg->reconcile_ms,
+		               (uint64_t)cfg->reconcile_ms);
+		wafa_log(WAFA_INFO, "daemon", "wafa %s running", PACKAGE_VERSION);
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
+	code = d.exit_code;
+	if (uv_loop_close(&loop) != 0)
+		wafa_log(WAFA_WARN, "daemon", "handles left open at exit");
+	wafa_log(WAFA_INFO, "daemon", "stopped");
+out:
+	for (size_t i = 0; i < d.index.cap; i++)
+		if (d.index.slots[i])
+			wafa_rules_unschedule(&d.heap, d.index.slots[i]);
+	wafa_index_free(&d.index);
+	wafa_heap_free(&d.heap);
+	wafa_rules_close(d.rules);
+	wafa_sandbox_close(d.sb);
+	wafa_adapter_free(&d.adapter);
+	free(d.quoted_schema);
+	free(d.ids);
+	free(d.inflight);
+	return code;
+}

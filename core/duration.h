@@ -1,0 +1,13 @@
+/* Durations as people write them: "100ms", "90s", "15m", "4h", "2d". */
+#ifndef WAFA_DURATION_H
+#define WAFA_DURATION_H
+
+#include <stdint.h>
+
+#include "error.h"
+
+/* Parses text into milliseconds.  Returns 0, or -EINVAL with a reason for a
+ * person in why (e.g. "unknown unit \"x\" (use ms, s, m, h, d)"). */
+WAFA_WUR int wafa_duration_parse(const char *text, int64_t *ms, const char **why);
+
+#endif

@@ -1,0 +1,26 @@
+/* The mailer: claims due outbox rows, renders them, hands a batch to the
+ * channel on a worker thread (channels may block), and records each result:
+ * sent, retried later with backoff (4xx, connection trouble) or parked as
+ * failed with the server's reply (5xx). */
+#ifndef WAFA_MAILER_H
+#define WAFA_MAILER_H
+
+#include <uv.h>
+
+#include "channel.h"
+#include "config.h"
+#include "error.h"
+#include "pg.h"
+
+struct wafa_mailer;
+
+WAFA_WUR int wafa_mailer_open(uv_loop_t *loop, const struct wafa_config *cfg, struct wafa_pg *pg,
+                              struct wafa_channel_handle channel, struct wafa_mailer **out);
+/* Starts polling the outbox. */
+void wafa_mailer_start(struct wafa_mailer *m);
+/* Looks at the outbox now (new rows were queued). */
+void wafa_mailer_kick(struct wafa_mailer *m);
+/* Stops claiming; calls done once no batch is in flight.  Frees m after. */
+void wafa_mailer_stop(struct wafa_mailer *m, void (*done)(void *arg), void *arg);
+
+#endif

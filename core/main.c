@@ -1,0 +1,159 @@
+/* wafa: the command line. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+#include "rules.h"
+#include "sandbox.h"
+#include "schema.h"
+
+#define DEFAULT_CONFIG SYSCONFDIR "/wafa/wafa.conf"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "Usage: wafa COMMAND [-c FILE]\n"
+	        "       wafa --version | --help\n"
+	        "\n"
+	        "wafa keeps a support team's promises: it watches a helpdesk's tickets in\n"
+	        "PostgreSQL, runs the rules in rules.d/*.lua, and sends the mail they ask for.\n"
+	        "\n"
+	        "Commands:\n"
+	        "  run     run the daemon (logs to stderr; SIGTERM or SIGINT stops it)\n"
+	        "  check   validate the config and every rule file; print each problem\n"
+	        "          as file:line: message; exit 0 only if all is well\n"
+	        "  setup   create or upgrade wafa's own schema in the database\n"
+	        "\n"
+	        "Options:\n"
+	        "  -c, --config FILE   the config file (default %s)\n"
+	        "  -h, --help          this text\n"
+	        "  -V, --version       the version\n",
+	        DEFAULT_CONFIG);
+}
+
+/* Loads the config, reporting problems.  Returns 0 or a sysexits code. */
+static int load_config(const char *path, struct wafa_config *cfg)
+{
+	int err = wafa_config_load(path, cfg, stderr);
+
+	if (err == -EINVAL)
+		return EX_CONFIG;
+	if (err) {
+		fprintf(stderr, "wafa: cannot read the config file %s: %s\n", path, wafa_strerror(err));
+		return err == -ENOENT || err == -EACCES ? EX_NOINPUT : EX_IOERR;
+	}
+	return 0;
+}
+
+static int cmd_check(struct wafa_config *cfg)
+{
+	struct wafa_sandbox *sb = NULL;
+	struct wafa_rules *rules = NULL;
+	int code = EX_OK, problems;
+
+	if (wafa_sandbox_open((size_t)cfg->rules_memory, cfg->rules_budget_ms, &sb) != 0 ||
+	    wafa_rules_open(sb, &rules) != 0) {
+		fprintf(stderr, "wafa check: cannot start the Lua host\n");
+		code = EX_SOFTWARE;
+		goto out;
+	}
+	problems = wafa_rules_load_dir(rules, cfg->rules_dir, stderr);
+	if (problems < 0) {
+		code = EX_CONFIG;
+	} else if (problems > 0) {
+		fprintf(stderr, "wafa check: %d rule file(s) with problems\n", problems);
+		code = EX_DATAERR;
+	} else {
+		printf("wafa check: %s is valid; %d rule(s) in %s\n", cfg->path, rules->nrules,
+		       cfg->rules_dir);
+	}
+out:
+	wafa_rules_close(rules);
+	wafa_sandbox_close(sb);
+	return code;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = DEFAULT_CONFIG, *command;
+	struct wafa_config cfg = { 0 };
+	int opt, code;
+
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+c:hV", options, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return EX_OK;
+		case 'V':
+			printf("wafa %s\n", PACKAGE_VERSION);
+			return EX_OK;
+		default:
+			if (optopt == 'c')
+				fprintf(stderr, "wafa: -c needs a file name\n");
+			else
+				fprintf(stderr, "wafa: unknown option \"%s\"\n", argv[optind - 1]);
+			fprintf(stderr, "Try 'wafa --help'.\n");
+			return EX_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	command = argv[optind++];
+	if (strcmp(command, "run") != 0 && strcmp(command, "check") != 0 &&
+	    strcmp(command, "setup") != 0) {
+		fprintf(stderr, "wafa: unknown command \"%s\" (use run, check or setup)\n", command);
+		return EX_USAGE;
+	}
+	/* options may also follow the command: wafa run -c FILE */
+	optind--;
+	argv[optind] = argv[0];
+	argc -= optind;
+	argv += optind;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "c:", options, NULL)) != -1) {
+		if (opt == 'c') {
+			path = optarg;
+			continue;
+		}
+		if (optopt == 'c')
+			fprintf(stderr, "wafa %s: -c needs a file name\n", command);
+		else
+			fprintf(stderr, "wafa %s: unknown option \"%s\"\n", command, argv[optind - 1]);
+		fprintf(stderr, "Try 'wafa --help'.\n");
+		return EX_USAGE;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "wafa %s: unexpected argument \"%s\"\n", command, argv[optind]);
+		return EX_USAGE;
+	}
+	code = load_config(path, &cfg);
+	if (code)
+		goto out;
+	if (strcmp(command, "check") == 0)
+		code = cmd_check(&cfg);
+	else if (strcmp(command, "setup") == 0)
+		code = wafa_schema_setup(cfg.dsn, cfg.schema, stderr) == 0 ? EX_OK : EX_UNAVAILABLE;
+	else
+		code = wafa_daemon_run(&cfg);
+out:
+	wafa_config_free(&cfg);
+	return code;
+}

@@ -1,0 +1,472 @@
+#include "pg.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+
+#define BACKOFF_MIN_MS 250
+#define BACKOFF_MAX_MS 30000
+#define CONNECT_TIMEOUT_MS 10000
+
+struct query {
+	struct query *next;
+	char *sql;
+	int nparams;
+	char **params;
+	wafa_pg_result_cb cb;
+	void *arg;
+};
+
+enum state { S_WAIT, S_CONNECTING, S_READY, S_CLOSING };
+
+struct wafa_pg {
+	uv_loop_t *loop;
+	char *dsn;
+	char *name;
+	struct wafa_pg_hooks hooks;
+	enum state state;
+	PGconn *conn;
+	uv_poll_t *poll; /* NULL when no socket is watched */
+	int poll_fd;
+	ino_t poll_ino;
+	int poll_events;
+	uv_timer_t timer; /* reconnect backoff and connect timeout */
+	unsigned backoff_ms;
+	struct query *head, *tail; /* head is running when busy */
+	bool busy;
+	bool flushing;
+	PGresult *last;
+	unsigned handles; /* open libuv handles: pg is freed at zero */
+	unsigned pending;
+};
+
+static void on_poll(uv_poll_t *poll, int status, int events);
+static void lost(struct wafa_pg *pg, const char *why);
+static void send_next(struct wafa_pg *pg);
+
+static void query_free(struct query *q)
+{
+	for (int i = 0; i < q->nparams; i++)
+		free(q->params[i]);
+	free(q->params);
+	free(q->sql);
+	free(q);
+}
+
+static void maybe_free(struct wafa_pg *pg)
+{
+	if (pg->state != S_CLOSING || pg->handles > 0)
+		return;
+	free(pg->dsn);
+	free(pg->name);
+	free(pg);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	struct wafa_pg *pg = h->data;
+
+	if (h != (uv_handle_t *)&pg->timer)
+		free(h);
+	pg->handles--;
+	maybe_free(pg);
+}
+
+static void unwatch(struct wafa_pg *pg)
+{
+	if (!pg->poll)
+		return;
+	uv_close((uv_handle_t *)pg->poll, on_handle_closed);
+	pg->poll = NULL;
+	pg->poll_fd = -1;
+}
+
+/* Watches libpq's socket for events; re-reads PQsocket() each time because
+ * libpq may replace the socket during connection (even at the same fd). */
+static int watch(struct wafa_pg *pg, int events)
+{
+	int fd = PQsocket(pg->conn);
+	struct stat st;
+	int err;
+
+	if (fd < 0)
+		return -EBADF;
+	if (fstat(fd, &st) != 0)
+		return -errno;
+	if (pg->poll && (pg->poll_fd != fd || pg->poll_ino != st.st_ino))
+		unwatch(pg);
+	if (!pg->poll) {
+		pg->poll = malloc(sizeof(*pg->poll));
+		if (!pg->poll)
+			return -ENOMEM;
+		err = uv_poll_init(pg->loop, pg->poll, fd);
+		if (err) {
+			free(pg->poll);
+			pg->poll = NULL;
+			return err;
+		}
+		pg->poll->data = pg;
+		pg->handles++;
+		pg->poll_fd = fd;
+		pg->poll_ino = st.st_ino;
+		pg->poll_events = 0;
+	}
+	if (pg->poll_events != events) {
+		err = uv_poll_start(pg->poll, events, on_poll);
+		if (err)
+			return err;
+		pg->poll_events = events;
+	}
+	return 0;
+}
+
+static void on_notice(void *arg, const char *message)
+{
+	struct wafa_pg *pg = arg;
+	size_t n = strlen(message);
+
+	while (n > 0 && message[n - 1] == '\n')
+		n--;
+	wafa_log(WAFA_INFO, "pg", "%s: server says: %.*s", pg->name, (int)n, message);
+}
+
+static void on_timer(uv_timer_t *t);
+
+static void schedule_reconnect(struct wafa_pg *pg)
+{
+	pg->state = S_WAIT;
+	uv_timer_start(&pg->timer, on_timer, pg->backoff_ms, 0);
+	wafa_log(WAFA_INFO, "pg", "%s: reconnecting in %u ms", pg->name, pg->backoff_ms);
+	pg->backoff_ms = pg->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : pg->backoff_ms * 2;
+}
+
+static void connect_start(struct wafa_pg *pg)
+{
+	pg->conn = PQconnectStart(pg->dsn);
+	if (!pg->conn || PQstatus(pg->conn) == CONNECTION_BAD) {
+		lost(pg, pg->conn ? PQerrorMessage(pg->conn) : "out of memory");
+		return;
+	}
+	PQsetNoticeProcessor(pg->conn, on_notice, pg);
+	pg->state = S_CONNECTING;
+	uv_timer_start(&pg->timer, on_timer, CONNECT_TIMEOUT_MS, 0);
+	if (watch(pg, UV_WRITABLE) != 0)
+		lost(pg, "cannot watch the connection's socket");
+}
+
+static void on_timer(uv_timer_t *t)
+{
+	struct wafa_pg *pg = t->data;
+
+	if (pg->state == S_WAIT)
+		connect_start(pg);
+	else if (pg->state == S_CONNECTING)
+		lost(pg, "connection timed out");
+}
+
+static void connect_step(struct wafa_pg *pg)
+{
+	switch (PQconnectPoll(pg->conn)) {
+	case PGRES_POLLING_READING:
+		if (watch(pg, UV_READABLE) != 0)
+			lost(pg, "cannot watch the connection's socket");
+		return;
+	case PGRES_POLLING_WRITING:
+		if (watch(pg, UV_WRITABLE) != 0)
+			lost(pg, "cannot watch the connection's socket");
+		return;
+	case PGRES_POLLING_OK:
+		break;
+	default:
+		lost(pg, PQerrorMessage(pg->conn));
+		return;
+	}
+	uv_timer_stop(&pg->timer);
+	if (PQsetnonblocking(pg->conn, 1) != 0 || watch(pg, UV_READABLE) != 0) {
+		lost(pg, "cannot make the connection non-blocking");
+		return;
+	}
+	pg->state = S_READY;
+	pg->backoff_ms = BACKOFF_MIN_MS;
+	wafa_log(WAFA_INFO, "pg", "%s: connected", pg->name);
+	if (pg->hooks.connected)
+		pg->hooks.connected(pg, pg->hooks.arg);
+	send_next(pg);
+}
+
+static void fail_queries(struct wafa_pg *pg)
+{
+	struct query *q = pg->head;
+
+	pg->head = pg->tail = NULL;
+	pg->busy = false;
+	pg->flushing = false;
+	if (pg->last) {
+		PQclear(pg->last);
+		pg->last = NULL;
+	}
+	while (q) {
+		struct query *next = q->next;
+		pg->pending--;
+		q->cb(NULL, q->arg);
+		query_free(q);
+		q = next;
+	}
+}
+
+/* The connection is gone: fail what was asked of it and try again later. */
+static void lost(struct wafa_pg *pg, const char *why)
+{
+	size_t n = why ? strlen(why) : 0;
+
+	while (n > 0 && why[n - 1] == '\n')
+		n--;
+	wafa_log(WAFA_WARN, "pg", "%s: connection lost: %.*s", pg->name, (int)n, why ? why : "");
+	unwatch(pg);
+	if (pg->conn) {
+		PQfinish(pg->conn);
+		pg->conn = NULL;
+	}
+	schedule_reconnect(pg);
+	fail_queries(pg);
+}
+
+static void update_interest(struct wafa_pg *pg)
+{
+	if (watch(pg, UV_READABLE | (pg->flushing ? UV_WRITABLE : 0)) != 0)
+		lost(pg, "cannot watch the connection's socket");
+}
+
+static void send_next(struct wafa_pg *pg)
+{
+	struct query *q = pg->head;
+
+	if (pg->state != S_READY || pg->busy || !q)
+		return;
+	if (!PQsendQueryParams(pg->conn, q->sql, q->nparams, NULL, (const char *const *)q->params,
+	                       NULL, NULL, 0)) {
+		lost(pg, PQerrorMessage(pg->conn));
+		return;
+	}
+	pg->busy = true;
+	int r = PQflush(pg->conn);
+	if (r < 0) {
+		lost(pg, PQerrorMessage(pg->conn));
+		return;
+	}
+	/* uv_poll is level-triggered: keep write interest only while libpq has
+	 * unsent data, or the loop spins. */
+	pg->flushing = r == 1;
+	update_interest(pg);
+}
+
+static void drain_notifies(struct wafa_pg *pg)
+{
+	PGnotify *n;
+
+	while (pg->conn && (n = PQnotifies(pg->conn)) != NULL) {
+		if (pg->hooks.notify)
+			pg->hooks.notify(pg, n->relname, n->extra, pg->hooks.arg);
+		PQfreemem(n);
+	}
+}
+
+static void read_results(struct wafa_pg *pg)
+{
+	if (!PQconsumeInput(pg->conn)) {
+		lost(pg, PQerrorMessage(pg->conn));
+		return;
+	}
+	drain_notifies(pg);
+	while (pg->busy && !PQisBusy(pg->conn)) {
+		PGresult *res = PQgetResult(pg->conn);
+		if (res) {
+			if (pg->last)
+				PQclear(pg->last);
+			pg->last = res;
+			continue;
+		}
+		struct query *q = pg->head;
+		PGresult *last = pg->last;
+		pg->last = NULL;
+		pg->head = q->next;
+		if (!pg->head)
+			pg->tail = NULL;
+		pg->busy = false;
+		pg->pending--;
+		q->cb(last, q->arg);
+		PQclear(last);
+		query_free(q);
+		if (pg->state != S_READY)
+			return;
+		send_next(pg);
+	}
+	if (pg->conn && PQstatus(pg->conn) == CONNECTION_BAD)
+		lost(pg, PQerrorMessage(pg->conn));
+}
+
+static void on_poll(uv_poll_t *poll, int status, int events)
+{
+	struct wafa_pg *pg = poll->data;
+
+	if (pg->state == S_CONNECTING) {
+		connect_step(pg);
+		return;
+	}
+	if (pg->state != S_READY)
+		return;
+	/* libuv reports a reset peer as UV_EBADF with no events: let libpq read
+	 * the socket so it reports the real error. */
+	if (status < 0)
+		events = UV_READABLE;
+	if (pg->flushing && (events & UV_WRITABLE)) {
+		int r = PQflush(pg->conn);
+		if (r < 0) {
+			lost(pg, PQerrorMessage(pg->conn));
+			return;
+		}
+		pg->flushing = r == 1;
+		update_interest(pg);
+		if (pg->state != S_READY)
+			return;
+	}
+	if (events & UV_READABLE)
+		read_results(pg);
+}
+
+int wafa_pg_open(uv_loop_t *loop, const char *dsn, const char *name,
+                 const struct wafa_pg_hooks *hooks, struct wafa_pg **out)
+{
+	struct wafa_pg *pg = calloc(1, sizeof(*pg));
+
+	if (!pg)
+		return -ENOMEM;
+	pg->loop = loop;
+	pg->dsn = strdup(dsn);
+	pg->name = strdup(name);
+	if (!pg->dsn || !pg->name) {
+		free(pg->dsn);
+		free(pg->name);
+		free(pg);
+		return -ENOMEM;
+	}
+	pg->hooks = *hooks;
+	pg->poll_fd = -1;
+	pg->backoff_ms = BACKOFF_MIN_MS;
+	uv_timer_init(loop, &pg->timer);
+	pg->timer.data = pg;
+	pg->handles = 1;
+	connect_start(pg);
+	*out = pg;
+	return 0;
+}
+
+int wafa_pg_query(struct wafa_pg *pg, const char *sql, int nparams, const char *const *params,
+                  wafa_pg_result_cb cb, void *arg)
+{
+	struct query *q;
+
+	if (pg->state != S_READY)
+		return -ENOTCONN;
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	q->sql = strdup(sql);
+	q->params = nparams ? calloc((size_t)nparams, sizeof(char *)) : NULL;
+	if (!q->sql || (nparams && !q->params))
+		goto fail;
+	q->nparams = nparams;
+	for (int i = 0; i < nparams; i++) {
+		if (params[i] && !(q->params[i] = strdup(params[i])))
+			goto fail;
+	}
+	q->cb = cb;
+	q->arg = arg;
+	if (pg->tail)
+		pg->tail->next = q;
+	else
+		pg->head = q;
+	pg->tail = q;
+	pg->pending++;
+	send_next(pg);
+	return 0;
+fail:
+	query_free(q);
+	return -ENOMEM;
+}
+
+bool wafa_pg_connected(const struct wafa_pg *pg)
+{
+	return pg->state == S_READY;
+}
+
+unsigned wafa_pg_pending(const struct wafa_pg *pg)
+{
+	return pg->pending;
+}
+
+void wafa_pg_close(struct wafa_pg *pg)
+{
+	if (!pg)
+		return;
+	pg->hooks.connected = NULL;
+	pg->hooks.notify = NULL;
+	pg->state = S_CLOSING;
+	unwatch(pg);
+	if (pg->conn) {
+		PQfinish(pg->conn);
+		pg->conn = NULL;
+	}
+	fail_queries(pg);
+	uv_close((uv_handle_t *)&pg->timer, on_handle_closed);
+}
+
+char *wafa_pg_quote_ident(const char *dotted)
+{
+	size_t n = strlen(dotted);
+	char *out = malloc(2 * n + 3 * (n + 1) + 1);
+	char *w = out;
+
+	if (!out)
+		return NULL;
+	*w++ = '"';
+	for (const char *p = dotted; *p; p++) {
+		if (*p == '.') {
+			*w++ = '"';
+			*w++ = '.';
+			*w++ = '"';
+		} else {
+			if (*p == '"')
+				*w++ = '"';
+			*w++ = *p;
+		}
+	}
+	*w++ = '"';
+	*w = '\0';
+	return out;
+}
+
+const char *wafa_pg_result_error(const PGresult *res)
+{
+	static __thread char buf[512];
+	const char *msg;
+	size_t n;
+
+	if (!res)
+		return "connection lost";
+	msg = PQresultErrorMessage(res);
+	if (!msg || !*msg)
+		return PQresStatus(PQresultStatus(res));
+	n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+		n--;
+	snprintf(buf, sizeof(buf), "%.*s", (int)n, msg);
+	for (char *p = buf; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	return buf;
+}

@@ -1,0 +1,49 @@
+/* One PostgreSQL connection driven by libuv (PgBouncer's sequence):
+ * PQconnectStart/PQconnectPoll on uv_poll, queries queued and sent one at a
+ * time with parameters only, LISTEN notifications, and reconnection with
+ * backoff.  After every (re)connection the `connected` hook runs, so its
+ * owner can re-LISTEN and re-read what it may have missed. */
+#ifndef WAFA_PG_H
+#define WAFA_PG_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <uv.h>
+
+#include "error.h"
+
+struct wafa_pg;
+
+/* res is NULL when the connection was lost before the query finished.  pg
+ * clears res after the callback returns: copy what you keep. */
+typedef void (*wafa_pg_result_cb)(PGresult *res, void *arg);
+
+struct wafa_pg_hooks {
+	void (*connected)(struct wafa_pg *pg, void *arg);
+	void (*notify)(struct wafa_pg *pg, const char *channel, const char *payload, void *arg);
+	void *arg;
+};
+
+/* Starts connecting; the hooks run on the loop.  name is for logs. */
+WAFA_WUR int wafa_pg_open(uv_loop_t *loop, const char *dsn, const char *name,
+                          const struct wafa_pg_hooks *hooks, struct wafa_pg **out);
+/* Queues sql with params ($1..$n, text format).  Returns 0 and later calls cb
+ * exactly once; or -ENOTCONN / -ENOMEM and never calls cb.  A callback may
+ * queue further queries but must not close pg. */
+WAFA_WUR int wafa_pg_query(struct wafa_pg *pg, const char *sql, int nparams,
+                           const char *const *params, wafa_pg_result_cb cb, void *arg);
+bool wafa_pg_connected(const struct wafa_pg *pg);
+/* Number of queries queued or running. */
+unsigned wafa_pg_pending(const struct wafa_pg *pg);
+/* Fails queued queries (cb with NULL), closes the connection and frees pg
+ * once its handles are closed. */
+void wafa_pg_close(struct wafa_pg *pg);
+
+/* Quotes a possibly schema-qualified name ("public.tickets") as SQL
+ * identifiers ("public"."tickets").  Returns a malloc'd string or NULL. */
+char *wafa_pg_quote_ident(const char *dotted);
+
+/* Text of a failed result or connection, one line, for logs. */
+const char *wafa_pg_result_error(const PGresult *res);
+
+#endif

@@ -1,0 +1,136 @@
+#include "schema.h"
+
+#include <errno.h>
+#include <libpq-fe.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pg.h"
+
+/* Each entry upgrades the schema by one version.  Never edit a released
+ * entry: add a new one. */
+static const char *const migrations[] = {
+	/* 1: what has fired and what is to be sent. */
+	"CREATE TABLE fired (\n"
+	"    key       text PRIMARY KEY,            -- rule/ticket/phase/instance\n"
+	"    ticket_id bigint NOT NULL,\n"
+	"    rule      text NOT NULL,\n"
+	"    phase     text NOT NULL,\n"
+	"    fired_at  timestamptz NOT NULL DEFAULT now()\n"
+	");\n"
+	"CREATE TABLE outbox (\n"
+	"    id              bigserial PRIMARY KEY,\n"
+	"    key             text NOT NULL UNIQUE,  -- rule/ticket/phase/instance/n\n"
+	"    ticket_id       bigint NOT NULL,\n"
+	"    rule            text NOT NULL,\n"
+	"    phase           text NOT NULL,\n"
+	"    mail_from       text NOT NULL,\n"
+	"    rcpt            text NOT NULL,\n"
+	"    subject         text NOT NULL,\n"
+	"    body            text NOT NULL,\n"
+	"    status          text NOT NULL DEFAULT 'queued'\n"
+	"                    CHECK (status IN ('queued', 'sent', 'failed')),\n"
+	"    attempts        integer NOT NULL DEFAULT 0,\n"
+	"    next_attempt_at timestamptz NOT NULL DEFAULT now(),\n"
+	"    claimed_until   timestamptz,\n"
+	"    last_error      text,\n"
+	"    created_at      timestamptz NOT NULL DEFAULT now(),\n"
+	"    sent_at         timestamptz\n"
+	");\n"
+	"CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE status = 'queued';\n"
+	"CREATE INDEX outbox_ticket ON outbox (ticket_id);\n",
+};
+#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+const char wafa_schema_search_path_sql[] = "SELECT set_config('search_path', $1 || ', public', false)";
+const char wafa_schema_version_sql[] = "SELECT coalesce(max(version), 0) FROM schema_version";
+
+int wafa_schema_version(void)
+{
+	return NMIGRATIONS;
+}
+
+static int exec(PGconn *conn, FILE *report, const char *sql, int n, const char *const *params,
+                PGresult **out)
+{
+	PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		fprintf(report, "wafa setup: %s\n", wafa_pg_result_error(res));
+		PQclear(res);
+		return -EIO;
+	}
+	if (out)
+		*out = res;
+	else
+		PQclear(res);
+	return 0;
+}
+
+int wafa_schema_setup(const char *dsn, const char *schema, FILE *report)
+{
+	PGconn *conn = PQconnectdb(dsn);
+	PGresult *res = NULL;
+	char *quoted = wafa_pg_quote_ident(schema);
+	char *create = NULL;
+	int err = 0, version;
+
+	if (!quoted) {
+		err = -ENOMEM;
+		goto out;
+	}
+	if (PQstatus(conn) != CONNECTION_OK) {
+		fprintf(report, "wafa setup: cannot connect to the database: %s",
+		        PQerrorMessage(conn));
+		err = -ECONNREFUSED;
+		goto out;
+	}
+	if (asprintf(&create, "CREATE SCHEMA IF NOT EXISTS %s", quoted) < 0) {
+		create = NULL;
+		err = -ENOMEM;
+		goto out;
+	}
+	const char *sp[] = { quoted };
+	if ((err = exec(conn, report, "BEGIN", 0, NULL, NULL)) ||
+	    (err = exec(conn, report, "SELECT pg_advisory_xact_lock(hashtext('wafa setup'))", 0, NULL,
+	                NULL)) ||
+	    (err = exec(conn, report, create, 0, NULL, NULL)) ||
+	    (err = exec(conn, report, "SELECT set_config('search_path', $1, true)", 1, sp, NULL)) ||
+	    (err = exec(conn, report,
+	                "CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY, "
+	                "applied_at timestamptz NOT NULL DEFAULT now())",
+	                0, NULL, NULL)) ||
+	    (err = exec(conn, report, wafa_schema_version_sql, 0, NULL, &res)))
+		goto out;
+	version = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	res = NULL;
+	if (version > NMIGRATIONS) {
+		fprintf(report,
+		        "wafa setup: schema %s is at version %d, newer than this wafa (%d); "
+		        "upgrade wafa\n",
+		        schema, version, NMIGRATIONS);
+		err = -EPROTO;
+		goto out;
+	}
+	for (int v = version + 1; v <= NMIGRATIONS; v++) {
+		char vs[16];
+		const char *vp[] = { vs };
+		snprintf(vs, sizeof(vs), "%d", v);
+		if ((err = exec(conn, report, migrations[v - 1], 0, NULL, NULL)) ||
+		    (err = exec(conn, report, "INSERT INTO schema_version (version) VALUES ($1)", 1, vp,
+		                NULL)))
+			goto out;
+		fprintf(report, "wafa setup: schema %s: applied migration %d\n", schema, v);
+	}
+	if ((err = exec(conn, report, "COMMIT", 0, NULL, NULL)))
+		goto out;
+	fprintf(report, "wafa setup: schema %s is at version %d\n", schema, NMIGRATIONS);
+out:
+	PQclear(res);
+	free(create);
+	free(quoted);
+	PQfinish(conn);
+	return err;
+}

@@ -1,0 +1,77 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+
+#include "heap.h"
+#include "index.h"
+
+#define N 2000
+
+static void pops_in_order_after_removals(void **state)
+{
+	struct wafa_heap h;
+	struct wafa_deadline *d = calloc(N, sizeof(*d));
+	int64_t last = INT64_MIN;
+	size_t popped = 0;
+
+	(void)state;
+	wafa_heap_init(&h);
+	srand(42);
+	for (int i = 0; i < N; i++) {
+		d[i].at_ms = rand() % 100000;
+		assert_int_equal(wafa_heap_push(&h, &d[i]), 0);
+	}
+	/* remove every third, as ticket changes do */
+	for (int i = 0; i < N; i += 3)
+		wafa_heap_remove(&h, &d[i]);
+	/* removing twice is harmless */
+	wafa_heap_remove(&h, &d[0]);
+	struct wafa_deadline *x;
+	while ((x = wafa_heap_pop(&h)) != NULL) {
+		assert_true(x->at_ms >= last);
+		assert_true((x - d) % 3 != 0);
+		last = x->at_ms;
+		popped++;
+	}
+	assert_int_equal(popped, N - (N + 2) / 3);
+	wafa_heap_free(&h);
+	free(d);
+}
+
+static void index_adds_finds_removes(void **state)
+{
+	struct wafa_index ix;
+
+	(void)state;
+	wafa_index_init(&ix);
+	for (int64_t id = 1; id <= 5000; id++) {
+		struct wafa_ticket *t = calloc(1, sizeof(*t));
+		t->id = id * 7919;
+		assert_int_equal(wafa_index_add(&ix, t), 0);
+	}
+	assert_int_equal(ix.count, 5000);
+	for (int64_t id = 1; id <= 5000; id += 2)
+		wafa_ticket_free(wafa_index_remove(&ix, id * 7919));
+	assert_null(wafa_index_remove(&ix, 1 * 7919));
+	for (int64_t id = 1; id <= 5000; id++) {
+		struct wafa_ticket *t = wafa_index_get(&ix, id * 7919);
+		if (id % 2)
+			assert_null(t);
+		else
+			assert_true(t && t->id == id * 7919);
+	}
+	assert_int_equal(ix.count, 2500);
+	wafa_index_free(&ix);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(pops_in_order_after_removals),
+		cmocka_unit_test(index_adds_finds_removes),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

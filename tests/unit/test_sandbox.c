@@ -1,0 +1,244 @@
+/* The Lua sandbox and rules host, on real rule files. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "rules.h"
+#include "sandbox.h"
+
+static char dir[] = "/tmp/wafa-test-rules-XXXXXX";
+
+static void write_rule(const char *name, const char *text)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[300];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd);
+}
+
+/* Each test starts from an empty rules directory. */
+static int clear_dir(void **state)
+{
+	char cmd[300];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -f %s/*.lua", dir);
+	return system(cmd);
+}
+
+static struct wafa_ticket *ticket(void)
+{
+	static char ref[] = "42", subject[] = "طلب استرداد", status[] = "open";
+	struct wafa_ticket *t = calloc(1, sizeof(*t));
+
+	t->id = 42;
+	t->str[WAFA_T_REF] = ref;
+	t->str[WAFA_T_SUBJECT] = subject;
+	t->str[WAFA_T_STATUS] = status;
+	for (int i = 0; i < WAFA_T_NTIME; i++)
+		t->time[i] = WAFA_NO_TIME;
+	t->time[WAFA_T_CREATED_AT] = 1700000000500;
+	t->retry_at = WAFA_NO_TIME;
+	return t;
+}
+
+static int find_rule(struct wafa_rules *r, const char *name)
+{
+	for (int i = 0; i < r->nrules; i++)
+		if (strcmp(r->rules[i].name, name) == 0)
+			return i;
+	fail_msg("no rule %s", name);
+	return -1;
+}
+
+#define SLA(name, body)                                                                   \
+	"sla \"" name "\" { target = \"1s\", on_breach = function(t, s)\n" body "\nend }\n"
+
+static void rules_cannot_escape(void **state)
+{
+	struct wafa_sandbox *sb;
+	struct wafa_rules *r;
+	struct wafa_ticket *t = ticket();
+	char report[4096] = "";
+	FILE *out = fmemopen(report, sizeof(report), "w");
+	struct timespec t0, t1;
+
+	(void)state;
+	write_rule("a.lua",
+	           SLA("globals", "mail { to = 'x@example.com', subject = tostring(io) .. "
+	                          "tostring(os) .. tostring(require) .. tostring(load) .. "
+	                          "tostring(debug) .. tostring(dofile) .. tostring(loadfile) .. "
+	                          "tostring(getmetatable('')) }")
+	           SLA("loop", "while true do end")
+	           SLA("pcall-loop", "while true do pcall(function() while true do end end) end")
+	           SLA("xpcall-handler", "xpcall(error, function() while true do end end)")
+	           SLA("bomb", "local t = {} while true do t[#t + 1] = string.rep('x', 1e6) end")
+	           SLA("gc", "setmetatable({}, { __gc = function() while true do end end })")
+	           SLA("tamper", "string.upper = nil")
+	           SLA("bad-mail", "mail { to = 'x@example.com' }")
+	           SLA("good", "mail { to = t.owner_email or 'lead@example.com', subject = "
+	                       "'SLA: #' .. t.ref .. ' ' .. t.subject, body = s.rule }"));
+	write_rule("b.lua", SLA("other-file", "mail { to = 'y@example.com', subject = "
+	                                      "string.upper('ok') }"));
+	
+	assert_int_equal(wafa_sandbox_open(32 << 20, 100, &sb), 0);
+	assert_int_equal(wafa_rules_open(sb, &r), 0);
+	assert_int_equal(wafa_rules_load_dir(r, dir, out), 0);
+	fclose(out);
+	assert_string_equal(report, "");
+
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "globals"), 0, 1), 0);
+	assert_int_equal(r->nmails, 1);
+	assert_string_equal(r->mails[0].subject, "nilnilnilnilnilnilnilfalse");
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "loop"), 0, 1), -ETIME);
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "pcall-loop"), 0, 1), -ETIME);
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "xpcall-handler"), 0, 1), -ETIME);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* three budgets of 100 ms, not forever (a loose bound: this is about
+	 * stopping at all, not speed) */
+	assert_true(t1.tv_sec - t0.tv_sec < 5);
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "bomb"), 0, 1), -ENOMEM);
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "gc"), 0, 1), -EINVAL);
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "bad-mail"), 0, 1), -EINVAL);
+	assert_int_equal(r->nmails, 0);
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "tamper"), 0, 1), 0);
+
+	/* after all that the state still serves, and b.lua's string is intact */
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "other-file"), 0, 1), 0);
+	assert_string_equal(r->mails[0].subject, "OK");
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "good"), 0, 1), 0);
+	assert_int_equal(r->nmails, 1);
+	assert_string_equal(r->mails[0].to, "lead@example.com");
+	assert_string_equal(r->mails[0].subject, "SLA: #42 طلب استرداد");
+	assert_string_equal(r->mails[0].body, "good");
+	assert_true(wafa_sandbox_memory(sb) < 8 << 20);
+
+	wafa_rules_close(r);
+	wafa_sandbox_close(sb);
+	free(t);
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -f %s/*.lua", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void broken_file_is_reported_and_disabled_alone(void **state)
+{
+	struct wafa_sandbox *sb;
+	struct wafa_rules *r;
+	char report[4096] = "";
+	FILE *out = fmemopen(report, sizeof(report), "w");
+	char cmd[300];
+
+	(void)state;
+	write_rule("1-good.lua", SLA("good", "mail { to = 'a@example.com', subject = 'x' }"));
+	write_rule("2-syntax.lua", "-- a comment\n\nsla \"x\" { target = \"1s\" \n on_breach = 3 }\n");
+	write_rule("3-unit.lua", "sla \"y\" {\n  target = \"4x\",\n  on_breach = function() end }\n");
+	write_rule("4-field.lua", "sla \"z\" { target = \"1h\", stat = \"created_at\" }\n");
+	write_rule("5-dup.lua", SLA("good", ""));
+	write_rule("6-column.lua", "sla \"c\" { target = \"1h\", start = \"opened\", on_breach = print }\n");
+	assert_int_equal(wafa_sandbox_open(32 << 20, 100, &sb), 0);
+	assert_int_equal(wafa_rules_open(sb, &r), 0);
+	assert_int_equal(wafa_rules_load_dir(r, dir, out), 5);
+	fclose(out);
+	assert_int_equal(r->nrules, 1);
+	assert_string_equal(r->rules[0].name, "good");
+	assert_non_null(strstr(report, "2-syntax.lua:4:"));
+	assert_non_null(strstr(report, "3-unit.lua:1: target \"4x\": unknown unit (use ms, s, m, h, d)"));
+	assert_non_null(strstr(report, "4-field.lua:1: sla \"z\": unknown field \"stat\""));
+	assert_non_null(strstr(report, "5-dup.lua:1: rule \"good\" is already declared at"));
+	assert_non_null(strstr(report, "6-column.lua:1: start: \"opened\" is not a ticket timestamp"));
+	wafa_rules_close(r);
+	wafa_sandbox_close(sb);
+	snprintf(cmd, sizeof(cmd), "rm -f %s/*.lua", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void deadlines_follow_the_declaration(void **state)
+{
+	struct wafa_sandbox *sb;
+	struct wafa_rules *r;
+	struct wafa_heap h;
+	struct wafa_ticket *t = ticket();
+	char cmd[300];
+	static char urgent[] = "urgent";
+
+	(void)state;
+	write_rule("a.lua",
+	           "sla \"fr\" { stop = \"first_reply_at\", target = { urgent = \"1h\", default = \"8h\" },\n"
+	           "  when = function(t) return t.status ~= 'closed' end,\n"
+	           "  warn = { \"75%\", \"30m\" }, on_warn = function() end,\n"
+	           "  on_breach = { function() end, after \"2h\" (function() end) } }\n");
+	assert_int_equal(wafa_sandbox_open(32 << 20, 100, &sb), 0);
+	assert_int_equal(wafa_rules_open(sb, &r), 0);
+	assert_int_equal(wafa_rules_load_dir(r, dir, stderr), 0);
+	wafa_heap_init(&h);
+	assert_int_equal(wafa_rules_schedule(r, &h, t), 0);
+	int64_t c = t->time[WAFA_T_CREATED_AT], H = 3600000;
+	int64_t want[] = { c + 6 * H, c + 8 * H - H / 2, c + 8 * H, c + 10 * H };
+	assert_int_equal(h.count, 4);
+	for (int i = 0; i < 4; i++) {
+		struct wafa_deadline *d = wafa_heap_pop(&h);
+		assert_int_equal(d->at_ms, want[i]);
+		assert_int_equal(d->instance, 1700000000);
+	}
+	/* urgent: a 1 h target; a reply stops it all */
+	t->str[WAFA_T_PRIORITY] = urgent;
+	assert_int_equal(wafa_rules_schedule(r, &h, t), 0);
+	assert_int_equal(wafa_heap_peek(&h)->at_ms, c + 30 * 60000); /* warn "30m" before 1 h */
+	t->time[WAFA_T_FIRST_REPLY_AT] = c + 1000;
+	assert_int_equal(wafa_rules_schedule(r, &h, t), 0);
+	assert_int_equal(h.count, 0);
+	/* a fired phase is not scheduled again */
+	t->time[WAFA_T_FIRST_REPLY_AT] = WAFA_NO_TIME;
+	assert_int_equal(wafa_rules_mark(t, 0, 2, 1700000000, false), 0);
+	assert_int_equal(wafa_rules_schedule(r, &h, t), 0);
+	assert_int_equal(h.count, 3);
+	wafa_rules_unschedule(&h, t);
+	wafa_heap_free(&h);
+	wafa_rules_close(r);
+	wafa_sandbox_close(sb);
+	wafa_ticket_free(t);
+	snprintf(cmd, sizeof(cmd), "rm -f %s/*.lua", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(rules_cannot_escape, clear_dir),
+		cmocka_unit_test_setup(broken_file_is_reported_and_disabled_alone, clear_dir),
+		cmocka_unit_test_setup(deadlines_follow_the_declaration, clear_dir),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
