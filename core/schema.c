@@ -53,7 +53,8 @@ int wafa_schema_version(void)
 static int exec(PGconn *conn, FILE *report, const char *sql, int n, const char *const *params,
                 PGresult **out)
 {
-	PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+	/* without parameters, the simple protocol: a migration holds several statements */
+	PGresult *res = n ? PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0) : PQexec(conn, sql);
 	ExecStatusType st = PQresultStatus(res);
 
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
@@ -66,6 +67,13 @@ static int exec(PGconn *conn, FILE *report, const char *sql, int n, const char *
 	else
 		PQclear(res);
 	return 0;
+}
+
+/* "already exists, skipping" is what an idempotent setup expects to hear */
+static void quiet(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
 }
 
 int wafa_schema_setup(const char *dsn, const char *schema, FILE *report)
@@ -86,6 +94,7 @@ int wafa_schema_setup(const char *dsn, const char *schema, FILE *report)
 		err = -ECONNREFUSED;
 		goto out;
 	}
+	PQsetNoticeProcessor(conn, quiet, NULL);
 	if (asprintf(&create, "CREATE SCHEMA IF NOT EXISTS %s", quoted) < 0) {
 		create = NULL;
 		err = -ENOMEM;
