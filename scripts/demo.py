@@ -1,0 +1,109 @@
+#!/usr/bin/python3
+"""wafa's demo: a throwaway helpdesk, a local SMTP sink, wafa with a
+first-response rule measured in seconds, and a short scripted story.
+
+Run through scripts/demo (which installs and builds first)."""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "lib"))
+from harness import Postgres, SmtpSink, Wafa, wait_for  # noqa: E402
+
+RULE = r'''
+-- The shipped example (rules/examples/first-response.lua) with targets in
+-- seconds, a warning at 60% and an escalation to the lead 4 s after a breach.
+sla "first-response" {
+  start  = "created_at",
+  stop   = "first_reply_at",
+  target = { urgent = "3s", default = "5s" },
+  when   = function(t) return t.status ~= "closed" end,
+  warn   = { "60%" },
+  on_warn = function(t, s)
+    mail { to = t.owner_email, subject = "Due soon: #" .. t.ref .. " " .. t.subject,
+           body = "Ticket #" .. t.ref .. " needs a first reply within " .. s.target .. " s." }
+  end,
+  on_breach = {
+    function(t, s)
+      mail { to = t.owner_email or "lead@example.com",
+             subject = "SLA breached: #" .. t.ref .. " " .. t.subject,
+             body = "No first reply to " .. (t.customer_name or t.customer_email) .. " yet." }
+    end,
+    after "4s" (function(t, s)
+      mail { to = "Support Lead <lead@example.com>",
+             subject = "Escalation: #" .. t.ref .. " " .. t.subject,
+             body = "Still no reply " .. s.overdue .. " s after the deadline." }
+    end),
+  },
+}
+'''
+
+
+def say(text=""):
+    print(text, flush=True)
+
+
+def main():
+    say("== starting a throwaway PostgreSQL with the sample helpdesk")
+    pg = Postgres()
+    sink = SmtpSink()
+    say("== SMTP sink on %s" % sink.url)
+    w = Wafa(pg, transport=sink.url, rules={"10-first-response.lua": RULE})
+    r = w.setup()
+    sys.stdout.write(r.stdout + r.stderr)
+    r = w.check()
+    sys.stdout.write(r.stdout + r.stderr)
+    w.start()
+    say("== wafa run is up (log: %s)" % w.logfile)
+    t0 = time.time()
+
+    def at(t, what):
+        time.sleep(max(0, t0 + t - time.time()))
+        say("t=%4.1fs  %s" % (time.time() - t0, what))
+
+    tickets = {}
+    at(0.0, "ticket opened: 'Printer on fire' (urgent, 3 s target)")
+    tickets["printer"] = pg.create_ticket("Printer on fire", "omar@example.com", priority="urgent",
+                                          customer_name="Jane Roe")
+    at(0.5, "ticket opened: 'طلب استرداد المبلغ' (Arabic, 5 s target)")
+    tickets["refund"] = pg.create_ticket("طلب استرداد المبلغ", "layla@example.com",
+                                         customer_name="أحمد علي", customer_locale="ar-EG")
+    at(1.0, "ticket opened: 'درخواست بازپرداخت' (Persian, 5 s target)")
+    tickets["fa"] = pg.create_ticket("درخواست بازپرداخت", "sara@example.com",
+                                     customer_name="مریم رضایی", customer_locale="fa-IR")
+    at(1.5, "ticket opened: 'Cannot log in' (5 s target)")
+    tickets["login"] = pg.create_ticket("Cannot log in", "omar@example.com",
+                                        customer_name="John Doe")
+    at(2.0, "agent answers 'درخواست بازپرداخت' in time: no mail for it")
+    pg.answer(tickets["fa"][0])
+    at(5.0, "agent answers 'Cannot log in' after its warning, before its breach")
+    pg.answer(tickets["login"][0])
+    at(12.5, "the story is over; waiting for the last mail")
+    wait_for(lambda: len(sink.messages()) >= 7, 5)
+    code = w.stop()
+
+    created = {v[0]: v[1] for v in tickets.values()}
+    targets = {tickets["printer"][0]: 3.0}
+    say("\n== mail received by the SMTP server (%d)" % len(sink.messages()))
+    for msg, meta in sink.messages():
+        say("  %-34s to %-32s %s" % (msg["subject"][:34], msg["to"], "Auto-Submitted: " + msg["auto-submitted"]))
+    say("\n== breach-to-mail latency (received minus deadline)")
+    for msg, meta in sink.messages():
+        s = msg["subject"]
+        if not s.startswith("SLA breached"):
+            continue
+        tid = int(s.split("#")[1].split()[0])
+        deadline = created[tid] + targets.get(tid, 5.0)
+        say("  #%d: %+.3f s" % (tid, meta["received"] - deadline))
+    say("\n== wafa.outbox")
+    for row in pg.outbox():
+        say("  %-40s %-6s %s" % (row["key"], row["status"], row["rcpt"]))
+    say("\n== wafa stopped with exit code %s; its log:" % code)
+    for line in w.log().splitlines():
+        if " info " in line or " warn " in line or " error " in line:
+            say("  " + line)
+    return 0 if code == 0 and len(sink.messages()) == 7 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
