@@ -37,8 +37,8 @@ import traceback
 
 __all__ = [
     "plan", "ok", "is_", "skip", "diag", "done", "run", "wait_for", "free_port",
-    "Postgres", "SmtpSink", "Wafa", "SRCDIR", "BUILDDIR", "WAFA_BIN", "PYTHON",
-    "parse_mail", "dedent",
+    "Postgres", "PsqlError", "SmtpSink", "Wafa", "cli", "show", "require_wafa", "breach_rule",
+    "parse_mail", "dedent", "SRCDIR", "BUILDDIR", "WAFA_BIN", "PYTHON",
 ]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -78,14 +78,17 @@ def diag(text):
         _tap.out("# " + line)
 
 
+_diag = diag
+
+
 def plan(n):
     _tap.planned = n
     _tap.out("1..%d" % n)
 
 
-def ok(cond, name, diag_text=None, diag=None):
-    """One test point.  diag (or diag_text) may be a string or a callable
-    returning one; it is printed only when the test fails."""
+def ok(cond, name, diag=None):
+    """One test point.  diag may be a string or a callable returning one;
+    it is printed only when the test fails."""
     _tap.n += 1
     name = re.sub(r"[\r\n#]", " ", str(name))
     if cond:
@@ -93,14 +96,14 @@ def ok(cond, name, diag_text=None, diag=None):
     else:
         _tap.failed += 1
         _tap.out("not ok %d - %s" % (_tap.n, name))
-        d = diag if diag is not None else diag_text
+        d = diag
         if callable(d):
             try:
                 d = d()
             except Exception as e:  # a diagnostic must never hide the failure
                 d = "(diagnostics failed: %r)" % e
         if d:
-            globals()["diag"](d)
+            _diag(d)
     return bool(cond)
 
 
@@ -157,8 +160,9 @@ def run(main):
                 diag("wafa log (%s):\n%s" % (w.dir, w.log()[-6000:]))
             except Exception:
                 pass
-        _tap.out("Bail out! unexpected exception: %s" %
-                 traceback.format_exception_only(*sys.exc_info()[:2])[-1].strip())
+        first = (traceback.format_exception_only(*sys.exc_info()[:2])[-1].strip()
+                 .splitlines() or [""])[0]
+        _tap.out("Bail out! unexpected exception: %s" % first)
         sys.stdout.flush()
         sys.exit(2)
     done()
@@ -211,7 +215,7 @@ def _rmtree_later(path):
 def _as_pg(cmd):
     """initdb and pg_ctl refuse to run as root: run them as postgres."""
     if IS_ROOT:
-        return ["runuser", "-u", "postgres", "--"] + cmd
+        return [shutil.which("runuser") or "/usr/sbin/runuser", "-u", "postgres", "--"] + cmd
     return cmd
 
 
@@ -251,6 +255,7 @@ def _template_dir():
             if r.returncode != 0:
                 raise RuntimeError("initdb failed (%d):\n%s" %
                                    (r.returncode, r.stdout.decode(errors="replace")))
+            shutil.rmtree(template + ".new", ignore_errors=True)
             subprocess.run(["cp", "-a", data, template + ".new"], check=True)
             os.rename(template + ".new", template)
         finally:
@@ -321,7 +326,8 @@ class Postgres:
             return ""
 
     def _psql_cmd(self, db):
-        return ["psql", "-X", "-q", "-A", "-t", "-F", "\x1f", "-R", "\x1e",
+        psql = os.path.join(PG_BIN, "psql")
+        return [psql if os.path.exists(psql) else "psql", "-X", "-q", "-A", "-t", "-F", "\x1f", "-R", "\x1e",
                 "-P", "null=" + _NULL, "-P", "pager=off", "-v", "ON_ERROR_STOP=1",
                 "-h", self.sockdir, "-p", str(self.port), "-U", "postgres", "-d", db]
 
@@ -622,7 +628,9 @@ class Wafa:
     def _listening(self):
         try:
             n = self.pg.value("SELECT count(*) FROM pg_stat_activity WHERE "
-                              "pid <> pg_backend_pid() AND query ILIKE 'listen%'")
+                              "pid <> pg_backend_pid() AND query ILIKE '%%listen%%' AND "
+                              "backend_start >= to_timestamp(%f) - interval '0.5 s'"
+                              % self.started_at)
             return int(n or 0) > 0
         except PsqlError:
             return False
@@ -635,12 +643,11 @@ class Wafa:
             if self.proc.poll() is not None:
                 raise RuntimeError("wafa run exited with %d before it was ready:\n%s" % (
                     self.proc.returncode, self.log()[-4000:]))
-            return self._listening() or re.search(r"\brunning\b|listening on",
-                                                  self.log(current=True))
+            return self._listening() or "listening on" in self.log(current=True)
         if not wait_for(ready, timeout, 0.05):
             raise RuntimeError("wafa run not ready after %ds:\n%s" % (timeout, self.log()[-4000:]))
         # the snapshot may still be loading: let it finish
-        wait_for(lambda: re.search(r"snapshot|running", self.log(current=True)), 2, 0.05)
+        wait_for(lambda: "snapshot" in self.log(current=True), 2, 0.05)
         time.sleep(0.2)
 
     @property
@@ -700,17 +707,10 @@ def cli(args, timeout=30, env=None):
     return r
 
 
-__all__.append("cli")
-__all__.append("PsqlError")
-
-
 def show(r):
     """Diagnostics for a CompletedProcess."""
     return "command: %s\nexit: %s\nstdout:\n%s\nstderr:\n%s" % (
         " ".join(map(str, r.args)), r.returncode, r.stdout, r.stderr)
-
-
-__all__.append("show")
 
 
 def require_wafa():
@@ -719,9 +719,6 @@ def require_wafa():
         sys.stdout.write("Bail out! no wafa binary at %s (build it first)\n" % WAFA_BIN)
         sys.stdout.flush()
         sys.exit(1)
-
-
-__all__.append("require_wafa")
 
 
 def breach_rule(name="first-response", target="2s", to='t.owner_email or "lead@example.com"',
@@ -742,5 +739,3 @@ def breach_rule(name="first-response", target="2s", to='t.owner_email or "lead@e
             '  end,\n'
             '}\n') % (name, target, when_line, to, subject, body)
 
-
-__all__.append("breach_rule")
