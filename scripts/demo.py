@@ -85,16 +85,16 @@ def main():
     created = {v[0]: v[1] for v in tickets.values()}
     targets = {tickets["printer"][0]: 3.0}
     say("\n== mail received by the SMTP server (%d)" % len(sink.messages()))
-    for msg, meta in sink.messages():
-        say("  %-34s to %-32s %s" % (msg["subject"][:34], msg["to"], "Auto-Submitted: " + msg["auto-submitted"]))
+    for msg in sink.messages():
+        say("  +%5.2fs  To: %-34s Subject: %s" % (msg.received - t0, msg["to"], msg["subject"]))
     say("\n== breach-to-mail latency (received minus deadline)")
-    for msg, meta in sink.messages():
+    for msg in sink.messages():
         s = msg["subject"]
         if not s.startswith("SLA breached"):
             continue
         tid = int(s.split("#")[1].split()[0])
         deadline = created[tid] + targets.get(tid, 5.0)
-        say("  #%d: %+.3f s" % (tid, meta["received"] - deadline))
+        say("  #%d: %+.3f s" % (tid, msg.received - deadline))
     say("\n== wafa.outbox")
     for row in pg.outbox():
         say("  %-40s %-6s %s" % (row["key"], row["status"], row["rcpt"]))

@@ -37,10 +37,10 @@ def rss_kib(pid):
 
 def latencies(pg, sink, ids_created, target=2.0):
     out = []
-    for msg, meta in sink.messages():
+    for msg in sink.messages():
         tid = int(msg["subject"].split("#")[1].split()[0])
         if tid in ids_created:
-            out.append(meta["received"] - (ids_created[tid] + target))
+            out.append(msg.received - (ids_created[tid] + target))
     return out
 
 
