@@ -732,8 +732,11 @@ int wafa_daemon_run(struct wafa_config *cfg)
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);
 	code = d.exit_code;
-	if (uv_loop_close(&loop) != 0)
-		wafa_log(WAFA_WARN, "daemon", "handles left open at exit");
+	if (uv_loop_close(&loop) != 0) {
+		/* a handle nobody closed is a bug: say so in the exit status */
+		wafa_log(WAFA_ERROR, "daemon", "handles left open at exit");
+		code = EX_SOFTWARE;
+	}
 	wafa_log(WAFA_INFO, "daemon", "stopped");
 out:
 	for (size_t i = 0; i < d.index.cap; i++)

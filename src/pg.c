@@ -27,6 +27,7 @@ struct wafa_pg {
 	uv_loop_t *loop;
 	char *dsn;
 	char *name;
+	char app[64];
 	struct wafa_pg_hooks hooks;
 	enum state state;
 	PGconn *conn;
@@ -146,7 +147,12 @@ static void schedule_reconnect(struct wafa_pg *pg)
 
 static void connect_start(struct wafa_pg *pg)
 {
-	pg->conn = PQconnectStart(pg->dsn);
+	/* fallback_application_name names wafa's sessions in pg_stat_activity
+	 * unless the DSN names them itself */
+	const char *keys[] = { "dbname", "fallback_application_name", NULL };
+	const char *values[] = { pg->dsn, pg->app, NULL };
+
+	pg->conn = PQconnectStartParams(keys, values, 1);
 	if (!pg->conn || PQstatus(pg->conn) == CONNECTION_BAD) {
 		lost(pg, pg->conn ? PQerrorMessage(pg->conn) : "out of memory");
 		return;
@@ -355,6 +361,7 @@ int wafa_pg_open(uv_loop_t *loop, const char *dsn, const char *name,
 		return -ENOMEM;
 	}
 	pg->hooks = *hooks;
+	snprintf(pg->app, sizeof(pg->app), "wafa-%s", name);
 	pg->poll_fd = -1;
 	pg->backoff_ms = BACKOFF_MIN_MS;
 	uv_timer_init(loop, &pg->timer);

@@ -1,0 +1,62 @@
+#!/usr/bin/python3
+"""Lost connections and lost notifications delay a change but never lose it:
+wafa reconnects with backoff and re-reads everything, and the periodic
+reconciliation catches a change whose NOTIFY never came."""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import *  # noqa: E402,F401
+
+
+def terminate_wafa(pg):
+    return pg.value("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE application_name LIKE 'wafa-%'")
+
+
+def main():
+    require_wafa()
+    pg = Postgres()
+    sink = SmtpSink()
+    w = Wafa(pg, sink.url, rules={"first-response.lua": breach_rule(target="3s")},
+             conf={"helpdesk.reconcile_interval": "1s"})
+    ok(w.setup().returncode == 0, "wafa setup exits 0")
+    w.start()
+
+    # 1. Both connections are cut; a ticket created meanwhile has no NOTIFY
+    # anyone hears.  The reconnection's full re-read must find it.
+    n = terminate_wafa(pg)
+    is_(n, "2", "wafa's two sessions are named wafa-work and wafa-listen and were cut")
+    a_id, a_created = pg.create_ticket("Created while wafa was disconnected", "a@example.com")
+    got = wait_for(lambda: sink.messages_to("a@example.com"), a_created + 3 + 5 - time.time())
+    ok(got, "its breach mail still comes", diag=lambda: sink.summary() + "\n" + w.log())
+    ok(w.log_lines("connection lost"), "the lost connection is logged")
+    ok(len(w.log_lines("pg: work: connected")) >= 2 and len(w.log_lines("listening on")) >= 2,
+       "wafa reconnected and listens again", diag=w.log)
+
+    # 2. A reply whose NOTIFY is lost (the trigger is off): reconciliation
+    # reads it by updated_at before the deadline, so no breach is sent.
+    b_id, b_created = pg.create_ticket("Answered without a NOTIFY", "b@example.com")
+    time.sleep(0.3)
+    pg.psql("ALTER TABLE tickets DISABLE TRIGGER wafa_notify_ticket")
+    pg.answer(b_id)
+    pg.psql("ALTER TABLE tickets ENABLE TRIGGER wafa_notify_ticket")
+    time.sleep(max(0.0, b_created + 3 + 1.5 - time.time()))
+    is_(len(sink.messages_to("b@example.com")), 0,
+        "no breach mail: the silent reply was reconciled", diag=lambda: sink.summary() + w.log())
+    is_(pg.outbox(b_id), [], "and no outbox row for it")
+
+    # 3. A malformed row (a status the normalized ticket does not know) is
+    # logged and skipped; the others are still served.
+    c_id, _ = pg.create_ticket("Odd status", "c@example.com", status="weird")
+    d_id, d_created = pg.create_ticket("Normal one", "d@example.com")
+    got = wait_for(lambda: sink.messages_to("d@example.com"), d_created + 3 + 3 - time.time())
+    ok(got, "the ticket after a malformed one is served")
+    ok(w.log_lines("malformed ticket row (id=%d)" % c_id, "status"),
+       "the malformed row is logged with its id and the reason", diag=w.log)
+    is_(len(sink.messages_to("c@example.com")), 0, "the malformed ticket gets no mail")
+    w.stop_ok()
+
+
+run(main)
