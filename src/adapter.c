@@ -25,7 +25,10 @@ int wafa_adapter_init(struct wafa_adapter *a, const struct wafa_config *cfg)
 	             "ORDER BY updated_at, id",
 	             wafa_ticket_columns_sql, view) < 0 ||
 	    asprintf(&a->fire_sql,
-	             "SELECT %s, EXISTS (SELECT 1 FROM fired WHERE key = $1) FROM %s WHERE id = $2::int8",
+	             "SELECT t.*, k.key, EXISTS (SELECT 1 FROM fired f WHERE f.key = k.key), k.id, k.ord "
+	             "  FROM unnest($1::text[], $2::int8[]) WITH ORDINALITY AS k(key, id, ord) "
+	             "  LEFT JOIN LATERAL (SELECT %s FROM %s v WHERE v.id = k.id) t ON true "
+	             " ORDER BY k.ord",
 	             wafa_ticket_columns_sql, view) < 0 ||
 	    asprintf(&a->listen_sql, "LISTEN %s", channel) < 0)
 		err = -ENOMEM;

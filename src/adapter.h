@@ -15,7 +15,7 @@ struct wafa_adapter {
 	char *page_sql;  /* $1 last id seen: the next WAFA_ADAPTER_PAGE tickets */
 	char *ids_sql;   /* $1 array literal of ids */
 	char *since_sql; /* $1 ms: tickets updated after it */
-	char *fire_sql;  /* $1 fired key, $2 id: the ticket, and whether the key fired */
+	char *fire_sql;  /* $1 keys, $2 ids (arrays): each ticket, then key, fired, id, ord */
 	char *listen_sql;
 };
 

@@ -53,14 +53,6 @@ struct daemon {
 	int exit_code;
 };
 
-struct fire {
-	struct daemon *d;
-	int64_t ticket_id;
-	int rule, phase;
-	int64_t instance;
-	char key[512];
-};
-
 static void arm(struct daemon *d);
 static void snapshot_page(struct daemon *d, int64_t after);
 static void shutdown_daemon(struct daemon *d, int code);
@@ -328,9 +320,30 @@ static void on_reconcile(uv_timer_t *t)
 		d->reconciling = true;
 }
 
-/* ---- deadlines and firing ---- */
+/* ---- deadlines and firing ----
+ *
+ * Due deadlines fire in batches: one query re-reads every ticket of the
+ * batch and whether each key has fired, the actions run, and one statement
+ * records the new firings with their mails, so a burst of breaches costs
+ * two round trips and one commit, not two per ticket. */
 
-static void fire_retry(struct daemon *d, struct fire *f)
+#define FIRE_BATCH 500
+
+struct fire_item {
+	int64_t ticket_id;
+	int rule, phase;
+	int64_t instance;
+	bool queued; /* its action ran and it is in the insert */
+	char key[512];
+};
+
+struct fire_batch {
+	struct daemon *d;
+	size_t n;
+	struct fire_item items[];
+};
+
+static void fire_retry(struct daemon *d, const struct fire_item *f)
 {
 	struct wafa_ticket *t = wafa_index_get(&d->index, f->ticket_id);
 
@@ -340,67 +353,83 @@ static void fire_retry(struct daemon *d, struct fire *f)
 	t->retry_at = wafa_clock_now_ms() + RETRY_FIRE_MS;
 	if (wafa_rules_schedule(d->rules, &d->heap, t) != 0)
 		wafa_log(WAFA_ERROR, "fire", "ticket=%" PRId64 ": out of memory", t->id);
+}
+
+static void batch_end(struct fire_batch *b)
+{
+	b->d->firing--;
+	free(b);
+}
+
+static void batch_retry(struct fire_batch *b, bool queued_only, const char *why)
+{
+	struct daemon *d = b->d;
+
+	wafa_log(WAFA_ERROR, "fire", "%zu firing(s) failed: %s; trying again in %d ms", b->n, why,
+	         RETRY_FIRE_MS);
+	for (size_t i = 0; i < b->n; i++)
+		if (!queued_only || b->items[i].queued)
+			fire_retry(d, &b->items[i]);
 	arm(d);
 }
 
-static void fire_end(struct daemon *d, struct fire *f)
+static void on_batch_inserted(PGresult *res, void *arg)
 {
-	free(f);
-	d->firing--;
-}
-
-static void on_fire_inserted(PGresult *res, void *arg)
-{
-	struct fire *f = arg;
-	struct daemon *d = f->d;
-	struct wafa_ticket *t = wafa_index_get(&d->index, f->ticket_id);
-	const struct wafa_rule *rule = &d->rules->rules[f->rule];
+	struct fire_batch *b = arg;
+	struct daemon *d = b->d;
+	int rows;
 
 	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		wafa_log(WAFA_ERROR, "fire", "rule=%s ticket=%" PRId64 ": queueing mail failed: %s; "
-		                             "trying again",
-		         rule->name, f->ticket_id, wafa_pg_result_error(res));
-		fire_retry(d, f);
+		batch_retry(b, true, wafa_pg_result_error(res));
 		goto out;
 	}
-	if (t && wafa_rules_mark(t, f->rule, f->phase, f->instance, false) != 0)
-		wafa_log(WAFA_ERROR, "fire", "ticket=%" PRId64 ": out of memory", f->ticket_id);
-	wafa_log(WAFA_INFO, "fire", "rule=%s ticket=%" PRId64 " phase=%s: %d mail(s) queued",
-	         rule->name, f->ticket_id, rule->phases[f->phase].name, PQntuples(res));
-	if (PQntuples(res) > 0 && d->mailer)
+	rows = PQntuples(res);
+	for (size_t i = 0; i < b->n; i++) {
+		struct fire_item *f = &b->items[i];
+		struct wafa_ticket *t;
+		size_t klen = strlen(f->key);
+		int mails = 0;
+		if (!f->queued)
+			continue;
+		for (int r = 0; r < rows; r++) {
+			const char *k = PQgetvalue(res, r, 0);
+			mails += strncmp(k, f->key, klen) == 0 && k[klen] == '/';
+		}
+		t = wafa_index_get(&d->index, f->ticket_id);
+		if (t && wafa_rules_mark(t, f->rule, f->phase, f->instance, false) != 0)
+			wafa_log(WAFA_ERROR, "fire", "ticket=%" PRId64 ": out of memory", f->ticket_id);
+		wafa_log(WAFA_INFO, "fire", "rule=%s ticket=%" PRId64 " phase=%s: %d mail(s) queued",
+		         d->rules->rules[f->rule].name, f->ticket_id,
+		         d->rules->rules[f->rule].phases[f->phase].name, mails);
+	}
+	if (rows > 0 && d->mailer)
 		wafa_mailer_kick(d->mailer);
 out:
-	fire_end(d, f);
+	batch_end(b);
 }
 
-static void on_fire_checked(PGresult *res, void *arg)
+/* Decides one firing with its ticket as it is now.  Returns true when the
+ * action ran and its mails went into ob. */
+static bool decide(struct daemon *d, PGresult *res, int row, struct fire_item *f,
+                   struct wafa_outbox_batch *ob)
 {
-	struct fire *f = arg;
-	struct daemon *d = f->d;
 	const struct wafa_rule *rule = &d->rules->rules[f->rule];
+	int cols = PQnfields(res);
 	struct wafa_ticket *t;
 	int64_t instance = 0, due;
-	char *json = NULL;
-	int last;
+	bool queued = false;
 
-	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		wafa_log(WAFA_ERROR, "fire", "rule=%s ticket=%" PRId64 ": %s; trying again", rule->name,
-		         f->ticket_id, wafa_pg_result_error(res));
-		fire_retry(d, f);
-		goto done;
-	}
-	if (PQntuples(res) == 0) {
-		drop_ticket(d, f->ticket_id);
-		goto done;
+	if (PQgetisnull(res, row, 0)) {
+		drop_ticket(d, f->ticket_id); /* it left the view */
+		return false;
 	}
 	/* the ticket as it is now, not as a notification may not yet have told */
-	t = take_row(d, res, 0, false);
+	t = take_row(d, res, row, false);
 	if (!t) {
 		drop_ticket(d, f->ticket_id);
-		goto done;
+		return false;
 	}
-	last = PQnfields(res) - 1;
-	if (strcmp(PQgetvalue(res, 0, last), "t") == 0) {
+	if (strcmp(PQgetvalue(res, row, cols - 3), "t") == 0) {
 		/* done before (a restart, or another instance) */
 		if (wafa_rules_mark(t, f->rule, f->phase, f->instance, false) != 0)
 			goto oom;
@@ -417,83 +446,148 @@ static void on_fire_checked(PGresult *res, void *arg)
 			goto oom;
 		goto reschedule;
 	}
-	json = wafa_outbox_mails_json(d->rules->mails, d->rules->nmails);
-	if (!json)
+	if (wafa_outbox_batch_add(ob, f->key, f->ticket_id, rule->name, rule->phases[f->phase].name,
+	                          d->rules->mails, d->rules->nmails) != 0)
 		goto oom;
-	{
-		char id[32];
-		const char *p[] = { f->key, id, rule->name, rule->phases[f->phase].name, d->cfg->from,
-			            json };
-		snprintf(id, sizeof(id), "%" PRId64, f->ticket_id);
-		if (wafa_pg_query(d->work, wafa_outbox_fire_sql, 6, p, on_fire_inserted, f) != 0) {
-			fire_retry(d, f);
-			goto done;
-		}
-	}
-	free(json);
+	queued = true;
+reschedule:
 	if (wafa_rules_schedule(d->rules, &d->heap, t) != 0)
 		goto oom;
-	arm(d);
-	return; /* f lives on in on_fire_inserted */
+	return queued;
 oom:
 	wafa_log(WAFA_ERROR, "fire", "rule=%s ticket=%" PRId64 ": out of memory", rule->name,
 	         f->ticket_id);
 	fire_retry(d, f);
-	goto done;
-reschedule:
-	if (wafa_rules_schedule(d->rules, &d->heap, t) != 0)
-		wafa_log(WAFA_ERROR, "fire", "ticket=%" PRId64 ": out of memory", t->id);
-	arm(d);
-done:
-	free(json);
-	fire_end(d, f);
+	return false;
 }
 
-static void fire(struct daemon *d, struct wafa_deadline *dl)
+static void on_batch_checked(PGresult *res, void *arg)
 {
-	struct wafa_ticket *t = dl->ticket;
-	const struct wafa_rule *rule = &d->rules->rules[dl->rule];
-	struct fire *f = calloc(1, sizeof(*f));
-	char id[32];
-	const char *p[2];
+	struct fire_batch *b = arg;
+	struct daemon *d = b->d;
+	struct wafa_outbox_batch ob;
+	const char *fires, *mails;
 
-	if (!f || wafa_rules_mark(t, dl->rule, dl->phase, dl->instance, true) != 0) {
-		free(f);
-		wafa_log(WAFA_ERROR, "fire", "ticket=%" PRId64 ": out of memory", t->id);
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		batch_retry(b, false, wafa_pg_result_error(res));
+		batch_end(b);
 		return;
 	}
-	f->d = d;
-	f->ticket_id = t->id;
-	f->rule = dl->rule;
-	f->phase = dl->phase;
-	f->instance = dl->instance;
-	snprintf(f->key, sizeof(f->key), "%s/%" PRId64 "/%s/%" PRId64, rule->name, t->id,
-	         rule->phases[dl->phase].name, dl->instance);
-	snprintf(id, sizeof(id), "%" PRId64, t->id);
-	p[0] = f->key;
-	p[1] = id;
-	wafa_log(WAFA_DEBUG, "fire", "rule=%s ticket=%" PRId64 " phase=%s due", rule->name, t->id,
-	         rule->phases[dl->phase].name);
-	d->firing++;
-	if (wafa_pg_query(d->work, d->adapter.fire_sql, 2, p, on_fire_checked, f) != 0) {
-		/* not connected: the reconnect's snapshot schedules it again */
-		wafa_rules_unmark(t, dl->rule, dl->phase, dl->instance);
-		fire_end(d, f);
+	wafa_outbox_batch_init(&ob);
+	for (int r = 0; r < PQntuples(res); r++) {
+		size_t i = (size_t)strtoull(PQgetvalue(res, r, PQnfields(res) - 1), NULL, 10) - 1;
+		if (i < b->n)
+			b->items[i].queued = decide(d, res, r, &b->items[i], &ob);
 	}
+	arm(d);
+	if (ob.nfires == 0) {
+		batch_end(b);
+		goto out;
+	}
+	fires = wafa_outbox_batch_fires(&ob);
+	mails = wafa_outbox_batch_mails(&ob);
+	const char *p[] = { fires, d->cfg->from, mails };
+	if (!fires || !mails || wafa_pg_query(d->work, wafa_outbox_fire_sql, 3, p, on_batch_inserted, b) != 0) {
+		batch_retry(b, true, fires && mails ? "not connected" : "out of memory");
+		batch_end(b);
+	}
+out:
+	wafa_outbox_batch_free(&ob);
+}
+
+/* Appends s to f as a quoted element of a PostgreSQL array literal. */
+static void array_element(FILE *f, const char *s, bool first)
+{
+	fputs(first ? "\"" : ",\"", f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', f);
+		fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+/* Fires up to FIRE_BATCH due deadlines. */
+static void fire_due(struct daemon *d, int64_t now)
+{
+	struct fire_batch *b = malloc(sizeof(*b) + FIRE_BATCH * sizeof(struct fire_item));
+	struct wafa_deadline *dl;
+	char *keys = NULL, *ids = NULL;
+	size_t keys_len = 0, ids_len = 0;
+	FILE *kf = NULL, *idf = NULL;
+
+	if (!b)
+		goto oom;
+	b->d = d;
+	b->n = 0;
+	kf = open_memstream(&keys, &keys_len);
+	idf = open_memstream(&ids, &ids_len);
+	if (!kf || !idf)
+		goto oom;
+	fputc('{', kf);
+	fputc('{', idf);
+	while (b->n < FIRE_BATCH && (dl = wafa_heap_peek(&d->heap)) != NULL && dl->at_ms <= now) {
+		struct wafa_ticket *t = dl->ticket;
+		const struct wafa_rule *rule = &d->rules->rules[dl->rule];
+		struct fire_item *f = &b->items[b->n];
+		wafa_heap_pop(&d->heap);
+		if (wafa_rules_mark(t, dl->rule, dl->phase, dl->instance, true) != 0) {
+			wafa_log(WAFA_ERROR, "fire", "ticket=%" PRId64 ": out of memory", t->id);
+			continue;
+		}
+		f->ticket_id = t->id;
+		f->rule = dl->rule;
+		f->phase = dl->phase;
+		f->instance = dl->instance;
+		f->queued = false;
+		snprintf(f->key, sizeof(f->key), "%s/%" PRId64 "/%s/%" PRId64, rule->name, t->id,
+		         rule->phases[dl->phase].name, dl->instance);
+		array_element(kf, f->key, b->n == 0);
+		fprintf(idf, "%s%" PRId64, b->n ? "," : "", t->id);
+		wafa_log(WAFA_DEBUG, "fire", "rule=%s ticket=%" PRId64 " phase=%s due", rule->name, t->id,
+		         rule->phases[dl->phase].name);
+		b->n++;
+	}
+	fputc('}', kf);
+	fputc('}', idf);
+	fclose(kf);
+	fclose(idf);
+	kf = idf = NULL;
+	if (b->n == 0) {
+		free(b);
+		goto out;
+	}
+	d->firing++;
+	const char *p[] = { keys, ids };
+	if (wafa_pg_query(d->work, d->adapter.fire_sql, 2, p, on_batch_checked, b) != 0) {
+		/* not connected: the reconnect's snapshot schedules them again */
+		for (size_t i = 0; i < b->n; i++) {
+			struct wafa_ticket *t = wafa_index_get(&d->index, b->items[i].ticket_id);
+			if (t)
+				wafa_rules_unmark(t, b->items[i].rule, b->items[i].phase, b->items[i].instance);
+		}
+		batch_end(b);
+	}
+	goto out;
+oom:
+	wafa_log(WAFA_ERROR, "fire", "out of memory");
+	free(b);
+out:
+	if (kf)
+		fclose(kf);
+	if (idf)
+		fclose(idf);
+	free(keys);
+	free(ids);
 }
 
 static void on_deadline(uv_timer_t *timer)
 {
 	struct daemon *d = timer->data;
-	int64_t now = wafa_clock_now_ms();
-	struct wafa_deadline *dl;
 
 	if (!wafa_pg_connected(d->work))
 		return; /* the reconnect's snapshot re-arms */
-	while ((dl = wafa_heap_peek(&d->heap)) != NULL && dl->at_ms <= now) {
-		wafa_heap_pop(&d->heap);
-		fire(d, dl);
-	}
+	fire_due(d, wafa_clock_now_ms());
 	arm(d);
 }
 

@@ -1,15 +1,19 @@
 #include "outbox.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 const char wafa_outbox_fire_sql[] =
-	"WITH f AS (INSERT INTO fired (key, ticket_id, rule, phase) VALUES ($1, $2, $3, $4) "
-	"           ON CONFLICT (key) DO NOTHING RETURNING key) "
+	"WITH f AS (INSERT INTO fired (key, ticket_id, rule, phase) "
+	"           SELECT key, ticket_id, rule, phase FROM jsonb_to_recordset($1::jsonb) "
+	"                  AS x(key text, ticket_id int8, rule text, phase text) "
+	"           ON CONFLICT (key) DO NOTHING RETURNING key, ticket_id, rule, phase) "
 	"INSERT INTO outbox (key, ticket_id, rule, phase, mail_from, rcpt, subject, body) "
-	"SELECT f.key || '/' || m.n, $2, $3, $4, $5, m.rcpt, m.subject, m.body "
-	"  FROM f, jsonb_to_recordset($6::jsonb) AS m(n int, rcpt text, subject text, body text) "
+	"SELECT f.key || '/' || m.n, f.ticket_id, f.rule, f.phase, $2, m.rcpt, m.subject, m.body "
+	"  FROM f JOIN jsonb_to_recordset($3::jsonb) "
+	"              AS m(key text, n int, rcpt text, subject text, body text) ON m.key = f.key "
 	"RETURNING id";
 
 const char wafa_outbox_claim_sql[] =
@@ -33,70 +37,128 @@ const char wafa_outbox_retry_sql[] =
 const char wafa_outbox_failed_sql[] =
 	"UPDATE outbox SET status = 'failed', claimed_until = NULL, last_error = $2 WHERE id = $1";
 
-struct buf {
-	char *p;
-	size_t len, cap;
-	int oom;
-};
-
-static void put(struct buf *b, const char *s, size_t n)
+static void put(char **p, size_t *len, size_t *cap, int *oom, const char *s, size_t n)
 {
-	if (b->oom)
+	if (*oom)
 		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = (b->len + n + 1) * 2;
-		char *p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = 1;
+	if (*len + n + 1 > *cap) {
+		size_t grown = (*len + n + 1) * 2;
+		char *q = realloc(*p, grown);
+		if (!q) {
+			*oom = 1;
 			return;
 		}
-		b->p = p;
-		b->cap = cap;
+		*p = q;
+		*cap = grown;
 	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
+	memcpy(*p + *len, s, n);
+	*len += n;
+	(*p)[*len] = '\0';
 }
 
-static void put_json_string(struct buf *b, const char *s)
+#define PUT_F(b, s, n) put(&(b)->fires, &(b)->fires_len, &(b)->fires_cap, &(b)->oom, (s), (n))
+#define PUT_M(b, s, n) put(&(b)->mails, &(b)->mails_len, &(b)->mails_cap, &(b)->oom, (s), (n))
+
+/* A JSON string; the text is valid UTF-8 (rules.c checks what rules give). */
+static void put_string(struct wafa_outbox_batch *b, int fires, const char *s)
 {
-	put(b, "\"", 1);
+	char esc[8];
+	const char *run = s;
+
+#define PUT(str, n) (fires ? PUT_F(b, (str), (n)) : PUT_M(b, (str), (n)))
+	PUT("\"", 1);
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		char esc[8];
+		if (*p != '"' && *p != '\\' && *p >= 0x20)
+			continue;
+		PUT(run, (size_t)((const char *)p - run));
 		if (*p == '"' || *p == '\\') {
 			esc[0] = '\\';
 			esc[1] = (char)*p;
-			put(b, esc, 2);
-		} else if (*p < 0x20) {
-			snprintf(esc, sizeof(esc), "\\u%04x", *p);
-			put(b, esc, 6);
+			PUT(esc, 2);
 		} else {
-			put(b, (const char *)p, 1);
+			snprintf(esc, sizeof(esc), "\\u%04x", *p);
+			PUT(esc, 6);
 		}
+		run = (const char *)p + 1;
 	}
-	put(b, "\"", 1);
+	PUT(run, strlen(run));
+	PUT("\"", 1);
+#undef PUT
 }
 
-char *wafa_outbox_mails_json(const struct wafa_mail_req *mails, size_t n)
+void wafa_outbox_batch_init(struct wafa_outbox_batch *b)
 {
-	struct buf b = { 0 };
+	memset(b, 0, sizeof(*b));
+}
 
-	put(&b, "[", 1);
+int wafa_outbox_batch_add(struct wafa_outbox_batch *b, const char *key, int64_t ticket_id,
+                          const char *rule, const char *phase, const struct wafa_mail_req *mails,
+                          size_t n)
+{
+	char num[64];
+
+	PUT_F(b, b->nfires ? ",{\"key\":" : "{\"key\":", b->nfires ? 8 : 7);
+	put_string(b, 1, key);
+	snprintf(num, sizeof(num), ",\"ticket_id\":%lld,\"rule\":", (long long)ticket_id);
+	PUT_F(b, num, strlen(num));
+	put_string(b, 1, rule);
+	PUT_F(b, ",\"phase\":", 9);
+	put_string(b, 1, phase);
+	PUT_F(b, "}", 1);
+	b->nfires++;
 	for (size_t i = 0; i < n; i++) {
-		char num[48];
-		snprintf(num, sizeof(num), "%s{\"n\":%zu,\"rcpt\":", i ? "," : "", i + 1);
-		put(&b, num, strlen(num));
-		put_json_string(&b, mails[i].to);
-		put(&b, ",\"subject\":", 11);
-		put_json_string(&b, mails[i].subject);
-		put(&b, ",\"body\":", 8);
-		put_json_string(&b, mails[i].body);
-		put(&b, "}", 1);
+		PUT_M(b, b->nmails ? ",{\"key\":" : "{\"key\":", b->nmails ? 8 : 7);
+		put_string(b, 0, key);
+		snprintf(num, sizeof(num), ",\"n\":%zu,\"rcpt\":", i + 1);
+		PUT_M(b, num, strlen(num));
+		put_string(b, 0, mails[i].to);
+		PUT_M(b, ",\"subject\":", 11);
+		put_string(b, 0, mails[i].subject);
+		PUT_M(b, ",\"body\":", 8);
+		put_string(b, 0, mails[i].body);
+		PUT_M(b, "}", 1);
+		b->nmails++;
 	}
-	put(&b, "]", 1);
-	if (b.oom) {
-		free(b.p);
+	return b->oom ? -ENOMEM : 0;
+}
+
+/* Wraps the elements in [ ]: called once, when the batch is complete. */
+static const char *close_array(char **p, size_t *len, size_t *cap, int *oom)
+{
+	char *q;
+
+	if (*oom)
+		return NULL;
+	q = malloc(*len + 3);
+	if (!q) {
+		*oom = 1;
 		return NULL;
 	}
-	return b.p;
+	q[0] = '[';
+	if (*len)
+		memcpy(q + 1, *p, *len);
+	q[*len + 1] = ']';
+	q[*len + 2] = '\0';
+	free(*p);
+	*p = q;
+	*len += 2;
+	*cap = *len + 1;
+	return q;
+}
+
+const char *wafa_outbox_batch_fires(struct wafa_outbox_batch *b)
+{
+	return close_array(&b->fires, &b->fires_len, &b->fires_cap, &b->oom);
+}
+
+const char *wafa_outbox_batch_mails(struct wafa_outbox_batch *b)
+{
+	return close_array(&b->mails, &b->mails_len, &b->mails_cap, &b->oom);
+}
+
+void wafa_outbox_batch_free(struct wafa_outbox_batch *b)
+{
+	free(b->fires);
+	free(b->mails);
+	wafa_outbox_batch_init(b);
 }

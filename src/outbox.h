@@ -6,12 +6,14 @@
 #define WAFA_OUTBOX_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "rules.h"
 
-/* $1 key, $2 ticket id, $3 rule, $4 phase, $5 from, $6 mails as JSON
- * ([{"n":1,"rcpt":...,"subject":...,"body":...}]).  Returns one row per
- * mail queued; none if the key had already fired. */
+/* $1 the firings as JSON ([{"key", "ticket_id", "rule", "phase"}]), $2 the
+ * sender, $3 their mails ([{"key", "n", "rcpt", "subject", "body"}]).  Records
+ * each firing whose key is new, with its mails, in one statement; returns
+ * one row per mail queued. */
 extern const char wafa_outbox_fire_sql[];
 /* $1 batch size, $2 lease seconds: claims due rows (SKIP LOCKED). */
 extern const char wafa_outbox_claim_sql[];
@@ -22,7 +24,22 @@ extern const char wafa_outbox_retry_sql[];
 /* $1 id, $2 reason. */
 extern const char wafa_outbox_failed_sql[];
 
-/* The mails as the JSON fire_sql takes; malloc'd, NULL when out of memory. */
-char *wafa_outbox_mails_json(const struct wafa_mail_req *mails, size_t n);
+/* The two JSON parameters of fire_sql, built firing by firing. */
+struct wafa_outbox_batch {
+	char *fires, *mails;
+	size_t fires_len, fires_cap, mails_len, mails_cap;
+	size_t nfires, nmails;
+	int oom;
+};
+
+void wafa_outbox_batch_init(struct wafa_outbox_batch *b);
+/* Adds a firing and its mails.  Returns 0 or -ENOMEM. */
+int wafa_outbox_batch_add(struct wafa_outbox_batch *b, const char *key, int64_t ticket_id,
+                          const char *rule, const char *phase, const struct wafa_mail_req *mails,
+                          size_t n);
+/* NUL-terminated JSON arrays, valid until the batch is freed. */
+const char *wafa_outbox_batch_fires(struct wafa_outbox_batch *b);
+const char *wafa_outbox_batch_mails(struct wafa_outbox_batch *b);
+void wafa_outbox_batch_free(struct wafa_outbox_batch *b);
 
 #endif

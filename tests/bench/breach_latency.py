@@ -74,6 +74,12 @@ def main():
     print("burst of %d breaches: %d mails; latency median %.3f s, p95 %.3f s, max %.3f s; "
           "last mail %.2f s after the last deadline"
           % (n, got, statistics.median(lat), pct(lat, 95), max(lat), max(lat)))
+    rows = pg.psql("SELECT extract(epoch FROM o.created_at - t.created_at) - 2 FROM wafa.outbox o "
+                   "JOIN tickets t ON t.id = o.ticket_id WHERE t.subject LIKE 'burst %'")
+    queued = [float(r[0]) for r in rows]
+    print("  of which queued in the outbox (deadline to commit): median %.3f s, max %.3f s; "
+          "the rest is SMTP to the test sink (Python, one fsync per mail)"
+          % (statistics.median(queued), max(queued)))
     print("wafa RSS after %d tickets: %d KiB" % (20 + n, rss_kib(w.proc.pid)))
     w.stop()
 
