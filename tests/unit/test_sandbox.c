@@ -104,6 +104,12 @@ static void rules_cannot_escape(void **state)
 	           SLA("bomb", "local t = {} while true do t[#t + 1] = string.rep('x', 1e6) end")
 	           SLA("gc", "setmetatable({}, { __gc = function() while true do end end })")
 	           SLA("tamper", "string.upper = nil")
+	           SLA("backtrack", "string.find(string.rep('a', 500), '.-.-.-b')")
+	           SLA("patterns", "local a, b = ('ticket 42 from a@b.example'):match('(%d+) from (%S+)')\n"
+	                           "assert(a == '42' and b == 'a@b.example')\n"
+	                           "assert(('x.-.-.-y'):find('.-.-.-', 1, true) == 2)\n"
+	                           "assert(select(2, ('a,b,c'):gsub(',', ';')) == 2)\n"
+	                           "local n = 0 for w in ('a b c'):gmatch('%a+') do n = n + 1 end assert(n == 3)")
 	           SLA("bad-mail", "mail { to = 'x@example.com' }")
 	           SLA("good", "mail { to = t.owner_email or 'lead@example.com', subject = "
 	                       "'SLA: #' .. t.ref .. ' ' .. t.subject, body = s.rule }"));
@@ -133,6 +139,11 @@ static void rules_cannot_escape(void **state)
 	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "bad-mail"), 0, 1), -EINVAL);
 	assert_int_equal(r->nmails, 0);
 	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "tamper"), 0, 1), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "backtrack"), 0, 1), -EINVAL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_true(t1.tv_sec - t0.tv_sec < 2); /* refused, not run for 21 s */
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "patterns"), 0, 1), 0);
 
 	/* after all that the state still serves, and b.lua's string is intact */
 	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "other-file"), 0, 1), 0);
