@@ -247,6 +247,22 @@ static void update_interest(struct wafa_pg *pg)
 		lost(pg, "cannot watch the connection's socket");
 }
 
+/* Sends what libpq holds.  Returns 0, or -1 when the connection was lost. */
+static int flush(struct wafa_pg *pg)
+{
+	int r = PQflush(pg->conn);
+
+	if (r < 0) {
+		lost(pg, PQerrorMessage(pg->conn));
+		return -1;
+	}
+	/* uv_poll is level-triggered: keep write interest only while libpq has
+	 * unsent data, or the loop spins. */
+	pg->flushing = r == 1;
+	update_interest(pg);
+	return pg->state == S_READY ? 0 : -1;
+}
+
 static void send_next(struct wafa_pg *pg)
 {
 	struct query *q = pg->head;
@@ -259,15 +275,7 @@ static void send_next(struct wafa_pg *pg)
 		return;
 	}
 	pg->busy = true;
-	int r = PQflush(pg->conn);
-	if (r < 0) {
-		lost(pg, PQerrorMessage(pg->conn));
-		return;
-	}
-	/* uv_poll is level-triggered: keep write interest only while libpq has
-	 * unsent data, or the loop spins. */
-	pg->flushing = r == 1;
-	update_interest(pg);
+	flush(pg);
 }
 
 static void drain_notifies(struct wafa_pg *pg)
@@ -329,17 +337,8 @@ static void on_poll(uv_poll_t *poll, int status, int events)
 	 * the socket so it reports the real error. */
 	if (status < 0)
 		events = UV_READABLE;
-	if (pg->flushing && (events & UV_WRITABLE)) {
-		int r = PQflush(pg->conn);
-		if (r < 0) {
-			lost(pg, PQerrorMessage(pg->conn));
-			return;
-		}
-		pg->flushing = r == 1;
-		update_interest(pg);
-		if (pg->state != S_READY)
-			return;
-	}
+	if (pg->flushing && (events & UV_WRITABLE) && flush(pg) != 0)
+		return;
 	if (events & UV_READABLE)
 		read_results(pg);
 }
