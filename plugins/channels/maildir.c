@@ -1,134 +1,44 @@
-/* The maildir channel: each mail becomes a file in DIR/new, written to
- * DIR/tmp first and renamed, as the maildir convention asks.  For the demo,
- * tests, and sites that hand mail to a local delivery agent. */
+/* The maildir channel: each mail becomes a file in DIR/new, for the demo,
+ * tests, and sites whose own delivery agent picks mail up from a maildir.
+ *
+ * A file is written under DIR/tmp, synced, then renamed into DIR/new, so a
+ * reader never sees half a mail; the rename is synced too before the mail
+ * counts as sent.  Files use LF line ends, as maildir readers expect, and
+ * start with Return-Path, which the final delivery adds (RFC 5321 4.4). */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "wafa/channel.h"
 
 struct maildir {
 	char *dir;
-	char host[64];
-	unsigned long counter;
+	int tmpfd, newfd;     /* DIR/tmp and DIR/new, opened once */
+	char host[256];       /* the host part of file names, escaped */
+	unsigned long count;  /* deliveries by this state: send() is never concurrent */
 };
 
-static int make_dir(const char *path)
+/* The GNU and XSI strerror_r differ, and the build may define _GNU_SOURCE. */
+static const char *errtext(int e, char *buf, size_t size)
 {
-	if (mkdir(path, 0700) == 0 || errno == EEXIST)
-		return 0;
-	return -errno;
+#ifdef _GNU_SOURCE
+	return strerror_r(e, buf, size);
+#else
+	return strerror_r(e, buf, size) == 0 ? buf : "unknown error";
+#endif
 }
 
-static int md_open(const struct wafa_channel_config *cfg, void **state, char *err, size_t errlen)
+static void close_fd(int *fd)
 {
-	struct maildir *md;
-	char path[PATH_MAX];
-	static const char *const subdirs[] = { "", "/tmp", "/new", "/cur" };
-	int rc;
-
-	if (!cfg->target[0]) {
-		snprintf(err, errlen, "no directory given: use maildir:/path/to/Maildir");
-		return -EINVAL;
-	}
-	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
-		snprintf(path, sizeof(path), "%s%s", cfg->target, subdirs[i]);
-		rc = make_dir(path);
-		if (rc) {
-			snprintf(err, errlen, "cannot create %s: %s", path, strerror(-rc));
-			return rc;
-		}
-	}
-	md = calloc(1, sizeof(*md));
-	if (!md || !(md->dir = strdup(cfg->target))) {
-		free(md);
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	if (gethostname(md->host, sizeof(md->host)) != 0)
-		strcpy(md->host, "localhost");
-	md->host[sizeof(md->host) - 1] = '\0';
-	/* '/' and ':' cannot be in a maildir file name */
-	for (char *p = md->host; *p; p++)
-		if (*p == '/' || *p == ':')
-			*p = '_';
-	*state = md;
-	return 0;
-}
-
-/* Writes data with LF line ends (maildir files use the local convention). */
-static int write_lf(int fd, const char *data, size_t len)
-{
-	char buf[8192];
-	size_t n = 0;
-
-	for (size_t i = 0; i <= len; i++) {
-		if (i == len || n == sizeof(buf)) {
-			for (size_t off = 0; off < n;) {
-				ssize_t w = write(fd, buf + off, n - off);
-				if (w < 0) {
-					if (errno == EINTR)
-						continue;
-					return -errno;
-				}
-				off += (size_t)w;
-			}
-			n = 0;
-			if (i == len)
-				break;
-		}
-		if (data[i] == '\r' && i + 1 < len && data[i + 1] == '\n')
-			continue;
-		buf[n++] = data[i];
-	}
-	return 0;
-}
-
-static void deliver(struct maildir *md, struct wafa_mail *m)
-{
-	char name[256], tmp[PATH_MAX], final[PATH_MAX];
-	struct timespec ts;
-	int fd, rc;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	snprintf(name, sizeof(name), "%lld.M%ldP%ldQ%lu.%s", (long long)ts.tv_sec,
-	         ts.tv_nsec / 1000, (long)getpid(), ++md->counter, md->host);
-	snprintf(tmp, sizeof(tmp), "%s/tmp/%s", md->dir, name);
-	snprintf(final, sizeof(final), "%s/new/%s", md->dir, name);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		rc = -errno;
-		goto fail;
-	}
-	rc = write_lf(fd, m->data, m->len);
-	if (rc == 0 && fsync(fd) != 0)
-		rc = -errno;
-	if (close(fd) != 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && rename(tmp, final) != 0)
-		rc = -errno;
-	if (rc) {
-		unlink(tmp);
-		goto fail;
-	}
-	m->status = WAFA_MAIL_SENT;
-	snprintf(m->reason, sizeof(m->reason), "delivered as new/%.200s", name);
-	return;
-fail:
-	m->status = WAFA_MAIL_TEMPFAIL;
-	snprintf(m->reason, sizeof(m->reason), "maildir %.180s: %s", md->dir, strerror(-rc));
-}
-
-static void md_send(void *state, struct wafa_mail *mails, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		deliver(state, &mails[i]);
+	if (*fd >= 0)
+		(void)close(*fd);
+	*fd = -1;
 }
 
 static void md_close(void *state)
@@ -137,9 +47,287 @@ static void md_close(void *state)
 
 	if (!md)
 		return;
+	close_fd(&md->tmpfd);
+	close_fd(&md->newfd);
 	free(md->dir);
 	free(md);
 }
 
-const struct wafa_channel wafa_channel_maildir = { WAFA_ABI, "maildir", md_open, md_send,
-	                                           md_close };
+/* Creates dfd/name if missing and checks it is a directory we may write. */
+static int subdir(int dfd, const char *dir, const char *name, char *err, size_t errlen)
+{
+	struct stat st;
+	char e[128];
+	int rc;
+
+	if (mkdirat(dfd, name, 0700) != 0 && errno != EEXIST) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot create %s/%s: %s (create it, or let this user write to %s)",
+		         dir, name, errtext(-rc, e, sizeof(e)), dir);
+		return rc;
+	}
+	if (fstatat(dfd, name, &st, 0) != 0) {
+		rc = -errno;
+		snprintf(err, errlen, "%s/%s: %s", dir, name, errtext(-rc, e, sizeof(e)));
+		return rc;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s/%s is not a directory (a maildir needs tmp, new and cur "
+		         "directories)", dir, name);
+		return -ENOTDIR;
+	}
+	if (faccessat(dfd, name, W_OK | X_OK, AT_EACCESS) != 0) {
+		rc = -errno;
+		snprintf(err, errlen, "%s/%s: %s (make it writable by the user wafa runs as)", dir, name,
+		         errtext(-rc, e, sizeof(e)));
+		return rc;
+	}
+	return 0;
+}
+
+/* '/' and ':' cannot be in a maildir name; the convention writes them as
+ * \057 and \072. */
+static void set_host(struct maildir *md)
+{
+	char raw[128];
+	size_t o = 0;
+
+	if (gethostname(raw, sizeof(raw)) != 0 || !raw[0])
+		snprintf(raw, sizeof(raw), "localhost");
+	raw[sizeof(raw) - 1] = '\0';
+	for (const char *p = raw; *p && o + 5 < sizeof(md->host); p++) {
+		if (*p == '/' || *p == ':') {
+			memcpy(md->host + o, *p == '/' ? "\\057" : "\\072", 4);
+			o += 4;
+		} else {
+			md->host[o++] = *p;
+		}
+	}
+	md->host[o] = '\0';
+}
+
+static int md_open(const struct wafa_channel_config *cfg, void **state, char *err, size_t errlen)
+{
+	static const char *const subs[] = { "tmp", "new", "cur" };
+	struct maildir *md = calloc(1, sizeof(*md));
+	char e[128];
+	int dfd = -1, rc;
+
+	if (!md) {
+		snprintf(err, errlen, "out of memory");
+		rc = -ENOMEM;
+		goto fail;
+	}
+	md->tmpfd = md->newfd = -1;
+	if (!cfg->target || !cfg->target[0]) {
+		snprintf(err, errlen, "no directory given: use maildir:/path/to/Maildir");
+		rc = -EINVAL;
+		goto fail;
+	}
+	md->dir = strdup(cfg->target);
+	if (!md->dir) {
+		snprintf(err, errlen, "out of memory");
+		rc = -ENOMEM;
+		goto fail;
+	}
+	/* DIR itself too, but not its parents: a missing parent is more likely a typo */
+	if (mkdir(md->dir, 0700) != 0 && errno != EEXIST) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot create %s: %s (create it, or fix the path)", md->dir,
+		         errtext(-rc, e, sizeof(e)));
+		goto fail;
+	}
+	dfd = open(md->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot open %s: %s", md->dir, errtext(-rc, e, sizeof(e)));
+		goto fail;
+	}
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		rc = subdir(dfd, md->dir, subs[i], err, errlen);
+		if (rc)
+			goto fail;
+	}
+	md->tmpfd = openat(dfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	md->newfd = openat(dfd, "new", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (md->tmpfd < 0 || md->newfd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot open %s/tmp or %s/new: %s", md->dir, md->dir,
+		         errtext(-rc, e, sizeof(e)));
+		goto fail;
+	}
+	set_host(md);
+	close_fd(&dfd);
+	*state = md;
+	return 0;
+fail:
+	close_fd(&dfd);
+	md_close(md);
+	return rc;
+}
+
+/* Buffered writer: the whole file or an error. */
+struct out {
+	int fd;
+	size_t n;
+	char buf[16384];
+};
+
+static int flush_out(struct out *o)
+{
+	size_t off = 0;
+
+	while (off < o->n) {
+		ssize_t w = write(o->fd, o->buf + off, o->n - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		off += (size_t)w;
+	}
+	o->n = 0;
+	return 0;
+}
+
+static int put(struct out *o, const char *p, size_t len)
+{
+	int rc;
+
+	while (len > 0) {
+		size_t k = sizeof(o->buf) - o->n;
+		if (k > len)
+			k = len;
+		memcpy(o->buf + o->n, p, k);
+		o->n += k;
+		p += k;
+		len -= k;
+		if (o->n == sizeof(o->buf) && (rc = flush_out(o)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* The message with each CRLF turned into LF; a lone CR stays. */
+static int put_lf(struct out *o, const char *data, size_t len)
+{
+	const char *p = data, *end = data + len;
+	int rc;
+
+	while (p < end) {
+		const char *cr = memchr(p, '\r', (size_t)(end - p));
+		if (!cr)
+			return put(o, p, (size_t)(end - p));
+		if (cr + 1 < end && cr[1] == '\n') {
+			if ((rc = put(o, p, (size_t)(cr - p))) != 0)
+				return rc;
+		} else if ((rc = put(o, p, (size_t)(cr + 1 - p))) != 0) {
+			return rc;
+		}
+		p = cr + 1;
+	}
+	return 0;
+}
+
+/* Return-Path only when the address cannot break the header. */
+static int put_return_path(struct out *o, const char *from)
+{
+	const char *a = from ? from : "";
+	int rc;
+
+	for (const unsigned char *p = (const unsigned char *)a; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || *p == '<' || *p == '>')
+			return 0;
+	if ((rc = put(o, "Return-Path: <", 14)) != 0 || (rc = put(o, a, strlen(a))) != 0)
+		return rc;
+	return put(o, ">\n", 2);
+}
+
+static void deliver(struct maildir *md, struct wafa_mail *m, struct out *o)
+{
+	char name[400], e[128];
+	const char *step = "create";
+	struct timeval tv;
+	int fd = -1, rc = 0, created = 0;
+
+	/* time.MusecPpidQcount.host; O_EXCL settles the rare clash (two states
+	 * at one microsecond) by taking the next count */
+	for (int tries = 0;; tries++) {
+		if (gettimeofday(&tv, NULL) != 0) {
+			rc = -errno;
+			goto fail;
+		}
+		snprintf(name, sizeof(name), "%lld.M%ldP%ldQ%lu.%s", (long long)tv.tv_sec,
+		         (long)tv.tv_usec, (long)getpid(), ++md->count, md->host);
+		fd = openat(md->tmpfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			break;
+		if (errno != EEXIST || tries == 3) {
+			rc = -errno;
+			goto fail;
+		}
+	}
+	created = 1;
+	step = "write";
+	o->fd = fd;
+	o->n = 0;
+	if ((rc = put_return_path(o, m->env_from)) != 0 || (rc = put_lf(o, m->data, m->len)) != 0 ||
+	    (rc = flush_out(o)) != 0)
+		goto fail;
+	step = "sync";
+	if (fsync(fd) != 0) {
+		rc = -errno;
+		goto fail;
+	}
+	step = "close";
+	rc = close(fd) != 0 ? -errno : 0;
+	fd = -1;
+	if (rc)
+		goto fail;
+	step = "move to new/";
+	if (renameat(md->tmpfd, name, md->newfd, name) != 0) {
+		rc = -errno;
+		goto fail;
+	}
+	created = 0;
+	/* the mail counts as delivered once its name in new/ is on disk */
+	step = "sync new/";
+	if (fsync(md->newfd) != 0) {
+		rc = -errno;
+		goto fail;
+	}
+	m->status = WAFA_MAIL_SENT;
+	snprintf(m->reason, sizeof(m->reason), "delivered as new/%.200s", name);
+	return;
+fail:
+	if (fd >= 0)
+		(void)close(fd);
+	if (created)
+		(void)unlinkat(md->tmpfd, name, 0);
+	m->status = WAFA_MAIL_TEMPFAIL;
+	snprintf(m->reason, sizeof(m->reason), "maildir %.120s: %s: %s", md->dir, step,
+	         errtext(-rc, e, sizeof(e)));
+	for (char *p = m->reason; *p; p++)
+		if (*p == '\r' || *p == '\n')
+			*p = ' ';
+}
+
+static void md_send(void *state, struct wafa_mail *mails, size_t n)
+{
+	struct out *o = malloc(sizeof(*o)); /* off the worker's stack */
+
+	for (size_t i = 0; i < n; i++) {
+		mails[i].reason[0] = '\0';
+		if (!o) {
+			mails[i].status = WAFA_MAIL_TEMPFAIL;
+			snprintf(mails[i].reason, sizeof(mails[i].reason), "maildir: out of memory");
+		} else if (!mails[i].data) {
+			mails[i].status = WAFA_MAIL_PERMFAIL;
+			snprintf(mails[i].reason, sizeof(mails[i].reason), "empty message");
+		} else {
+			deliver(state, &mails[i], o);
+		}
+	}
+	free(o);
+}
+
+const struct wafa_channel wafa_channel_maildir = { WAFA_ABI, "maildir", md_open, md_send, md_close };

@@ -1,148 +1,335 @@
-/* The SMTP channel: libESMTP, one session per batch, run on a worker thread
- * because libESMTP blocks (connect() has no timeout of its own; the other
- * protocol steps use [mail] timeout).
+/* The SMTP channel: each batch goes to the relay in one libESMTP session.
  *
- * libESMTP reports success after many failures (a rejected certificate, a
- * missing STARTTLS, a drop mid-DATA), so every mail's result is read from
- * the message's transfer status, its recipients' statuses and smtp_errno().
- * The daemon ignores SIGPIPE: libESMTP writes with write(2). */
-#include <openssl/ssl.h> /* before libesmtp.h, for smtp_starttls_set_ctx */
+ * libESMTP blocks for the whole dialogue, so send() runs on a worker thread.
+ * Its connect() has no timeout of its own (accepted for now: an unreachable
+ * relay holds a worker until the kernel gives up); every protocol step after
+ * it uses [mail] timeout.
+ *
+ * smtp_start_session() reports success after a missing STARTTLS, a rejected
+ * certificate, a drop mid-DATA or a greeting timeout, so its result is not
+ * used: each mail is judged by its MAIL FROM, RCPT TO and DATA replies, and
+ * the session's own trouble is pieced together from libESMTP's events, the
+ * replies seen through its protocol monitor, OpenSSL's verify callback and
+ * smtp_errno().
+ *
+ * libESMTP writes with write(2): a peer reset mid-DATA would raise SIGPIPE.
+ * The daemon ignores SIGPIPE for the whole process; a channel must not
+ * install signal handlers of its own. */
+#include <openssl/ssl.h> /* first: libesmtp.h declares smtp_starttls_set_ctx() only after it */
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
 
+#include <arpa/inet.h>
 #include <auth-client.h>
 #include <errno.h>
 #include <libesmtp.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "wafa/channel.h"
 
+#define DEFAULT_PORT 25
+#define MAX_ADDRESS 254 /* RFC 5321 path limit, less the brackets */
+#define FEED_CHUNK (1 << 20)
+
+struct trace;
+
 struct smtp {
-	char server[300]; /* host:port */
+	char host[254];
+	char server[262]; /* "host:port", as smtp_set_server() wants it */
+	int sni;          /* host is a name, not an address: send it as SNI */
 	enum wafa_starttls starttls;
-	char *user, *password;
-	SSL_CTX *tls;
-	long timeout_ms;
+	char *user, *password; /* NULL: no AUTH */
+	char empty[1];         /* answer to AUTH questions other than user and password */
+	SSL_CTX *tls;          /* NULL when starttls is off */
+	long timeout_ms;       /* 0: libESMTP's RFC 5321 defaults */
+	struct trace *cur;     /* the send() in progress, for the OpenSSL callbacks */
 };
 
-static pthread_once_t once = PTHREAD_ONCE_INIT;
+enum { AUTH_NONE, AUTH_WAIT, AUTH_OK, AUTH_REFUSED };
 
-static void init_once(void)
-{
-	auth_client_init();
-}
-
-static void secret_free(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
-
-static void st_close(void *state)
-{
-	struct smtp *s = state;
-
-	if (!s)
-		return;
-	if (s->tls)
-		SSL_CTX_free(s->tls);
-	free(s->user);
-	secret_free(s->password);
-	free(s);
-}
-
-static int st_open(const struct wafa_channel_config *cfg, void **state, char *err, size_t errlen)
-{
-	const char *host = cfg->target;
+/* What one session showed beyond the per-message statuses. */
+struct trace {
 	struct smtp *s;
-	size_t hostlen;
-	const char *port = "25";
+	auth_context_t auth;
+	int connected;
+	int tls_missing;   /* STARTTLS required, not offered */
+	int auth_state;
+	long long last_io; /* CLOCK_MONOTONIC ms of the last traffic seen */
+	char line[512];    /* reply line being assembled from monitor chunks */
+	size_t linelen;
+	char last_reply[200];
+	char auth_reply[200];
+	char tls_error[200];
+};
 
-	if (strncmp(host, "//", 2) != 0) {
-		snprintf(err, errlen, "expected smtp://HOST or smtp://HOST:PORT");
-		return -EINVAL;
-	}
-	host += 2;
-	hostlen = strcspn(host, ":/");
-	if (hostlen == 0 || hostlen > 253) {
-		snprintf(err, errlen, "no host name: use smtp://HOST:PORT, like smtp://127.0.0.1:25");
-		return -EINVAL;
-	}
-	if (host[hostlen] == ':') {
-		port = host + hostlen + 1;
-		char *end;
-		long p = strtol(port, &end, 10);
-		if (end == port || (*end && *end != '/') || p < 1 || p > 65535) {
-			snprintf(err, errlen, "port \"%.20s\" is not a number from 1 to 65535", port);
-			return -EINVAL;
-		}
-	}
-	pthread_once(&once, init_once);
-	s = calloc(1, sizeof(*s));
-	if (!s) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	snprintf(s->server, sizeof(s->server), "%.*s:%.*s", (int)hostlen, host,
-	         (int)strcspn(port, "/"), port);
-	s->starttls = cfg->starttls;
-	s->timeout_ms = cfg->timeout_ms ? (long)cfg->timeout_ms : 30000;
-	if (cfg->auth_user && cfg->auth_user[0]) {
-		s->user = strdup(cfg->auth_user);
-		s->password = strdup(cfg->auth_password ? cfg->auth_password : "");
-		if (!s->user || !s->password)
-			goto oom;
-	}
-	if (s->starttls != WAFA_STARTTLS_OFF) {
-		/* our own context: libESMTP's default looks for a CA file under
-		 * $HOME, which a daemon should not depend on */
-		s->tls = SSL_CTX_new(TLS_client_method());
-		if (!s->tls)
-			goto oom;
-		SSL_CTX_set_min_proto_version(s->tls, TLS1_2_VERSION);
-		SSL_CTX_set_verify(s->tls, SSL_VERIFY_PEER, NULL);
-		if (cfg->ca_file ? SSL_CTX_load_verify_locations(s->tls, cfg->ca_file, NULL) != 1
-		                 : SSL_CTX_set_default_verify_paths(s->tls) != 1) {
-			snprintf(err, errlen, "cannot load CA certificates%s%s", cfg->ca_file ? " from " : "",
-			         cfg->ca_file ? cfg->ca_file : "");
-			st_close(s);
-			return -EINVAL;
-		}
-	}
-	*state = s;
-	return 0;
-oom:
-	st_close(s);
-	snprintf(err, errlen, "out of memory");
-	return -ENOMEM;
+/* libESMTP pulls a message through a callback; this is its cursor. */
+struct feed {
+	const char *data;
+	size_t len, off;
+};
+
+struct worst {
+	const smtp_status_t *perm, *temp;
+	const char *perm_rcpt, *temp_rcpt;
+	size_t bad; /* recipients without a 2xx */
+};
+
+/* libESMTP builds a character table on first use without a lock.  warm_up()
+ * runs one session single-threaded so the table exists before any worker
+ * uses it; if it could not, sessions are serialised instead. */
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static int warmed;
+static pthread_mutex_t serial = PTHREAD_MUTEX_INITIALIZER;
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		return 0;
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Hands libESMTP the message in one piece; a NULL len means "rewind". */
-static const char *message_cb(void **ctx, int *len, void *arg)
+/* A reason is one line: server text may carry CR, LF or tabs. */
+static void tidy(char *s)
 {
-	const struct wafa_mail *m = arg;
-	int *sent = *ctx;
+	size_t n;
 
-	if (!sent) {
-		/* libESMTP frees ctx with free() when the message is done */
-		sent = *ctx = calloc(1, sizeof(int));
-		if (!sent)
-			return NULL;
+	for (char *p = s; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	n = strlen(s);
+	while (n > 0 && s[n - 1] == ' ')
+		s[--n] = '\0';
+}
+
+__attribute__((format(printf, 3, 4))) static void verdict(struct wafa_mail *m, enum wafa_mail_status st,
+                                                          const char *fmt, ...)
+{
+	va_list ap;
+
+	m->status = st;
+	va_start(ap, fmt);
+	if (vsnprintf(m->reason, sizeof(m->reason), fmt, ap) < 0)
+		snprintf(m->reason, sizeof(m->reason), "(no reason)");
+	va_end(ap);
+	tidy(m->reason);
+}
+
+/* "550 5.1.1 no such user": libESMTP keeps the enhanced code apart from the text
+ * when the server announces ENHANCEDSTATUSCODES. */
+static void reply_text(char *buf, size_t size, const smtp_status_t *st)
+{
+	const char *text = st->text ? st->text : "";
+
+	if (st->enh_class)
+		snprintf(buf, size, "%d %d.%d.%d %.180s", st->code, st->enh_class, st->enh_subject,
+		         st->enh_detail, text);
+	else
+		snprintf(buf, size, "%d %.180s", st->code, text);
+	tidy(buf);
+}
+
+static void fail_pending(struct wafa_mail *mails, size_t n, const char *why)
+{
+	for (size_t i = 0; i < n; i++)
+		if (mails[i].status == WAFA_MAIL_PENDING)
+			verdict(&mails[i], WAFA_MAIL_TEMPFAIL, "%s", why);
+}
+
+/* ---- configuration ---- */
+
+static int parse_target(const char *t, struct smtp *s, char *err, size_t errlen)
+{
+	const char *h, *end;
+	unsigned long port = DEFAULT_PORT;
+	size_t n;
+
+	if (!t || strncmp(t, "//", 2) != 0) {
+		snprintf(err, errlen, "target \"%s\": expected //HOST or //HOST:PORT after \"smtp:\" "
+		         "(e.g. smtp://mail.example.com:25)", t ? t : "");
+		return -EINVAL;
 	}
-	if (!len) {
-		*sent = 0;
+	h = t + 2;
+	n = strcspn(h, ":/@[]");
+	if (h[n] == '@') {
+		snprintf(err, errlen, "target \"%s\": no user name in the URL; set auth_user and "
+		         "auth_password_file instead", t);
+		return -EINVAL;
+	}
+	if (h[n] == '[' || h[n] == ']') {
+		snprintf(err, errlen, "target \"%s\": IPv6 address literals are not supported "
+		         "(libESMTP splits HOST:PORT at the first colon); use a host name", t);
+		return -EINVAL;
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "target \"%s\": no host name; use smtp://HOST:PORT, "
+		         "e.g. smtp://127.0.0.1:25", t);
+		return -EINVAL;
+	}
+	if (n >= sizeof(s->host)) {
+		snprintf(err, errlen, "target \"%.60s...\": host name longer than %zu characters", t,
+		         sizeof(s->host) - 1);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char c = h[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '.' || c == '_')) {
+			snprintf(err, errlen, "target \"%s\": host name \"%.*s\" may hold only letters, "
+			         "digits, '-', '.' and '_'", t, (int)n, h);
+			return -EINVAL;
+		}
+	}
+	end = h + n;
+	if (*end == ':') {
+		const char *p = end + 1;
+		port = 0;
+		while (*p >= '0' && *p <= '9' && port <= 65535)
+			port = port * 10 + (unsigned long)(*p++ - '0');
+		if (p == end + 1 || port == 0 || port > 65535 || (*p >= '0' && *p <= '9')) {
+			snprintf(err, errlen, "target \"%s\": the port must be a number from 1 to 65535 "
+			         "(e.g. smtp://%.*s:25)", t, (int)n, h);
+			return -EINVAL;
+		}
+		end = p;
+	}
+	if (*end == '/')
+		end++;
+	if (*end) {
+		snprintf(err, errlen, "target \"%s\": unexpected \"%s\" after the host and port; "
+		         "use smtp://HOST:PORT", t, end);
+		return -EINVAL;
+	}
+	memcpy(s->host, h, n);
+	s->host[n] = '\0';
+	snprintf(s->server, sizeof(s->server), "%s:%lu", s->host, port);
+	return 0;
+}
+
+static struct smtp *tls_owner(const SSL *ssl)
+{
+	SSL_CTX *ctx = ssl ? SSL_get_SSL_CTX(ssl) : NULL;
+
+	return ctx ? SSL_CTX_get_app_data(ctx) : NULL;
+}
+
+/* Keeps the first reason OpenSSL gives for refusing the server's chain or name. */
+static int on_verify(int ok, X509_STORE_CTX *x)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct smtp *s = tls_owner(ssl);
+
+	if (!ok && s && s->cur && !s->cur->tls_error[0])
+		snprintf(s->cur->tls_error, sizeof(s->cur->tls_error), "certificate verify failed: %s",
+		         X509_verify_cert_error_string(X509_STORE_CTX_get_error(x)));
+	return ok;
+}
+
+/* libESMTP creates the SSL itself and sends no SNI, which relays that host
+ * several names need to pick a certificate.  The ClientHello is built after
+ * this callback, so setting the name here still takes effect. */
+static void on_tls_info(const SSL *ssl, int where, int ret)
+{
+	struct smtp *s;
+
+	(void)ret;
+	if (!(where & SSL_CB_HANDSHAKE_START))
+		return;
+	s = tls_owner(ssl);
+	if (s && s->sni && !SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name))
+		(void)SSL_set_tlsext_host_name((SSL *)ssl, s->host); /* a failure only loses SNI */
+}
+
+/* Our own context: libESMTP's looks for CA files under $HOME, which a daemon
+ * should not depend on, and checks names itself without IP addresses. */
+static int tls_setup(struct smtp *s, const char *ca_file, char *err, size_t errlen)
+{
+	X509_VERIFY_PARAM *param;
+	unsigned char addr[sizeof(struct in_addr)];
+	char why[160] = "";
+	int ok;
+
+	ERR_clear_error();
+	s->tls = SSL_CTX_new(TLS_client_method());
+	/* TLS 1.2 at most: a TLS 1.3 server sends its session tickets after the
+	 * handshake, and when they arrive before EHLO is flushed, libESMTP reads
+	 * first (there is no reply yet, only the tickets), blocks until the
+	 * timeout, and drops the session.  Seen with Python's ssl under load. */
+	if (!s->tls || SSL_CTX_set_min_proto_version(s->tls, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_set_max_proto_version(s->tls, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_set_app_data(s->tls, s) != 1) {
+		ERR_error_string_n(ERR_peek_last_error(), why, sizeof(why));
+		snprintf(err, errlen, "cannot set up TLS: %s", why);
+		goto fail;
+	}
+	SSL_CTX_set_verify(s->tls, SSL_VERIFY_PEER, on_verify);
+	SSL_CTX_set_info_callback(s->tls, on_tls_info);
+	if (ca_file) {
+		if (SSL_CTX_load_verify_locations(s->tls, ca_file, NULL) != 1) {
+			ERR_error_string_n(ERR_peek_last_error(), why, sizeof(why));
+			snprintf(err, errlen, "ca_file %s: cannot load CA certificates (%s); give a "
+			         "readable PEM file of the CAs to trust", ca_file, why);
+			goto fail;
+		}
+	} else if (SSL_CTX_set_default_verify_paths(s->tls) != 1) {
+		ERR_error_string_n(ERR_peek_last_error(), why, sizeof(why));
+		snprintf(err, errlen, "cannot load the system's CA certificates (%s); install "
+		         "ca-certificates or set ca_file", why);
+		goto fail;
+	}
+	/* The handshake fails unless the certificate names the configured host;
+	 * on_event() relies on this to overrule libESMTP's weaker check. */
+	param = SSL_CTX_get0_param(s->tls);
+	X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	if (inet_pton(AF_INET, s->host, addr) == 1) {
+		ok = X509_VERIFY_PARAM_set1_ip_asc(param, s->host);
+	} else {
+		ok = X509_VERIFY_PARAM_set1_host(param, s->host, 0);
+		s->sni = 1;
+	}
+	if (ok != 1) {
+		snprintf(err, errlen, "cannot set up TLS name checks for \"%s\"", s->host);
+		goto fail;
+	}
+	ERR_clear_error();
+	return 0;
+fail:
+	ERR_clear_error();
+	return -EINVAL;
+}
+
+/* ---- libESMTP callbacks ---- */
+
+static const char *feed_cb(void **ctx, int *len, void *arg)
+{
+	struct feed *f = arg;
+	const char *p;
+	size_t n;
+
+	(void)ctx;
+	if (!len) { /* rewind */
+		f->off = 0;
 		return NULL;
 	}
-	if (*sent) {
-		*len = 0;
-		return NULL;
-	}
-	*sent = 1;
-	*len = (int)m->len;
-	return m->data;
+	n = f->len - f->off;
+	if (n > FEED_CHUNK)
+		n = FEED_CHUNK;
+	p = f->data + f->off;
+	f->off += n;
+	*len = (int)n;
+	return p;
 }
 
 static int interact(auth_client_request_t req, char **result, int fields, void *arg)
@@ -150,170 +337,589 @@ static int interact(auth_client_request_t req, char **result, int fields, void *
 	struct smtp *s = arg;
 
 	for (int i = 0; i < fields; i++) {
-		if (req[i].flags & AUTH_USER)
-			result[i] = s->user;
-		else if (req[i].flags & AUTH_PASS)
+		if (req[i].flags & AUTH_PASS)
 			result[i] = s->password;
+		else if (req[i].flags & AUTH_USER)
+			result[i] = s->user;
 		else
-			result[i] = (char *)"";
+			result[i] = s->empty;
 	}
 	return 1;
 }
 
-/* The worst recipient status: a 5xx beats a 4xx beats anything else. */
-struct worst {
-	int code;
-	const char *text;
-	const char *rcpt;
-};
+static void on_reply_line(struct trace *t)
+{
+	char *l = t->line;
+	size_t n = t->linelen;
+
+	if (n > 0 && l[n - 1] == '\r')
+		n--;
+	l[n] = '\0';
+	if (n < 3 || l[0] < '1' || l[0] > '5' || l[1] < '0' || l[1] > '9' || l[2] < '0' || l[2] > '9')
+		return;
+	if (l[3] == '-') /* more lines follow */
+		return;
+	n = n < sizeof(t->last_reply) ? n : sizeof(t->last_reply) - 1;
+	memcpy(t->last_reply, l, n);
+	t->last_reply[n] = '\0';
+	tidy(t->last_reply);
+	if (t->auth_state == AUTH_WAIT) {
+		if (l[0] == '2') {
+			t->auth_state = AUTH_OK;
+		} else if (l[0] != '3') {
+			t->auth_state = AUTH_REFUSED;
+			memcpy(t->auth_reply, t->last_reply, sizeof(t->auth_reply));
+		}
+	}
+}
+
+/* Sees commands and replies, never the message itself (libESMTP turns the
+ * monitor off during DATA).  Nothing written is kept: AUTH carries secrets. */
+static void on_monitor(const char *buf, int len, int writing, void *arg)
+{
+	struct trace *t = arg;
+
+	t->last_io = now_ms();
+	if (writing) {
+		/* AUTH is always flushed on its own, so it starts a write */
+		if (len >= 5 && strncasecmp(buf, "AUTH ", 5) == 0)
+			t->auth_state = AUTH_WAIT;
+		return;
+	}
+	for (int i = 0; i < len; i++) {
+		if (buf[i] == '\n') {
+			on_reply_line(t);
+			t->linelen = 0;
+		} else if (t->linelen < sizeof(t->line) - 1) {
+			t->line[t->linelen++] = buf[i];
+		}
+	}
+}
+
+static void on_event(smtp_session_t session, int event, void *arg, ...)
+{
+	struct trace *t = arg;
+	va_list ap;
+	int *ok;
+
+	(void)session;
+	va_start(ap, arg);
+	switch (event) {
+	case SMTP_EV_CONNECT:
+		t->connected = 1;
+		t->last_io = now_ms();
+		break;
+	case SMTP_EV_EXTNA_STARTTLS:
+		t->tls_missing = 1;
+		break;
+	case SMTP_EV_STARTTLS_OK:
+		/* passwords in clear text only once the channel is encrypted */
+		if (t->auth)
+			(void)auth_set_mechanism_flags(t->auth, AUTH_PLUGIN_PLAIN, 0);
+		break;
+	case SMTP_EV_WRONG_PEER_CERTIFICATE:
+		/* libESMTP matches DNS names only, against the resolver's canonical
+		 * name; OpenSSL already matched the configured host or address during
+		 * the handshake (tls_setup), which would have failed otherwise. */
+		ok = va_arg(ap, int *);
+		*ok = 1;
+		break;
+	case SMTP_EV_INVALID_PEER_CERTIFICATE:
+	case SMTP_EV_NO_PEER_CERTIFICATE:
+	case SMTP_EV_WEAK_CIPHER:
+		if (!t->tls_error[0])
+			snprintf(t->tls_error, sizeof(t->tls_error), "%s",
+			         event == SMTP_EV_WEAK_CIPHER           ? "cipher too weak"
+			         : event == SMTP_EV_NO_PEER_CERTIFICATE ? "the server sent no certificate"
+			                                                : "certificate not trusted");
+		break;
+	default:
+		break;
+	}
+	va_end(ap);
+}
 
 static void on_recipient(smtp_recipient_t r, const char *mailbox, void *arg)
 {
 	struct worst *w = arg;
 	const smtp_status_t *st = smtp_recipient_status(r);
-	int code = st ? st->code : 0;
+	int cls = st ? st->code / 100 : 0;
 
-	if (code / 100 == 2)
+	if (cls == 2)
 		return;
-	if (w->code / 100 != 5 && (code / 100 == 5 || w->code == 0 || code / 100 == 4)) {
-		w->code = code;
-		w->text = st ? st->text : NULL;
-		w->rcpt = mailbox;
+	w->bad++;
+	if (cls == 5 && !w->perm) {
+		w->perm = st;
+		w->perm_rcpt = mailbox;
+	} else if (cls == 4 && !w->temp) {
+		w->temp = st;
+		w->temp_rcpt = mailbox;
 	}
 }
 
-static void reason(struct wafa_mail *m, int code, const char *text, const char *what)
-{
-	size_t n;
+/* ---- warm-up ---- */
 
-	if (code)
-		snprintf(m->reason, sizeof(m->reason), "%s%s%d %s", what ? what : "", what ? ": " : "",
-		         code, text ? text : "");
-	else
-		snprintf(m->reason, sizeof(m->reason), "%s", text ? text : "not attempted");
-	/* one line: no CR/LF from the server */
-	for (char *p = m->reason; *p; p++)
-		if (*p == '\r' || *p == '\n')
-			*p = ' ';
-	n = strlen(m->reason);
-	while (n > 0 && m->reason[n - 1] == ' ')
-		m->reason[--n] = '\0';
+/* libESMTP keeps a per-thread error that nothing resets, so a failure left by
+ * an earlier session on this worker would read as this one's.  A call with a
+ * bad argument sets it to SMTP_ERR_INVAL, which session_reason() reads as
+ * "none". */
+static void smtp_errno_reset(void)
+{
+	char c;
+
+	(void)smtp_strerror(0, &c, 0);
 }
 
-static void classify(struct wafa_mail *m, smtp_message_t msg, const char *session_error)
-{
-	const smtp_status_t *st = smtp_message_transfer_status(msg);
-	const smtp_status_t *from = smtp_reverse_path_status(msg);
-	struct worst w = { 0 };
-	int code = st ? st->code : 0;
+struct warm {
+	int lfd;
+	int ehlo_parsed; /* the client went on after reading our EHLO reply */
+};
 
-	smtp_enumerate_recipients(msg, on_recipient, &w);
-	if (code / 100 == 2) {
-		m->status = WAFA_MAIL_SENT;
-		if (w.code)
-			reason(m, w.code, w.text, w.rcpt); /* accepted for the others */
+static int wait_fd(int fd, short events)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int rc;
+
+	do
+		rc = poll(&p, 1, 5000);
+	while (rc < 0 && errno == EINTR);
+	return rc > 0;
+}
+
+static int say(int fd, const char *text)
+{
+	size_t len = strlen(text), off = 0;
+
+	while (off < len) {
+		ssize_t w = send(fd, text + off, len - off, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return 0;
+		off += (size_t)w;
+	}
+	return 1;
+}
+
+/* Just enough of a server for the client to parse a multi-line EHLO reply,
+ * which is what builds the table; it ends the dialogue politely so that the
+ * client never writes to a closed socket. */
+static void *warm_serve(void *arg)
+{
+	struct warm *w = arg;
+	char buf[1024];
+	size_t have = 0;
+	int fd = -1, ehlo_sent = 0;
+
+	if (!wait_fd(w->lfd, POLLIN))
+		goto out;
+	fd = accept(w->lfd, NULL, NULL);
+	if (fd < 0 || !say(fd, "220 wafa warm-up\r\n"))
+		goto out;
+	for (;;) {
+		char *eol = memchr(buf, '\n', have);
+		ssize_t r;
+
+		if (!eol) {
+			if (have == sizeof(buf) || !wait_fd(fd, POLLIN))
+				goto out;
+			r = recv(fd, buf + have, sizeof(buf) - have, 0);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				goto out;
+			have += (size_t)r;
+			continue;
+		}
+		if (ehlo_sent)
+			w->ehlo_parsed = 1;
+		if (strncasecmp(buf, "EHLO", 4) == 0) {
+			if (!say(fd, "250-wafa warm-up\r\n250 8BITMIME\r\n"))
+				goto out;
+			ehlo_sent = 1;
+		} else if (strncasecmp(buf, "QUIT", 4) == 0) {
+			(void)say(fd, "221 bye\r\n");
+			goto out;
+		} else if (!say(fd, "421 4.3.0 warm-up only\r\n")) {
+			goto out;
+		}
+		have -= (size_t)(eol + 1 - buf);
+		memmove(buf, eol + 1, have);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+static void warm_up(void)
+{
+	static const int steps[] = { Timeout_GREETING, Timeout_ENVELOPE, Timeout_DATA,
+		                     Timeout_TRANSFER, Timeout_DATA2 };
+	struct warm w = { .lfd = -1 };
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t salen = sizeof(sa);
+	struct feed f = { "\r\n", 2, 0 };
+	smtp_session_t session = NULL;
+	smtp_message_t msg;
+	pthread_t th;
+	int started = 0;
+	char server[32];
+
+	/* the other lazy one-time set-ups, also while still single-threaded:
+	 * OpenSSL's error queue and libESMTP's per-thread error key */
+	auth_client_init();
+	(void)OPENSSL_init_ssl(0, NULL);
+	ERR_clear_error();
+	smtp_errno_reset();
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	w.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (w.lfd < 0 || bind(w.lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(w.lfd, 1) != 0 ||
+	    getsockname(w.lfd, (struct sockaddr *)&sa, &salen) != 0)
+		goto out;
+	if (pthread_create(&th, NULL, warm_serve, &w) != 0)
+		goto out;
+	started = 1;
+	snprintf(server, sizeof(server), "127.0.0.1:%u", (unsigned)ntohs(sa.sin_port));
+	session = smtp_create_session();
+	if (!session || !smtp_set_server(session, server) ||
+	    !smtp_starttls_enable(session, Starttls_DISABLED))
+		goto out;
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
+		if (!smtp_set_timeout(session, steps[i] | Timeout_OVERRIDE_RFC2822_MINIMUM, 5000))
+			goto out;
+	msg = smtp_add_message(session);
+	if (!msg || !smtp_set_reverse_path(msg, "") || !smtp_add_recipient(msg, "warm-up@invalid") ||
+	    !smtp_set_messagecb(msg, feed_cb, &f))
+		goto out;
+	(void)smtp_start_session(session); /* the outcome is judged by the server side */
+out:
+	if (session)
+		smtp_destroy_session(session);
+	if (started) {
+		/* wakes the server if the client never connected */
+		(void)shutdown(w.lfd, SHUT_RDWR);
+		if (pthread_join(th, NULL) == 0)
+			warmed = w.ehlo_parsed;
+	}
+	if (w.lfd >= 0)
+		close(w.lfd);
+}
+
+/* ---- the channel ---- */
+
+static void st_close(void *state)
+{
+	struct smtp *s = state;
+
+	if (!s)
+		return;
+	SSL_CTX_free(s->tls);
+	free(s->user);
+	if (s->password) {
+		explicit_bzero(s->password, strlen(s->password));
+		free(s->password);
+	}
+	free(s);
+}
+
+static int st_open(const struct wafa_channel_config *cfg, void **state, char *err, size_t errlen)
+{
+	struct smtp *s = calloc(1, sizeof(*s));
+	int rc;
+
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		rc = -ENOMEM;
+		goto fail;
+	}
+	rc = parse_target(cfg->target, s, err, errlen);
+	if (rc)
+		goto fail;
+	if (cfg->starttls != WAFA_STARTTLS_OFF && cfg->starttls != WAFA_STARTTLS_OPTIONAL &&
+	    cfg->starttls != WAFA_STARTTLS_REQUIRED) {
+		snprintf(err, errlen, "starttls: unknown mode %d (use off, optional or required)",
+		         (int)cfg->starttls);
+		rc = -EINVAL;
+		goto fail;
+	}
+	s->starttls = cfg->starttls;
+	/* sio_set_timeout() takes an int of milliseconds */
+	s->timeout_ms = cfg->timeout_ms > INT_MAX ? INT_MAX : (long)cfg->timeout_ms;
+	if (cfg->auth_user && cfg->auth_user[0]) {
+		s->user = strdup(cfg->auth_user);
+		s->password = strdup(cfg->auth_password ? cfg->auth_password : "");
+		if (!s->user || !s->password) {
+			snprintf(err, errlen, "out of memory");
+			rc = -ENOMEM;
+			goto fail;
+		}
+	}
+	if (s->starttls != WAFA_STARTTLS_OFF) {
+		rc = tls_setup(s, cfg->ca_file, err, errlen);
+		if (rc)
+			goto fail;
+	}
+	(void)pthread_once(&once, warm_up);
+	*state = s;
+	return 0;
+fail:
+	st_close(s);
+	return rc;
+}
+
+/* A character that would break the SMTP command line the address goes into. */
+static const char *bad_address(const char *a)
+{
+	if (strlen(a) > MAX_ADDRESS)
+		return "longer than 254 characters";
+	for (const unsigned char *p = (const unsigned char *)a; *p; p++)
+		if (*p <= ' ' || *p == 0x7f || *p == '<' || *p == '>')
+			return "has a space, control character or angle bracket";
+	return NULL;
+}
+
+/* Mails that can never go out are settled before the session. */
+static int check_mail(struct wafa_mail *m)
+{
+	const char *why;
+
+	if (!m->data || m->len == 0) {
+		verdict(m, WAFA_MAIL_PERMFAIL, "empty message");
+		return 0;
+	}
+	if (m->nrcpt == 0 || !m->rcpt) {
+		verdict(m, WAFA_MAIL_PERMFAIL, "no envelope recipients");
+		return 0;
+	}
+	if (m->env_from && (why = bad_address(m->env_from))) {
+		verdict(m, WAFA_MAIL_PERMFAIL, "envelope sender \"%.100s\" %s", m->env_from, why);
+		return 0;
+	}
+	for (size_t r = 0; r < m->nrcpt; r++) {
+		if (!m->rcpt[r]) {
+			verdict(m, WAFA_MAIL_PERMFAIL, "envelope recipient %zu is missing", r + 1);
+			return 0;
+		}
+		if ((why = bad_address(m->rcpt[r]))) {
+			verdict(m, WAFA_MAIL_PERMFAIL, "envelope recipient \"%.100s\" %s", m->rcpt[r], why);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static int setup_session(struct smtp *s, struct trace *t, smtp_session_t session)
+{
+	static const int steps[] = { Timeout_GREETING, Timeout_ENVELOPE, Timeout_DATA,
+		                     Timeout_TRANSFER, Timeout_DATA2 };
+	enum starttls_option how = s->starttls == WAFA_STARTTLS_REQUIRED   ? Starttls_REQUIRED
+	                           : s->starttls == WAFA_STARTTLS_OPTIONAL ? Starttls_ENABLED
+	                                                                   : Starttls_DISABLED;
+
+	if (!smtp_set_server(session, s->server) || !smtp_starttls_enable(session, how))
+		return 0;
+	/* without OVERRIDE, libESMTP raises anything below RFC 5321's minutes */
+	for (size_t i = 0; s->timeout_ms > 0 && i < sizeof(steps) / sizeof(steps[0]); i++)
+		if (!smtp_set_timeout(session, steps[i] | Timeout_OVERRIDE_RFC2822_MINIMUM, s->timeout_ms))
+			return 0;
+	if (s->tls && !smtp_starttls_set_ctx(session, s->tls)) /* takes its own reference */
+		return 0;
+	/* No DATA unless every recipient was accepted: a mail is then either
+	 * delivered to all or to none, and a retry sends no duplicates. */
+	if (!smtp_option_require_all_recipients(session, 1) || !smtp_set_eventcb(session, on_event, t) ||
+	    !smtp_set_monitorcb(session, on_monitor, t, 0))
+		return 0;
+	if (s->user) {
+		t->auth = auth_create_context();
+		/* PLAIN and LOGIN send the password as is: allowed from the start
+		 * when TLS is required (it comes before AUTH) or explicitly off;
+		 * with optional TLS only once it is up (on_event). */
+		if (!t->auth ||
+		    !auth_set_mechanism_flags(t->auth,
+		                              s->starttls == WAFA_STARTTLS_OPTIONAL ? 0 : AUTH_PLUGIN_PLAIN, 0) ||
+		    !auth_set_interact_cb(t->auth, interact, s) || !smtp_auth_set_context(session, t->auth))
+			return 0;
+	}
+	/* No header options are set.  libESMTP's only ones either replace our
+	 * header with its own (Hdr_OVERRIDE) or strip it (Hdr_PROHIBIT); it adds
+	 * Date, From and Message-Id only when missing, and our messages carry
+	 * all three. */
+	return 1;
+}
+
+static int add_mail(smtp_session_t session, const struct wafa_mail *m, struct feed *f, smtp_message_t *out)
+{
+	smtp_message_t msg = smtp_add_message(session);
+
+	if (!msg)
+		return 0;
+	*out = msg;
+	f->data = m->data;
+	f->len = m->len;
+	f->off = 0;
+	/* the size lets a relay refuse an oversized mail before the transfer */
+	if (!smtp_set_reverse_path(msg, m->env_from) || !smtp_set_messagecb(msg, feed_cb, f) ||
+	    !smtp_size_set_estimate(msg, m->len))
+		return 0;
+	for (size_t r = 0; r < m->nrcpt; r++)
+		if (!smtp_add_recipient(msg, m->rcpt[r]))
+			return 0;
+	return 1;
+}
+
+/* Why mails that got no reply of their own did not go. */
+static void session_reason(const struct smtp *s, const struct trace *t, char *why, size_t size)
+{
+	int e = smtp_errno();
+	char buf[160];
+	const char *text;
+	unsigned long ossl;
+
+	if (t->tls_missing) {
+		snprintf(why, size, "STARTTLS is required but %.120s does not offer it", s->server);
+	} else if (t->tls_error[0]) {
+		snprintf(why, size, "TLS with %.120s: %s", s->server, t->tls_error);
+	} else if (t->last_reply[0] == '4' || t->last_reply[0] == '5') {
+		snprintf(why, size, "%s (from %.120s)", t->last_reply, s->server);
+	} else if (e != 0 && e != SMTP_ERR_INVAL) {
+		text = smtp_strerror(e, buf, sizeof(buf));
+		if (!text)
+			text = "unknown error";
+		if (!t->connected && e < 0)
+			snprintf(why, size, "connect to %.120s: %s", s->server, text);
+		else if (!t->connected && e >= SMTP_ERR_EAI_ADDRFAMILY && e <= SMTP_ERR_EAI_SOCKTYPE)
+			snprintf(why, size, "resolve %.120s: %s", s->host, text);
+		else if (e == SMTP_ERR_CLIENT_ERROR && s->tls && (ossl = ERR_peek_last_error()) != 0) {
+			ERR_error_string_n(ossl, buf, sizeof(buf));
+			snprintf(why, size, "TLS handshake with %.120s failed: %.120s", s->server, buf);
+		} else if (e == SMTP_ERR_DROPPED_CONNECTION && s->timeout_ms > 0 &&
+		           now_ms() - t->last_io >= s->timeout_ms - 50)
+			/* libESMTP reports its timeouts as a dropped connection */
+			snprintf(why, size, "no reply from %.120s within %ld ms", s->server, s->timeout_ms);
 		else
-			reason(m, code, st->text, NULL);
-		return;
-	}
-	if (from && from->code / 100 == 5) {
-		m->status = WAFA_MAIL_PERMFAIL;
-		reason(m, from->code, from->text, "MAIL FROM");
-	} else if (w.code / 100 == 5) {
-		m->status = WAFA_MAIL_PERMFAIL;
-		reason(m, w.code, w.text, w.rcpt);
-	} else if (w.code / 100 == 4) {
-		/* with no recipient left the server answers DATA with 503: the
-		 * recipient's 4xx is what counts */
-		m->status = WAFA_MAIL_TEMPFAIL;
-		reason(m, w.code, w.text, w.rcpt);
-	} else if (code / 100 == 5) {
-		m->status = WAFA_MAIL_PERMFAIL;
-		reason(m, code, st->text, "DATA");
+			snprintf(why, size, "SMTP %.120s: %s", s->server, text);
+	} else if (!t->connected) {
+		snprintf(why, size, "no connection to %.120s", s->server);
 	} else {
-		m->status = WAFA_MAIL_TEMPFAIL;
-		if (code)
-			reason(m, code, st->text, NULL);
-		else if (w.code)
-			reason(m, w.code, w.text, w.rcpt);
-		else if (from && from->code)
-			reason(m, from->code, from->text, "MAIL FROM");
-		else
-			reason(m, 0, session_error, NULL);
+		snprintf(why, size, "the session with %.120s ended before this mail was sent", s->server);
 	}
+	tidy(why);
 }
 
-static void fail_all(struct wafa_mail *mails, size_t n, const char *why)
+/* A "530 Authentication required" (RFC 4954) refusal of this mail, if any. */
+static const smtp_status_t *auth_wanted(const smtp_status_t *rp, const struct worst *w,
+                                        const smtp_status_t *ms)
 {
-	for (size_t i = 0; i < n; i++) {
-		mails[i].status = WAFA_MAIL_TEMPFAIL;
-		reason(&mails[i], 0, why, NULL);
+	if (rp && rp->code == 530)
+		return rp;
+	if (w->perm && w->perm->code == 530)
+		return w->perm;
+	return ms && ms->code == 530 ? ms : NULL;
+}
+
+static void classify(struct wafa_mail *m, smtp_message_t msg, const struct trace *t, const char *why)
+{
+	const smtp_status_t *ms = smtp_message_transfer_status(msg);
+	const smtp_status_t *rp = smtp_reverse_path_status(msg);
+	int mc = ms ? ms->code / 100 : 0, rc = rp ? rp->code / 100 : 0;
+	const smtp_status_t *st;
+	struct worst w = { 0 };
+	char reply[220];
+
+	(void)smtp_enumerate_recipients(msg, on_recipient, &w);
+	if (mc == 2 && w.bad == 0) {
+		reply_text(reply, sizeof(reply), ms);
+		verdict(m, WAFA_MAIL_SENT, "%s", reply);
+	} else if (t->auth_state == AUTH_REFUSED) {
+		/* wrong credentials are fixed by a person; the mail must wait, not fail */
+		verdict(m, WAFA_MAIL_TEMPFAIL, "AUTH as %s refused: %s", t->s->user, t->auth_reply);
+	} else if (t->s->user && t->auth_state == AUTH_NONE && (st = auth_wanted(rp, &w, ms))) {
+		/* credentials are configured but never used: a setting to fix, not a bad mail */
+		reply_text(reply, sizeof(reply), st);
+		verdict(m, WAFA_MAIL_TEMPFAIL, "%s; no AUTH was done: %s offered no usable mechanism "
+		        "(PLAIN and LOGIN need TLS unless starttls = off)", reply, t->s->server);
+	} else if (rc == 5) {
+		reply_text(reply, sizeof(reply), rp);
+		verdict(m, WAFA_MAIL_PERMFAIL, "%s (MAIL FROM:<%s>)", reply, m->env_from ? m->env_from : "");
+	} else if (w.perm) {
+		reply_text(reply, sizeof(reply), w.perm);
+		verdict(m, WAFA_MAIL_PERMFAIL, "%s (RCPT TO:<%s>)", reply, w.perm_rcpt);
+	} else if (mc == 5) {
+		reply_text(reply, sizeof(reply), ms);
+		verdict(m, WAFA_MAIL_PERMFAIL, "%s (DATA)", reply);
+	} else if (rc == 4) {
+		reply_text(reply, sizeof(reply), rp);
+		verdict(m, WAFA_MAIL_TEMPFAIL, "%s (MAIL FROM:<%s>)", reply, m->env_from ? m->env_from : "");
+	} else if (w.temp) {
+		reply_text(reply, sizeof(reply), w.temp);
+		verdict(m, WAFA_MAIL_TEMPFAIL, "%s (RCPT TO:<%s>)", reply, w.temp_rcpt);
+	} else if (mc == 4) {
+		reply_text(reply, sizeof(reply), ms);
+		verdict(m, WAFA_MAIL_TEMPFAIL, "%s (DATA)", reply);
+	} else {
+		/* never attempted, or cut off mid-way (a 354 with no final reply) */
+		verdict(m, WAFA_MAIL_TEMPFAIL, "%s", why);
 	}
 }
 
 static void st_send(void *state, struct wafa_mail *mails, size_t n)
 {
-	static const int steps[] = { Timeout_GREETING, Timeout_ENVELOPE, Timeout_DATA,
-		                     Timeout_TRANSFER, Timeout_DATA2 };
 	struct smtp *s = state;
-	smtp_session_t session = smtp_create_session();
-	smtp_message_t *msgs = calloc(n ? n : 1, sizeof(*msgs));
-	auth_context_t auth = NULL;
-	char errbuf[160], why[512];
-	int err;
+	struct trace t = { .s = s };
+	struct feed *feeds = NULL;
+	smtp_message_t *msgs = NULL;
+	smtp_session_t session = NULL;
+	size_t todo = 0;
+	int locked = 0;
+	char why[1024];
 
-	if (!session || !msgs) {
-		fail_all(mails, n, "out of memory");
-		goto out;
+	for (size_t i = 0; i < n; i++) {
+		mails[i].status = WAFA_MAIL_PENDING;
+		mails[i].reason[0] = '\0';
+		if (check_mail(&mails[i]))
+			todo++;
 	}
-	if (!smtp_set_server(session, s->server)) {
-		fail_all(mails, n, "bad server address");
+	if (todo == 0)
 		goto out;
-	}
-	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
-		smtp_set_timeout(session, steps[i] | Timeout_OVERRIDE_RFC2822_MINIMUM, s->timeout_ms);
-	smtp_starttls_enable(session, s->starttls == WAFA_STARTTLS_REQUIRED ? Starttls_REQUIRED
-	                              : s->starttls == WAFA_STARTTLS_OPTIONAL ? Starttls_ENABLED
-	                                                                      : Starttls_DISABLED);
-	if (s->tls)
-		smtp_starttls_set_ctx(session, s->tls);
-	if (s->user) {
-		auth = auth_create_context();
-		if (!auth) {
-			fail_all(mails, n, "out of memory");
-			goto out;
-		}
-		auth_set_mechanism_flags(auth, AUTH_PLUGIN_PLAIN, 0);
-		auth_set_interact_cb(auth, interact, s);
-		smtp_auth_set_context(session, auth);
+	feeds = calloc(n, sizeof(*feeds));
+	msgs = calloc(n, sizeof(*msgs));
+	session = smtp_create_session();
+	if (!feeds || !msgs || !session || !setup_session(s, &t, session)) {
+		fail_pending(mails, n, "cannot set up an SMTP session: out of memory");
+		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		smtp_message_t msg = smtp_add_message(session);
-		if (!msg) {
-			fail_all(mails, n, "out of memory");
+		if (mails[i].status != WAFA_MAIL_PENDING)
+			continue;
+		if (!add_mail(session, &mails[i], &feeds[i], &msgs[i])) {
+			fail_pending(mails, n, "cannot set up an SMTP session: out of memory");
 			goto out;
 		}
-		msgs[i] = msg;
-		smtp_set_reverse_path(msg, mails[i].env_from);
-		for (size_t r = 0; r < mails[i].nrcpt; r++)
-			smtp_add_recipient(msg, mails[i].rcpt[r]);
-		smtp_set_messagecb(msg, message_cb, &mails[i]);
 	}
-	smtp_start_session(session);
-	err = smtp_errno();
-	if (err)
-		snprintf(why, sizeof(why), "SMTP %s: %s", s->server,
-		         smtp_strerror(err, errbuf, sizeof(errbuf)));
-	else
-		snprintf(why, sizeof(why), "SMTP %s: the session ended before this mail", s->server);
+	if (!warmed)
+		locked = pthread_mutex_lock(&serial) == 0;
+	s->cur = &t;
+	ERR_clear_error();
+	smtp_errno_reset();
+	(void)smtp_start_session(session); /* says little: see the top of this file */
+	session_reason(s, &t, why, sizeof(why));
+	s->cur = NULL;
+	ERR_clear_error();
+	if (locked)
+		(void)pthread_mutex_unlock(&serial);
 	for (size_t i = 0; i < n; i++)
-		classify(&mails[i], msgs[i], why);
+		if (msgs[i])
+			classify(&mails[i], msgs[i], &t, why);
 out:
+	/* the session first: it still points at the auth context */
 	if (session)
 		smtp_destroy_session(session);
-	if (auth)
-		auth_destroy_context(auth);
+	if (t.auth)
+		auth_destroy_context(t.auth);
+	free(feeds);
 	free(msgs);
+	fail_pending(mails, n, "not attempted");
 }
 
 const struct wafa_channel wafa_channel_smtp = { WAFA_ABI, "smtp", st_open, st_send, st_close };

@@ -284,6 +284,9 @@ class Postgres:
         self.running = False
         _chown_pg(self.sockdir)
         subprocess.run(["cp", "-a", _template_dir(), self.datadir], check=True)
+        if IS_ROOT:  # the template may have been copied along with the tree by root
+            subprocess.run(["chown", "-R", "postgres:postgres", self.datadir], check=True)
+        os.chmod(self.datadir, 0o700)
         if start:
             self.start()
             if load_sample:
