@@ -432,7 +432,9 @@ class SmtpSink:
     """tests/lib/smtp_sink.py in its own process on 127.0.0.1:port.  Can be
     stopped and started again on the same port and directory."""
 
-    def __init__(self, port=None, start=True, replies=()):
+    def __init__(self, port=None, start=True, replies=(), tls=None):
+        """tls: (cert, key) PEM files to offer STARTTLS with."""
+        self.tls = tls
         self.port = port or free_port()
         self.dir = tempfile.mkdtemp(prefix="wafa-sink-", dir="/tmp")
         _rmtree_later(self.dir)
@@ -456,6 +458,8 @@ class SmtpSink:
                "--dir", self.dir]
         for sub, code in self.replies:
             cmd += ["--reply", "%s=%s" % (sub, code)]
+        if self.tls:
+            cmd += ["--tls", self.tls[0], self.tls[1]]
         log = open(self.logfile, "ab")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         log.close()

@@ -86,7 +86,7 @@ class Store:
             content = content.encode("utf-8", "surrogateescape")
         _atomic_write(base + ".eml", content)
         meta = {"received": received, "mail_from": envelope.mail_from,
-                "rcpt_tos": list(envelope.rcpt_tos)}
+                "rcpt_tos": list(envelope.rcpt_tos), "tls": session.ssl is not None}
         _atomic_write(base + ".json", json.dumps(meta).encode("utf-8"))
         return "250 Message accepted for delivery"
 
@@ -104,7 +104,14 @@ def main():
     ap.add_argument("--dir", required=True)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--reply", type=parse_reply, action="append", default=[])
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"),
+                    help="offer STARTTLS with this certificate and key (PEM)")
     args = ap.parse_args()
+    tls = None
+    if args.tls:
+        import ssl
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(*args.tls)
 
     store = Store(args.dir, args.reply)
     loop = asyncio.new_event_loop()
@@ -112,7 +119,7 @@ def main():
 
     def factory():
         return NodelaySMTP(store, hostname="sink.test", enable_SMTPUTF8=True,
-                           data_size_limit=None)
+                           data_size_limit=None, tls_context=tls)
 
     server = loop.run_until_complete(
         loop.create_server(factory, host=args.host, port=args.port, reuse_address=True))
