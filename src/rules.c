@@ -383,24 +383,40 @@ static int64_t target_of(const struct wafa_rule *rule, const struct wafa_ticket 
 	return rule->target_ms[WAFA_P_DEFAULT];
 }
 
-/* Does the rule's when(t) hold?  An error counts as no, and is logged. */
-static bool applies(struct wafa_rules *r, const struct wafa_rule *rule, const struct wafa_ticket *t)
+/* Does the rule's when(t) hold?  An error counts as no, and is logged.  The
+ * answer is kept until the ticket's data changes, so a firing or a
+ * notification that changed nothing does not run every rule's when again. */
+static bool applies(struct wafa_rules *r, int rule_i, struct wafa_ticket *t)
 {
+	const struct wafa_rule *rule = &r->rules[rule_i];
 	lua_State *L = wafa_sandbox_state(r->sb);
 	char why[512];
 	bool yes;
 
 	if (rule->when_ref == LUA_NOREF)
 		return true;
+	if (t->nwhen != (size_t)r->nrules) {
+		unsigned char *when = calloc((size_t)r->nrules, 1);
+		if (when) {
+			free(t->when);
+			t->when = when;
+			t->nwhen = (size_t)r->nrules;
+		}
+	}
+	if (t->nwhen > (size_t)rule_i && t->when[rule_i])
+		return t->when[rule_i] == 2;
 	lua_rawgeti(L, LUA_REGISTRYINDEX, rule->when_ref);
 	wafa_ticket_push(L, t);
 	if (wafa_sandbox_call(r->sb, 1, 1, why, sizeof(why)) != 0) {
 		wafa_log(WAFA_ERROR, "rules", "rule=%s ticket=%lld: when: %s", rule->name,
 		         (long long)t->id, why);
-		return false;
+		yes = false;
+	} else {
+		yes = lua_toboolean(L, -1);
+		lua_pop(L, 1);
 	}
-	yes = lua_toboolean(L, -1);
-	lua_pop(L, 1);
+	if (t->nwhen > (size_t)rule_i)
+		t->when[rule_i] = yes ? 2 : 1;
 	return yes;
 }
 
@@ -422,7 +438,7 @@ int64_t wafa_rules_due(struct wafa_rules *r, struct wafa_ticket *t, int rule_i, 
 		return WAFA_NO_TIME;
 	if (rule->stop >= 0 && t->time[rule->stop] != WAFA_NO_TIME)
 		return WAFA_NO_TIME;
-	if (!applies(r, rule, t))
+	if (!applies(r, rule_i, t))
 		return WAFA_NO_TIME;
 	*instance = start >= 0 ? start / 1000 : -((-start + 999) / 1000);
 	return phase_at(&rule->phases[phase], start, target);

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <lauxlib.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,8 +116,21 @@ bad:
 	return -EINVAL;
 }
 
+static bool same_data(const struct wafa_ticket *a, const struct wafa_ticket *b)
+{
+	if (memcmp(a->time, b->time, sizeof(a->time)) != 0)
+		return false;
+	for (int i = 0; i < WAFA_T_NSTR; i++) {
+		if (!a->str[i] != !b->str[i] || (a->str[i] && strcmp(a->str[i], b->str[i]) != 0))
+			return false;
+	}
+	return true;
+}
+
 void wafa_ticket_replace(struct wafa_ticket *dst, struct wafa_ticket *src)
 {
+	if (dst->when && !same_data(dst, src))
+		memset(dst->when, 0, dst->nwhen);
 	free(dst->strings);
 	dst->strings = src->strings;
 	memcpy(dst->str, src->str, sizeof(dst->str));
@@ -130,6 +144,7 @@ void wafa_ticket_free(struct wafa_ticket *t)
 	if (!t)
 		return;
 	free(t->strings);
+	free(t->when);
 	free(t->deadlines);
 	free(t->done);
 	free(t);

@@ -46,6 +46,10 @@ struct wafa_ticket {
 	size_t ndone, done_cap;
 	int64_t retry_at; /* do not fire before this (after a failed firing) */
 	unsigned mark;    /* snapshot generation that last saw it */
+	/* each rule's when(t) as last computed, while the data is unchanged:
+	 * 0 not known, 1 false, 2 true; nwhen entries (the rules host's) */
+	unsigned char *when;
+	size_t nwhen;
 };
 
 /* The select list the adapter asks of a ticket view, in the order
@@ -60,7 +64,7 @@ int wafa_ticket_time_index(const char *name);
  * reason in why for a malformed row (which the caller logs and skips). */
 int wafa_ticket_from_row(const PGresult *res, int row, struct wafa_ticket **out, const char **why);
 /* Moves the data columns of src into dst (keeping dst's scheduling state)
- * and frees src. */
+ * and frees src.  If the data changed, forgets what when(t) said. */
 void wafa_ticket_replace(struct wafa_ticket *dst, struct wafa_ticket *src);
 void wafa_ticket_free(struct wafa_ticket *t);
 

@@ -244,12 +244,48 @@ static void deadlines_follow_the_declaration(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+static void when_runs_again_only_when_the_ticket_changes(void **state)
+{
+	struct wafa_sandbox *sb;
+	struct wafa_rules *r;
+	struct wafa_heap h;
+	struct wafa_ticket *t = ticket(), *same = ticket(), *changed = ticket();
+	static char other[] = "another subject";
+
+	(void)state;
+	write_rule("a.lua", "local calls = 0\n"
+	                    "sla \"w\" { target = \"1h\",\n"
+	                    "  when = function(t) calls = calls + 1 return true end,\n"
+	                    "  on_breach = function(t) mail { to = 'a@example.com', subject = tostring(calls) } end }\n");
+	assert_int_equal(wafa_sandbox_open(32 << 20, 100, &sb), 0);
+	assert_int_equal(wafa_rules_open(sb, &r), 0);
+	assert_int_equal(wafa_rules_load_dir(r, dir, stderr), 0);
+	wafa_heap_init(&h);
+	assert_int_equal(wafa_rules_schedule(r, &h, t), 0);
+	assert_int_equal(wafa_rules_schedule(r, &h, t), 0);
+	wafa_ticket_replace(t, same); /* the same data read again */
+	assert_int_equal(wafa_rules_schedule(r, &h, t), 0);
+	assert_int_equal(wafa_rules_run(r, t, 0, 0, 1), 0);
+	assert_string_equal(r->mails[0].subject, "1");
+	changed->str[WAFA_T_SUBJECT] = other;
+	wafa_ticket_replace(t, changed);
+	assert_int_equal(wafa_rules_schedule(r, &h, t), 0);
+	assert_int_equal(wafa_rules_run(r, t, 0, 0, 1), 0);
+	assert_string_equal(r->mails[0].subject, "2");
+	wafa_rules_unschedule(&h, t);
+	wafa_heap_free(&h);
+	wafa_rules_close(r);
+	wafa_sandbox_close(sb);
+	wafa_ticket_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(rules_cannot_escape, clear_dir),
 		cmocka_unit_test_setup(broken_file_is_reported_and_disabled_alone, clear_dir),
 		cmocka_unit_test_setup(deadlines_follow_the_declaration, clear_dir),
+		cmocka_unit_test_setup(when_runs_again_only_when_the_ticket_changes, clear_dir),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
