@@ -81,6 +81,9 @@ static struct wafa_ticket *take_row(struct daemon *d, PGresult *res, int row, bo
 	if (err) {
 		wafa_log(WAFA_WARN, "index", "skipping a malformed ticket row (id=%s): %s",
 		         PQgetisnull(res, row, 0) ? "NULL" : PQgetvalue(res, row, 0), why);
+		/* what wafa knew of it is out of date: no deadline of it stays */
+		if (err == -EINVAL && !PQgetisnull(res, row, 0))
+			drop_ticket(d, strtoll(PQgetvalue(res, row, 0), NULL, 10));
 		return NULL;
 	}
 	if (fresh->time[WAFA_T_UPDATED_AT] != WAFA_NO_TIME &&

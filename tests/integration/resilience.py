@@ -56,6 +56,15 @@ def main():
     ok(w.log_lines("malformed ticket row (id=%d)" % c_id, "status"),
        "the malformed row is logged with its id and the reason", diag=w.log)
     is_(len(sink.messages_to("c@example.com")), 0, "the malformed ticket gets no mail")
+
+    # 4. A ticket that turns malformed loses its deadline instead of firing
+    # on what wafa knew before.
+    e_id, e_created = pg.create_ticket("Turns odd", "e@example.com")
+    time.sleep(0.5)
+    pg.psql("UPDATE tickets SET status = 'weird' WHERE id = %d" % e_id)
+    time.sleep(max(0.0, e_created + 3 + 1.5 - time.time()))
+    is_(len(sink.messages_to("e@example.com")), 0, "a ticket that turned malformed gets no mail",
+        diag=lambda: sink.summary() + w.log())
     w.stop_ok()
 
 
