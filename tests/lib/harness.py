@@ -190,6 +190,15 @@ def free_port():
 _cleanups = []
 
 
+def _read_text(path):
+    """A log file's text, or "" if there is none yet."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
 def _run_cleanups():
     while _cleanups:
         fn = _cleanups.pop()
@@ -322,11 +331,7 @@ class Postgres:
             self.running = False
 
     def log(self):
-        try:
-            with open(self.logfile, encoding="utf-8", errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        return _read_text(self.logfile)
 
     def _psql_cmd(self, db):
         psql = os.path.join(PG_BIN, "psql")
@@ -493,11 +498,7 @@ class SmtpSink:
         return self.proc is not None and self.proc.poll() is None
 
     def log(self):
-        try:
-            with open(self.logfile, encoding="utf-8", errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        return _read_text(self.logfile)
 
     def messages(self):
         """Every stored message, oldest first, as email.message.EmailMessage
