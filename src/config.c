@@ -183,14 +183,28 @@ static int on_key(void *user, const char *section, const char *name, const char 
 	return 1;
 }
 
-/* Counts lines as inih reads them, so each key's problem names its line. */
+/* Counts lines as inih reads them, so each key's problem names its line.
+ * inih as packaged reads at most 200 bytes a line and would take the rest
+ * for a line of its own: such a line is reported and skipped whole. */
 static char *reader(char *buf, int size, void *stream)
 {
 	struct parse *p = stream;
 	char *s = fgets(buf, size, p->in);
+	size_t n;
 
-	if (s)
-		p->line++;
+	if (!s)
+		return NULL;
+	p->line++;
+	n = strlen(s);
+	if (n == (size_t)size - 1 && s[n - 1] != '\n' && !feof(p->in)) {
+		int c;
+		while ((c = fgetc(p->in)) != EOF && c != '\n')
+			;
+		problem(p, p->line, "line longer than %d bytes; shorten it (a long dsn can name a "
+		                    "service in pg_service.conf: dsn = service=helpdesk)",
+		        size - 2);
+		strcpy(buf, ";\n");
+	}
 	return s;
 }
 

@@ -96,6 +96,21 @@ static void requires_keys(void **state)
 	wafa_config_free(&cfg);
 }
 
+static void reports_an_overlong_line(void **state)
+{
+	struct wafa_config cfg;
+	char report[1024], text[1024];
+
+	(void)state;
+	snprintf(text, sizeof(text),
+	         "[database]\ndsn = dbname=%0300d\n[mail]\ntransport = maildir:/tmp/x\n"
+	         "from = a@example.com\n", 0);
+	assert_int_equal(load(text, &cfg, report, sizeof(report)), -EINVAL);
+	assert_non_null(strstr(report, ":2: line longer than"));
+	assert_null(strstr(report, "unknown key"));
+	wafa_config_free(&cfg);
+}
+
 static void missing_file(void **state)
 {
 	struct wafa_config cfg;
@@ -111,6 +126,7 @@ int main(void)
 		cmocka_unit_test(reads_values_and_defaults),
 		cmocka_unit_test(names_the_line_of_each_problem),
 		cmocka_unit_test(requires_keys),
+		cmocka_unit_test(reports_an_overlong_line),
 		cmocka_unit_test(missing_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
