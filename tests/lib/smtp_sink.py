@@ -55,6 +55,7 @@ class Store:
     def __init__(self, directory, replies):
         self.dir = directory
         self.replies = replies
+        self.data_delay = 0.0
         os.makedirs(directory, exist_ok=True)
         numbers = [int(m.group(1)) for m in
                    (re.match(r"^(\d+)\.(?:eml|json)$", n) for n in os.listdir(directory)) if m]
@@ -77,6 +78,9 @@ class Store:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.data_delay:
+            # a slow server: the client waits for the reply to its DATA
+            await asyncio.sleep(self.data_delay)
         received = time.time()
         n = self.next
         self.next += 1
@@ -104,6 +108,8 @@ def main():
     ap.add_argument("--dir", required=True)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--reply", type=parse_reply, action="append", default=[])
+    ap.add_argument("--data-delay", type=float, default=0.0,
+                    help="seconds to wait before answering the end of DATA")
     ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"),
                     help="offer STARTTLS with this certificate and key (PEM)")
     args = ap.parse_args()
@@ -114,6 +120,7 @@ def main():
         tls.load_cert_chain(*args.tls)
 
     store = Store(args.dir, args.reply)
+    store.data_delay = args.data_delay
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
 
