@@ -128,14 +128,38 @@ static int64_t backoff_ms(const struct wafa_mailer *m, int attempts)
 	return d > m->cfg->retry_max_ms ? m->cfg->retry_max_ms : d;
 }
 
-/* Records what happened to each mail of the batch. */
+/* Records a mail that was not sent: parked as failed, or due again later. */
+static void record_unsent(struct wafa_mailer *m, const char *key, int64_t id_num, int attempts,
+                          const struct wafa_mail *mail)
+{
+	char id[32], delay[32];
+	const char *why = mail->reason[0] ? mail->reason : "not attempted";
+	int err;
+
+	snprintf(id, sizeof(id), "%" PRId64, id_num);
+	if (mail->status == WAFA_MAIL_PERMFAIL) {
+		const char *p[] = { id, why };
+		wafa_log(WAFA_WARN, "mail", "failed %s: %s (parked in the outbox)", key, why);
+		err = wafa_pg_query(m->pg, wafa_outbox_failed_sql, 2, p, on_update, NULL);
+	} else {
+		int64_t d = backoff_ms(m, attempts);
+		const char *p[] = { id, delay, why };
+		snprintf(delay, sizeof(delay), "%" PRId64, d);
+		wafa_log(WAFA_WARN, "mail", "deferred %s: %s (retry in %" PRId64 " ms)", key, why, d);
+		err = wafa_pg_query(m->pg, wafa_outbox_retry_sql, 3, p, on_update, NULL);
+	}
+	if (err)
+		on_update(NULL, NULL);
+}
+
+/* Records what happened to each mail of the batch: the sent ones in one
+ * statement. */
 static void record(struct wafa_mailer *m)
 {
 	char *ids = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&ids, &len);
 	size_t nsent = 0;
-	int err;
 
 	if (!f) {
 		wafa_log(WAFA_ERROR, "mail", "out of memory recording results");
@@ -143,43 +167,20 @@ static void record(struct wafa_mailer *m)
 	}
 	fputc('{', f);
 	for (size_t i = 0; i < m->n; i++) {
-		struct wafa_mail *mail = &m->mails[i];
-		struct row *row = &m->rows[i];
-		char id[32], delay[32];
-		snprintf(id, sizeof(id), "%" PRId64, row->id);
-		switch (mail->status) {
-		case WAFA_MAIL_SENT:
-			fprintf(f, "%s%s", nsent++ ? "," : "", id);
-			wafa_log(WAFA_INFO, "mail", "sent %s to %s", row->key, mail->rcpt[0]);
-			break;
-		case WAFA_MAIL_PERMFAIL: {
-			const char *p[] = { id, mail->reason };
-			wafa_log(WAFA_WARN, "mail", "failed %s: %s (parked in the outbox)", row->key,
-			         mail->reason);
-			err = wafa_pg_query(m->pg, wafa_outbox_failed_sql, 2, p, on_update, NULL);
-			if (err)
-				on_update(NULL, NULL);
-			break;
+		const struct wafa_mail *mail = &m->mails[i];
+		const struct row *row = &m->rows[i];
+		if (mail->status != WAFA_MAIL_SENT) {
+			record_unsent(m, row->key, row->id, row->attempts, mail);
+			continue;
 		}
-		default: {
-			int64_t d = backoff_ms(m, row->attempts);
-			const char *p[] = { id, delay, mail->reason[0] ? mail->reason : "not attempted" };
-			snprintf(delay, sizeof(delay), "%" PRId64, d);
-			wafa_log(WAFA_WARN, "mail", "deferred %s: %s (retry in %" PRId64 " ms)", row->key,
-			         p[2], d);
-			err = wafa_pg_query(m->pg, wafa_outbox_retry_sql, 3, p, on_update, NULL);
-			if (err)
-				on_update(NULL, NULL);
-			break;
-		}
-		}
+		fprintf(f, "%s%" PRId64, nsent++ ? "," : "", row->id);
+		wafa_log(WAFA_INFO, "mail", "sent %s to %s", row->key, mail->rcpt[0]);
 	}
 	fputc('}', f);
 	fclose(f);
 	if (nsent) {
 		const char *p[] = { ids };
-		err = wafa_pg_query(m->pg, wafa_outbox_sent_sql, 1, p, on_update, NULL);
-		if (err)
+		if (wafa_pg_query(m->pg, wafa_outbox_sent_sql, 1, p, on_update, NULL) != 0)
 			on_update(NULL, NULL);
 	}
 	free(ids);
@@ -228,14 +229,11 @@ static void on_claimed(PGresult *res, void *arg)
 		goto out;
 	}
 	for (int i = 0; i < n; i++) {
-		struct row *row = &m->rows[i];
-		struct wafa_mail *mail = &m->mails[i];
+		struct row *row = &m->rows[m->n];
+		struct wafa_mail *mail = &m->mails[m->n];
 		char why[200];
 		row->id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-		row->key = strdup(PQgetvalue(res, i, 1));
 		row->attempts = atoi(PQgetvalue(res, i, 6));
-		m->n++;
-		mail->key = row->key;
 		if (wafa_message_render(PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
 		                        PQgetvalue(res, i, 4), PQgetvalue(res, i, 5), PQgetvalue(res, i, 1),
 		                        strtoll(PQgetvalue(res, i, 7), NULL, 10), &row->msg, why,
@@ -243,46 +241,19 @@ static void on_claimed(PGresult *res, void *arg)
 			/* a mail that cannot be rendered never will be: park it */
 			mail->status = WAFA_MAIL_PERMFAIL;
 			snprintf(mail->reason, sizeof(mail->reason), "cannot render: %s", why);
+			record_unsent(m, PQgetvalue(res, i, 1), row->id, row->attempts, mail);
+			memset(row, 0, sizeof(*row));
+			memset(mail, 0, sizeof(*mail));
 			continue;
 		}
+		row->key = strdup(PQgetvalue(res, i, 1));
+		mail->key = row->key;
 		mail->env_from = row->msg.env_from;
 		mail->rcpt = (const char *const *)row->msg.rcpt;
 		mail->nrcpt = row->msg.nrcpt;
 		mail->data = row->msg.data;
 		mail->len = row->msg.len;
-	}
-	/* Only what rendered goes to the channel; the rest is recorded now. */
-	size_t keep = 0;
-	for (size_t i = 0; i < m->n; i++) {
-		if (m->mails[i].status == WAFA_MAIL_PERMFAIL)
-			continue;
-		if (keep != i) {
-			struct row r = m->rows[keep];
-			struct wafa_mail ml = m->mails[keep];
-			m->rows[keep] = m->rows[i];
-			m->mails[keep] = m->mails[i];
-			m->rows[i] = r;
-			m->mails[i] = ml;
-		}
-		keep++;
-	}
-	if (keep < m->n) {
-		size_t total = m->n;
-		/* record the failures by pretending the batch is just them */
-		struct row *rows = m->rows;
-		struct wafa_mail *mails = m->mails;
-		m->rows += keep;
-		m->mails += keep;
-		m->n = total - keep;
-		record(m);
-		m->rows = rows;
-		m->mails = mails;
-		m->n = total;
-		for (size_t i = keep; i < total; i++) {
-			free(m->rows[i].key);
-			wafa_message_free(&m->rows[i].msg);
-		}
-		m->n = keep;
+		m->n++;
 	}
 	if (m->n == 0) {
 		free_batch(m);

@@ -65,6 +65,19 @@ def main():
     time.sleep(max(0.0, e_created + 3 + 1.5 - time.time()))
     is_(len(sink.messages_to("e@example.com")), 0, "a ticket that turned malformed gets no mail",
         diag=lambda: sink.summary() + w.log())
+
+    # 5. A rule's recipient that is no mail address: the row is parked as
+    # failed with the reason, and the mail after it still goes out.
+    f_id, f_created = pg.create_ticket("Bad owner address", "not an address@x")
+    g_id, g_created = pg.create_ticket("Good owner address", "g@example.com")
+    got = wait_for(lambda: pg.outbox(f_id) and pg.outbox(f_id)[0]["status"] == "failed",
+                   f_created + 3 + 5 - time.time())
+    rows = pg.outbox(f_id)
+    ok(got, "an unusable recipient parks the row as failed", diag=lambda: repr(rows) + w.log())
+    ok(rows and "not a mail address" in (rows[0]["last_error"] or ""),
+       "with the reason in last_error", diag=repr(rows))
+    ok(wait_for(lambda: sink.messages_to("g@example.com"), g_created + 3 + 5 - time.time()),
+       "the next mail still goes out")
     w.stop_ok()
 
 
