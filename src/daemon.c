@@ -35,7 +35,8 @@ struct daemon {
 	struct wafa_pg *listen; /* LISTEN only: a busy connection hears late */
 	struct wafa_mailer *mailer;
 	uv_timer_t deadline_timer, reconcile_timer, stop_timer;
-	uv_signal_t sigterm, sigint;
+	uv_signal_t sigterm, sigint, sighup;
+	unsigned rules_gen; /* bumped by each reload: older firings are dropped */
 	char *quoted_schema;
 	/* snapshot state */
 	bool ready;      /* a first snapshot has completed */
@@ -342,6 +343,7 @@ struct fire_item {
 
 struct fire_batch {
 	struct daemon *d;
+	unsigned rules_gen;
 	size_t n;
 	struct fire_item items[];
 };
@@ -382,6 +384,13 @@ static void on_batch_inserted(PGresult *res, void *arg)
 	struct daemon *d = b->d;
 	int rows;
 
+	if (b->rules_gen != d->rules_gen) {
+		/* recorded under the old rules; the tickets were rescheduled and
+		 * wafa.fired keeps them from firing again */
+		if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0 && d->mailer)
+			wafa_mailer_kick(d->mailer);
+		goto out;
+	}
 	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
 		batch_retry(b, true, wafa_pg_result_error(res));
 		goto out;
@@ -471,6 +480,10 @@ static void on_batch_checked(PGresult *res, void *arg)
 	struct wafa_outbox_batch ob;
 	const char *fires, *mails;
 
+	if (b->rules_gen != d->rules_gen) {
+		batch_end(b); /* the rules were reloaded; the tickets were rescheduled */
+		return;
+	}
 	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
 		batch_retry(b, false, wafa_pg_result_error(res));
 		batch_end(b);
@@ -522,6 +535,7 @@ static void fire_due(struct daemon *d, int64_t now)
 	if (!b)
 		goto oom;
 	b->d = d;
+	b->rules_gen = d->rules_gen;
 	b->n = 0;
 	kf = open_memstream(&keys, &keys_len);
 	idf = open_memstream(&ids, &ids_len);
@@ -684,6 +698,89 @@ static void on_listen_connected(struct wafa_pg *pg, void *arg)
 		wafa_log(WAFA_ERROR, "pg", "cannot queue LISTEN");
 }
 
+/* ---- rules: loaded at start and again on SIGHUP ---- */
+
+/* Opens a sandbox and loads the rule files into it; each problem is logged
+ * and disables its file only.  Returns 0 or a sysexits code. */
+static int load_rules(const struct wafa_config *cfg, struct wafa_sandbox **sbp,
+                      struct wafa_rules **rulesp)
+{
+	struct wafa_sandbox *sb = NULL;
+	struct wafa_rules *rules = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *report;
+	int problems;
+
+	if (wafa_sandbox_open((size_t)cfg->rules_memory, cfg->rules_budget_ms, &sb) != 0 ||
+	    wafa_rules_open(sb, &rules) != 0) {
+		wafa_log(WAFA_ERROR, "rules", "cannot start the Lua host");
+		wafa_sandbox_close(sb);
+		return EX_SOFTWARE;
+	}
+	report = open_memstream(&text, &len);
+	if (!report) {
+		wafa_rules_close(rules);
+		wafa_sandbox_close(sb);
+		return EX_OSERR;
+	}
+	problems = wafa_rules_load_dir(rules, cfg->rules_dir, report);
+	fclose(report);
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+		wafa_log(WAFA_ERROR, "rules", "%s (file disabled)", line);
+	free(text);
+	if (problems < 0) {
+		wafa_rules_close(rules);
+		wafa_sandbox_close(sb);
+		return EX_CONFIG;
+	}
+	wafa_log(WAFA_INFO, "rules", "%d rule(s) loaded from %s", rules->nrules, cfg->rules_dir);
+	*sbp = sb;
+	*rulesp = rules;
+	return 0;
+}
+
+/* SIGHUP: the rule files are read again and every ticket rescheduled under
+ * them.  What has fired is known by key in wafa.fired, so nothing fires
+ * twice; firings in flight under the old rules are dropped (their tickets
+ * are rescheduled and checked again). */
+static void on_reload(uv_signal_t *s, int signum)
+{
+	struct daemon *d = s->data;
+	struct wafa_sandbox *sb;
+	struct wafa_rules *rules;
+
+	(void)signum;
+	wafa_log(WAFA_INFO, "daemon", "SIGHUP: reloading the rules");
+	if (load_rules(d->cfg, &sb, &rules) != 0) {
+		wafa_log(WAFA_ERROR, "daemon", "reload failed; the rules loaded before stay");
+		return;
+	}
+	for (size_t i = 0; i < d->index.cap; i++) {
+		struct wafa_ticket *t = d->index.slots[i];
+		if (!t)
+			continue;
+		wafa_rules_unschedule(&d->heap, t);
+		t->ndone = 0; /* rule numbers change: wafa.fired still knows */
+		free(t->when);
+		t->when = NULL;
+		t->nwhen = 0;
+	}
+	wafa_rules_close(d->rules);
+	wafa_sandbox_close(d->sb);
+	d->rules = rules;
+	d->sb = sb;
+	d->rules_gen++;
+	for (size_t i = 0; i < d->index.cap; i++) {
+		struct wafa_ticket *t = d->index.slots[i];
+		if (t && wafa_rules_schedule(d->rules, &d->heap, t) != 0)
+			wafa_log(WAFA_ERROR, "rules", "ticket=%" PRId64 ": out of memory", t->id);
+	}
+	wafa_log(WAFA_INFO, "rules", "rescheduled %zu tickets: %zu deadlines", d->index.count,
+	         d->heap.count);
+	arm(d);
+}
+
 /* ---- start and stop ---- */
 
 static void on_handle_closed(uv_handle_t *h)
@@ -701,6 +798,7 @@ static void close_all(struct daemon *d)
 	uv_close((uv_handle_t *)&d->stop_timer, on_handle_closed);
 	uv_close((uv_handle_t *)&d->sigterm, on_handle_closed);
 	uv_close((uv_handle_t *)&d->sigint, on_handle_closed);
+	uv_close((uv_handle_t *)&d->sighup, on_handle_closed);
 }
 
 static void on_stop_tick(uv_timer_t *t)
@@ -733,6 +831,7 @@ static void shutdown_daemon(struct daemon *d, int code)
 	uv_timer_stop(&d->reconcile_timer);
 	uv_signal_stop(&d->sigterm);
 	uv_signal_stop(&d->sigint);
+	uv_signal_stop(&d->sighup);
 	if (d->mailer)
 		wafa_mailer_stop(d->mailer, on_mailer_stopped, d);
 	else
@@ -754,7 +853,7 @@ int wafa_daemon_run(struct wafa_config *cfg)
 	uv_loop_t loop;
 	struct wafa_pg_hooks work_hooks = { on_work_connected, NULL, &d };
 	struct wafa_pg_hooks listen_hooks = { on_listen_connected, on_notify, &d };
-	int code = EX_OK, problems;
+	int code = EX_OK;
 
 	/* libESMTP writes with write(2): a reset mid-DATA must not kill us */
 	signal(SIGPIPE, SIG_IGN);
@@ -767,33 +866,9 @@ int wafa_daemon_run(struct wafa_config *cfg)
 		return EX_OSERR;
 	d.loop = &loop;
 
-	if (wafa_sandbox_open((size_t)cfg->rules_memory, cfg->rules_budget_ms, &d.sb) != 0 ||
-	    wafa_rules_open(d.sb, &d.rules) != 0) {
-		wafa_log(WAFA_ERROR, "rules", "cannot start the Lua host");
-		code = EX_SOFTWARE;
+	code = load_rules(cfg, &d.sb, &d.rules);
+	if (code)
 		goto out;
-	}
-	{
-		char *text = NULL;
-		size_t len = 0;
-		FILE *report = open_memstream(&text, &len);
-		if (!report) {
-			code = EX_OSERR;
-			goto out;
-		}
-		problems = wafa_rules_load_dir(d.rules, cfg->rules_dir, report);
-		fclose(report);
-		/* each problem disables its file only; the others run */
-		for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
-			wafa_log(WAFA_ERROR, "rules", "%s (file disabled)", line);
-		free(text);
-		if (problems < 0) {
-			code = EX_CONFIG;
-			goto out;
-		}
-		wafa_log(WAFA_INFO, "rules", "%d rule(s) loaded from %s", d.rules->nrules,
-		         cfg->rules_dir);
-	}
 	if (wafa_adapter_init(&d.adapter, cfg) != 0 ||
 	    !(d.quoted_schema = wafa_pg_quote_ident(cfg->schema))) {
 		code = EX_OSERR;
@@ -810,9 +885,11 @@ int wafa_daemon_run(struct wafa_config *cfg)
 	d.deadline_timer.data = d.reconcile_timer.data = d.stop_timer.data = &d;
 	uv_signal_init(&loop, &d.sigterm);
 	uv_signal_init(&loop, &d.sigint);
-	d.sigterm.data = d.sigint.data = &d;
+	uv_signal_init(&loop, &d.sighup);
+	d.sigterm.data = d.sigint.data = d.sighup.data = &d;
 	uv_signal_start(&d.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&d.sigint, on_signal, SIGINT);
+	uv_signal_start(&d.sighup, on_reload, SIGHUP);
 
 	if (wafa_pg_open(&loop, cfg->dsn, "work", &work_hooks, &d.work) != 0 ||
 	    wafa_pg_open(&loop, cfg->dsn, "listen", &listen_hooks, &d.listen) != 0 ||
