@@ -42,7 +42,7 @@ static const struct key keys[] = {
 	K("mail", "retry_initial", T_DURATION, retry_initial_ms, "1m", true),
 	K("mail", "retry_max", T_DURATION, retry_max_ms, "1h", true),
 	K("mail", "poll_interval", T_DURATION, poll_ms, "5s", true),
-	K("mail", "timeout", T_DURATION, timeout_ms, "30s", true),
+	K("mail", "timeout", T_DURATION, timeout_ms, "30s", false), /* the channel takes it at open */
 	K("mail", "batch", T_COUNT, batch, "50", true),
 	K("log", "level", T_LEVEL, log_level, "info", true),
 };
@@ -262,6 +262,54 @@ int wafa_config_load(const char *path, struct wafa_config *cfg, FILE *report)
 		check_values(&p);
 	if (p.problems)
 		err = -EINVAL;
+	return err;
+}
+
+static bool same_value(const struct key *k, const struct wafa_config *a,
+                       const struct wafa_config *b)
+{
+	const void *fa = (const char *)a + k->offset, *fb = (const char *)b + k->offset;
+
+	switch (k->type) {
+	case T_STRING:
+		return strcmp(*(char *const *)fa, *(char *const *)fb) == 0;
+	case T_STARTTLS:
+	case T_LEVEL:
+		return *(const int *)fa == *(const int *)fb;
+	default:
+		return *(const int64_t *)fa == *(const int64_t *)fb;
+	}
+}
+
+int wafa_config_reload(struct wafa_config *cfg, FILE *report)
+{
+	struct wafa_config fresh;
+	int err = wafa_config_load(cfg->path, &fresh, report);
+
+	if (err)
+		goto out;
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct key *k = &keys[i];
+		char *fa = (char *)cfg + k->offset, *fb = (char *)&fresh + k->offset;
+		size_t size = k->type == T_STRING ? sizeof(char *)
+		              : k->type == T_STARTTLS || k->type == T_LEVEL ? sizeof(int)
+		                                                            : sizeof(int64_t);
+		char tmp[sizeof(int64_t)];
+		if (same_value(k, cfg, &fresh))
+			continue;
+		if (!k->reload) {
+			wafa_log(WAFA_WARN, "config", "%s: [%s] %s changed: restart wafa to apply it",
+			         cfg->path, k->section, k->name);
+			continue;
+		}
+		/* swap, so freeing fresh frees the old value */
+		memcpy(tmp, fa, size);
+		memcpy(fa, fb, size);
+		memcpy(fb, tmp, size);
+		wafa_log(WAFA_INFO, "config", "[%s] %s reloaded", k->section, k->name);
+	}
+out:
+	wafa_config_free(&fresh);
 	return err;
 }
 

@@ -49,4 +49,10 @@ struct wafa_config {
 WAFA_WUR int wafa_config_load(const char *path, struct wafa_config *cfg, FILE *report);
 void wafa_config_free(struct wafa_config *cfg);
 
+/* Reads cfg->path again.  If it is valid, the keys marked reloadable take
+ * their new values and each other key that changed is logged as needing a
+ * restart.  Returns 0, or a negative errno (problems reported to report)
+ * leaving cfg as it was. */
+WAFA_WUR int wafa_config_reload(struct wafa_config *cfg, FILE *report);
+
 #endif

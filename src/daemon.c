@@ -740,7 +740,32 @@ static int load_rules(const struct wafa_config *cfg, struct wafa_sandbox **sbp,
 	return 0;
 }
 
-/* SIGHUP: the rule files are read again and every ticket rescheduled under
+/* Reads the config file again; the reloadable keys apply at once. */
+static int reload_config(struct daemon *d)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *report = open_memstream(&text, &len);
+	int err;
+
+	if (!report)
+		return -ENOMEM;
+	err = wafa_config_reload(d->cfg, report);
+	fclose(report);
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+		wafa_log(WAFA_ERROR, "config", "%s", line);
+	free(text);
+	if (err)
+		return err;
+	wafa_log_set_level((enum wafa_log_level)d->cfg->log_level);
+	uv_timer_start(&d->reconcile_timer, on_reconcile, (uint64_t)d->cfg->reconcile_ms,
+	               (uint64_t)d->cfg->reconcile_ms);
+	if (d->mailer)
+		wafa_mailer_start(d->mailer);
+	return 0;
+}
+
+/* SIGHUP: the config and the rule files are read again and every ticket rescheduled under
  * them.  What has fired is known by key in wafa.fired, so nothing fires
  * twice; firings in flight under the old rules are dropped (their tickets
  * are rescheduled and checked again). */
@@ -751,9 +776,9 @@ static void on_reload(uv_signal_t *s, int signum)
 	struct wafa_rules *rules;
 
 	(void)signum;
-	wafa_log(WAFA_INFO, "daemon", "SIGHUP: reloading the rules");
-	if (load_rules(d->cfg, &sb, &rules) != 0) {
-		wafa_log(WAFA_ERROR, "daemon", "reload failed; the rules loaded before stay");
+	wafa_log(WAFA_INFO, "daemon", "SIGHUP: reloading %s and the rules", d->cfg->path);
+	if (reload_config(d) != 0 || load_rules(d->cfg, &sb, &rules) != 0) {
+		wafa_log(WAFA_ERROR, "daemon", "reload failed; what was loaded before stays");
 		return;
 	}
 	for (size_t i = 0; i < d->index.cap; i++) {

@@ -32,8 +32,15 @@ def main():
        diag=lambda: w.log(current=True))
     ok(w.running, "wafa is still running")
 
+    w.settings["log"]["level"] = "debug"
+    w.settings["mail"]["transport"] = "maildir:/tmp/nowhere"
+    w.write_config()
     w.proc.send_signal(signal.SIGHUP)
     time.sleep(2)
+    ok(w.log_lines("[log] level reloaded"), "the log level is reloaded",
+       diag=lambda: w.log(current=True))
+    ok(w.log_lines("[mail] transport changed: restart wafa to apply it"),
+       "a key that needs a restart says so", diag=lambda: w.log(current=True))
     is_(len(sink.messages_to("r@example.com")), 1, "a second reload does not send it again",
         diag=sink.summary)
     is_(len(w.log_lines("SIGHUP: reloading")), 2, "both reloads are logged")
