@@ -14,7 +14,7 @@ const char wafa_outbox_fire_sql[] =
 	"SELECT f.key || '/' || m.n, f.ticket_id, f.rule, f.phase, $2, m.rcpt, m.subject, m.body "
 	"  FROM f JOIN jsonb_to_recordset($3::jsonb) "
 	"              AS m(key text, n int, rcpt text, subject text, body text) ON m.key = f.key "
-	"RETURNING id";
+	"RETURNING key";
 
 const char wafa_outbox_claim_sql[] =
 	"UPDATE outbox SET claimed_until = now() + make_interval(secs => $2::int), "

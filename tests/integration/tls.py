@@ -75,5 +75,35 @@ def main():
     ok(rows and rows[0]["status"] == "sent", "and the row is sent", diag=repr(rows))
     w2.stop_ok()
 
+    # 4. AUTH over TLS: the password comes from a file; a wrong one keeps the
+    # mail queued with the server's answer, the right one sends it
+    authed = SmtpSink(tls=(cert, key), auth="wafa:s3cret")
+    pwfile = os.path.join(tmp, "password")
+    with open(pwfile, "w") as f:
+        f.write("wrong\n")
+    w3 = Wafa(pg, authed.url, rules=rule,
+              conf={"mail.starttls": "required", "mail.ca_file": cert, "mail.auth_user": "wafa",
+                    "mail.auth_password_file": pwfile, "database.schema": "wafa3"})
+    ok(w3.setup().returncode == 0, "a third wafa schema")
+    w3.start()
+    c_id, _ = pg.create_ticket("Needs AUTH", "c@example.com")
+    got = wait_for(lambda: [r for r in pg.outbox(c_id, schema="wafa3") if r["last_error"]], 8)
+    rows = pg.outbox(c_id, schema="wafa3")
+    ok(got and rows[0]["status"] == "queued", "a refused password keeps the mail queued",
+       diag=lambda: repr(rows) + w3.log())
+    ok(rows and "535" in (rows[0]["last_error"] or ""), "with the server's 535 in last_error",
+       diag=repr(rows))
+    ok("s3cret" not in w3.log() and "wrong" not in w3.log(), "the password is not logged")
+    w3.stop_ok()
+    with open(pwfile, "w") as f:
+        f.write("s3cret\n")
+    w3.start()
+    got = wait_for(lambda: authed.messages_to("c@example.com"), 8)
+    msgs = authed.messages_to("c@example.com")
+    ok(got and msgs[0].meta.get("auth") and msgs[0].meta.get("tls"),
+       "with the right password it is sent, authenticated, over TLS",
+       diag=lambda: repr([m.meta for m in msgs]) + w3.log(current=True))
+    w3.stop_ok()
+
 
 run(main)

@@ -437,10 +437,11 @@ class SmtpSink:
     """tests/lib/smtp_sink.py in its own process on 127.0.0.1:port.  Can be
     stopped and started again on the same port and directory."""
 
-    def __init__(self, port=None, start=True, replies=(), tls=None, data_delay=0.0):
+    def __init__(self, port=None, start=True, replies=(), tls=None, data_delay=0.0, auth=None):
         """tls: (cert, key) PEM files to offer STARTTLS with.  data_delay:
         seconds the server waits before accepting a message."""
         self.tls = tls
+        self.auth = auth  # "user:password": AUTH required (over TLS)
         self.data_delay = data_delay
         self.port = port or free_port()
         self.dir = tempfile.mkdtemp(prefix="wafa-sink-", dir="/tmp")
@@ -469,6 +470,8 @@ class SmtpSink:
             cmd += ["--tls", self.tls[0], self.tls[1]]
         if self.data_delay:
             cmd += ["--data-delay", str(self.data_delay)]
+        if self.auth:
+            cmd += ["--auth", self.auth]
         log = open(self.logfile, "ab")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         log.close()

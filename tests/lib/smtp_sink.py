@@ -90,7 +90,8 @@ class Store:
             content = content.encode("utf-8", "surrogateescape")
         _atomic_write(base + ".eml", content)
         meta = {"received": received, "mail_from": envelope.mail_from,
-                "rcpt_tos": list(envelope.rcpt_tos), "tls": session.ssl is not None}
+                "rcpt_tos": list(envelope.rcpt_tos), "tls": session.ssl is not None,
+                "auth": session.authenticated}
         _atomic_write(base + ".json", json.dumps(meta).encode("utf-8"))
         return "250 Message accepted for delivery"
 
@@ -110,6 +111,8 @@ def main():
     ap.add_argument("--reply", type=parse_reply, action="append", default=[])
     ap.add_argument("--data-delay", type=float, default=0.0,
                     help="seconds to wait before answering the end of DATA")
+    ap.add_argument("--auth", metavar="USER:PASSWORD",
+                    help="require AUTH (over TLS) with these credentials")
     ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"),
                     help="offer STARTTLS with this certificate and key (PEM)")
     args = ap.parse_args()
@@ -124,9 +127,19 @@ def main():
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
 
+    auth = {}
+    if args.auth:
+        from aiosmtpd.smtp import AuthResult
+        user, _, password = args.auth.partition(":")
+
+        def authenticator(server, session, envelope, mechanism, data):
+            good = (data.login.decode() == user and data.password.decode() == password)
+            return AuthResult(success=good, handled=False)  # aiosmtpd answers 235 or 535
+        auth = dict(authenticator=authenticator, auth_required=True, auth_require_tls=True)
+
     def factory():
         return NodelaySMTP(store, hostname="sink.test", enable_SMTPUTF8=True,
-                           data_size_limit=None, tls_context=tls)
+                           data_size_limit=None, tls_context=tls, **auth)
 
     server = loop.run_until_complete(
         loop.create_server(factory, host=args.host, port=args.port, reuse_address=True))
