@@ -5,6 +5,9 @@
 
 #include <stdint.h>
 
+/* "No such instant": a NULL timestamp, a deadline that does not apply. */
+#define WAFA_NO_TIME INT64_MIN
+
 /* Wall-clock time in milliseconds since the Unix epoch, plus the offset. */
 int64_t wafa_clock_now_ms(void);
 void wafa_clock_set_offset(int64_t ms);

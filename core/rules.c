@@ -11,6 +11,7 @@
 #include "duration.h"
 #include "log.h"
 #include "prelude.inc"
+#include "zone.h"
 
 #define MAX_SUBJECT 998
 #define MAX_BODY (256 * 1024)
@@ -44,6 +45,77 @@ static int c_where(lua_State *L)
 static int c_now(lua_State *L)
 {
 	lua_pushinteger(L, (lua_Integer)(wafa_clock_now_ms() / 1000));
+	return 1;
+}
+
+/* c.local(seconds, tz) -> { year, month, day, hour, min, sec, wday (1 Sunday .. 7) } | nil, why */
+static int c_local(lua_State *L)
+{
+	lua_Integer sec = luaL_checkinteger(L, 1);
+	const char *tz = luaL_checkstring(L, 2);
+	struct wafa_local lt;
+
+	if (sec > INT64_MAX / 1000 || sec < INT64_MIN / 1000 + 1 ||
+	    wafa_zone_split((int64_t)sec * 1000, tz, &lt) != 0) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "unknown time zone \"%s\"", tz);
+		return 2;
+	}
+	lua_createtable(L, 0, 7);
+	lua_pushinteger(L, lt.year);
+	lua_setfield(L, -2, "year");
+	lua_pushinteger(L, lt.month);
+	lua_setfield(L, -2, "month");
+	lua_pushinteger(L, lt.day);
+	lua_setfield(L, -2, "day");
+	lua_pushinteger(L, lt.hour);
+	lua_setfield(L, -2, "hour");
+	lua_pushinteger(L, lt.minute);
+	lua_setfield(L, -2, "min");
+	lua_pushinteger(L, lt.second);
+	lua_setfield(L, -2, "sec");
+	lua_pushinteger(L, lt.wday + 1);
+	lua_setfield(L, -2, "wday");
+	return 1;
+}
+
+static int int_field(lua_State *L, int idx, const char *name, int dflt)
+{
+	lua_Integer v;
+	int isnum;
+
+	lua_getfield(L, idx, name);
+	v = lua_tointegerx(L, -1, &isnum);
+	lua_pop(L, 1);
+	if (!isnum)
+		return dflt;
+	if (v < -1000000 || v > 1000000)
+		luaL_error(L, "%s = %I is out of range", name, v);
+	return (int)v;
+}
+
+/* c.utc({ year, month, day, hour, min, sec }, tz) -> seconds | nil, why.
+ * Fields roll over (day 32 is in the next month); a time in a DST gap moves
+ * forward, one in the overlap is the earlier. */
+static int c_utc(lua_State *L)
+{
+	struct wafa_local lt = { 0 };
+	const char *tz = luaL_checkstring(L, 2);
+	int64_t ms;
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lt.year = int_field(L, 1, "year", 1970);
+	lt.month = int_field(L, 1, "month", 1);
+	lt.day = int_field(L, 1, "day", 1);
+	lt.hour = int_field(L, 1, "hour", 0);
+	lt.minute = int_field(L, 1, "min", 0);
+	lt.second = int_field(L, 1, "sec", 0);
+	if (wafa_zone_join(&lt, tz, &ms) != 0) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "unknown time zone \"%s\"", tz);
+		return 2;
+	}
+	lua_pushinteger(L, (lua_Integer)(ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000)));
 	return 1;
 }
 
@@ -159,6 +231,24 @@ static int load_prelude(lua_State *L)
 		lua_setfield(L, -2, wafa_ticket_time_names[i]);
 	}
 	lua_setfield(L, -2, "time_columns");
+	lua_pushcfunction(L, c_local);
+	lua_setfield(L, -2, "local_time");
+	lua_pushcfunction(L, c_utc);
+	lua_setfield(L, -2, "utc");
+	int c = lua_gettop(L);
+	/* the rule library's helpers (wafa.promise_in, ...) see the same c */
+	if (luaL_loadbufferx(L, wafa_promise_lua, sizeof(wafa_promise_lua) - 1,
+	                     "=rules/promise.lua", "t"))
+		return lua_error(L);
+	lua_getfield(L, c - 1, "wafa");
+	if (lua_isnil(L, -1)) {
+		lua_pop(L, 1);
+		lua_newtable(L);
+		lua_pushvalue(L, -1);
+		lua_setfield(L, c - 1, "wafa");
+	}
+	lua_pushvalue(L, c);
+	lua_call(L, 2, 0);
 	lua_call(L, 2, 1);
 	r->take_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	return 0;

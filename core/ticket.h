@@ -8,7 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WAFA_NO_TIME INT64_MIN
+#include "clock.h"
+
 
 enum wafa_ticket_str {
 	WAFA_T_REF, WAFA_T_SUBJECT, WAFA_T_STATUS, WAFA_T_RAW_STATUS, WAFA_T_PRIORITY, WAFA_T_QUEUE,

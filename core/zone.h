@@ -1,0 +1,33 @@
+/* Time zones through ICU: an instant split into local calendar parts in a
+ * named zone, and local parts joined back into an instant.  Used by the
+ * calendars (business time) and by the rule library (dates in promises). */
+#ifndef WAFA_ZONE_H
+#define WAFA_ZONE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+
+/* Gregorian local parts.  wday: 0 Sunday .. 6 Saturday. */
+struct wafa_local {
+	int year, month, day;     /* month 1..12 */
+	int hour, minute, second; /* 0..23, 0..59, 0..59 */
+	int wday;
+};
+
+/* Is tz a zone ICU knows ("Asia/Tehran", "UTC")?  An unknown name is not
+ * silently taken as GMT. */
+bool wafa_zone_valid(const char *tz);
+
+/* Splits the instant ms (Unix ms) into local parts in zone tz.
+ * Returns 0 or -EINVAL (unknown zone). */
+WAFA_WUR int wafa_zone_split(int64_t ms, const char *tz, struct wafa_local *out);
+
+/* Joins local parts (wday ignored; out-of-range fields roll over, so day 32
+ * is the next month) into an instant.  A local time that does not exist
+ * (a DST gap) moves forward by the gap; one that exists twice (the autumn
+ * overlap) is the earlier.  Returns 0 or -EINVAL. */
+WAFA_WUR int wafa_zone_join(const struct wafa_local *in, const char *tz, int64_t *ms);
+
+#endif
