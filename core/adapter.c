@@ -1,6 +1,7 @@
 #include "adapter.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,43 +9,97 @@
 #include "pg.h"
 #include "ticket.h"
 
+/* asprintf that leaves NULL, not garbage, when it fails */
+static char *format(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return n < 0 ? NULL : s;
+}
+
 int wafa_adapter_init(struct wafa_adapter *a, const struct wafa_config *cfg)
 {
-	char *view = wafa_pg_quote_ident(cfg->view);
 	char *channel = wafa_pg_quote_ident(cfg->notify_channel);
 	int err = 0;
 
 	memset(a, 0, sizeof(*a));
-	if (!view || !channel ||
-	    asprintf(&a->page_sql, "SELECT %s FROM %s WHERE id > $1::int8 ORDER BY id LIMIT %d",
-	             wafa_ticket_columns_sql, view, WAFA_ADAPTER_PAGE) < 0 ||
-	    asprintf(&a->ids_sql, "SELECT %s FROM %s WHERE id = ANY($1::int8[])",
-	             wafa_ticket_columns_sql, view) < 0 ||
-	    asprintf(&a->since_sql,
-	             "SELECT %s FROM %s WHERE updated_at > to_timestamp($1::float8 / 1000) "
-	             "ORDER BY updated_at, id",
-	             wafa_ticket_columns_sql, view) < 0 ||
-	    asprintf(&a->fire_sql,
-	             "SELECT t.*, k.key, EXISTS (SELECT 1 FROM fired f WHERE f.key = k.key), k.id, k.ord "
-	             "  FROM unnest($1::text[], $2::int8[]) WITH ORDINALITY AS k(key, id, ord) "
-	             "  LEFT JOIN LATERAL (SELECT %s FROM %s v WHERE v.id = k.id) t ON true "
-	             " ORDER BY k.ord",
-	             wafa_ticket_columns_sql, view) < 0 ||
-	    asprintf(&a->listen_sql, "LISTEN %s", channel) < 0)
+	a->view = wafa_pg_quote_ident(cfg->view);
+	if (!a->view || !channel || !(a->listen_sql = format("LISTEN %s", channel)) ||
+	    !(a->columns_sql = strdup("SELECT attname FROM pg_attribute "
+	                              " WHERE attrelid = to_regclass($1)::oid "
+	                              "   AND attnum > 0 AND NOT attisdropped"))) {
 		err = -ENOMEM;
-	free(view);
+	}
 	free(channel);
 	if (err)
 		wafa_adapter_free(a);
 	return err;
 }
 
-void wafa_adapter_free(struct wafa_adapter *a)
+static int has_column(const char *name, void *arg)
+{
+	const PGresult *res = arg;
+
+	for (int i = 0; i < PQntuples(res); i++)
+		if (strcmp(PQgetvalue(res, i, 0), name) == 0)
+			return 1;
+	return 0;
+}
+
+static void drop_queries(struct wafa_adapter *a)
 {
 	free(a->page_sql);
 	free(a->ids_sql);
 	free(a->since_sql);
 	free(a->fire_sql);
+	free(a->all_sql);
+	a->page_sql = a->ids_sql = a->since_sql = a->fire_sql = a->all_sql = NULL;
+}
+
+int wafa_adapter_build(struct wafa_adapter *a, const PGresult *columns)
+{
+	char *cols;
+	int err = 0;
+
+	if (PQntuples(columns) == 0)
+		return -ENOENT;
+	cols = wafa_ticket_columns_sql(has_column, (void *)columns);
+	if (!cols)
+		return -ENOMEM;
+	drop_queries(a);
+	a->optional = 0;
+	for (int i = WAFA_T_FIRST_OPTIONAL; i < WAFA_T_NSTR; i++)
+		if (has_column(wafa_ticket_str_names[i], (void *)columns))
+			a->optional |= 1u << (i - WAFA_T_FIRST_OPTIONAL);
+	a->page_sql = format("SELECT %s FROM %s WHERE id > $1::int8 ORDER BY id LIMIT %d", cols,
+	                     a->view, WAFA_ADAPTER_PAGE);
+	a->ids_sql = format("SELECT %s FROM %s WHERE id = ANY($1::int8[])", cols, a->view);
+	a->since_sql = format("SELECT %s FROM %s WHERE updated_at > to_timestamp($1::float8 / 1000) "
+	                      "ORDER BY updated_at, id",
+	                      cols, a->view);
+	a->fire_sql = format(
+		"SELECT t.*, k.key, EXISTS (SELECT 1 FROM fired f WHERE f.key = k.key), k.id, k.ord "
+		"  FROM unnest($1::text[], $2::int8[]) WITH ORDINALITY AS k(key, id, ord) "
+		"  LEFT JOIN LATERAL (SELECT %s FROM %s v WHERE v.id = k.id) t ON true "
+		" ORDER BY k.ord",
+		cols, a->view);
+	a->all_sql = format("SELECT %s FROM %s ORDER BY id", cols, a->view);
+	if (!a->page_sql || !a->ids_sql || !a->since_sql || !a->fire_sql || !a->all_sql)
+		err = -ENOMEM;
+	free(cols);
+	return err;
+}
+
+void wafa_adapter_free(struct wafa_adapter *a)
+{
+	drop_queries(a);
+	free(a->view);
+	free(a->columns_sql);
 	free(a->listen_sql);
 	memset(a, 0, sizeof(*a));
 }

@@ -1,10 +1,13 @@
 /* The generic adapter: reads normalized tickets from the view named in
  * [helpdesk] view, by keyset-paginated snapshot, by id (after a NOTIFY),
- * and by updated_at (the reconciliation safety net).  Builds its SQL once,
+ * and by updated_at (the reconciliation safety net).  Builds its SQL from
+ * the columns the view has (optional columns it lacks read as NULL),
  * quoting the configured names as identifiers; ticket data only ever goes
  * in parameters. */
 #ifndef WAFA_ADAPTER_H
 #define WAFA_ADAPTER_H
+
+#include <libpq-fe.h>
 
 #include "config.h"
 #include "error.h"
@@ -12,14 +15,21 @@
 #define WAFA_ADAPTER_PAGE 1000
 
 struct wafa_adapter {
+	char *view;       /* quoted */
+	char *columns_sql; /* $1 the view's name: its column names */
 	char *page_sql;  /* $1 last id seen: the next WAFA_ADAPTER_PAGE tickets */
 	char *ids_sql;   /* $1 array literal of ids */
 	char *since_sql; /* $1 ms: tickets updated after it */
 	char *fire_sql;  /* $1 keys, $2 ids (arrays): each ticket, then key, fired, id, ord */
+	char *all_sql;   /* every ticket (wafa simulate) */
 	char *listen_sql;
+	unsigned optional; /* bit i: the view has optional column WAFA_T_FIRST_OPTIONAL + i */
 };
 
 WAFA_WUR int wafa_adapter_init(struct wafa_adapter *a, const struct wafa_config *cfg);
+/* (Re)builds the ticket queries from the result of columns_sql.  Returns 0,
+ * -ENOMEM, or -ENOENT when the view has no columns (it does not exist). */
+WAFA_WUR int wafa_adapter_build(struct wafa_adapter *a, const PGresult *columns);
 void wafa_adapter_free(struct wafa_adapter *a);
 
 #endif

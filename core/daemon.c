@@ -10,8 +10,10 @@
 
 #include "adapter.h"
 #include "clock.h"
+#include "deadline.h"
 #include "heap.h"
 #include "index.h"
+#include "journal.h"
 #include "log.h"
 #include "mailer.h"
 #include "outbox.h"
@@ -22,6 +24,13 @@
 
 #define RETRY_FIRE_MS 1000
 #define RECONCILE_OVERLAP_MS 60000
+#define JOURNAL_FLUSH_MS 200
+
+/* A status change from wafa.status_log, held until its ticket is indexed. */
+struct loaded_change {
+	int64_t ticket_id;
+	struct wafa_status_change c;
+};
 
 struct daemon {
 	uv_loop_t *loop;
@@ -34,7 +43,13 @@ struct daemon {
 	struct wafa_pg *work;   /* queries */
 	struct wafa_pg *listen; /* LISTEN only: a busy connection hears late */
 	struct wafa_mailer *mailer;
-	uv_timer_t deadline_timer, reconcile_timer, stop_timer;
+	uv_timer_t deadline_timer, reconcile_timer, stop_timer, journal_timer;
+	struct wafa_journal journal;
+	bool journal_busy;
+	/* wafa.status_log, read at start before the first snapshot */
+	struct loaded_change *loaded;
+	size_t nloaded;
+	bool history_read;
 	uv_signal_t sigterm, sigint, sighup;
 	unsigned rules_gen; /* bumped by each reload: older firings are dropped */
 	char *quoted_schema;
@@ -66,18 +81,126 @@ static void drop_ticket(struct daemon *d, int64_t id)
 
 	if (!t)
 		return;
-	wafa_rules_unschedule(&d->heap, t);
+	wafa_deadlines_unschedule(&d->heap, t);
 	wafa_ticket_free(t);
 	wafa_log(WAFA_DEBUG, "index", "ticket=%" PRId64 " gone", id);
 }
 
+/* ---- the journal: transitions and status changes, written in batches ---- */
+
+static void on_journal_event(void *arg, const struct wafa_ticket *t, const struct wafa_rule *rule,
+                             int64_t instance, enum wafa_event ev, int64_t at, const char *detail)
+{
+	struct daemon *d = arg;
+
+	if (wafa_journal_event(&d->journal, t->id, rule->name,
+	                       rule->kind == WAFA_RULE_PROMISE ? "promise" : "sla", instance,
+	                       wafa_event_names[ev], NULL, at, WAFA_NO_TIME, detail) != 0)
+		wafa_log(WAFA_ERROR, "journal", "ticket=%" PRId64 " rule=%s: out of memory", t->id,
+		         rule->name);
+}
+
+static int schedule(struct daemon *d, struct wafa_ticket *t)
+{
+	struct wafa_journal_sink sink = { on_journal_event, d, wafa_clock_now_ms() };
+
+	return wafa_deadlines_schedule(d->rules, &d->heap, t, &sink);
+}
+
+static void on_journal_written(PGresult *res, void *arg)
+{
+	struct daemon *d = arg;
+
+	d->journal_busy = false;
+	if (res && PQresultStatus(res) != PGRES_COMMAND_OK)
+		wafa_log(WAFA_ERROR, "journal", "writing the journal: %s", wafa_pg_result_error(res));
+}
+
+/* Writes what the journal collected: status changes first, then events. */
+static void on_journal_tick(uv_timer_t *timer)
+{
+	struct daemon *d = timer->data;
+	char *text;
+	const char *sql;
+
+	if (d->journal_busy || !wafa_pg_connected(d->work) || wafa_journal_pending(&d->journal) == 0)
+		return;
+	if ((text = wafa_journal_take_changes(&d->journal)) != NULL)
+		sql = wafa_journal_changes_sql;
+	else if ((text = wafa_journal_take_events(&d->journal)) != NULL)
+		sql = wafa_journal_events_sql;
+	else
+		return;
+	const char *p[] = { text };
+	if (wafa_pg_query(d->work, sql, 1, p, on_journal_written, d) == 0)
+		d->journal_busy = true;
+	else
+		wafa_log(WAFA_ERROR, "journal", "cannot queue a journal write; %s lost", "a batch");
+	free(text);
+}
+
+/* Gives a ticket first seen the status changes read from wafa.status_log. */
+static void adopt_history(struct daemon *d, struct wafa_ticket *t)
+{
+	size_t lo = 0, hi = d->nloaded;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (d->loaded[mid].ticket_id < t->id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < d->nloaded && d->loaded[lo].ticket_id == t->id; lo++) {
+		const struct wafa_status_change *c = &d->loaded[lo].c;
+		if (wafa_ticket_add_change(t, c->at, c->from, c->to) != 0)
+			break;
+	}
+}
+
+/* Journals a status change seen in a row.  prev: the status wafa knew
+ * (WAFA_S_UNKNOWN: never seen).  A change seen live is dated by the row's
+ * updated_at; one found at start-up (or after a reconnect) too, and the
+ * journal marks it inferred. */
+static void note_status(struct daemon *d, struct wafa_ticket *t, int prev, bool live)
+{
+	int now = wafa_ticket_status(t);
+	int64_t at = t->time[WAFA_T_UPDATED_AT];
+
+	if (prev == now)
+		return;
+	if (prev == WAFA_S_UNKNOWN) {
+		/* a new ticket in a working status needs no entry: that is the default */
+		if (now == WAFA_S_NEW || now == WAFA_S_OPEN)
+			return;
+		if ((now == WAFA_S_SOLVED || now == WAFA_S_CLOSED) &&
+		    t->time[WAFA_T_SOLVED_AT] != WAFA_NO_TIME)
+			at = t->time[WAFA_T_SOLVED_AT];
+		live = false;
+	}
+	if (at == WAFA_NO_TIME)
+		at = wafa_clock_now_ms();
+	if (wafa_ticket_add_change(t, at, prev, now) != 0 ||
+	    wafa_journal_change(&d->journal, t->id, t->hist[t->nhist - 1].at,
+	                        prev == WAFA_S_UNKNOWN ? NULL : wafa_status_names[prev],
+	                        wafa_status_names[now], !live) != 0)
+		wafa_log(WAFA_ERROR, "journal", "ticket=%" PRId64 ": out of memory", t->id);
+	else
+		wafa_log(WAFA_DEBUG, "journal", "ticket=%" PRId64 " status %s -> %s%s", t->id,
+		         prev == WAFA_S_UNKNOWN ? "(first seen)" : wafa_status_names[prev],
+		         wafa_status_names[now], live ? "" : " (inferred)");
+}
+
 /* Takes row `row` into the index.  With schedule, recomputes its deadlines.
+ * live: the row was read as it changed (not by a snapshot).
  * Returns the indexed ticket, or NULL for a malformed row (logged). */
-static struct wafa_ticket *take_row(struct daemon *d, PGresult *res, int row, bool schedule)
+static struct wafa_ticket *take_row(struct daemon *d, PGresult *res, int row, bool schedule_it,
+                                    bool live)
 {
 	struct wafa_ticket *fresh, *t;
 	const char *why = "";
 	int err = wafa_ticket_from_row(res, row, &fresh, &why);
+	int prev;
 
 	if (err) {
 		wafa_log(WAFA_WARN, "index", "skipping a malformed ticket row (id=%s): %s",
@@ -92,6 +215,7 @@ static struct wafa_ticket *take_row(struct daemon *d, PGresult *res, int row, bo
 		d->seen_updated_ms = fresh->time[WAFA_T_UPDATED_AT];
 	t = wafa_index_get(&d->index, fresh->id);
 	if (t) {
+		prev = wafa_ticket_status(t);
 		wafa_ticket_replace(t, fresh);
 	} else {
 		t = fresh;
@@ -100,14 +224,17 @@ static struct wafa_ticket *take_row(struct daemon *d, PGresult *res, int row, bo
 			wafa_ticket_free(t);
 			return NULL;
 		}
+		adopt_history(d, t);
+		prev = t->nhist ? t->hist[t->nhist - 1].to : WAFA_S_UNKNOWN;
 	}
+	note_status(d, t, prev, live);
 	t->mark = d->mark;
-	if (schedule && wafa_rules_schedule(d->rules, &d->heap, t) != 0)
+	if (schedule_it && schedule(d, t) != 0)
 		wafa_log(WAFA_ERROR, "index", "ticket=%" PRId64 ": out of memory scheduling", t->id);
 	return t;
 }
 
-static int take_rows(struct daemon *d, PGresult *res, const char *what)
+static int take_rows(struct daemon *d, PGresult *res, const char *what, bool live)
 {
 	int n;
 
@@ -117,7 +244,7 @@ static int take_rows(struct daemon *d, PGresult *res, const char *what)
 	}
 	n = PQntuples(res);
 	for (int i = 0; i < n; i++)
-		take_row(d, res, i, true);
+		take_row(d, res, i, true, live);
 	arm(d);
 	return n;
 }
@@ -139,7 +266,7 @@ static void sweep(struct daemon *d)
 static void on_page(PGresult *res, void *arg)
 {
 	struct daemon *d = arg;
-	int n = take_rows(d, res, "reading the tickets");
+	int n = take_rows(d, res, "reading the tickets", false);
 
 	if (n < 0) {
 		d->loading = false;
@@ -163,6 +290,11 @@ static void on_page(PGresult *res, void *arg)
 	wafa_log(WAFA_INFO, "adapter", "snapshot: %zu tickets, %zu deadlines", d->index.count,
 	         d->heap.count);
 	d->ready = true;
+	/* every ticket in the view has its history now; what is left belongs to
+	 * tickets gone from the view */
+	free(d->loaded);
+	d->loaded = NULL;
+	d->nloaded = 0;
 	if (d->reload) {
 		d->reload = false;
 		d->loading = true;
@@ -207,7 +339,7 @@ static void on_ids(PGresult *res, void *arg)
 	struct daemon *d = arg;
 
 	d->fetching = false;
-	if (take_rows(d, res, "reading changed tickets") >= 0) {
+	if (take_rows(d, res, "reading changed tickets", true) >= 0) {
 		/* an id asked for and not returned has left the view */
 		for (size_t i = 0; i < d->ninflight; i++) {
 			bool seen = false;
@@ -229,7 +361,7 @@ static void fetch_ids(struct daemon *d)
 	size_t len = 0;
 	FILE *f;
 
-	if (d->fetching || d->nids == 0 || !wafa_pg_connected(d->work))
+	if (d->fetching || d->nids == 0 || !wafa_pg_connected(d->work) || !d->adapter.ids_sql)
 		return;
 	f = open_memstream(&list, &len);
 	if (!f)
@@ -295,7 +427,7 @@ fetch:
 static void on_since(PGresult *res, void *arg)
 {
 	struct daemon *d = arg;
-	int n = take_rows(d, res, "reconciling");
+	int n = take_rows(d, res, "reconciling", true);
 
 	d->reconciling = false;
 	if (n > 0)
@@ -315,7 +447,8 @@ static void on_reconcile(uv_timer_t *t)
 		snapshot(d);
 		return;
 	}
-	if (!d->ready || d->loading || d->reconciling || !wafa_pg_connected(d->work))
+	if (!d->ready || d->loading || d->reconciling || !wafa_pg_connected(d->work) ||
+	    !d->adapter.since_sql)
 		return;
 	/* re-read with an overlap: a transaction may commit an older updated_at
 	 * after a newer one was seen */
@@ -354,9 +487,9 @@ static void fire_retry(struct daemon *d, const struct fire_item *f)
 
 	if (!t)
 		return;
-	wafa_rules_unmark(t, f->rule, f->phase, f->instance);
+	wafa_deadline_unmark(t, f->rule, f->phase, f->instance);
 	t->retry_at = wafa_clock_now_ms() + RETRY_FIRE_MS;
-	if (wafa_rules_schedule(d->rules, &d->heap, t) != 0)
+	if (schedule(d, t) != 0)
 		wafa_log(WAFA_ERROR, "fire", "ticket=%" PRId64 ": out of memory", t->id);
 }
 
@@ -408,7 +541,7 @@ static void on_batch_inserted(PGresult *res, void *arg)
 			mails += strncmp(k, f->key, klen) == 0 && k[klen] == '/';
 		}
 		t = wafa_index_get(&d->index, f->ticket_id);
-		if (t && wafa_rules_mark(t, f->rule, f->phase, f->instance, false) != 0)
+		if (t && wafa_deadline_mark(t, f->rule, f->phase, f->instance, false) != 0)
 			wafa_log(WAFA_ERROR, "fire", "ticket=%" PRId64 ": out of memory", f->ticket_id);
 		wafa_log(WAFA_INFO, "fire", "rule=%s ticket=%" PRId64 " phase=%s: %d mail(s) queued",
 		         d->rules->rules[f->rule].name, f->ticket_id,
@@ -425,10 +558,14 @@ out:
 static bool decide(struct daemon *d, PGresult *res, int row, struct fire_item *f,
                    struct wafa_outbox_batch *ob)
 {
+	static const char *const events[] = { "warn", "breach", "escalate" };
 	const struct wafa_rule *rule = &d->rules->rules[f->rule];
+	const struct wafa_phase *ph = &rule->phases[f->phase];
 	int cols = PQnfields(res);
 	struct wafa_ticket *t;
-	int64_t instance = 0, due;
+	struct wafa_track tr;
+	struct wafa_firing firing;
+	int64_t due, at;
 	bool queued = false;
 
 	if (PQgetisnull(res, row, 0)) {
@@ -436,34 +573,44 @@ static bool decide(struct daemon *d, PGresult *res, int row, struct fire_item *f
 		return false;
 	}
 	/* the ticket as it is now, not as a notification may not yet have told */
-	t = take_row(d, res, row, false);
+	t = take_row(d, res, row, false, true);
 	if (!t) {
 		drop_ticket(d, f->ticket_id);
 		return false;
 	}
 	if (strcmp(PQgetvalue(res, row, cols - 3), "t") == 0) {
 		/* done before (a restart, or another instance) */
-		if (wafa_rules_mark(t, f->rule, f->phase, f->instance, false) != 0)
+		if (wafa_deadline_mark(t, f->rule, f->phase, f->instance, false) != 0)
 			goto oom;
 		goto reschedule;
 	}
-	due = wafa_rules_due(d->rules, t, f->rule, f->phase, &instance);
-	if (due == WAFA_NO_TIME || instance != f->instance || due > wafa_clock_now_ms()) {
-		wafa_rules_unmark(t, f->rule, f->phase, f->instance);
+	wafa_deadline_track(d->rules, f->rule, t, &tr);
+	at = wafa_deadline_phase(rule, &tr, f->phase, &due);
+	if (at == WAFA_NO_TIME || tr.instance != f->instance || at > wafa_clock_now_ms()) {
+		wafa_deadline_unmark(t, f->rule, f->phase, f->instance);
 		goto reschedule;
 	}
-	if (wafa_rules_run(d->rules, t, f->rule, f->phase, f->instance) != 0) {
+	firing.instance = tr.instance;
+	firing.start = tr.start;
+	firing.target = tr.target;
+	firing.deadline = wafa_deadline_breach(rule, &tr);
+	firing.due = due;
+	if (wafa_rules_run(d->rules, t, f->rule, f->phase, &firing) != 0) {
 		/* logged; not retried while this process runs, or it would loop */
-		if (wafa_rules_mark(t, f->rule, f->phase, f->instance, false) != 0)
+		if (wafa_deadline_mark(t, f->rule, f->phase, f->instance, false) != 0)
 			goto oom;
 		goto reschedule;
 	}
-	if (wafa_outbox_batch_add(ob, f->key, f->ticket_id, rule->name, rule->phases[f->phase].name,
-	                          d->rules->mails, d->rules->nmails) != 0)
+	struct wafa_outbox_firing of = {
+		.key = f->key, .ticket_id = f->ticket_id, .rule = rule->name, .phase = ph->name,
+		.kind = rule->kind == WAFA_RULE_PROMISE ? "promise" : "sla", .event = events[ph->kind],
+		.instance = f->instance, .due = due,
+	};
+	if (wafa_outbox_batch_add(ob, &of, d->rules->mails, d->rules->nmails) != 0)
 		goto oom;
 	queued = true;
 reschedule:
-	if (wafa_rules_schedule(d->rules, &d->heap, t) != 0)
+	if (schedule(d, t) != 0)
 		goto oom;
 	return queued;
 oom:
@@ -548,7 +695,7 @@ static void fire_due(struct daemon *d, int64_t now)
 		const struct wafa_rule *rule = &d->rules->rules[dl->rule];
 		struct fire_item *f = &b->items[b->n];
 		wafa_heap_pop(&d->heap);
-		if (wafa_rules_mark(t, dl->rule, dl->phase, dl->instance, true) != 0) {
+		if (wafa_deadline_mark(t, dl->rule, dl->phase, dl->instance, true) != 0) {
 			wafa_log(WAFA_ERROR, "fire", "ticket=%" PRId64 ": out of memory", t->id);
 			continue;
 		}
@@ -581,7 +728,8 @@ static void fire_due(struct daemon *d, int64_t now)
 		for (size_t i = 0; i < b->n; i++) {
 			struct wafa_ticket *t = wafa_index_get(&d->index, b->items[i].ticket_id);
 			if (t)
-				wafa_rules_unmark(t, b->items[i].rule, b->items[i].phase, b->items[i].instance);
+				wafa_deadline_unmark(t, b->items[i].rule, b->items[i].phase,
+				                     b->items[i].instance);
 		}
 		batch_end(b);
 	}
@@ -628,6 +776,81 @@ static void arm(struct daemon *d)
 
 /* ---- connections ---- */
 
+static void start_reading(struct daemon *d)
+{
+	d->loading = false;
+	snapshot(d);
+	if (d->mailer)
+		wafa_mailer_kick(d->mailer);
+}
+
+static void on_history(PGresult *res, void *arg)
+{
+	struct daemon *d = arg;
+	int n;
+
+	if (!res)
+		return; /* lost: the next connection reads it */
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		wafa_log(WAFA_ERROR, "journal", "reading status_log: %s", wafa_pg_result_error(res));
+		shutdown_daemon(d, EX_SOFTWARE);
+		return;
+	}
+	n = PQntuples(res);
+	d->loaded = n ? calloc((size_t)n, sizeof(*d->loaded)) : NULL;
+	if (n && !d->loaded) {
+		wafa_log(WAFA_ERROR, "journal", "out of memory reading %d status changes", n);
+		shutdown_daemon(d, EX_OSERR);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		struct loaded_change *c = &d->loaded[i];
+		int from = PQgetisnull(res, i, 2) ? -1 : wafa_status_index(PQgetvalue(res, i, 2));
+		int to = wafa_status_index(PQgetvalue(res, i, 3));
+		c->ticket_id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		c->c.at = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+		c->c.from = (unsigned char)(from < 0 ? WAFA_S_UNKNOWN : from);
+		c->c.to = (unsigned char)(to < 0 ? WAFA_S_OPEN : to);
+	}
+	d->nloaded = (size_t)n;
+	d->history_read = true;
+	wafa_log(WAFA_INFO, "journal", "%d status change(s) read from status_log", n);
+	start_reading(d);
+}
+
+static void on_columns(PGresult *res, void *arg)
+{
+	struct daemon *d = arg;
+	int err;
+
+	if (!res)
+		return;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK ||
+	    (err = wafa_adapter_build(&d->adapter, res)) == -ENOENT) {
+		wafa_log(WAFA_ERROR, "adapter", "[helpdesk] view %s does not exist%s%s: create it "
+		                                "(see sample-helpdesk.sql) or fix the name",
+		         d->cfg->view, PQresultStatus(res) != PGRES_TUPLES_OK ? ": " : "",
+		         PQresultStatus(res) != PGRES_TUPLES_OK ? wafa_pg_result_error(res) : "");
+		shutdown_daemon(d, EX_CONFIG);
+		return;
+	}
+	if (err) {
+		wafa_log(WAFA_ERROR, "adapter", "out of memory");
+		shutdown_daemon(d, EX_OSERR);
+		return;
+	}
+	for (int i = WAFA_T_FIRST_OPTIONAL; i < WAFA_T_NSTR; i++)
+		if (!(d->adapter.optional & (1u << (i - WAFA_T_FIRST_OPTIONAL))))
+			wafa_log(WAFA_DEBUG, "adapter", "view %s has no %s column: it reads as nil",
+			         d->cfg->view, wafa_ticket_str_names[i]);
+	if (d->history_read) {
+		start_reading(d);
+		return;
+	}
+	if (wafa_pg_query(d->work, wafa_journal_load_sql, 0, NULL, on_history, d) != 0)
+		wafa_log(WAFA_ERROR, "pg", "cannot queue the status_log query");
+}
+
 static void on_version(PGresult *res, void *arg)
 {
 	struct daemon *d = arg;
@@ -650,10 +873,9 @@ static void on_version(PGresult *res, void *arg)
 		shutdown_daemon(d, EX_CONFIG);
 		return;
 	}
-	d->loading = false;
-	snapshot(d);
-	if (d->mailer)
-		wafa_mailer_kick(d->mailer);
+	const char *p[] = { d->cfg->view };
+	if (wafa_pg_query(d->work, d->adapter.columns_sql, 1, p, on_columns, d) != 0)
+		wafa_log(WAFA_ERROR, "pg", "cannot queue the view's column query");
 }
 
 static void on_search_path(PGresult *res, void *arg)
@@ -785,11 +1007,18 @@ static void on_reload(uv_signal_t *s, int signum)
 		struct wafa_ticket *t = d->index.slots[i];
 		if (!t)
 			continue;
-		wafa_rules_unschedule(&d->heap, t);
-		t->ndone = 0; /* rule numbers change: wafa.fired still knows */
+		wafa_deadlines_unschedule(&d->heap, t);
+		/* rule numbers change: wafa.fired and the journal still know */
+		t->ndone = 0;
 		free(t->when);
 		t->when = NULL;
 		t->nwhen = 0;
+		free(t->vals);
+		t->vals = NULL;
+		t->nvals = 0;
+		free(t->js);
+		t->js = NULL;
+		t->nj = 0;
 	}
 	wafa_rules_close(d->rules);
 	wafa_sandbox_close(d->sb);
@@ -798,7 +1027,7 @@ static void on_reload(uv_signal_t *s, int signum)
 	d->rules_gen++;
 	for (size_t i = 0; i < d->index.cap; i++) {
 		struct wafa_ticket *t = d->index.slots[i];
-		if (t && wafa_rules_schedule(d->rules, &d->heap, t) != 0)
+		if (t && schedule(d, t) != 0)
 			wafa_log(WAFA_ERROR, "rules", "ticket=%" PRId64 ": out of memory", t->id);
 	}
 	wafa_log(WAFA_INFO, "rules", "rescheduled %zu tickets: %zu deadlines", d->index.count,
@@ -821,6 +1050,7 @@ static void close_all(struct daemon *d)
 	uv_close((uv_handle_t *)&d->deadline_timer, on_handle_closed);
 	uv_close((uv_handle_t *)&d->reconcile_timer, on_handle_closed);
 	uv_close((uv_handle_t *)&d->stop_timer, on_handle_closed);
+	uv_close((uv_handle_t *)&d->journal_timer, on_handle_closed);
 	uv_close((uv_handle_t *)&d->sigterm, on_handle_closed);
 	uv_close((uv_handle_t *)&d->sigint, on_handle_closed);
 	uv_close((uv_handle_t *)&d->sighup, on_handle_closed);
@@ -831,8 +1061,14 @@ static void on_stop_tick(uv_timer_t *t)
 	struct daemon *d = t->data;
 	static int ticks;
 
-	/* let in-flight firings record what they did, for at most 10 s */
-	if ((d->firing > 0 || (d->work && wafa_pg_pending(d->work) > 0)) && ++ticks < 200)
+	/* let in-flight firings record what they did, and the journal be
+	 * written, for at most 10 s */
+	if (d->work && wafa_pg_connected(d->work) && wafa_journal_pending(&d->journal) > 0 &&
+	    ticks < 200)
+		on_journal_tick(&d->journal_timer);
+	if ((d->firing > 0 || (d->work && wafa_pg_pending(d->work) > 0) ||
+	     (d->work && wafa_pg_connected(d->work) && wafa_journal_pending(&d->journal) > 0)) &&
+	    ++ticks < 200)
 		return;
 	uv_timer_stop(t);
 	close_all(d);
@@ -887,6 +1123,8 @@ int wafa_daemon_run(struct wafa_config *cfg)
 	d.exit_code = EX_OK;
 	wafa_index_init(&d.index);
 	wafa_heap_init(&d.heap);
+	if (wafa_journal_init(&d.journal) != 0)
+		return EX_OSERR;
 	if (uv_loop_init(&loop) != 0)
 		return EX_OSERR;
 	d.loop = &loop;
@@ -907,7 +1145,9 @@ int wafa_daemon_run(struct wafa_config *cfg)
 	uv_timer_init(&loop, &d.deadline_timer);
 	uv_timer_init(&loop, &d.reconcile_timer);
 	uv_timer_init(&loop, &d.stop_timer);
+	uv_timer_init(&loop, &d.journal_timer);
 	d.deadline_timer.data = d.reconcile_timer.data = d.stop_timer.data = &d;
+	d.journal_timer.data = &d;
 	uv_signal_init(&loop, &d.sigterm);
 	uv_signal_init(&loop, &d.sigint);
 	uv_signal_init(&loop, &d.sighup);
@@ -927,6 +1167,7 @@ int wafa_daemon_run(struct wafa_config *cfg)
 		wafa_mailer_start(d.mailer);
 		uv_timer_start(&d.reconcile_timer, on_reconcile, (uint64_t)cfg->reconcile_ms,
 		               (uint64_t)cfg->reconcile_ms);
+		uv_timer_start(&d.journal_timer, on_journal_tick, JOURNAL_FLUSH_MS, JOURNAL_FLUSH_MS);
 		wafa_log(WAFA_INFO, "daemon", "wafa %s running", PACKAGE_VERSION);
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);
@@ -940,7 +1181,7 @@ int wafa_daemon_run(struct wafa_config *cfg)
 out:
 	for (size_t i = 0; i < d.index.cap; i++)
 		if (d.index.slots[i])
-			wafa_rules_unschedule(&d.heap, d.index.slots[i]);
+			wafa_deadlines_unschedule(&d.heap, d.index.slots[i]);
 	wafa_index_free(&d.index);
 	wafa_heap_free(&d.heap);
 	wafa_rules_close(d.rules);
@@ -949,5 +1190,7 @@ out:
 	free(d.quoted_schema);
 	free(d.ids);
 	free(d.inflight);
+	free(d.loaded);
+	wafa_journal_free(&d.journal);
 	return code;
 }

@@ -6,10 +6,15 @@
 #include <string.h>
 
 const char wafa_outbox_fire_sql[] =
-	"WITH f AS (INSERT INTO fired (key, ticket_id, rule, phase) "
-	"           SELECT key, ticket_id, rule, phase FROM jsonb_to_recordset($1::jsonb) "
-	"                  AS x(key text, ticket_id int8, rule text, phase text) "
-	"           ON CONFLICT (key) DO NOTHING RETURNING key, ticket_id, rule, phase) "
+	"WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(key text, ticket_id int8, "
+	"           rule text, phase text, kind text, instance int8, event text, due_ms float8)), "
+	"f AS (INSERT INTO fired (key, ticket_id, rule, phase) "
+	"           SELECT key, ticket_id, rule, phase FROM x "
+	"           ON CONFLICT (key) DO NOTHING RETURNING key, ticket_id, rule, phase), "
+	"j AS (INSERT INTO journal (ticket_id, rule, kind, instance, event, step, at, fired_at) "
+	"           SELECT x.ticket_id, x.rule, x.kind, x.instance, x.event, x.phase, "
+	"                  to_timestamp(x.due_ms / 1000.0), now() "
+	"             FROM x JOIN f ON f.key = x.key ON CONFLICT DO NOTHING) "
 	"INSERT INTO outbox (key, ticket_id, rule, phase, mail_from, rcpt, subject, body) "
 	"SELECT f.key || '/' || m.n, f.ticket_id, f.rule, f.phase, $2, m.rcpt, m.subject, m.body "
 	"  FROM f JOIN jsonb_to_recordset($3::jsonb) "
@@ -91,20 +96,26 @@ void wafa_outbox_batch_init(struct wafa_outbox_batch *b)
 	memset(b, 0, sizeof(*b));
 }
 
-int wafa_outbox_batch_add(struct wafa_outbox_batch *b, const char *key, int64_t ticket_id,
-                          const char *rule, const char *phase, const struct wafa_mail_req *mails,
-                          size_t n)
+int wafa_outbox_batch_add(struct wafa_outbox_batch *b, const struct wafa_outbox_firing *f,
+                          const struct wafa_mail_req *mails, size_t n)
 {
-	char num[64];
+	char num[96];
+	const char *key = f->key;
 
 	PUT_F(b, b->nfires ? ",{\"key\":" : "{\"key\":", b->nfires ? 8 : 7);
 	put_string(b, 1, key);
-	snprintf(num, sizeof(num), ",\"ticket_id\":%lld,\"rule\":", (long long)ticket_id);
+	snprintf(num, sizeof(num), ",\"ticket_id\":%lld,\"rule\":", (long long)f->ticket_id);
 	PUT_F(b, num, strlen(num));
-	put_string(b, 1, rule);
+	put_string(b, 1, f->rule);
 	PUT_F(b, ",\"phase\":", 9);
-	put_string(b, 1, phase);
-	PUT_F(b, "}", 1);
+	put_string(b, 1, f->phase);
+	PUT_F(b, ",\"kind\":", 8);
+	put_string(b, 1, f->kind);
+	PUT_F(b, ",\"event\":", 9);
+	put_string(b, 1, f->event);
+	snprintf(num, sizeof(num), ",\"instance\":%lld,\"due_ms\":%lld}", (long long)f->instance,
+	         (long long)f->due);
+	PUT_F(b, num, strlen(num));
 	b->nfires++;
 	for (size_t i = 0; i < n; i++) {
 		PUT_M(b, b->nmails ? ",{\"key\":" : "{\"key\":", b->nmails ? 8 : 7);

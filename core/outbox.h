@@ -8,12 +8,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "rules.h"
+#include "mail.h"
 
-/* $1 the firings as JSON ([{"key", "ticket_id", "rule", "phase"}]), $2 the
- * sender, $3 their mails ([{"key", "n", "rcpt", "subject", "body"}]).  Records
- * each firing whose key is new, with its mails, in one statement; returns
- * one row per mail queued. */
+/* $1 the firings as JSON ([{"key", "ticket_id", "rule", "phase", "kind",
+ * "event", "instance", "due_ms"}]), $2 the sender, $3 their mails ([{"key",
+ * "n", "rcpt", "subject", "body"}]).  Records each firing whose key is new,
+ * its journal row and its mails, in one statement; returns one row per mail
+ * queued. */
 extern const char wafa_outbox_fire_sql[];
 /* $1 batch size, $2 lease seconds: claims due rows (SKIP LOCKED). */
 extern const char wafa_outbox_claim_sql[];
@@ -32,11 +33,21 @@ struct wafa_outbox_batch {
 	int oom;
 };
 
+/* One firing as the outbox records it. */
+struct wafa_outbox_firing {
+	const char *key; /* rule/ticket/phase/instance */
+	int64_t ticket_id;
+	const char *rule, *phase;
+	const char *kind;  /* sla, promise */
+	const char *event; /* warn, breach, escalate (the journal's) */
+	int64_t instance;
+	int64_t due; /* ms: when the step fell due */
+};
+
 void wafa_outbox_batch_init(struct wafa_outbox_batch *b);
 /* Adds a firing and its mails.  Returns 0 or -ENOMEM. */
-int wafa_outbox_batch_add(struct wafa_outbox_batch *b, const char *key, int64_t ticket_id,
-                          const char *rule, const char *phase, const struct wafa_mail_req *mails,
-                          size_t n);
+int wafa_outbox_batch_add(struct wafa_outbox_batch *b, const struct wafa_outbox_firing *f,
+                          const struct wafa_mail_req *mails, size_t n);
 /* NUL-terminated JSON arrays, valid until the batch is freed. */
 const char *wafa_outbox_batch_fires(struct wafa_outbox_batch *b);
 const char *wafa_outbox_batch_mails(struct wafa_outbox_batch *b);

@@ -203,6 +203,8 @@ static void rule_free(struct wafa_rule *rule, lua_State *L)
 		luaL_unref(L, LUA_REGISTRYINDEX, rule->phases[i].fn_ref);
 	}
 	luaL_unref(L, LUA_REGISTRYINDEX, rule->when_ref);
+	luaL_unref(L, LUA_REGISTRYINDEX, rule->target_ref);
+	luaL_unref(L, LUA_REGISTRYINDEX, rule->at_ref);
 	free(rule->phases);
 	free(rule->name);
 	free(rule->where);
@@ -283,6 +285,9 @@ void wafa_rules_close(struct wafa_rules *r)
 	for (int i = 0; i < r->nrules; i++)
 		rule_free(&r->rules[i], L);
 	free(r->rules);
+	for (int i = 0; i < r->ncals; i++)
+		wafa_calendar_free(r->cals[i]);
+	free(r->cals);
 	mails_clear(r);
 	free(r->mails);
 	free(r);
@@ -308,14 +313,24 @@ static int field_ref(lua_State *L, int idx, const char *name)
 	return LUA_NOREF;
 }
 
-/* Turns the declaration table on the stack top into a rule. */
-static int take_decl(struct wafa_rules *r, lua_State *L, struct wafa_rule *rule)
+static struct wafa_calendar *find_calendar(struct wafa_rules *r, const char *name)
+{
+	for (int i = 0; i < r->ncals; i++)
+		if (strcmp(wafa_calendar_name(r->cals[i]), name) == 0)
+			return r->cals[i];
+	return NULL;
+}
+
+/* Turns the declaration table on the stack top into a rule.  Returns 0,
+ * -ENOMEM, or -EINVAL having reported the problem. */
+static int take_decl(struct wafa_rules *r, lua_State *L, struct wafa_rule *rule, FILE *report)
 {
 	int top = lua_gettop(L);
 	char *s;
 
 	memset(rule, 0, sizeof(*rule));
-	rule->when_ref = LUA_NOREF;
+	rule->when_ref = rule->target_ref = rule->at_ref = LUA_NOREF;
+	rule->slot = -1;
 	rule->name = field_string(L, top, "name");
 	rule->where = field_string(L, top, "where");
 	if (!rule->name || !rule->where)
@@ -324,7 +339,10 @@ static int take_decl(struct wafa_rules *r, lua_State *L, struct wafa_rule *rule)
 	size_t n = strlen(rule->where);
 	while (n > 0 && (rule->where[n - 1] == ' ' || rule->where[n - 1] == ':'))
 		rule->where[--n] = '\0';
-	s = field_string(L, top, "start");
+	s = field_string(L, top, "kind");
+	rule->kind = s && strcmp(s, "promise") == 0 ? WAFA_RULE_PROMISE : WAFA_RULE_SLA;
+	free(s);
+	s = field_string(L, top, rule->kind == WAFA_RULE_PROMISE ? "at" : "start");
 	rule->start = s ? wafa_ticket_time_index(s) : WAFA_T_CREATED_AT;
 	free(s);
 	s = field_string(L, top, "stop");
@@ -332,12 +350,49 @@ static int take_decl(struct wafa_rules *r, lua_State *L, struct wafa_rule *rule)
 	free(s);
 	lua_getfield(L, top, "target");
 	for (int p = 0; p < WAFA_P_N; p++) {
-		lua_getfield(L, -1, priority_names[p]);
-		rule->target_ms[p] = lua_isinteger(L, -1) ? (int64_t)lua_tointeger(L, -1) : -1;
-		lua_pop(L, 1);
+		rule->target_ms[p] = -1;
+		if (lua_istable(L, -1)) {
+			lua_getfield(L, -1, priority_names[p]);
+			if (lua_isinteger(L, -1))
+				rule->target_ms[p] = (int64_t)lua_tointeger(L, -1);
+			lua_pop(L, 1);
+		}
 	}
 	lua_pop(L, 1);
 	rule->when_ref = field_ref(L, top, "when");
+	rule->target_ref = field_ref(L, top, "target_fn");
+	rule->at_ref = field_ref(L, top, "at_fn");
+	if (rule->target_ref != LUA_NOREF || rule->at_ref != LUA_NOREF)
+		rule->slot = r->nslots++;
+	lua_getfield(L, top, "pause");
+	if (lua_istable(L, -1)) {
+		for (lua_Integer i = 1; lua_rawgeti(L, -1, i) == LUA_TSTRING; i++) {
+			int st = wafa_status_index(lua_tostring(L, -1));
+			if (st >= 0)
+				rule->pause_mask |= 1u << st;
+			lua_pop(L, 1);
+		}
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+	lua_getfield(L, top, "restart_on_reopen");
+	rule->restart_on_reopen = lua_toboolean(L, -1);
+	lua_getfield(L, top, "notify_business");
+	rule->notify_business = lua_toboolean(L, -1);
+	lua_pop(L, 2);
+	s = field_string(L, top, "calendar");
+	if (s) {
+		rule->cal = find_calendar(r, s);
+		if (!rule->cal) {
+			fprintf(report, "%s: calendar \"%s\" is not declared; declare it with "
+			                "calendar \"%s\" { timezone = ..., hours = { ... } } in this "
+			                "file or one loaded before it\n",
+			        rule->where, s, s);
+			free(s);
+			return -EINVAL;
+		}
+		free(s);
+	}
 	lua_getfield(L, top, "phases");
 	rule->nphases = (int)luaL_len(L, -1);
 	rule->phases = calloc((size_t)rule->nphases + 1, sizeof(*rule->phases));
@@ -359,10 +414,93 @@ static int take_decl(struct wafa_rules *r, lua_State *L, struct wafa_rule *rule)
 		lua_pop(L, 1);
 		if (!ph->name)
 			return -ENOMEM;
+		if (strncmp(ph->name, "warn", 4) == 0)
+			ph->kind = WAFA_PHASE_WARN;
+		else if (ph->offset_ms > 0 || (i > 0 && rule->phases[i - 1].kind != WAFA_PHASE_WARN))
+			ph->kind = WAFA_PHASE_ESCALATE;
+		else
+			ph->kind = WAFA_PHASE_BREACH;
 	}
 	lua_settop(L, top);
-	(void)r;
 	return 0;
+}
+
+/* Builds a calendar from the declaration on the stack top.  Returns 0,
+ * -ENOMEM, or -EINVAL having reported the problem. */
+static int take_calendar(struct wafa_rules *r, lua_State *L, FILE *report)
+{
+	int top = lua_gettop(L), err = 0;
+	char *name = field_string(L, top, "name"), *where = field_string(L, top, "where");
+	char *tz = field_string(L, top, "timezone");
+	struct wafa_calendar *cal = NULL, **grown;
+	char why[256];
+
+	if (!name || !where || !tz) {
+		err = -ENOMEM;
+		goto out;
+	}
+	if (find_calendar(r, name)) {
+		fprintf(report, "%scalendar \"%s\" is already declared; rename one\n", where, name);
+		err = -EINVAL;
+		goto out;
+	}
+	err = wafa_calendar_new(name, tz, &cal, why, sizeof(why));
+	if (err) {
+		if (err == -EINVAL)
+			fprintf(report, "%scalendar \"%s\": %s\n", where, name, why);
+		goto out;
+	}
+	lua_getfield(L, top, "hours");
+	for (lua_Integer i = 1; !err && lua_rawgeti(L, -1, i) == LUA_TTABLE; i++) {
+		lua_getfield(L, -1, "day");
+		lua_getfield(L, -2, "spec");
+		lua_getfield(L, -3, "text");
+		err = wafa_calendar_set_hours(cal, (int)lua_tointeger(L, -3), lua_tostring(L, -2), why,
+		                              sizeof(why));
+		if (err == -EINVAL)
+			fprintf(report, "%scalendar \"%s\": hours.%s = \"%s\": %s\n", where, name,
+			        lua_tostring(L, -1), lua_tostring(L, -2), why);
+		lua_pop(L, 4);
+	}
+	lua_settop(L, top);
+	lua_getfield(L, top, "holidays");
+	for (lua_Integer i = 1; !err && lua_rawgeti(L, -1, i) == LUA_TTABLE; i++) {
+		static const char *const kinds[] = { "date", "yearly", "hijri", "persian" };
+		int k = 0;
+		char *kind = field_string(L, -1, "kind");
+		for (int j = 0; kind && j < 4; j++)
+			if (strcmp(kind, kinds[j]) == 0)
+				k = j;
+		free(kind);
+		lua_getfield(L, -1, "year");
+		lua_getfield(L, -2, "month");
+		lua_getfield(L, -3, "day");
+		lua_getfield(L, -4, "text");
+		err = wafa_calendar_add_holiday(cal, (enum wafa_holiday_kind)k,
+		                                (int)lua_tointeger(L, -4), (int)lua_tointeger(L, -3),
+		                                (int)lua_tointeger(L, -2), why, sizeof(why));
+		if (err == -EINVAL)
+			fprintf(report, "%scalendar \"%s\": holiday %s: %s\n", where, name,
+			        lua_tostring(L, -1), why);
+		lua_pop(L, 5);
+	}
+	lua_settop(L, top);
+	if (err)
+		goto out;
+	grown = realloc(r->cals, (size_t)(r->ncals + 1) * sizeof(*grown));
+	if (!grown) {
+		err = -ENOMEM;
+		goto out;
+	}
+	r->cals = grown;
+	r->cals[r->ncals++] = cal;
+	cal = NULL;
+out:
+	wafa_calendar_free(cal);
+	free(name);
+	free(where);
+	free(tz);
+	return err;
 }
 
 /* Runs one file and takes its declarations.  Returns 0 or -EINVAL having
@@ -372,7 +510,7 @@ static int load_file(struct wafa_rules *r, const char *path, FILE *report)
 	lua_State *L = wafa_sandbox_state(r->sb);
 	char why[1024];
 	int err = wafa_sandbox_run_file(r->sb, path, why, sizeof(why));
-	int n, first = r->nrules;
+	int n, first = r->nrules, first_cal = r->ncals, first_slot = r->nslots;
 
 	/* take what was declared even on failure, to drop it */
 	lua_rawgeti(L, LUA_REGISTRYINDEX, r->take_ref);
@@ -394,7 +532,17 @@ static int load_file(struct wafa_rules *r, const char *path, FILE *report)
 	r->rules = rules;
 	for (int i = 1; i <= n; i++) {
 		lua_geti(L, -1, i);
-		err = take_decl(r, L, &r->rules[r->nrules]);
+		lua_getfield(L, -1, "kind");
+		if (strcmp(lua_tostring(L, -1), "calendar") == 0) {
+			lua_pop(L, 1);
+			err = take_calendar(r, L, report);
+			lua_pop(L, 1);
+			if (err)
+				break;
+			continue;
+		}
+		lua_pop(L, 1);
+		err = take_decl(r, L, &r->rules[r->nrules], report);
 		lua_pop(L, 1);
 		r->nrules++;
 		if (err)
@@ -416,6 +564,9 @@ static int load_file(struct wafa_rules *r, const char *path, FILE *report)
 		/* the file is disabled whole */
 		while (r->nrules > first)
 			rule_free(&r->rules[--r->nrules], L);
+		while (r->ncals > first_cal)
+			wafa_calendar_free(r->cals[--r->ncals]);
+		r->nslots = first_slot;
 	}
 	return err;
 }
@@ -476,7 +627,7 @@ static int64_t target_of(const struct wafa_rule *rule, const struct wafa_ticket 
 /* Does the rule's when(t) hold?  An error counts as no, and is logged.  The
  * answer is kept until the ticket's data changes, so a firing or a
  * notification that changed nothing does not run every rule's when again. */
-static bool applies(struct wafa_rules *r, int rule_i, struct wafa_ticket *t)
+bool wafa_rules_applies(struct wafa_rules *r, int rule_i, struct wafa_ticket *t)
 {
 	const struct wafa_rule *rule = &r->rules[rule_i];
 	lua_State *L = wafa_sandbox_state(r->sb);
@@ -510,156 +661,122 @@ static bool applies(struct wafa_rules *r, int rule_i, struct wafa_ticket *t)
 	return yes;
 }
 
-/* The deadline of a phase, given the applicable start and target. */
-static int64_t phase_at(const struct wafa_phase *ph, int64_t start, int64_t target)
-{
-	if (ph->pct > 0)
-		return start + target * ph->pct / 100;
-	return start + target + ph->offset_ms;
-}
-
-int64_t wafa_rules_due(struct wafa_rules *r, struct wafa_ticket *t, int rule_i, int phase,
-                       int64_t *instance)
+/* Calls a rule's target or at function; its answer (ms, or WAFA_NO_TIME for
+ * none) is kept in the ticket's value cache until the data changes. */
+static int64_t call_value(struct wafa_rules *r, int rule_i, struct wafa_ticket *t, int ref,
+                          bool is_at)
 {
 	const struct wafa_rule *rule = &r->rules[rule_i];
-	int64_t start = t->time[rule->start], target = target_of(rule, t);
+	lua_State *L = wafa_sandbox_state(r->sb);
+	int64_t v = WAFA_NO_TIME;
+	char why[512];
+	const char *what = is_at ? "at" : "target";
 
-	if (start == WAFA_NO_TIME || target < 0)
-		return WAFA_NO_TIME;
-	if (rule->stop >= 0 && t->time[rule->stop] != WAFA_NO_TIME)
-		return WAFA_NO_TIME;
-	if (!applies(r, rule_i, t))
-		return WAFA_NO_TIME;
-	*instance = start >= 0 ? start / 1000 : -((-start + 999) / 1000);
-	return phase_at(&rule->phases[phase], start, target);
-}
-
-static struct wafa_done *find_done(struct wafa_ticket *t, int rule, int phase, int64_t instance)
-{
-	for (size_t i = 0; i < t->ndone; i++)
-		if (t->done[i].rule == rule && t->done[i].phase == phase &&
-		    t->done[i].instance == instance)
-			return &t->done[i];
-	return NULL;
-}
-
-int wafa_rules_mark(struct wafa_ticket *t, int rule, int phase, int64_t instance, bool pending)
-{
-	struct wafa_done *d = find_done(t, rule, phase, instance);
-
-	if (!d) {
-		if (t->ndone == t->done_cap) {
-			size_t cap = t->done_cap ? t->done_cap * 2 : 4;
-			struct wafa_done *grown = realloc(t->done, cap * sizeof(*grown));
-			if (!grown)
-				return -ENOMEM;
-			t->done = grown;
-			t->done_cap = cap;
-		}
-		d = &t->done[t->ndone++];
-		d->rule = rule;
-		d->phase = phase;
-		d->instance = instance;
-	}
-	d->pending = pending;
-	return 0;
-}
-
-void wafa_rules_unmark(struct wafa_ticket *t, int rule, int phase, int64_t instance)
-{
-	struct wafa_done *d = find_done(t, rule, phase, instance);
-
-	if (d)
-		*d = t->done[--t->ndone];
-}
-
-void wafa_rules_unschedule(struct wafa_heap *h, struct wafa_ticket *t)
-{
-	for (size_t i = 0; i < t->ndeadlines; i++) {
-		wafa_heap_remove(h, t->deadlines[i]);
-		free(t->deadlines[i]);
-	}
-	t->ndeadlines = 0;
-}
-
-static int add_deadline(struct wafa_heap *h, struct wafa_ticket *t, int rule, int phase,
-                        int64_t instance, int64_t at)
-{
-	struct wafa_deadline *d = malloc(sizeof(*d));
-	int err;
-
-	if (!d)
-		return -ENOMEM;
-	if (t->ndeadlines == t->deadlines_cap) {
-		size_t cap = t->deadlines_cap ? t->deadlines_cap * 2 : 4;
-		struct wafa_deadline **grown = realloc(t->deadlines, cap * sizeof(*grown));
-		if (!grown) {
-			free(d);
-			return -ENOMEM;
-		}
-		t->deadlines = grown;
-		t->deadlines_cap = cap;
-	}
-	d->at_ms = t->retry_at != WAFA_NO_TIME && t->retry_at > at ? t->retry_at : at;
-	d->ticket = t;
-	d->rule = rule;
-	d->phase = phase;
-	d->instance = instance;
-	err = wafa_heap_push(h, d);
-	if (err) {
-		free(d);
-		return err;
-	}
-	t->deadlines[t->ndeadlines++] = d;
-	return 0;
-}
-
-int wafa_rules_schedule(struct wafa_rules *r, struct wafa_heap *h, struct wafa_ticket *t)
-{
-	int err = 0;
-
-	wafa_rules_unschedule(h, t);
-	for (int i = 0; i < r->nrules && !err; i++) {
-		const struct wafa_rule *rule = &r->rules[i];
-		int64_t instance;
-		if (rule->nphases == 0 || wafa_rules_due(r, t, i, 0, &instance) == WAFA_NO_TIME)
-			continue;
-		int64_t start = t->time[rule->start], target = target_of(rule, t);
-		for (int p = 0; p < rule->nphases && !err; p++) {
-			if (find_done(t, i, p, instance))
-				continue;
-			err = add_deadline(h, t, i, p, instance, phase_at(&rule->phases[p], start, target));
+	if (t->nvals != (size_t)r->nslots) {
+		int64_t *vals = malloc((size_t)r->nslots * sizeof(*vals));
+		if (vals) {
+			for (int i = 0; i < r->nslots; i++)
+				vals[i] = INT64_MAX;
+			free(t->vals);
+			t->vals = vals;
+			t->nvals = (size_t)r->nslots;
 		}
 	}
-	return err;
+	if (t->nvals > (size_t)rule->slot && t->vals[rule->slot] != INT64_MAX)
+		return t->vals[rule->slot];
+	lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+	wafa_ticket_push(L, t);
+	if (wafa_sandbox_call(r->sb, 1, 1, why, sizeof(why)) != 0) {
+		wafa_log(WAFA_ERROR, "rules", "rule=%s ticket=%lld: %s: %s", rule->name,
+		         (long long)t->id, what, why);
+	} else {
+		if (lua_isinteger(L, -1) && is_at) {
+			lua_Integer sec = lua_tointeger(L, -1);
+			if (sec > -INT64_MAX / 1000 && sec < INT64_MAX / 1000)
+				v = (int64_t)sec * 1000;
+		} else if (lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 0 &&
+		           lua_tointeger(L, -1) < INT64_MAX / 1000) {
+			v = (int64_t)lua_tointeger(L, -1) * 1000;
+		} else if (lua_type(L, -1) == LUA_TSTRING && !is_at) {
+			const char *dwhy;
+			if (wafa_duration_parse(lua_tostring(L, -1), &v, &dwhy) != 0) {
+				wafa_log(WAFA_ERROR, "rules", "rule=%s ticket=%lld: target \"%s\": %s",
+				         rule->name, (long long)t->id, lua_tostring(L, -1), dwhy);
+				v = WAFA_NO_TIME;
+			}
+		} else if (!lua_isnil(L, -1)) {
+			wafa_log(WAFA_ERROR, "rules", "rule=%s ticket=%lld: %s returned %s; expected %s",
+			         rule->name, (long long)t->id, what, luaL_typename(L, -1),
+			         is_at ? "Unix seconds (an integer) or nil"
+			               : "a duration like \"4h\", seconds, or nil");
+		}
+		lua_pop(L, 1);
+	}
+	if (t->nvals > (size_t)rule->slot)
+		t->vals[rule->slot] = v;
+	return v;
+}
+
+int64_t wafa_rules_target(struct wafa_rules *r, int rule_i, struct wafa_ticket *t)
+{
+	const struct wafa_rule *rule = &r->rules[rule_i];
+	int64_t v;
+
+	if (rule->target_ref == LUA_NOREF)
+		return target_of(rule, t);
+	v = call_value(r, rule_i, t, rule->target_ref, false);
+	return v == WAFA_NO_TIME ? -1 : v;
+}
+
+int64_t wafa_rules_at(struct wafa_rules *r, int rule_i, struct wafa_ticket *t)
+{
+	const struct wafa_rule *rule = &r->rules[rule_i];
+
+	if (rule->at_ref == LUA_NOREF)
+		return rule->start >= 0 ? t->time[rule->start] : WAFA_NO_TIME;
+	return call_value(r, rule_i, t, rule->at_ref, true);
+}
+
+static lua_Integer seconds(int64_t ms)
+{
+	return (lua_Integer)(ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000));
 }
 
 int wafa_rules_run(struct wafa_rules *r, struct wafa_ticket *t, int rule_i, int phase,
-                   int64_t instance)
+                   const struct wafa_firing *f)
 {
 	const struct wafa_rule *rule = &r->rules[rule_i];
 	const struct wafa_phase *ph = &rule->phases[phase];
 	lua_State *L = wafa_sandbox_state(r->sb);
-	int64_t start = t->time[rule->start], target = target_of(rule, t);
 	char why[512];
 	int err;
 
 	mails_clear(r);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, ph->fn_ref);
 	wafa_ticket_push(L, t);
-	lua_createtable(L, 0, 8);
+	lua_createtable(L, 0, 10);
 	lua_pushstring(L, rule->name);
 	lua_setfield(L, -2, "rule");
+	lua_pushstring(L, rule->kind == WAFA_RULE_PROMISE ? "promise" : "sla");
+	lua_setfield(L, -2, "kind");
 	lua_pushstring(L, ph->name);
 	lua_setfield(L, -2, "phase");
-	lua_pushinteger(L, (lua_Integer)instance);
-	lua_setfield(L, -2, "start");
-	lua_pushinteger(L, (lua_Integer)(target / 1000));
+	lua_pushinteger(L, (lua_Integer)f->instance);
+	lua_setfield(L, -2, "instance");
+	lua_pushinteger(L, seconds(f->start));
+	lua_setfield(L, -2, rule->kind == WAFA_RULE_PROMISE ? "at" : "start");
+	lua_pushinteger(L, seconds(f->target));
 	lua_setfield(L, -2, "target");
-	lua_pushinteger(L, (lua_Integer)((start + target) / 1000));
+	lua_pushinteger(L, seconds(f->deadline));
 	lua_setfield(L, -2, "deadline");
-	lua_pushinteger(L, (lua_Integer)((wafa_clock_now_ms() - (start + target)) / 1000));
+	lua_pushinteger(L, seconds(f->due));
+	lua_setfield(L, -2, "due");
+	lua_pushinteger(L, (lua_Integer)((wafa_clock_now_ms() - f->deadline) / 1000));
 	lua_setfield(L, -2, "overdue");
+	if (rule->cal) {
+		lua_pushstring(L, wafa_calendar_name(rule->cal));
+		lua_setfield(L, -2, "calendar");
+	}
 	r->in_action = true;
 	err = wafa_sandbox_call(r->sb, 2, 0, why, sizeof(why));
 	r->in_action = false;

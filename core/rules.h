@@ -1,6 +1,8 @@
 /* The rules host: loads rule files into the sandbox, keeps the checked
- * declarations, computes every ticket's deadlines from them, and runs a
- * rule's action, collecting the mails it asks for. */
+ * declarations (rules and calendars), and runs a rule's Lua: when(t),
+ * target(t), at(t) and the actions, collecting the mails they ask for.  It
+ * knows nothing of the heap, the outbox or SQL; deadline.c computes the
+ * instants from what it keeps. */
 #ifndef WAFA_RULES_H
 #define WAFA_RULES_H
 
@@ -8,36 +10,43 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "calendar.h"
 #include "error.h"
-#include "heap.h"
+#include "mail.h"
 #include "sandbox.h"
 #include "ticket.h"
 
 enum wafa_priority { WAFA_P_LOW, WAFA_P_NORMAL, WAFA_P_HIGH, WAFA_P_URGENT, WAFA_P_DEFAULT,
 	             WAFA_P_N };
 
+enum wafa_rule_kind { WAFA_RULE_SLA, WAFA_RULE_PROMISE };
+
+enum wafa_phase_kind { WAFA_PHASE_WARN, WAFA_PHASE_BREACH, WAFA_PHASE_ESCALATE };
+
 struct wafa_phase {
 	char *name;        /* "warn-75%", "breach", "breach+2h" */
-	int pct;           /* > 0: at pct% of the target after the start */
-	int64_t offset_ms; /* pct == 0: relative to the breach */
+	enum wafa_phase_kind kind;
+	int pct;           /* > 0: when pct% of the target has elapsed */
+	int64_t offset_ms; /* pct == 0: relative to the breach (clock time) */
 	int fn_ref;
 };
 
 struct wafa_rule {
 	char *name;
-	char *where; /* "rules.d/sla.lua:3:" */
-	int start, stop; /* enum wafa_ticket_time; stop -1 for none */
+	char *where; /* "rules.d/sla.lua:3" */
+	enum wafa_rule_kind kind;
+	int start, stop; /* enum wafa_ticket_time; stop -1 for none.  promise: start is `at` */
 	int64_t target_ms[WAFA_P_N]; /* -1 where not given */
+	int target_ref;              /* target = function(t): LUA_NOREF for none */
+	int at_ref;                  /* promise at = function(t): LUA_NOREF for none */
 	int when_ref;                /* LUA_NOREF for none */
+	int slot;                    /* index in a ticket's value cache for target_ref/at_ref, or -1 */
+	unsigned pause_mask;         /* 1 << enum wafa_status: statuses that stop the clock */
+	bool restart_on_reopen;
+	bool notify_business;        /* hold steps until the calendar opens */
+	struct wafa_calendar *cal;   /* NULL: wall-clock time; owned by wafa_rules */
 	struct wafa_phase *phases;
 	int nphases;
-};
-
-/* A mail a rule asked for. */
-struct wafa_mail_req {
-	char *to;
-	char *subject;
-	char *body;
 };
 
 struct wafa_rules {
@@ -45,6 +54,9 @@ struct wafa_rules {
 	int take_ref; /* the prelude's function returning new declarations */
 	struct wafa_rule *rules;
 	int nrules;
+	int nslots; /* rules with a target or at function */
+	struct wafa_calendar **cals;
+	int ncals;
 	/* while an action runs */
 	bool in_action;
 	struct wafa_mail_req *mails;
@@ -59,24 +71,27 @@ void wafa_rules_close(struct wafa_rules *r);
  * Returns the number of problems, or a negative errno if dir is unreadable. */
 int wafa_rules_load_dir(struct wafa_rules *r, const char *dir, FILE *report);
 
-/* Recomputes ticket t's deadlines (removing its old ones from heap). */
-WAFA_WUR int wafa_rules_schedule(struct wafa_rules *r, struct wafa_heap *h, struct wafa_ticket *t);
-/* Removes all of t's deadlines from heap. */
-void wafa_rules_unschedule(struct wafa_heap *h, struct wafa_ticket *t);
+/* Does rule apply to t (its when(t))?  Kept until t's data changes. */
+bool wafa_rules_applies(struct wafa_rules *r, int rule, struct wafa_ticket *t);
+/* The rule's target for t in ms (by priority, or its target function), or
+ * -1 when it has none for t. */
+int64_t wafa_rules_target(struct wafa_rules *r, int rule, struct wafa_ticket *t);
+/* A promise's date for t in ms (its column, or its at function), or
+ * WAFA_NO_TIME. */
+int64_t wafa_rules_at(struct wafa_rules *r, int rule, struct wafa_ticket *t);
 
-/* When (rule, phase) of t is due now, in ms, or WAFA_NO_TIME if it does
- * not apply to t as it is; sets *instance. */
-int64_t wafa_rules_due(struct wafa_rules *r, struct wafa_ticket *t, int rule, int phase,
-                       int64_t *instance);
+/* What a firing tells the action about itself (the `s` table). */
+struct wafa_firing {
+	int64_t instance; /* s */
+	int64_t start;    /* ms: the SLA's start, or the promise's date */
+	int64_t target;   /* ms of clock time; 0 for a promise */
+	int64_t deadline; /* ms: the breach instant */
+	int64_t due;      /* ms: when this step fell due */
+};
 
 /* Runs the phase's action for t.  On success the mails it asked for are in
  * r->mails (r->nmails), valid until the next run. */
 WAFA_WUR int wafa_rules_run(struct wafa_rules *r, struct wafa_ticket *t, int rule, int phase,
-                            int64_t instance);
-
-/* Marks/unmarks a (rule, phase, instance) of t as fired. */
-WAFA_WUR int wafa_rules_mark(struct wafa_ticket *t, int rule, int phase, int64_t instance,
-                             bool pending);
-void wafa_rules_unmark(struct wafa_ticket *t, int rule, int phase, int64_t instance);
+                            const struct wafa_firing *f);
 
 #endif

@@ -39,6 +39,32 @@ static const char *const migrations[] = {
 	");\n"
 	"CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE status = 'queued';\n"
 	"CREATE INDEX outbox_ticket ON outbox (ticket_id);\n",
+	/* 2: the journal of every SLA and promise transition, and of status changes. */
+	"CREATE TABLE journal (\n"
+	"    id          bigserial PRIMARY KEY,\n"
+	"    ticket_id   bigint NOT NULL,\n"
+	"    rule        text NOT NULL,\n"
+	"    kind        text NOT NULL CHECK (kind IN ('sla', 'promise')),\n"
+	"    instance    bigint NOT NULL,           -- start (SLA) or promised date (promise), Unix s\n"
+	"    event       text NOT NULL CHECK (event IN ('started', 'paused', 'resumed', 'warn',\n"
+	"                    'breach', 'escalate', 'met', 'cancelled')),\n"
+	"    step        text NOT NULL DEFAULT '',  -- the phase of warn, breach, escalate\n"
+	"    at          timestamptz NOT NULL,      -- when it happened (a step: when it fell due)\n"
+	"    fired_at    timestamptz,               -- a step: when wafa acted on it\n"
+	"    detail      text,\n"
+	"    recorded_at timestamptz NOT NULL DEFAULT now(),\n"
+	"    UNIQUE (ticket_id, rule, instance, event, step, at)\n"
+	");\n"
+	"CREATE INDEX journal_at ON journal (at);\n"
+	"CREATE TABLE status_log (\n"
+	"    ticket_id  bigint NOT NULL,\n"
+	"    at         timestamptz NOT NULL,       -- the ticket's updated_at when wafa saw it\n"
+	"    old_status text,                       -- NULL: the first time wafa saw the ticket\n"
+	"    new_status text NOT NULL,\n"
+	"    inferred   boolean NOT NULL,           -- seen at start-up: happened while wafa was down\n"
+	"    seen_at    timestamptz NOT NULL DEFAULT now(),\n"
+	"    PRIMARY KEY (ticket_id, at, new_status)\n"
+	");\n",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

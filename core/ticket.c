@@ -1,15 +1,21 @@
 #include "ticket.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <lauxlib.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const str_names[WAFA_T_NSTR] = {
+const char *const wafa_ticket_str_names[WAFA_T_NSTR] = {
 	"ref", "subject", "status", "raw_status", "priority", "queue", "customer_email",
 	"customer_name", "customer_locale", "customer_tz", "owner_email", "owner_name", "extra",
+	"last_agent_body", "thread_message_id",
 };
+#define str_names wafa_ticket_str_names
+
+const char *const wafa_status_names[WAFA_S_N] = { "new", "open", "pending", "solved", "closed" };
 
 const char *const wafa_ticket_time_names[WAFA_T_NTIME] = {
 	"created_at", "first_reply_at", "last_customer_at", "last_agent_at",
@@ -17,13 +23,70 @@ const char *const wafa_ticket_time_names[WAFA_T_NTIME] = {
 };
 
 #define MS(col) "(extract(epoch FROM " col ") * 1000)::int8"
-const char wafa_ticket_columns_sql[] =
+static const char required_sql[] =
 	"id, ref, subject, status, raw_status, priority, queue, customer_email, customer_name, "
-	"customer_locale, customer_tz, owner_email, owner_name, extra::text, "
+	"customer_locale, customer_tz, owner_email, owner_name, extra::text";
+static const char times_sql[] =
 	MS("created_at") ", " MS("first_reply_at") ", " MS("last_customer_at") ", "
 	MS("last_agent_at") ", " MS("solved_at") ", " MS("due_at") ", " MS("updated_at");
 
-static const char *const statuses[] = { "new", "open", "pending", "solved", "closed" };
+char *wafa_ticket_columns_sql(int (*has_optional)(const char *name, void *arg), void *arg)
+{
+	char *sql = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&sql, &len);
+
+	if (!f)
+		return NULL;
+	fputs(required_sql, f);
+	for (int i = WAFA_T_FIRST_OPTIONAL; i < WAFA_T_NSTR; i++) {
+		/* names come from the table above, never from the database */
+		if (has_optional && has_optional(str_names[i], arg))
+			fprintf(f, ", %s::text", str_names[i]);
+		else
+			fprintf(f, ", NULL::text AS %s", str_names[i]);
+	}
+	fprintf(f, ", %s", times_sql);
+	if (fclose(f) != 0) {
+		free(sql);
+		return NULL;
+	}
+	return sql;
+}
+
+int wafa_status_index(const char *name)
+{
+	for (int i = 0; i < WAFA_S_N; i++)
+		if (strcmp(name, wafa_status_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+int wafa_ticket_status(const struct wafa_ticket *t)
+{
+	int s = t->str[WAFA_T_STATUS] ? wafa_status_index(t->str[WAFA_T_STATUS]) : -1;
+
+	return s < 0 ? WAFA_S_OPEN : s;
+}
+
+int wafa_ticket_add_change(struct wafa_ticket *t, int64_t at, int from, int to)
+{
+	if (t->nhist == t->hist_cap) {
+		unsigned cap = t->hist_cap ? t->hist_cap * 2 : 2;
+		struct wafa_status_change *grown = realloc(t->hist, cap * sizeof(*grown));
+		if (!grown)
+			return -ENOMEM;
+		t->hist = grown;
+		t->hist_cap = cap;
+	}
+	if (t->nhist > 0 && at < t->hist[t->nhist - 1].at)
+		at = t->hist[t->nhist - 1].at;
+	t->hist[t->nhist].at = at;
+	t->hist[t->nhist].from = (unsigned char)from;
+	t->hist[t->nhist].to = (unsigned char)to;
+	t->nhist++;
+	return 0;
+}
 
 int wafa_ticket_time_index(const char *name)
 {
@@ -92,10 +155,8 @@ int wafa_ticket_from_row(const PGresult *res, int row, struct wafa_ticket **out,
 			goto bad;
 		}
 	}
-	if (t->str[WAFA_T_STATUS]) {
-		for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
-			status_ok |= strcmp(t->str[WAFA_T_STATUS], statuses[i]) == 0;
-	}
+	if (t->str[WAFA_T_STATUS])
+		status_ok = wafa_status_index(t->str[WAFA_T_STATUS]) >= 0;
 	if (!status_ok) {
 		*why = "status is not one of new, open, pending, solved, closed (map it in the view)";
 		goto bad;
@@ -129,8 +190,12 @@ static bool same_data(const struct wafa_ticket *a, const struct wafa_ticket *b)
 
 void wafa_ticket_replace(struct wafa_ticket *dst, struct wafa_ticket *src)
 {
-	if (dst->when && !same_data(dst, src))
-		memset(dst->when, 0, dst->nwhen);
+	if ((dst->when || dst->vals) && !same_data(dst, src)) {
+		if (dst->when)
+			memset(dst->when, 0, dst->nwhen);
+		for (size_t i = 0; i < dst->nvals; i++)
+			dst->vals[i] = INT64_MAX;
+	}
 	free(dst->strings);
 	dst->strings = src->strings;
 	memcpy(dst->str, src->str, sizeof(dst->str));
@@ -145,9 +210,60 @@ void wafa_ticket_free(struct wafa_ticket *t)
 		return;
 	free(t->strings);
 	free(t->when);
+	free(t->vals);
+	free(t->hist);
+	free(t->js);
 	free(t->deadlines);
 	free(t->done);
 	free(t);
+}
+
+#define JSON_DEPTH 32
+
+/* Pushes a JSON value as Lua: objects and arrays as tables, null as nil. */
+static void push_json(lua_State *L, json_t *v, int depth)
+{
+	const char *key;
+	json_t *item;
+	size_t i;
+
+	if (depth > JSON_DEPTH || !lua_checkstack(L, 4)) {
+		lua_pushnil(L);
+		return;
+	}
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		lua_createtable(L, 0, (int)json_object_size(v));
+		json_object_foreach (v, key, item) {
+			push_json(L, item, depth + 1);
+			lua_setfield(L, -2, key);
+		}
+		break;
+	case JSON_ARRAY:
+		lua_createtable(L, (int)json_array_size(v), 0);
+		json_array_foreach (v, i, item) {
+			push_json(L, item, depth + 1);
+			lua_rawseti(L, -2, (lua_Integer)i + 1);
+		}
+		break;
+	case JSON_STRING:
+		lua_pushlstring(L, json_string_value(v), json_string_length(v));
+		break;
+	case JSON_INTEGER:
+		lua_pushinteger(L, (lua_Integer)json_integer_value(v));
+		break;
+	case JSON_REAL:
+		lua_pushnumber(L, json_real_value(v));
+		break;
+	case JSON_TRUE:
+		lua_pushboolean(L, 1);
+		break;
+	case JSON_FALSE:
+		lua_pushboolean(L, 0);
+		break;
+	default:
+		lua_pushnil(L);
+	}
 }
 
 void wafa_ticket_push(lua_State *L, const struct wafa_ticket *t)
@@ -156,9 +272,17 @@ void wafa_ticket_push(lua_State *L, const struct wafa_ticket *t)
 	lua_pushinteger(L, (lua_Integer)t->id);
 	lua_setfield(L, -2, "id");
 	for (int i = 0; i < WAFA_T_NSTR; i++) {
-		if (i == WAFA_T_EXTRA || !t->str[i])
+		if (!t->str[i])
 			continue;
-		lua_pushstring(L, t->str[i]);
+		if (i == WAFA_T_EXTRA) {
+			json_t *v = json_loads(t->str[i], JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+			if (!v)
+				continue;
+			push_json(L, v, 0);
+			json_decref(v);
+		} else {
+			lua_pushstring(L, t->str[i]);
+		}
 		lua_setfield(L, -2, str_names[i]);
 	}
 	for (int i = 0; i < WAFA_T_NTIME; i++) {

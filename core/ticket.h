@@ -9,13 +9,36 @@
 #include <stdint.h>
 
 #include "clock.h"
-
+#include "error.h"
 
 enum wafa_ticket_str {
 	WAFA_T_REF, WAFA_T_SUBJECT, WAFA_T_STATUS, WAFA_T_RAW_STATUS, WAFA_T_PRIORITY, WAFA_T_QUEUE,
 	WAFA_T_CUSTOMER_EMAIL, WAFA_T_CUSTOMER_NAME, WAFA_T_CUSTOMER_LOCALE, WAFA_T_CUSTOMER_TZ,
 	WAFA_T_OWNER_EMAIL, WAFA_T_OWNER_NAME, WAFA_T_EXTRA,
+	/* optional columns (added after the first release): NULL when the view lacks them */
+	WAFA_T_LAST_AGENT_BODY, WAFA_T_THREAD_MESSAGE_ID,
 	WAFA_T_NSTR
+};
+#define WAFA_T_FIRST_OPTIONAL WAFA_T_LAST_AGENT_BODY
+
+/* The normalized statuses. */
+enum wafa_status { WAFA_S_NEW, WAFA_S_OPEN, WAFA_S_PENDING, WAFA_S_SOLVED, WAFA_S_CLOSED,
+	           WAFA_S_N, WAFA_S_UNKNOWN = 255 };
+extern const char *const wafa_status_names[WAFA_S_N];
+int wafa_status_index(const char *name); /* -1 if not a status */
+
+/* A status change wafa saw (its journal, wafa.status_log), oldest first. */
+struct wafa_status_change {
+	int64_t at;           /* ms */
+	unsigned char from, to; /* enum wafa_status; from may be WAFA_S_UNKNOWN */
+};
+
+/* What the journal has been told of one (ticket, rule), so a recomputation
+ * journals only what is new. */
+struct wafa_jstate {
+	int64_t instance; /* WAFA_NO_TIME: nothing journaled */
+	unsigned short nevents;
+	unsigned char closed; /* its last event was met or cancelled */
 };
 
 enum wafa_ticket_time {
@@ -51,11 +74,31 @@ struct wafa_ticket {
 	 * 0 not known, 1 false, 2 true; nwhen entries (the rules host's) */
 	unsigned char *when;
 	size_t nwhen;
+	/* values of target/at functions while the data is unchanged (rules host) */
+	int64_t *vals;
+	size_t nvals;
+	/* status changes seen, oldest first (deadline engine, journal) */
+	struct wafa_status_change *hist;
+	unsigned nhist, hist_cap;
+	/* per rule: what has been journaled (nj entries) */
+	struct wafa_jstate *js;
+	size_t nj;
 };
 
+/* The ticket's status (enum wafa_status). */
+int wafa_ticket_status(const struct wafa_ticket *t);
+/* Appends a status change, keeping the list in time order (at is raised to
+ * the last change's time if earlier).  Returns 0 or -ENOMEM. */
+WAFA_WUR int wafa_ticket_add_change(struct wafa_ticket *t, int64_t at, int from, int to);
+
+/* Names of the string columns, indexed by enum wafa_ticket_str. */
+extern const char *const wafa_ticket_str_names[WAFA_T_NSTR];
+
 /* The select list the adapter asks of a ticket view, in the order
- * wafa_ticket_from_row reads: timestamps come as integer milliseconds. */
-extern const char wafa_ticket_columns_sql[];
+ * wafa_ticket_from_row reads: timestamps come as integer milliseconds.
+ * has_optional(name, arg) says whether the view has an optional column; a
+ * missing one is selected as NULL.  Returns a malloc'ed string or NULL. */
+char *wafa_ticket_columns_sql(int (*has_optional)(const char *name, void *arg), void *arg);
 
 /* Names of the timestamp columns, indexed by enum wafa_ticket_time. */
 extern const char *const wafa_ticket_time_names[WAFA_T_NTIME];
@@ -69,8 +112,8 @@ int wafa_ticket_from_row(const PGresult *res, int row, struct wafa_ticket **out,
 void wafa_ticket_replace(struct wafa_ticket *dst, struct wafa_ticket *src);
 void wafa_ticket_free(struct wafa_ticket *t);
 
-/* Pushes a fresh Lua table with the ticket's columns: strings, and
- * timestamps as integer Unix seconds (nil when NULL). */
+/* Pushes a fresh Lua table with the ticket's columns: strings, timestamps
+ * as integer Unix seconds (nil when NULL), and extra (jsonb) as a table. */
 void wafa_ticket_push(lua_State *L, const struct wafa_ticket *t);
 
 #endif

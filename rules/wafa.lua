@@ -4,12 +4,18 @@
 -- rule file's line; the C side (core/rules.c) takes the checked
 -- declarations and computes every deadline from them.
 --
+--   calendar "name" { timezone = "Africa/Cairo", hours = { sun = "09:00-17:00", ... },
+--                     holidays = { "2026-10-06", "12-25", hijri "10-01", persian "01-01" } }
 --   sla "name" { start = "created_at", stop = "first_reply_at",
---                target = "4h" | { urgent = "1h", high = "4h", default = "8h" },
+--                target = "4h" | { urgent = "1h", default = "8h" } | function(t) ... end,
 --                when = function(t) ... end,            -- optional
+--                calendar = "name", pause = { "pending" }, restart_on_reopen = false,
+--                notify_in = "business" | "any",
 --                warn = { "75%", "30m" }, on_warn = function(t, s) ... end,
 --                on_breach = function(t, s) ... end
 --                          | { function(t, s) ... end, after "2h" (function(t, s) ... end) } }
+--   promise "name" { at = "due_at" | function(t) ... end, stop = "solved_at",
+--                    warn = { "2h" }, on_warn = ..., on_breach = ..., calendar, notify_in, when }
 
 local api, c = ...
 
@@ -79,8 +85,19 @@ end
 
 local SLA_FIELDS = {
   start = true, stop = true, target = true, when = true, warn = true,
-  on_warn = true, on_breach = true,
+  on_warn = true, on_breach = true, calendar = true, pause = true,
+  restart_on_reopen = true, notify_in = true,
 }
+local SLA_FIELD_LIST = "start, stop, target, when, calendar, pause, restart_on_reopen, "
+  .. "notify_in, warn, on_warn, on_breach"
+
+local PROMISE_FIELDS = {
+  at = true, stop = true, when = true, warn = true, on_warn = true, on_breach = true,
+  calendar = true, notify_in = true,
+}
+local PROMISE_FIELD_LIST = "at, stop, when, calendar, notify_in, warn, on_warn, on_breach"
+
+local STATUSES = { new = true, open = true, pending = true, solved = true, closed = true }
 
 local function check_breach(v, level)
   local phases = {}
@@ -107,7 +124,7 @@ local function check_breach(v, level)
   return phases
 end
 
-local function check_warn(spec, level)
+local function check_warn(spec, level, no_pct)
   local phases = {}
   if spec.warn == nil then
     if spec.on_warn ~= nil then
@@ -125,7 +142,10 @@ local function check_warn(spec, level)
   end
   for i, w in ipairs(list) do
     local pct = type(w) == "string" and w:match("^(%d+)%%$")
-    if pct then
+    if pct and no_pct then
+      error(string.format('warn[%d] "%s": a promise has no target to take a share of; '
+        .. 'give a time before the date, like "2h"', i, w), level + 1)
+    elseif pct then
       pct = tonumber(pct)
       if pct < 1 or pct > 99 then
         error(string.format('warn[%d] "%s": a percentage of the target from 1%% to 99%%', i, w),
@@ -140,21 +160,65 @@ local function check_warn(spec, level)
   return phases
 end
 
+local function check_name(kind, name, level)
+  if type(name) ~= "string" or name == "" or name:find("[/%c]") then
+    error(string.format('%s: give it a name without "/", like %s "%s" { ... }', kind, kind,
+      kind == "calendar" and "cairo" or kind == "promise" and "promised-date" or "first-response"),
+      level + 1)
+  end
+end
+
+local function check_fields(kind, name, spec, known, list, level)
+  if type(spec) ~= "table" then
+    error(string.format('%s "%s": expected a table, like %s "%s" { ... }', kind, name, kind, name),
+      level + 1)
+  end
+  for k in pairs(spec) do
+    if not known[k] then
+      error(string.format('%s "%s": unknown field "%s" (known: %s)', kind, name, tostring(k), list),
+        level + 1)
+    end
+  end
+end
+
+-- The options sla and promise share: when, calendar, notify_in.
+local function check_common(decl, spec, level)
+  if spec.when ~= nil and type(spec.when) ~= "function" then
+    error("when: expected function(t) ... end", level + 1)
+  end
+  decl.when = spec.when
+  if spec.calendar ~= nil then
+    if type(spec.calendar) ~= "string" then
+      error('calendar: expected the name of a calendar, like calendar = "cairo"', level + 1)
+    end
+    decl.calendar = spec.calendar
+  end
+  local n = spec.notify_in
+  if n ~= nil and n ~= "business" and n ~= "any" then
+    error('notify_in: expected "business" (hold steps until the calendar opens) or "any"', level + 1)
+  end
+  if n == "business" and spec.calendar == nil then
+    error('notify_in = "business" needs a calendar = "name"', level + 1)
+  end
+  decl.notify_business = n == "business"
+end
+
+local function check_actions(kind, name, decl, spec, level, no_pct)
+  if spec.on_breach == nil and spec.warn == nil then
+    error(string.format('%s "%s": nothing to do; set on_breach (and/or warn with on_warn)',
+      kind, name), level + 1)
+  end
+  decl.phases = check_warn(spec, level + 1, no_pct)
+  if spec.on_breach ~= nil then
+    for _, p in ipairs(check_breach(spec.on_breach, level + 1)) do decl.phases[#decl.phases + 1] = p end
+  end
+end
+
 -- sla "name" { ... }: a deadline measured from one timestamp until another.
 function api.sla(name)
-  if type(name) ~= "string" or name == "" or name:find("[/%c]") then
-    error('sla: give the rule a name without "/", like sla "first-response" { ... }', 2)
-  end
+  check_name("sla", name, 2)
   return function(spec)
-    if type(spec) ~= "table" then
-      error('sla "' .. name .. '": expected a table, like sla "' .. name .. '" { target = "4h", ... }', 2)
-    end
-    for k in pairs(spec) do
-      if not SLA_FIELDS[k] then
-        error(string.format('sla "%s": unknown field "%s" (known: start, stop, target, when, warn, '
-          .. 'on_warn, on_breach)', name, tostring(k)), 2)
-      end
-    end
+    check_fields("sla", name, spec, SLA_FIELDS, SLA_FIELD_LIST, 2)
     local decl = {
       kind = "sla", name = name, where = c.where(2),
       start = check_column(spec.start or "created_at", "start", 2),
@@ -163,17 +227,115 @@ function api.sla(name)
     if spec.target == nil then
       error('sla "' .. name .. '": target is required, like target = "4h"', 2)
     end
-    decl.target = check_target(spec.target, 2)
-    if spec.when ~= nil and type(spec.when) ~= "function" then
-      error("when: expected function(t) ... end", 2)
+    if type(spec.target) == "function" then
+      decl.target_fn = spec.target
+    else
+      decl.target = check_target(spec.target, 2)
     end
-    decl.when = spec.when
-    if spec.on_breach == nil and spec.warn == nil then
-      error('sla "' .. name .. '": nothing to do; set on_breach (and/or warn with on_warn)', 2)
+    check_common(decl, spec, 2)
+    if spec.pause ~= nil then
+      local list = spec.pause
+      if type(list) == "string" then list = { list } end
+      if type(list) ~= "table" then
+        error('pause: expected a list of statuses, like pause = { "pending" }', 2)
+      end
+      decl.pause = {}
+      for i, st in ipairs(list) do
+        if not STATUSES[st] then
+          error(string.format('pause[%d]: "%s" is not a status (use new, open, pending, solved, '
+            .. 'closed: the normalized statuses the adapter maps to)', i, tostring(st)), 2)
+        end
+        decl.pause[#decl.pause + 1] = st
+      end
     end
-    decl.phases = check_warn(spec, 2)
-    if spec.on_breach ~= nil then
-      for _, p in ipairs(check_breach(spec.on_breach, 2)) do decl.phases[#decl.phases + 1] = p end
+    if spec.restart_on_reopen ~= nil and type(spec.restart_on_reopen) ~= "boolean" then
+      error("restart_on_reopen: expected true or false", 2)
+    end
+    decl.restart_on_reopen = spec.restart_on_reopen == true
+    check_actions("sla", name, decl, spec, 2)
+    declared[#declared + 1] = decl
+  end
+end
+
+-- promise "name" { at = "due_at", ... }: a date promised to the customer.
+function api.promise(name)
+  check_name("promise", name, 2)
+  return function(spec)
+    check_fields("promise", name, spec, PROMISE_FIELDS, PROMISE_FIELD_LIST, 2)
+    local decl = { kind = "promise", name = name, where = c.where(2) }
+    if spec.at == nil then
+      error('promise "' .. name .. '": at is required, like at = "due_at" or '
+        .. 'at = function(t) return wafa.promise_in(t.last_agent_body, t) end', 2)
+    elseif type(spec.at) == "function" then
+      decl.at_fn = spec.at
+    else
+      decl.at = check_column(spec.at, "at", 2)
+    end
+    decl.stop = check_column(spec.stop or "solved_at", "stop", 2)
+    check_common(decl, spec, 2)
+    check_actions("promise", name, decl, spec, 2, true)
+    declared[#declared + 1] = decl
+  end
+end
+
+local DAYS = { sun = 0, mon = 1, tue = 2, wed = 3, thu = 4, fri = 5, sat = 6 }
+local HOLIDAY = {}
+
+local function month_day(kind, v, level)
+  local m, d = type(v) == "string" and v:match("^(%d%d?)%-(%d%d?)$")
+  if not m then
+    error(string.format('%s: expected a month-day like %s "10-01"', kind, kind), level + 1)
+  end
+  return setmetatable({ kind = kind, month = tonumber(m), day = tonumber(d) }, HOLIDAY)
+end
+
+-- hijri "10-01": a holiday on a Hijri (Umm al-Qura) month-day, every year.
+function api.hijri(v) return month_day("hijri", v, 2) end
+-- persian "01-01": a holiday on a Solar Hijri month-day (Nowruz), every year.
+function api.persian(v) return month_day("persian", v, 2) end
+
+local CALENDAR_FIELDS = { timezone = true, hours = true, holidays = true }
+
+-- calendar "name" { timezone = ..., hours = { ... }, holidays = { ... } }
+function api.calendar(name)
+  check_name("calendar", name, 2)
+  return function(spec)
+    check_fields("calendar", name, spec, CALENDAR_FIELDS, "timezone, hours, holidays", 2)
+    if type(spec.timezone) ~= "string" then
+      error('calendar "' .. name .. '": timezone is required, like timezone = "Africa/Cairo"', 2)
+    end
+    if type(spec.hours) ~= "table" then
+      error('calendar "' .. name .. '": hours is required, like hours = { mon = "09:00-17:00", ... }'
+        .. ' (a day left out is closed)', 2)
+    end
+    local decl = { kind = "calendar", name = name, where = c.where(2), timezone = spec.timezone,
+                   hours = {}, holidays = {} }
+    for k, v in pairs(spec.hours) do
+      if DAYS[k] == nil then
+        error(string.format('hours: unknown day "%s" (use sun, mon, tue, wed, thu, fri, sat)',
+          tostring(k)), 2)
+      end
+      if type(v) ~= "string" then
+        error(string.format('hours.%s: expected a string like "09:00-17:00"', k), 2)
+      end
+      decl.hours[#decl.hours + 1] = { day = DAYS[k], spec = v, text = k }
+    end
+    for i, h in ipairs(spec.holidays or {}) do
+      if getmetatable(h) == HOLIDAY then
+        decl.holidays[#decl.holidays + 1] = { kind = h.kind, year = 0, month = h.month, day = h.day,
+                                              text = h.kind .. ' "' .. h.month .. "-" .. h.day .. '"' }
+      elseif type(h) == "string" and h:match("^%d%d%d%d%-%d%d?%-%d%d?$") then
+        local y, m, d = h:match("^(%d+)%-(%d+)%-(%d+)$")
+        decl.holidays[#decl.holidays + 1] = { kind = "date", year = tonumber(y), month = tonumber(m),
+                                              day = tonumber(d), text = h }
+      elseif type(h) == "string" and h:match("^%d%d?%-%d%d?$") then
+        local m, d = h:match("^(%d+)%-(%d+)$")
+        decl.holidays[#decl.holidays + 1] = { kind = "yearly", year = 0, month = tonumber(m),
+                                              day = tonumber(d), text = h }
+      else
+        error(string.format('holidays[%d]: expected "2026-10-06" (a date), "12-25" (every year), '
+          .. 'hijri "10-01" or persian "01-01"', i), 2)
+      end
     end
     declared[#declared + 1] = decl
   end

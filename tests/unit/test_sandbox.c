@@ -12,7 +12,10 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "deadline.h"
 #include "rules.h"
+
+static const struct wafa_firing F = { .instance = 1 };
 #include "sandbox.h"
 
 static char dir[] = "/tmp/wafa-test-rules-XXXXXX";
@@ -122,33 +125,33 @@ static void rules_cannot_escape(void **state)
 	fclose(out);
 	assert_string_equal(report, "");
 
-	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "globals"), 0, 1), 0);
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "globals"), 0, &F), 0);
 	assert_int_equal(r->nmails, 1);
 	assert_string_equal(r->mails[0].subject, "nilnilnilnilnilnilnilfalse");
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "loop"), 0, 1), -ETIME);
-	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "pcall-loop"), 0, 1), -ETIME);
-	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "xpcall-handler"), 0, 1), -ETIME);
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "loop"), 0, &F), -ETIME);
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "pcall-loop"), 0, &F), -ETIME);
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "xpcall-handler"), 0, &F), -ETIME);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	/* three budgets of 100 ms, not forever (a loose bound: this is about
 	 * stopping at all, not speed) */
 	assert_true(t1.tv_sec - t0.tv_sec < 5);
-	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "bomb"), 0, 1), -ENOMEM);
-	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "gc"), 0, 1), -EINVAL);
-	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "bad-mail"), 0, 1), -EINVAL);
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "bomb"), 0, &F), -ENOMEM);
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "gc"), 0, &F), -EINVAL);
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "bad-mail"), 0, &F), -EINVAL);
 	assert_int_equal(r->nmails, 0);
-	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "tamper"), 0, 1), 0);
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "tamper"), 0, &F), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "backtrack"), 0, 1), -EINVAL);
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "backtrack"), 0, &F), -EINVAL);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	assert_true(t1.tv_sec - t0.tv_sec < 2); /* refused, not run for 21 s */
-	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "patterns"), 0, 1), 0);
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "patterns"), 0, &F), 0);
 
 	/* after all that the state still serves, and b.lua's string is intact */
-	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "other-file"), 0, 1), 0);
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "other-file"), 0, &F), 0);
 	assert_string_equal(r->mails[0].subject, "OK");
-	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "good"), 0, 1), 0);
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "good"), 0, &F), 0);
 	assert_int_equal(r->nmails, 1);
 	assert_string_equal(r->mails[0].to, "lead@example.com");
 	assert_string_equal(r->mails[0].subject, "SLA: #42 طلب استرداد");
@@ -214,7 +217,7 @@ static void deadlines_follow_the_declaration(void **state)
 	assert_int_equal(wafa_rules_open(sb, &r), 0);
 	assert_int_equal(wafa_rules_load_dir(r, dir, stderr), 0);
 	wafa_heap_init(&h);
-	assert_int_equal(wafa_rules_schedule(r, &h, t), 0);
+	assert_int_equal(wafa_deadlines_schedule(r, &h, t, NULL), 0);
 	int64_t c = t->time[WAFA_T_CREATED_AT], H = 3600000;
 	int64_t want[] = { c + 6 * H, c + 8 * H - H / 2, c + 8 * H, c + 10 * H };
 	assert_int_equal(h.count, 4);
@@ -225,17 +228,17 @@ static void deadlines_follow_the_declaration(void **state)
 	}
 	/* urgent: a 1 h target; a reply stops it all */
 	t->str[WAFA_T_PRIORITY] = urgent;
-	assert_int_equal(wafa_rules_schedule(r, &h, t), 0);
+	assert_int_equal(wafa_deadlines_schedule(r, &h, t, NULL), 0);
 	assert_int_equal(wafa_heap_peek(&h)->at_ms, c + 30 * 60000); /* warn "30m" before 1 h */
 	t->time[WAFA_T_FIRST_REPLY_AT] = c + 1000;
-	assert_int_equal(wafa_rules_schedule(r, &h, t), 0);
+	assert_int_equal(wafa_deadlines_schedule(r, &h, t, NULL), 0);
 	assert_int_equal(h.count, 0);
 	/* a fired phase is not scheduled again */
 	t->time[WAFA_T_FIRST_REPLY_AT] = WAFA_NO_TIME;
-	assert_int_equal(wafa_rules_mark(t, 0, 2, 1700000000, false), 0);
-	assert_int_equal(wafa_rules_schedule(r, &h, t), 0);
+	assert_int_equal(wafa_deadline_mark(t, 0, 2, 1700000000, false), 0);
+	assert_int_equal(wafa_deadlines_schedule(r, &h, t, NULL), 0);
 	assert_int_equal(h.count, 3);
-	wafa_rules_unschedule(&h, t);
+	wafa_deadlines_unschedule(&h, t);
 	wafa_heap_free(&h);
 	wafa_rules_close(r);
 	wafa_sandbox_close(sb);
@@ -261,18 +264,18 @@ static void when_runs_again_only_when_the_ticket_changes(void **state)
 	assert_int_equal(wafa_rules_open(sb, &r), 0);
 	assert_int_equal(wafa_rules_load_dir(r, dir, stderr), 0);
 	wafa_heap_init(&h);
-	assert_int_equal(wafa_rules_schedule(r, &h, t), 0);
-	assert_int_equal(wafa_rules_schedule(r, &h, t), 0);
+	assert_int_equal(wafa_deadlines_schedule(r, &h, t, NULL), 0);
+	assert_int_equal(wafa_deadlines_schedule(r, &h, t, NULL), 0);
 	wafa_ticket_replace(t, same); /* the same data read again */
-	assert_int_equal(wafa_rules_schedule(r, &h, t), 0);
-	assert_int_equal(wafa_rules_run(r, t, 0, 0, 1), 0);
+	assert_int_equal(wafa_deadlines_schedule(r, &h, t, NULL), 0);
+	assert_int_equal(wafa_rules_run(r, t, 0, 0, &F), 0);
 	assert_string_equal(r->mails[0].subject, "1");
 	changed->str[WAFA_T_SUBJECT] = other;
 	wafa_ticket_replace(t, changed);
-	assert_int_equal(wafa_rules_schedule(r, &h, t), 0);
-	assert_int_equal(wafa_rules_run(r, t, 0, 0, 1), 0);
+	assert_int_equal(wafa_deadlines_schedule(r, &h, t, NULL), 0);
+	assert_int_equal(wafa_rules_run(r, t, 0, 0, &F), 0);
 	assert_string_equal(r->mails[0].subject, "2");
-	wafa_rules_unschedule(&h, t);
+	wafa_deadlines_unschedule(&h, t);
 	wafa_heap_free(&h);
 	wafa_rules_close(r);
 	wafa_sandbox_close(sb);
