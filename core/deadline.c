@@ -256,12 +256,14 @@ int wafa_deadline_timeline(const struct wafa_rule *rule, const struct wafa_track
                            const struct wafa_ticket *t, struct wafa_event_rec *out, int max)
 {
 	int n = 0;
-	int64_t end;
+	int64_t end, made = WAFA_NO_TIME;
 
 	if (!tr->applies)
 		return 0;
 	if (rule->kind == WAFA_RULE_PROMISE) {
-		int64_t made = t->time[WAFA_T_UPDATED_AT];
+		/* a promise is known from when the ticket last changed: a step
+		 * due before that fires then, as the daemon would */
+		made = t->time[WAFA_T_UPDATED_AT];
 		if (made == WAFA_NO_TIME || made > tr->start)
 			made = tr->start;
 		n = add_event(out, n, max, made, made, WAFA_EV_STARTED, -1);
@@ -292,7 +294,10 @@ int wafa_deadline_timeline(const struct wafa_rule *rule, const struct wafa_track
 			continue;
 		if (tr->state == WAFA_TRACK_CANCELLED && rule->kind == WAFA_RULE_PROMISE && due >= end)
 			continue;
-		n = add_event(out, n, max, held(rule, due), due, kinds[rule->phases[p].kind], p);
+		int64_t at = held(rule, due);
+		if (made != WAFA_NO_TIME && at < made)
+			at = made;
+		n = add_event(out, n, max, at, due, kinds[rule->phases[p].kind], p);
 	}
 	qsort(out, (size_t)n, sizeof(*out), by_time);
 	return n;

@@ -1,5 +1,7 @@
 /* wafa: the command line. */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include "rules.h"
 #include "sandbox.h"
 #include "schema.h"
+#include "simulate.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/wafa/wafa.conf"
 
@@ -19,6 +22,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 	        "Usage: wafa COMMAND [-c FILE]\n"
+	        "       wafa simulate [-c FILE] --from TIME --to TIME [--json]\n"
 	        "       wafa --version | --help\n"
 	        "\n"
 	        "wafa keeps a support team's promises: it watches a helpdesk's tickets in\n"
@@ -29,9 +33,13 @@ static void usage(FILE *out)
 	        "  check   validate the config and every rule file; print each problem\n"
 	        "          as file:line: message; exit 0 only if all is well\n"
 	        "  setup   create or upgrade wafa's own schema in the database\n"
+	        "  simulate  run the rules on virtual time over the current tickets and\n"
+	        "          print every transition and mail from --from to --to (RFC 3339,\n"
+	        "          a date, or now, now+7d, now-1d); sends and writes nothing\n"
 	        "\n"
 	        "Options:\n"
 	        "  -c, --config FILE   the config file (default %s)\n"
+	        "      --json          simulate: one JSON object per line\n"
 	        "  -h, --help          this text\n"
 	        "  -V, --version       the version\n",
 	        DEFAULT_CONFIG);
@@ -83,11 +91,16 @@ int main(int argc, char **argv)
 {
 	static const struct option options[] = {
 		{ "config", required_argument, NULL, 'c' },
+		{ "from", required_argument, NULL, 'f' },
+		{ "to", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *path = DEFAULT_CONFIG, *command;
+	const char *path = DEFAULT_CONFIG, *command, *from_text = NULL, *to_text = NULL;
+	bool json = false;
+	int64_t from = 0, to = 0;
 	struct wafa_config cfg = { 0 };
 	int opt, code;
 
@@ -117,9 +130,11 @@ int main(int argc, char **argv)
 		return EX_USAGE;
 	}
 	command = argv[optind++];
+	bool simulate = strcmp(command, "simulate") == 0;
 	if (strcmp(command, "run") != 0 && strcmp(command, "check") != 0 &&
-	    strcmp(command, "setup") != 0) {
-		fprintf(stderr, "wafa: unknown command \"%s\" (use run, check or setup)\n", command);
+	    strcmp(command, "setup") != 0 && !simulate) {
+		fprintf(stderr, "wafa: unknown command \"%s\" (use run, check, setup or simulate)\n",
+		        command);
 		return EX_USAGE;
 	}
 	/* options may also follow the command: wafa run -c FILE */
@@ -133,7 +148,18 @@ int main(int argc, char **argv)
 			path = optarg;
 			continue;
 		}
-		if (optopt == 'c')
+		if (simulate && (opt == 'f' || opt == 't' || opt == 'j')) {
+			if (opt == 'f')
+				from_text = optarg;
+			else if (opt == 't')
+				to_text = optarg;
+			else
+				json = true;
+			continue;
+		}
+		if (opt != '?' && opt != ':')
+			fprintf(stderr, "wafa %s: unknown option \"%s\"\n", command, argv[optind - 1]);
+		else if (optopt == 'c')
 			fprintf(stderr, "wafa %s: -c needs a file name\n", command);
 		else
 			fprintf(stderr, "wafa %s: unknown option \"%s\"\n", command, argv[optind - 1]);
@@ -144,11 +170,32 @@ int main(int argc, char **argv)
 		fprintf(stderr, "wafa %s: unexpected argument \"%s\"\n", command, argv[optind]);
 		return EX_USAGE;
 	}
+	if (simulate) {
+		if (!from_text || !to_text) {
+			fprintf(stderr, "wafa simulate: give --from TIME and --to TIME "
+			                "(like 2026-11-29T09:00:00Z, 2026-11-29, now, now+7d)\n");
+			return EX_USAGE;
+		}
+		if (wafa_simulate_parse_time(from_text, &from) != 0 ||
+		    wafa_simulate_parse_time(to_text, &to) != 0) {
+			fprintf(stderr, "wafa simulate: \"%s\" is not a time (use RFC 3339 like "
+			                "2026-11-29T09:00:00Z or 2026-11-29T12:30:00+03:30, a date "
+			                "like 2026-11-29, or now, now+7d, now-2h)\n",
+			        wafa_simulate_parse_time(from_text, &from) != 0 ? from_text : to_text);
+			return EX_USAGE;
+		}
+		if (to < from) {
+			fprintf(stderr, "wafa simulate: --to is before --from\n");
+			return EX_USAGE;
+		}
+	}
 	code = load_config(path, &cfg);
 	if (code)
 		goto out;
 	if (strcmp(command, "check") == 0)
 		code = cmd_check(&cfg);
+	else if (simulate)
+		code = wafa_simulate_run(&cfg, from, to, json, stdout);
 	else if (strcmp(command, "setup") == 0)
 		code = wafa_schema_setup(cfg.dsn, cfg.schema, stderr) == 0 ? EX_OK : EX_UNAVAILABLE;
 	else

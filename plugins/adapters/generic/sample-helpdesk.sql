@@ -23,7 +23,8 @@ CREATE TABLE tickets (
     last_agent_at    timestamptz,
     solved_at        timestamptz,
     due_at           timestamptz,
-    updated_at       timestamptz NOT NULL DEFAULT clock_timestamp()
+    updated_at       timestamptz NOT NULL DEFAULT clock_timestamp(),
+    extra            jsonb NOT NULL DEFAULT '{}'    -- e.g. {"tier": "gold"}
 );
 
 CREATE TABLE messages (
@@ -34,7 +35,8 @@ CREATE TABLE messages (
     created_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 
--- A message moves the ticket's timestamps, as a helpdesk would.
+-- A message moves the ticket's timestamps, as a helpdesk would: an agent's
+-- reply opens a new ticket; a customer's message reopens a solved one.
 CREATE FUNCTION messages_touch_ticket() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF NEW.author = 'agent' THEN
@@ -43,7 +45,10 @@ BEGIN
                            status = CASE WHEN status = 'new' THEN 'open' ELSE status END
          WHERE id = NEW.ticket_id;
     ELSE
-        UPDATE tickets SET last_customer_at = NEW.created_at WHERE id = NEW.ticket_id;
+        UPDATE tickets SET last_customer_at = NEW.created_at,
+                           status = CASE WHEN status IN ('pending', 'solved') THEN 'open'
+                                         ELSE status END
+         WHERE id = NEW.ticket_id;
     END IF;
     RETURN NEW;
 END $$;
@@ -74,7 +79,11 @@ SELECT t.id,
        t.owner_email, t.owner_name,
        t.created_at, t.first_reply_at, t.last_customer_at, t.last_agent_at,
        t.solved_at, t.due_at, t.updated_at,
-       '{}'::jsonb       AS extra
+       t.extra,
+       -- optional columns (wafa reads a missing one as nil)
+       (SELECT m.body FROM messages m
+         WHERE m.ticket_id = t.id AND m.author = 'agent'
+         ORDER BY m.created_at DESC, m.id DESC LIMIT 1) AS last_agent_body
   FROM tickets t;
 
 -- The change hint: NOTIFY wafa_ticket, '<id>' after every change.
