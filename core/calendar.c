@@ -73,7 +73,6 @@ struct yearhol {
 
 struct wafa_calendar {
 	char *name, *tz;           /* owned */
-	UCalendar *greg;           /* Gregorian in tz: day starts and opening instants */
 	UCalendar *hijri, *persian; /* in UTC, opened when first needed */
 	struct span hours[7][MAX_RANGES];
 	uint8_t nhours[7];
@@ -184,7 +183,6 @@ int wafa_calendar_new(const char *name, const char *tz, struct wafa_calendar **o
                       size_t whylen)
 {
 	struct wafa_calendar *cal = NULL;
-	UErrorCode st = U_ZERO_ERROR;
 	int err;
 
 	*out = NULL;
@@ -204,13 +202,6 @@ int wafa_calendar_new(const char *name, const char *tz, struct wafa_calendar **o
 	cal->tz = strdup(tz);
 	if (!cal->name || !cal->tz)
 		goto fail;
-	cal->greg = open_ucal(tz, "en@calendar=gregorian");
-	if (!cal->greg)
-		goto fail;
-	/* proleptic Gregorian, as core/zone.c and the day numbers here */
-	ucal_setGregorianChange(cal->greg, -8.64e15, &st);
-	if (U_FAILURE(st))
-		goto fail;
 	*out = cal;
 	return 0;
 fail:
@@ -225,8 +216,6 @@ void wafa_calendar_free(struct wafa_calendar *cal)
 	cache_clear(cal, true);
 	for (int i = 0; i < NBLOCKS; i++)
 		free(cal->blocks[i]);
-	if (cal->greg)
-		ucal_close(cal->greg);
 	if (cal->hijri)
 		ucal_close(cal->hijri);
 	if (cal->persian)
@@ -543,22 +532,17 @@ fail:
 	return NULL;
 }
 
-/* The instant of minute min (0 .. 1439) of local day dn, or WAFA_NO_TIME. */
+/* The instant of minute min (0 .. 1439) of local day dn, or WAFA_NO_TIME.
+ * Zone offsets come from the system's tz database (zone.c), not ICU's copy. */
 static int64_t local_ms(struct wafa_calendar *cal, int64_t dn, int min)
 {
-	UErrorCode st = U_ZERO_ERROR;
-	int y, m, d;
-	UDate ms;
+	struct wafa_local lt = { 0 };
+	int64_t ms;
 
-	civil_from_days(dn, &y, &m, &d);
-	ucal_clear(cal->greg);
-	ucal_set(cal->greg, UCAL_EXTENDED_YEAR, y);
-	ucal_set(cal->greg, UCAL_MONTH, m - 1);
-	ucal_set(cal->greg, UCAL_DATE, d);
-	ucal_set(cal->greg, UCAL_HOUR_OF_DAY, min / 60);
-	ucal_set(cal->greg, UCAL_MINUTE, min % 60);
-	ms = ucal_getMillis(cal->greg, &st);
-	return U_FAILURE(st) ? WAFA_NO_TIME : (int64_t)ms;
+	civil_from_days(dn, &lt.year, &lt.month, &lt.day);
+	lt.hour = min / 60;
+	lt.minute = min % 60;
+	return wafa_zone_join(&lt, cal->tz, &ms) == 0 ? ms : WAFA_NO_TIME;
 }
 
 /* Fills block b with the BLOCK_DAYS days from key * BLOCK_DAYS.

@@ -55,6 +55,19 @@ static int64_t last_reopen(const struct wafa_ticket *t)
 	return WAFA_NO_TIME;
 }
 
+/* The last change into solved or closed, or WAFA_NO_TIME. */
+static int64_t last_solve(const struct wafa_ticket *t)
+{
+	for (unsigned i = t->nhist; i-- > 0;) {
+		const struct wafa_status_change *c = &t->hist[i];
+		bool was_done = c->from == WAFA_S_SOLVED || c->from == WAFA_S_CLOSED;
+		bool is_done = c->to == WAFA_S_SOLVED || c->to == WAFA_S_CLOSED;
+		if (is_done && !was_done)
+			return c->at;
+	}
+	return WAFA_NO_TIME;
+}
+
 static void push_seg(struct wafa_track *tr, int64_t from, int64_t to, int cls)
 {
 	if (tr->nseg > 0 && tr->seg[tr->nseg - 1].cls == cls) {
@@ -138,9 +151,17 @@ void wafa_deadline_track(struct wafa_rules *r, int rule_i, struct wafa_ticket *t
 	tr->applies = true;
 	tr->instance = to_seconds(tr->start);
 	/* met: the stop column set at or after the start; a solved_at counts
-	 * while the ticket stays solved (a reopen resumes the clock) */
-	if (stop != WAFA_NO_TIME && stop >= tr->start &&
-	    (rule->stop != WAFA_T_SOLVED_AT || status == WAFA_S_SOLVED || status == WAFA_S_CLOSED))
+	 * while the ticket stays solved (a reopen resumes the clock), and a
+	 * ticket solved again is met when wafa saw it solved (helpdesks keep
+	 * the first solved_at) */
+	if (rule->stop == WAFA_T_SOLVED_AT && stop != WAFA_NO_TIME) {
+		int64_t solved = last_solve(t);
+		if (status != WAFA_S_SOLVED && status != WAFA_S_CLOSED)
+			stop = WAFA_NO_TIME;
+		else if (solved != WAFA_NO_TIME && solved > stop)
+			stop = solved;
+	}
+	if (stop != WAFA_NO_TIME && stop >= tr->start)
 		tr->end = stop;
 	segments(rule, t, tr);
 	if (tr->end != INT64_MAX) {
@@ -276,8 +297,12 @@ int wafa_deadline_timeline(const struct wafa_rule *rule, const struct wafa_track
 		n = add_event(out, n, max, tr->start, tr->start, WAFA_EV_STARTED, -1);
 		for (int i = 0; i < tr->nseg; i++) {
 			int cls = tr->seg[i].cls;
+			/* solved: met for a resolution SLA (a reopen resumes it),
+			 * cancelled for any other */
 			enum wafa_event ev = cls == RUN ? WAFA_EV_RESUMED
-			                   : cls == PAUSE ? WAFA_EV_PAUSED : WAFA_EV_CANCELLED;
+			                   : cls == PAUSE ? WAFA_EV_PAUSED
+			                   : rule->stop == WAFA_T_SOLVED_AT ? WAFA_EV_MET
+			                                                    : WAFA_EV_CANCELLED;
 			if (i == 0 && cls == RUN)
 				continue;
 			n = add_event(out, n, max, tr->seg[i].from, tr->seg[i].from, ev, -1);

@@ -458,8 +458,8 @@ static int take_calendar(struct wafa_rules *r, lua_State *L, FILE *report)
 		err = wafa_calendar_set_hours(cal, (int)lua_tointeger(L, -3), lua_tostring(L, -2), why,
 		                              sizeof(why));
 		if (err == -EINVAL)
-			fprintf(report, "%scalendar \"%s\": hours.%s = \"%s\": %s\n", where, name,
-			        lua_tostring(L, -1), lua_tostring(L, -2), why);
+			fprintf(report, "%scalendar \"%s\": hours.%s: %s\n", where, name,
+			        lua_tostring(L, -1), why);
 		lua_pop(L, 4);
 	}
 	lua_settop(L, top);

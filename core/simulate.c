@@ -22,6 +22,7 @@
 /* One line of output. */
 struct sim_event {
 	int64_t at;
+	int64_t due; /* a step held by notify_in: when it fell due */
 	int64_t ticket_id;
 	int rule;
 	int order; /* within one firing: the step, then its mails */
@@ -167,6 +168,7 @@ static void simulate_ticket(struct wafa_rules *r, struct wafa_ticket *t, int64_t
 			if (!(e = add(s)))
 				return;
 			e->at = ev[k].at;
+			e->due = ev[k].due;
 			e->ticket_id = t->id;
 			e->rule = i;
 			e->order = order++;
@@ -188,6 +190,7 @@ static void simulate_ticket(struct wafa_rules *r, struct wafa_ticket *t, int64_t
 				if (!me)
 					return;
 				me->at = ev[k].at;
+				me->due = ev[k].due;
 				me->ticket_id = t->id;
 				me->rule = i;
 				me->order = order++;
@@ -242,6 +245,10 @@ static void print(const struct wafa_rules *r, const struct sim *s, bool json, FI
 			if (e->phase >= 0) {
 				fprintf(out, ",\"step\":%d,\"phase\":", e->step);
 				put_json(out, rule->phases[e->phase].name);
+				if (e->due != e->at) {
+					format_time(e->due, when, sizeof(when));
+					fprintf(out, ",\"due\":\"%s\"", when);
+				}
 			}
 			if (e->event == WAFA_EV_MAIL) {
 				fputs(",\"to\":", out);

@@ -1,88 +1,105 @@
+/* Time zones from the system's tz database (/usr/share/zoneinfo, kept
+ * current by Debian's tzdata updates) through GLib's GTimeZone: ICU's own
+ * copy on Debian 12 is 2022e and does not know that Egypt has DST again
+ * since 2023.  GTimeZone caches each zone and is safe on any thread. */
 #include "zone.h"
 
 #include <errno.h>
+#include <glib.h>
 #include <string.h>
-#include <unicode/ucal.h>
-#include <unicode/ustring.h>
 
-/* Opens a Gregorian ICU calendar in zone tz, or NULL for an unknown zone. */
-static UCalendar *open_zone(const char *tz)
+#define DAY_S 86400
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (month 1..12). */
+static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
 {
-	UChar id[128];
-	UErrorCode st = U_ZERO_ERROR;
-	UCalendar *cal;
-	int32_t len;
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
 
-	if (!tz || !*tz || strlen(tz) >= sizeof(id) / sizeof(id[0]))
+static void civil_from_days(int64_t z, int *y, int *m, int *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153;
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
+}
+
+/* The zone, or NULL if the system does not know it.  GLib falls back to UTC
+ * for an unknown identifier only in g_time_zone_new(); this one says NULL. */
+static GTimeZone *open_zone(const char *tz)
+{
+	if (!tz || !*tz || strlen(tz) > 64 || tz[0] == ':' || strstr(tz, ".."))
 		return NULL;
-	u_strFromUTF8(id, (int32_t)(sizeof(id) / sizeof(id[0])), &len, tz, -1, &st);
-	if (U_FAILURE(st))
-		return NULL;
-	/* ICU takes an unknown id as "Etc/Unknown" (GMT): refuse it instead */
-	UChar canon[128];
-	UBool system = 0;
-	ucal_getCanonicalTimeZoneID(id, len, canon, (int32_t)(sizeof(canon) / sizeof(canon[0])),
-	                            &system, &st);
-	if (U_FAILURE(st))
-		return NULL;
-	cal = ucal_open(id, len, "en_US@calendar=gregorian", UCAL_GREGORIAN, &st);
-	if (U_FAILURE(st))
-		return NULL;
-	ucal_setAttribute(cal, UCAL_REPEATED_WALL_TIME, UCAL_WALLTIME_FIRST);
-	ucal_setAttribute(cal, UCAL_SKIPPED_WALL_TIME, UCAL_WALLTIME_NEXT_VALID);
-	/* proleptic Gregorian: no Julian switch in 1582 */
-	ucal_setGregorianChange(cal, -8.64e15, &st);
-	return cal;
+	return g_time_zone_new_identifier(tz);
 }
 
 bool wafa_zone_valid(const char *tz)
 {
-	UCalendar *cal = open_zone(tz);
+	GTimeZone *z = open_zone(tz);
 
-	if (!cal)
+	if (!z)
 		return false;
-	ucal_close(cal);
+	g_time_zone_unref(z);
 	return true;
 }
 
 int wafa_zone_split(int64_t ms, const char *tz, struct wafa_local *out)
 {
-	UErrorCode st = U_ZERO_ERROR;
-	UCalendar *cal = open_zone(tz);
+	GTimeZone *z = open_zone(tz);
+	int64_t s, local, days, sec;
+	int interval;
 
-	if (!cal)
+	if (!z)
 		return -EINVAL;
-	ucal_setMillis(cal, (UDate)ms, &st);
-	out->year = ucal_get(cal, UCAL_EXTENDED_YEAR, &st);
-	out->month = ucal_get(cal, UCAL_MONTH, &st) + 1;
-	out->day = ucal_get(cal, UCAL_DATE, &st);
-	out->hour = ucal_get(cal, UCAL_HOUR_OF_DAY, &st);
-	out->minute = ucal_get(cal, UCAL_MINUTE, &st);
-	out->second = ucal_get(cal, UCAL_SECOND, &st);
-	out->wday = ucal_get(cal, UCAL_DAY_OF_WEEK, &st) - 1;
-	ucal_close(cal);
-	return U_FAILURE(st) ? -EINVAL : 0;
+	s = floor_div(ms, 1000);
+	interval = g_time_zone_find_interval(z, G_TIME_TYPE_UNIVERSAL, s);
+	local = s + (interval >= 0 ? g_time_zone_get_offset(z, interval) : 0);
+	g_time_zone_unref(z);
+	days = floor_div(local, DAY_S);
+	sec = local - days * DAY_S;
+	civil_from_days(days, &out->year, &out->month, &out->day);
+	out->hour = (int)(sec / 3600);
+	out->minute = (int)(sec / 60 % 60);
+	out->second = (int)(sec % 60);
+	out->wday = (int)((days % 7 + 11) % 7); /* 1970-01-01 was a Thursday */
+	return 0;
 }
 
 int wafa_zone_join(const struct wafa_local *in, const char *tz, int64_t *ms)
 {
-	UErrorCode st = U_ZERO_ERROR;
-	UCalendar *cal = open_zone(tz);
-	UDate d;
+	GTimeZone *z = open_zone(tz);
+	int64_t months, y, m, local;
+	gint64 t;
+	int interval;
 
-	if (!cal)
+	if (!z)
 		return -EINVAL;
-	ucal_clear(cal);
-	ucal_set(cal, UCAL_EXTENDED_YEAR, in->year);
-	ucal_set(cal, UCAL_MONTH, in->month - 1);
-	ucal_set(cal, UCAL_DATE, in->day);
-	ucal_set(cal, UCAL_HOUR_OF_DAY, in->hour);
-	ucal_set(cal, UCAL_MINUTE, in->minute);
-	ucal_set(cal, UCAL_SECOND, in->second);
-	d = ucal_getMillis(cal, &st);
-	ucal_close(cal);
-	if (U_FAILURE(st))
-		return -EINVAL;
-	*ms = (int64_t)d;
+	/* out-of-range fields roll over: month 13 is January, day 32 the next month */
+	months = (int64_t)in->year * 12 + (in->month - 1);
+	y = floor_div(months, 12);
+	m = months - y * 12 + 1;
+	local = (days_from_civil(y, m, 1) + in->day - 1) * DAY_S + (int64_t)in->hour * 3600 +
+	        (int64_t)in->minute * 60 + in->second;
+	t = local;
+	/* a time in a gap moves to the gap's end (the next valid instant); one
+	 * in an overlap takes the daylight interval, the earlier instant */
+	interval = g_time_zone_adjust_time(z, G_TIME_TYPE_DAYLIGHT, &t);
+	*ms = ((int64_t)t - (interval >= 0 ? g_time_zone_get_offset(z, interval) : 0)) * 1000;
+	g_time_zone_unref(z);
 	return 0;
 }

@@ -1,6 +1,7 @@
-/* Time zones through ICU: an instant split into local calendar parts in a
- * named zone, and local parts joined back into an instant.  Used by the
- * calendars (business time) and by the rule library (dates in promises). */
+/* Time zones from the system's tz database: an instant split into local
+ * calendar parts in a named zone, and local parts joined back into an
+ * instant.  Used by the calendars (business time) and by the rule library
+ * (dates in promises).  Safe on any thread. */
 #ifndef WAFA_ZONE_H
 #define WAFA_ZONE_H
 
@@ -16,8 +17,8 @@ struct wafa_local {
 	int wday;
 };
 
-/* Is tz a zone ICU knows ("Asia/Tehran", "UTC")?  An unknown name is not
- * silently taken as GMT. */
+/* Is tz a zone the system knows ("Asia/Tehran", "UTC")?  An unknown name is
+ * not silently taken as UTC. */
 bool wafa_zone_valid(const char *tz);
 
 /* Splits the instant ms (Unix ms) into local parts in zone tz.
@@ -26,8 +27,9 @@ WAFA_WUR int wafa_zone_split(int64_t ms, const char *tz, struct wafa_local *out)
 
 /* Joins local parts (wday ignored; out-of-range fields roll over, so day 32
  * is the next month) into an instant.  A local time that does not exist
- * (a DST gap) moves forward by the gap; one that exists twice (the autumn
- * overlap) is the earlier.  Returns 0 or -EINVAL. */
+ * (a DST gap) becomes the next valid instant, the gap's end (02:30 in a
+ * 02:00-03:00 gap gives 03:00); one that exists twice (the autumn overlap)
+ * is the earlier.  Returns 0 or -EINVAL. */
 WAFA_WUR int wafa_zone_join(const struct wafa_local *in, const char *tz, int64_t *ms);
 
 #endif

@@ -282,7 +282,8 @@ local DAYS = { sun = 0, mon = 1, tue = 2, wed = 3, thu = 4, fri = 5, sat = 6 }
 local HOLIDAY = {}
 
 local function month_day(kind, v, level)
-  local m, d = type(v) == "string" and v:match("^(%d%d?)%-(%d%d?)$")
+  local m, d
+  if type(v) == "string" then m, d = v:match("^(%d%d?)%-(%d%d?)$") end
   if not m then
     error(string.format('%s: expected a month-day like %s "10-01"', kind, kind), level + 1)
   end
