@@ -25,6 +25,7 @@
 #define RETRY_FIRE_MS 1000
 #define RECONCILE_OVERLAP_MS 60000
 #define JOURNAL_FLUSH_MS 200
+#define JOURNAL_BATCH 1000
 
 /* A status change from wafa.status_log, held until its ticket is indexed. */
 struct loaded_change {
@@ -50,6 +51,11 @@ struct daemon {
 	struct loaded_change *loaded;
 	size_t nloaded;
 	bool history_read;
+	/* wafa.journal_mark: by rule name as read, and by rule number */
+	struct jmark { char *rule; int64_t ms; } *jmarks;
+	size_t njmarks;
+	int64_t *marks;
+	bool marking;
 	uv_signal_t sigterm, sigint, sighup;
 	unsigned rules_gen; /* bumped by each reload: older firings are dropped */
 	char *quoted_schema;
@@ -70,6 +76,7 @@ struct daemon {
 };
 
 static void arm(struct daemon *d);
+static void array_element(FILE *f, const char *s, bool first);
 static void snapshot_page(struct daemon *d, int64_t after);
 static void shutdown_daemon(struct daemon *d, int code);
 
@@ -102,7 +109,7 @@ static void on_journal_event(void *arg, const struct wafa_ticket *t, const struc
 
 static int schedule(struct daemon *d, struct wafa_ticket *t)
 {
-	struct wafa_journal_sink sink = { on_journal_event, d, wafa_clock_now_ms() };
+	struct wafa_journal_sink sink = { on_journal_event, d, wafa_clock_now_ms(), d->marks };
 
 	return wafa_deadlines_schedule(d->rules, &d->heap, t, &sink);
 }
@@ -137,6 +144,86 @@ static void on_journal_tick(uv_timer_t *timer)
 	else
 		wafa_log(WAFA_ERROR, "journal", "cannot queue a journal write; %s lost", "a batch");
 	free(text);
+}
+
+/* Maps the marks read by rule name onto the loaded rules' numbers. */
+static void apply_marks(struct daemon *d)
+{
+	int64_t *marks = calloc((size_t)d->rules->nrules + 1, sizeof(*marks));
+
+	if (!marks)
+		return; /* without marks everything is journaled again: duplicates are ignored */
+	for (int i = 0; i < d->rules->nrules; i++) {
+		marks[i] = INT64_MIN;
+		for (size_t k = 0; k < d->njmarks; k++)
+			if (strcmp(d->jmarks[k].rule, d->rules->rules[i].name) == 0)
+				marks[i] = d->jmarks[k].ms;
+	}
+	free(d->marks);
+	d->marks = marks;
+}
+
+static void free_jmarks(struct daemon *d)
+{
+	for (size_t k = 0; k < d->njmarks; k++)
+		free(d->jmarks[k].rule);
+	free(d->jmarks);
+	d->jmarks = NULL;
+	d->njmarks = 0;
+}
+
+struct mark_write {
+	struct daemon *d;
+	int64_t ms;
+};
+
+static void on_marks_written(PGresult *res, void *arg)
+{
+	struct mark_write *mw = arg;
+	struct daemon *d = mw->d;
+
+	d->marking = false;
+	if (res && PQresultStatus(res) == PGRES_COMMAND_OK) {
+		for (int i = 0; d->marks && i < d->rules->nrules; i++)
+			if (d->marks[i] < mw->ms)
+				d->marks[i] = mw->ms;
+	} else if (res) {
+		wafa_log(WAFA_ERROR, "journal", "writing journal_mark: %s", wafa_pg_result_error(res));
+	}
+	free(mw);
+}
+
+/* Once all that was read is journaled, records how far: a restart then
+ * skips the transitions of tickets not updated since. */
+static void advance_marks(struct daemon *d, int64_t overlap)
+{
+	struct mark_write *mw;
+	char *names = NULL, ms[32];
+	size_t len = 0;
+	FILE *f;
+
+	if (!d->ready || d->loading || d->marking || d->journal_busy ||
+	    wafa_journal_pending(&d->journal) > 0 || d->rules->nrules == 0 ||
+	    !wafa_pg_connected(d->work) || d->seen_updated_ms == 0)
+		return;
+	if (!(mw = malloc(sizeof(*mw))) || !(f = open_memstream(&names, &len))) {
+		free(mw);
+		return;
+	}
+	fputc('{', f);
+	for (int i = 0; i < d->rules->nrules; i++)
+		array_element(f, d->rules->rules[i].name, i == 0);
+	fputc('}', f);
+	fclose(f);
+	mw->d = d;
+	mw->ms = d->seen_updated_ms - overlap;
+	snprintf(ms, sizeof(ms), "%" PRId64, mw->ms);
+	const char *p[] = { names, ms };
+	if (wafa_pg_query(d->work, wafa_journal_set_marks_sql, 2, p, on_marks_written, mw) == 0)
+		d->marking = true;
+	else
+		free(mw);
+	free(names);
 }
 
 /* Gives a ticket first seen the status changes read from wafa.status_log. */
@@ -246,6 +333,9 @@ static int take_rows(struct daemon *d, PGresult *res, const char *what, bool liv
 	for (int i = 0; i < n; i++)
 		take_row(d, res, i, true, live);
 	arm(d);
+	/* a snapshot's transitions go out between its pages, not all at the end */
+	if (wafa_journal_pending(&d->journal) >= JOURNAL_BATCH)
+		on_journal_tick(&d->journal_timer);
 	return n;
 }
 
@@ -450,6 +540,7 @@ static void on_reconcile(uv_timer_t *t)
 	if (!d->ready || d->loading || d->reconciling || !wafa_pg_connected(d->work) ||
 	    !d->adapter.since_sql)
 		return;
+	advance_marks(d, overlap);
 	/* re-read with an overlap: a transaction may commit an older updated_at
 	 * after a newer one was seen */
 	snprintf(buf, sizeof(buf), "%" PRId64, d->seen_updated_ms - overlap);
@@ -784,6 +875,33 @@ static void start_reading(struct daemon *d)
 		wafa_mailer_kick(d->mailer);
 }
 
+static void on_marks(PGresult *res, void *arg)
+{
+	struct daemon *d = arg;
+	int n;
+
+	if (!res)
+		return;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		wafa_log(WAFA_ERROR, "journal", "reading journal_mark: %s", wafa_pg_result_error(res));
+		shutdown_daemon(d, EX_SOFTWARE);
+		return;
+	}
+	free_jmarks(d);
+	n = PQntuples(res);
+	d->jmarks = calloc((size_t)n + 1, sizeof(*d->jmarks));
+	for (int i = 0; d->jmarks && i < n; i++) {
+		d->jmarks[i].rule = strdup(PQgetvalue(res, i, 0));
+		d->jmarks[i].ms = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+		if (!d->jmarks[i].rule)
+			break;
+		d->njmarks++;
+	}
+	apply_marks(d);
+	d->history_read = true;
+	start_reading(d);
+}
+
 static void on_history(PGresult *res, void *arg)
 {
 	struct daemon *d = arg;
@@ -813,9 +931,9 @@ static void on_history(PGresult *res, void *arg)
 		c->c.to = (unsigned char)(to < 0 ? WAFA_S_OPEN : to);
 	}
 	d->nloaded = (size_t)n;
-	d->history_read = true;
 	wafa_log(WAFA_INFO, "journal", "%d status change(s) read from status_log", n);
-	start_reading(d);
+	if (wafa_pg_query(d->work, wafa_journal_marks_sql, 0, NULL, on_marks, d) != 0)
+		wafa_log(WAFA_ERROR, "pg", "cannot queue the journal_mark query");
 }
 
 static void on_columns(PGresult *res, void *arg)
@@ -1020,11 +1138,18 @@ static void on_reload(uv_signal_t *s, int signum)
 		t->js = NULL;
 		t->nj = 0;
 	}
+	/* what the old rules' marks reached holds for the same names */
+	for (size_t k = 0; d->marks && k < d->njmarks; k++)
+		for (int i = 0; i < d->rules->nrules; i++)
+			if (strcmp(d->jmarks[k].rule, d->rules->rules[i].name) == 0 &&
+			    d->marks[i] > d->jmarks[k].ms)
+				d->jmarks[k].ms = d->marks[i];
 	wafa_rules_close(d->rules);
 	wafa_sandbox_close(d->sb);
 	d->rules = rules;
 	d->sb = sb;
 	d->rules_gen++;
+	apply_marks(d);
 	for (size_t i = 0; i < d->index.cap; i++) {
 		struct wafa_ticket *t = d->index.slots[i];
 		if (t && schedule(d, t) != 0)
@@ -1191,6 +1316,8 @@ out:
 	free(d.ids);
 	free(d.inflight);
 	free(d.loaded);
+	free(d.marks);
+	free_jmarks(&d);
 	wafa_journal_free(&d.journal);
 	return code;
 }

@@ -445,6 +445,9 @@ static void journal(const struct wafa_journal_sink *sink, struct wafa_ticket *t,
 		return;
 	n = wafa_deadline_timeline(rule, tr, t, ev, (int)(sizeof(ev) / sizeof(ev[0])));
 	told = 0;
+	bool quiet = js->instance == WAFA_NO_TIME && sink->marks &&
+	             t->time[WAFA_T_UPDATED_AT] != WAFA_NO_TIME &&
+	             t->time[WAFA_T_UPDATED_AT] < sink->marks[rule_i];
 	for (int i = 0; i < n; i++) {
 		/* steps are journaled as they fire; later transitions when they happen */
 		if (ev[i].phase >= 0 || ev[i].event == WAFA_EV_MAIL)
@@ -453,7 +456,8 @@ static void journal(const struct wafa_journal_sink *sink, struct wafa_ticket *t,
 			break;
 		if (told++ < js->nevents)
 			continue;
-		sink->event(sink->arg, t, rule, tr->instance, ev[i].event, ev[i].at, NULL);
+		if (!quiet)
+			sink->event(sink->arg, t, rule, tr->instance, ev[i].event, ev[i].at, NULL);
 		js->closed = ev[i].event == WAFA_EV_MET || ev[i].event == WAFA_EV_CANCELLED;
 	}
 	js->instance = tr->instance;

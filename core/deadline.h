@@ -87,6 +87,9 @@ struct wafa_journal_sink {
 	              int64_t instance, enum wafa_event ev, int64_t at, const char *detail);
 	void *arg;
 	int64_t now; /* transitions after it are not yet journaled */
+	/* per rule (or NULL): tickets last updated before marks[rule] had their
+	 * transitions journaled by an earlier run; they are taken as told */
+	const int64_t *marks;
 };
 
 /* Recomputes ticket t's deadlines (removing its old ones from heap), skipping

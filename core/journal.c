@@ -24,6 +24,14 @@ const char wafa_journal_load_sql[] =
 	"SELECT ticket_id, (extract(epoch FROM at) * 1000)::int8, old_status, new_status "
 	"  FROM status_log ORDER BY ticket_id, at, seen_at";
 
+const char wafa_journal_marks_sql[] =
+	"SELECT rule, (extract(epoch FROM through) * 1000)::int8 FROM journal_mark";
+
+const char wafa_journal_set_marks_sql[] =
+	"INSERT INTO journal_mark (rule, through) "
+	"SELECT r, to_timestamp($2::float8 / 1000) FROM unnest($1::text[]) AS r "
+	"ON CONFLICT (rule) DO UPDATE SET through = greatest(journal_mark.through, excluded.through)";
+
 int wafa_journal_init(struct wafa_journal *j)
 {
 	j->events = json_array();

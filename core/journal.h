@@ -21,6 +21,11 @@ extern const char wafa_journal_changes_sql[];
  * ordered by ticket and time. */
 extern const char wafa_journal_load_sql[];
 
+/* Each rule's mark: rule, through (ms). */
+extern const char wafa_journal_marks_sql[];
+/* $1 rule names (array literal), $2 ms: moves their marks forward. */
+extern const char wafa_journal_set_marks_sql[];
+
 struct wafa_journal {
 	json_t *events, *changes;
 };

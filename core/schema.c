@@ -64,6 +64,10 @@ static const char *const migrations[] = {
 	"    inferred   boolean NOT NULL,           -- seen at start-up: happened while wafa was down\n"
 	"    seen_at    timestamptz NOT NULL DEFAULT now(),\n"
 	"    PRIMARY KEY (ticket_id, at, new_status)\n"
+	");\n"
+	"CREATE TABLE journal_mark (\n"
+	"    rule    text PRIMARY KEY,\n"
+	"    through timestamptz NOT NULL  -- transitions of tickets updated before it are journaled\n"
 	");\n",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
