@@ -291,9 +291,10 @@ local function month_day(kind, v, level)
 end
 
 -- hijri "10-01": a holiday on a Hijri (Umm al-Qura) month-day, every year.
-function api.hijri(v) return month_day("hijri", v, 2) end
+-- (not tail calls: the error level counts their frames)
+function api.hijri(v) local h = month_day("hijri", v, 2) return h end
 -- persian "01-01": a holiday on a Solar Hijri month-day (Nowruz), every year.
-function api.persian(v) return month_day("persian", v, 2) end
+function api.persian(v) local h = month_day("persian", v, 2) return h end
 
 local CALENDAR_FIELDS = { timezone = true, hours = true, holidays = true }
 

@@ -198,6 +198,55 @@ static void broken_file_is_reported_and_disabled_alone(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+static void calendar_and_promise_mistakes_are_reported(void **state)
+{
+	struct wafa_sandbox *sb;
+	struct wafa_rules *r;
+	char report[8192] = "";
+	FILE *out = fmemopen(report, sizeof(report), "w");
+	char cmd[300];
+
+	(void)state;
+	write_rule("1-cal.lua", "calendar \"cairo\" { timezone = \"Africa/Cairo\",\n"
+	                        "  hours = { sun = \"09:00-17:00\" }, holidays = { hijri \"10-01\" } }\n"
+	                        "sla \"ok\" { calendar = \"cairo\", target = \"4h\", pause = { \"pending\" },\n"
+	                        "  notify_in = \"business\", on_breach = function() end }\n"
+	                        "promise \"p\" { at = \"due_at\", warn = { \"2h\" }, on_warn = print,\n"
+	                        "  on_breach = print }\n");
+	write_rule("2-zone.lua", "calendar \"x\" { timezone = \"Mars/Olympus\", hours = {} }\n");
+	write_rule("3-hours.lua", "calendar \"y\" { timezone = \"UTC\",\n  hours = { mon = \"09:00-25:00\" } }\n");
+	write_rule("4-day.lua", "calendar \"z\" { timezone = \"UTC\", hours = { monday = \"09:00-17:00\" } }\n");
+	write_rule("5-nocal.lua", "sla \"n\" { calendar = \"nowhere\", target = \"1h\", on_breach = print }\n");
+	write_rule("6-pause.lua", "sla \"q\" { target = \"1h\", pause = { \"waiting\" }, on_breach = print }\n");
+	write_rule("7-notify.lua", "sla \"v\" { target = \"1h\", notify_in = \"business\", on_breach = print }\n");
+	write_rule("8-pct.lua", "promise \"w\" { at = \"due_at\", warn = { \"50%\" }, on_warn = print,\n"
+	                        "  on_breach = print }\n");
+	write_rule("9-hijri.lua", "calendar \"h\" { timezone = \"UTC\", hours = {}, holidays = { hijri \"10/01\" } }\n");
+	assert_int_equal(wafa_sandbox_open(32 << 20, 100, &sb), 0);
+	assert_int_equal(wafa_rules_open(sb, &r), 0);
+	assert_int_equal(wafa_rules_load_dir(r, dir, out), 8);
+	fclose(out);
+	assert_int_equal(r->nrules, 2);
+	assert_int_equal(r->ncals, 1);
+	assert_int_equal(r->rules[0].pause_mask, 1u << WAFA_S_PENDING);
+	assert_true(r->rules[0].notify_business);
+	assert_ptr_equal(r->rules[0].cal, r->cals[0]);
+	assert_int_equal(r->rules[1].kind, WAFA_RULE_PROMISE);
+	assert_int_equal(r->rules[1].phases[0].offset_ms, -2 * 3600000);
+	assert_non_null(strstr(report, "2-zone.lua:1: calendar \"x\": unknown time zone \"Mars/Olympus\""));
+	assert_non_null(strstr(report, "3-hours.lua:1: calendar \"y\": hours.mon: "));
+	assert_non_null(strstr(report, "4-day.lua:1: hours: unknown day \"monday\""));
+	assert_non_null(strstr(report, "5-nocal.lua:1: calendar \"nowhere\" is not declared"));
+	assert_non_null(strstr(report, "6-pause.lua:1: pause[1]: \"waiting\" is not a status"));
+	assert_non_null(strstr(report, "7-notify.lua:1: notify_in = \"business\" needs a calendar"));
+	assert_non_null(strstr(report, "8-pct.lua:1: warn[1] \"50%\": a promise has no target"));
+	assert_non_null(strstr(report, "9-hijri.lua:1: hijri: expected a month-day like hijri \"10-01\""));
+	wafa_rules_close(r);
+	wafa_sandbox_close(sb);
+	snprintf(cmd, sizeof(cmd), "rm -f %s/*.lua", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void deadlines_follow_the_declaration(void **state)
 {
 	struct wafa_sandbox *sb;
@@ -287,6 +336,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(rules_cannot_escape, clear_dir),
 		cmocka_unit_test_setup(broken_file_is_reported_and_disabled_alone, clear_dir),
+		cmocka_unit_test_setup(calendar_and_promise_mistakes_are_reported, clear_dir),
 		cmocka_unit_test_setup(deadlines_follow_the_declaration, clear_dir),
 		cmocka_unit_test_setup(when_runs_again_only_when_the_ticket_changes, clear_dir),
 	};
