@@ -222,9 +222,13 @@ static int64_t phase_instant(const struct wafa_rule *rule, const struct wafa_tra
 	return reach(rule, tr, amount);
 }
 
+/* With notify_in = "business", a step outside the calendar's hours waits for
+ * the next opening; the closing instant itself counts as inside (a target
+ * reached as the office closes fires then). */
 static int64_t held(const struct wafa_rule *rule, int64_t at)
 {
-	if (at == WAFA_NO_TIME || !rule->notify_business || !rule->cal)
+	if (at == WAFA_NO_TIME || !rule->notify_business || !rule->cal ||
+	    wafa_calendar_is_open(rule->cal, at - 1))
 		return at;
 	return wafa_calendar_next_open(rule->cal, at);
 }

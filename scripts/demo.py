@@ -12,12 +12,14 @@ from harness import Postgres, SmtpSink, Wafa, wait_for  # noqa: E402
 
 RULE = r'''
 -- The shipped example (rules/examples/first-response.lua) with targets in
--- seconds, a warning at 60% and an escalation to the lead 4 s after a breach.
+-- seconds, a pause while waiting on the customer, a warning at 60% and an
+-- escalation to the lead 4 s after a breach.
 sla "first-response" {
   start  = "created_at",
   stop   = "first_reply_at",
   target = { urgent = "3s", default = "5s" },
   when   = function(t) return t.status ~= "closed" end,
+  pause  = { "pending" },         -- waiting on the customer stops the clock
   warn   = { "60%" },
   on_warn = function(t, s)
     mail { to = t.owner_email, subject = "Due soon: #" .. t.ref .. " " .. t.subject,
@@ -65,25 +67,31 @@ def main():
     at(0.0, "ticket opened: 'Printer on fire' (urgent, 3 s target)")
     tickets["printer"] = pg.create_ticket("Printer on fire", "omar@example.com", priority="urgent",
                                           customer_name="Jane Roe")
+    at(0.2, "ticket opened: 'VPN drops' (5 s target); it will wait on the customer")
+    tickets["vpn"] = pg.create_ticket("VPN drops", "omar@example.com", customer_name="Ali Reza")
     at(0.5, "ticket opened: 'طلب استرداد المبلغ' (Arabic, 5 s target)")
     tickets["refund"] = pg.create_ticket("طلب استرداد المبلغ", "layla@example.com",
                                          customer_name="أحمد علي", customer_locale="ar-EG")
     at(1.0, "ticket opened: 'درخواست بازپرداخت' (Persian, 5 s target)")
     tickets["fa"] = pg.create_ticket("درخواست بازپرداخت", "sara@example.com",
                                      customer_name="مریم رضایی", customer_locale="fa-IR")
+    at(1.2, "'VPN drops' set to pending (waiting on the customer): its clock stops")
+    pg.psql("UPDATE tickets SET status = 'pending' WHERE id = %d" % tickets["vpn"][0])
     at(1.5, "ticket opened: 'Cannot log in' (5 s target)")
     tickets["login"] = pg.create_ticket("Cannot log in", "omar@example.com",
                                         customer_name="John Doe")
     at(2.0, "agent answers 'درخواست بازپرداخت' in time: no mail for it")
     pg.answer(tickets["fa"][0])
+    at(3.0, "the customer answers 'VPN drops': open again, its clock resumes (4 s left)")
+    pg.psql("UPDATE tickets SET status = 'open' WHERE id = %d" % tickets["vpn"][0])
     at(5.0, "agent answers 'Cannot log in' after its warning, before its breach")
     pg.answer(tickets["login"][0])
     at(12.5, "the story is over; waiting for the last mail")
-    wait_for(lambda: len(sink.messages()) >= 7, 5)
+    wait_for(lambda: len(sink.messages()) >= 10, 5)
     code = w.stop()
 
     created = {v[0]: v[1] for v in tickets.values()}
-    targets = {tickets["printer"][0]: 3.0}
+    targets = {tickets["printer"][0]: 3.0, tickets["vpn"][0]: 6.8}  # vpn: 5 s + 1.8 s paused
     say("\n== mail received by the SMTP server (%d)" % len(sink.messages()))
     for msg in sink.messages():
         say("  +%5.2fs  To: %-34s Subject: %s" % (msg.received - t0, msg["to"], msg["subject"]))
@@ -98,11 +106,26 @@ def main():
     say("\n== wafa.outbox")
     for row in pg.outbox():
         say("  %-40s %-6s %s" % (row["key"], row["status"], row["rcpt"]))
+    say("\n== wafa.journal for 'VPN drops' (every transition, with its time)")
+    for row in pg.psql("SELECT event, step, extract(epoch FROM at) FROM wafa.journal "
+                       "WHERE ticket_id = %d ORDER BY at, id" % tickets["vpn"][0]):
+        say("  +%5.2fs  %-9s %s" % (float(row[2]) - t0, row[0], row[1]))
     say("\n== wafa stopped with exit code %s; its log:" % code)
     for line in w.log().splitlines():
         if " info " in line or " warn " in line or " error " in line:
             say("  " + line)
-    return 0 if code == 0 and len(sink.messages()) == 7 else 1
+
+    say("\n== wafa simulate: the coming week under rules/examples/business-hours.lua")
+    say("   (business hours in Cairo, Sun-Thu 09:00-17:00; sends and writes nothing)")
+    pg.psql("UPDATE tickets SET first_reply_at = NULL, status = 'open' WHERE id = %d"
+            % tickets["login"][0])
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "rules", "examples",
+                           "business-hours.lua"), encoding="utf-8") as f:
+        week = Wafa(pg, transport=sink.url, rules={"business-hours.lua": f.read()})
+    r = week.command("simulate", "--from", "now", "--to", "now+7d")
+    for line in r.stdout.splitlines():
+        say("  " + line)
+    return 0 if code == 0 and len(sink.messages()) == 10 and r.returncode == 0 else 1
 
 
 if __name__ == "__main__":

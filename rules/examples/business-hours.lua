@@ -1,6 +1,8 @@
 -- Service levels in business time, for a team in Cairo: first response,
 -- next reply and resolution, paused while the ticket waits on the customer,
--- with an escalation chain.  Copy to rules.d/ and adjust.
+-- with an escalation chain.  With a calendar every duration is business
+-- time: "8h" is one 8-hour working day here, "1d" would be 24 business hours
+-- (three working days).  Copy to rules.d/ and adjust.
 
 calendar "cairo" {
   timezone = "Africa/Cairo",
@@ -31,7 +33,7 @@ sla "first-response-hours" {
   on_breach = {
     tell(nil, "SLA breached"),
     after "2h" (tell(LEAD, "Escalation")),
-    after "1d" (tell("head-of-support@example.com", "Second escalation")),
+    after "8h" (tell("head-of-support@example.com", "Second escalation")),  -- a working day
   },
   notify_in = "business",          -- no one is paged at night or at the weekend
 }
