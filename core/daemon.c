@@ -47,6 +47,9 @@ struct daemon {
 	uv_timer_t deadline_timer, reconcile_timer, stop_timer, journal_timer;
 	struct wafa_journal journal;
 	bool journal_busy;
+	char *journal_text; /* the batch being written, kept until it is */
+	const char *journal_sql;
+	int journal_tries;
 	/* wafa.status_log, read at start before the first snapshot */
 	struct loaded_change *loaded;
 	size_t nloaded;
@@ -119,31 +122,44 @@ static void on_journal_written(PGresult *res, void *arg)
 	struct daemon *d = arg;
 
 	d->journal_busy = false;
-	if (res && PQresultStatus(res) != PGRES_COMMAND_OK)
-		wafa_log(WAFA_ERROR, "journal", "writing the journal: %s", wafa_pg_result_error(res));
+	if (res && PQresultStatus(res) == PGRES_COMMAND_OK) {
+		free(d->journal_text);
+		d->journal_text = NULL;
+		return;
+	}
+	/* a lost connection (res NULL) is retried as it is; an error the
+	 * database gives is retried a few times, then reported and dropped */
+	if (res && ++d->journal_tries >= 3) {
+		wafa_log(WAFA_ERROR, "journal", "writing the journal failed 3 times, batch dropped: %s",
+		         wafa_pg_result_error(res));
+		free(d->journal_text);
+		d->journal_text = NULL;
+	} else if (res) {
+		wafa_log(WAFA_WARN, "journal", "writing the journal: %s; trying again",
+		         wafa_pg_result_error(res));
+	}
 }
 
-/* Writes what the journal collected: status changes first, then events. */
+/* Writes what the journal collected, a batch at a time: status changes
+ * first, then events.  A batch stays until the database has it. */
 static void on_journal_tick(uv_timer_t *timer)
 {
 	struct daemon *d = timer->data;
-	char *text;
-	const char *sql;
 
-	if (d->journal_busy || !wafa_pg_connected(d->work) || wafa_journal_pending(&d->journal) == 0)
+	if (d->journal_busy || !wafa_pg_connected(d->work))
 		return;
-	if ((text = wafa_journal_take_changes(&d->journal)) != NULL)
-		sql = wafa_journal_changes_sql;
-	else if ((text = wafa_journal_take_events(&d->journal)) != NULL)
-		sql = wafa_journal_events_sql;
-	else
-		return;
-	const char *p[] = { text };
-	if (wafa_pg_query(d->work, sql, 1, p, on_journal_written, d) == 0)
+	if (!d->journal_text) {
+		d->journal_tries = 0;
+		if ((d->journal_text = wafa_journal_take_changes(&d->journal)) != NULL)
+			d->journal_sql = wafa_journal_changes_sql;
+		else if ((d->journal_text = wafa_journal_take_events(&d->journal)) != NULL)
+			d->journal_sql = wafa_journal_events_sql;
+		else
+			return;
+	}
+	const char *p[] = { d->journal_text };
+	if (wafa_pg_query(d->work, d->journal_sql, 1, p, on_journal_written, d) == 0)
 		d->journal_busy = true;
-	else
-		wafa_log(WAFA_ERROR, "journal", "cannot queue a journal write; %s lost", "a batch");
-	free(text);
 }
 
 /* Maps the marks read by rule name onto the loaded rules' numbers. */
@@ -202,7 +218,7 @@ static void advance_marks(struct daemon *d, int64_t overlap)
 	size_t len = 0;
 	FILE *f;
 
-	if (!d->ready || d->loading || d->marking || d->journal_busy ||
+	if (!d->ready || d->loading || d->marking || d->journal_busy || d->journal_text ||
 	    wafa_journal_pending(&d->journal) > 0 || d->rules->nrules == 0 ||
 	    !wafa_pg_connected(d->work) || d->seen_updated_ms == 0)
 		return;
@@ -1188,11 +1204,11 @@ static void on_stop_tick(uv_timer_t *t)
 
 	/* let in-flight firings record what they did, and the journal be
 	 * written, for at most 10 s */
-	if (d->work && wafa_pg_connected(d->work) && wafa_journal_pending(&d->journal) > 0 &&
-	    ticks < 200)
+	bool unwritten = wafa_journal_pending(&d->journal) > 0 || d->journal_text;
+	if (d->work && wafa_pg_connected(d->work) && unwritten && ticks < 200)
 		on_journal_tick(&d->journal_timer);
 	if ((d->firing > 0 || (d->work && wafa_pg_pending(d->work) > 0) ||
-	     (d->work && wafa_pg_connected(d->work) && wafa_journal_pending(&d->journal) > 0)) &&
+	     (d->work && wafa_pg_connected(d->work) && unwritten)) &&
 	    ++ticks < 200)
 		return;
 	uv_timer_stop(t);
@@ -1317,6 +1333,7 @@ out:
 	free(d.inflight);
 	free(d.loaded);
 	free(d.marks);
+	free(d.journal_text);
 	free_jmarks(&d);
 	wafa_journal_free(&d.journal);
 	return code;
