@@ -13,11 +13,6 @@ const char *const wafa_event_names[WAFA_EV_N] = {
 
 enum { RUN, PAUSE, DONE };
 
-static int64_t to_seconds(int64_t ms)
-{
-	return ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
-}
-
 static int class_of(const struct wafa_rule *rule, int status)
 {
 	if (status >= 0 && status < WAFA_S_N && (rule->pause_mask & (1u << status)))
@@ -124,7 +119,7 @@ void wafa_deadline_track(struct wafa_rules *r, int rule_i, struct wafa_ticket *t
 		tr->start = wafa_rules_at(r, rule_i, t);
 		if (tr->start == WAFA_NO_TIME || !wafa_rules_applies(r, rule_i, t))
 			return;
-		tr->instance = to_seconds(tr->start);
+		tr->instance = wafa_ms_to_s(tr->start);
 		tr->applies = true;
 		if (stop != WAFA_NO_TIME) {
 			tr->state = WAFA_TRACK_MET;
@@ -149,7 +144,7 @@ void wafa_deadline_track(struct wafa_rules *r, int rule_i, struct wafa_ticket *t
 	if (tr->target < 0 || !wafa_rules_applies(r, rule_i, t))
 		return;
 	tr->applies = true;
-	tr->instance = to_seconds(tr->start);
+	tr->instance = wafa_ms_to_s(tr->start);
 	/* met: the stop column set at or after the start; a solved_at counts
 	 * while the ticket stays solved (a reopen resumes the clock), and a
 	 * ticket solved again is met when wafa saw it solved (helpdesks keep

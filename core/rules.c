@@ -115,7 +115,7 @@ static int c_utc(lua_State *L)
 		lua_pushfstring(L, "unknown time zone \"%s\"", tz);
 		return 2;
 	}
-	lua_pushinteger(L, (lua_Integer)(ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000)));
+	lua_pushinteger(L, (lua_Integer)wafa_ms_to_s(ms));
 	return 1;
 }
 
@@ -737,11 +737,6 @@ int64_t wafa_rules_at(struct wafa_rules *r, int rule_i, struct wafa_ticket *t)
 	return call_value(r, rule_i, t, rule->at_ref, true);
 }
 
-static lua_Integer seconds(int64_t ms)
-{
-	return (lua_Integer)(ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000));
-}
-
 int wafa_rules_run(struct wafa_rules *r, struct wafa_ticket *t, int rule_i, int phase,
                    const struct wafa_firing *f)
 {
@@ -763,16 +758,24 @@ int wafa_rules_run(struct wafa_rules *r, struct wafa_ticket *t, int rule_i, int 
 	lua_setfield(L, -2, "phase");
 	lua_pushinteger(L, (lua_Integer)f->instance);
 	lua_setfield(L, -2, "instance");
-	lua_pushinteger(L, seconds(f->start));
-	lua_setfield(L, -2, rule->kind == WAFA_RULE_PROMISE ? "at" : "start");
-	lua_pushinteger(L, seconds(f->target));
+	/* instants as Unix seconds; one that does not exist stays nil */
+	struct { const char *name; int64_t ms; } times[] = {
+		{ rule->kind == WAFA_RULE_PROMISE ? "at" : "start", f->start },
+		{ "deadline", f->deadline },
+		{ "due", f->due },
+	};
+	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+		if (times[i].ms == WAFA_NO_TIME)
+			continue;
+		lua_pushinteger(L, (lua_Integer)wafa_ms_to_s(times[i].ms));
+		lua_setfield(L, -2, times[i].name);
+	}
+	lua_pushinteger(L, (lua_Integer)wafa_ms_to_s(f->target > 0 ? f->target : 0));
 	lua_setfield(L, -2, "target");
-	lua_pushinteger(L, seconds(f->deadline));
-	lua_setfield(L, -2, "deadline");
-	lua_pushinteger(L, seconds(f->due));
-	lua_setfield(L, -2, "due");
-	lua_pushinteger(L, (lua_Integer)((wafa_clock_now_ms() - f->deadline) / 1000));
-	lua_setfield(L, -2, "overdue");
+	if (f->deadline != WAFA_NO_TIME) {
+		lua_pushinteger(L, (lua_Integer)((wafa_clock_now_ms() - f->deadline) / 1000));
+		lua_setfield(L, -2, "overdue");
+	}
 	if (rule->cal) {
 		lua_pushstring(L, wafa_calendar_name(rule->cal));
 		lua_setfield(L, -2, "calendar");

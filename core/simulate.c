@@ -98,7 +98,7 @@ int wafa_simulate_parse_time(const char *text, int64_t *ms)
 
 static void format_time(int64_t ms, char *buf, size_t len)
 {
-	time_t s = (time_t)(ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000));
+	time_t s = (time_t)wafa_ms_to_s(ms);
 	struct tm tm;
 
 	gmtime_r(&s, &tm);

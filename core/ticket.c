@@ -290,7 +290,7 @@ void wafa_ticket_push(lua_State *L, const struct wafa_ticket *t)
 			continue;
 		/* floor division, so times before 1970 stay in the right second */
 		int64_t ms = t->time[i];
-		lua_pushinteger(L, (lua_Integer)(ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000)));
+		lua_pushinteger(L, (lua_Integer)wafa_ms_to_s(ms));
 		lua_setfield(L, -2, wafa_ticket_time_names[i]);
 	}
 }

@@ -1,6 +1,7 @@
 /* libFuzzer target: the rule loader (Lua text through the sandbox and the
- * rule language's checks) on arbitrary bytes, then a deadline computation
- * and one action run for every rule it accepted. */
+ * rule language's checks, calendars included) on arbitrary bytes, then the
+ * deadline engine (schedule and timeline) and one action run for every
+ * step of every rule it accepted. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "deadline.h"
 #include "heap.h"
 #include "log.h"
 #include "rules.h"
@@ -50,14 +52,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int i = 0; i < WAFA_T_NTIME; i++)
 		t->time[i] = WAFA_NO_TIME;
 	t->time[WAFA_T_CREATED_AT] = 1700000000000;
+	t->time[WAFA_T_DUE_AT] = 1700090000000;
 	t->retry_at = WAFA_NO_TIME;
+	(void)!wafa_ticket_add_change(t, 1700003600000, WAFA_S_OPEN, WAFA_S_PENDING);
+	(void)!wafa_ticket_add_change(t, 1700010800000, WAFA_S_PENDING, WAFA_S_OPEN);
 	wafa_heap_init(&h);
-	if (wafa_rules_schedule(r, &h, t) == 0) {
-		for (int i = 0; i < r->nrules; i++)
-			for (int p = 0; p < r->rules[i].nphases; p++)
-				(void)!wafa_rules_run(r, t, i, p, 1700000000);
+	if (wafa_deadlines_schedule(r, &h, t, NULL) == 0) {
+		for (int i = 0; i < r->nrules; i++) {
+			struct wafa_track tr;
+			struct wafa_event_rec ev[WAFA_TRACK_SEGS + 16];
+			wafa_deadline_track(r, i, t, &tr);
+			(void)wafa_deadline_timeline(&r->rules[i], &tr, t, ev, (int)(sizeof(ev) / sizeof(ev[0])));
+			for (int p = 0; p < r->rules[i].nphases; p++) {
+				struct wafa_firing f = { .instance = tr.instance, .start = tr.start,
+					                 .target = tr.target, .deadline = tr.start,
+					                 .due = tr.start };
+				(void)!wafa_rules_run(r, t, i, p, &f);
+			}
+		}
 	}
-	wafa_rules_unschedule(&h, t);
+	wafa_deadlines_unschedule(&h, t);
 	wafa_heap_free(&h);
 	wafa_ticket_free(t);
 	wafa_rules_close(r);
