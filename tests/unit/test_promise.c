@@ -31,7 +31,8 @@ struct pcase {
 	const char *locale; /* t.customer_locale */
 	const char *want;   /* UTC, or NULL: no promise */
 	const char *opts_tz;
-	const char *eod;  /* opts.end_of_day */
+	const char *eod;      /* opts.end_of_day */
+	const char *week_end; /* opts.week_end */
 	bool from_ticket; /* the reference as t.last_agent_at, no opts.now */
 };
 
@@ -74,6 +75,9 @@ static const struct pcase promises[] = {
 	P("I'll send the report by end of day.", BER_WED, BER, "en-DE", "2025-01-15T16:00:00Z"),
 	P("We'll resolve it today.", BER_WED, BER, "en-DE", "2025-01-15T16:00:00Z"),
 	P("We will ship it by the end of the week.", BER_WED, BER, "en-DE", "2025-01-17T16:00:00Z"),
+	/* the rule says the week ends on Thursday */
+	{ .text = "We will ship it by the end of the week.", .ref = BER_WED, .tz = BER,
+	  .locale = "en-DE", .want = "2025-01-16T16:00:00Z", .week_end = "thursday" },
 	/* an Egyptian customer: the week ends on Thursday */
 	P("We will have it ready by the end of the week.", CAI_MON, CAI, "en-EG",
 	  "2025-01-16T15:00:00Z"),
@@ -107,6 +111,13 @@ static const struct pcase promises[] = {
 	P("The team will look into it next week.", NY_MON, NY, "en-US", "2025-01-24T22:00:00Z"),
 	P("I'll call you tomorrow at 10am, and we will fix it by Friday.", NY_MON, NY, "en-US",
 	  "2025-01-14T15:00:00Z"),
+	P("Expect an update by close of business Friday.", NY_MON, NY, "en-US",
+	  "2025-01-17T22:00:00Z"),
+	/* said on a Monday: not tomorrow, the Tuesday of next week */
+	P("We will visit next Tuesday.", NY_MON, NY, "en-US", "2025-01-21T22:00:00Z"),
+	/* the upper bound, 5 working days: Tue .. Fri, Mon */
+	P("Please allow 3-5 business days for delivery.", NY_MON, NY, "en-US",
+	  "2025-01-20T22:00:00Z"),
 	/* across New York's DST start (Sun 2025-03-09): 17:00 EDT is 21:00Z */
 	P("We will fix this by tomorrow.", "2025-03-08T15:00:00Z", NY, "en-US",
 	  "2025-03-09T21:00:00Z"),
@@ -152,6 +163,9 @@ static const struct pcase promises[] = {
 	P("سيتم إصلاح العطل خلال الـ48 ساعة القادمة", RUH_MON, RUH, "ar-SA",
 	  "2025-01-15T07:00:00Z"),
 	P("نعدك بحل المشكلة بنهاية اليوم", CAI_MON, CAI, "ar-EG", "2025-01-13T15:00:00Z"),
+	/* before the end of Thursday, not before Thursday */
+	P("سيتم التسليم قبل نهاية يوم الخميس", CAI_MON, CAI, "ar-EG", "2025-01-16T15:00:00Z"),
+	P("سنرد عليك قبل الساعة ٥ مساء", CAI_MON, CAI, "ar-EG", "2025-01-13T15:00:00Z"),
 
 	/* Persian */
 	P("تا فردا مشکل را حل خواهیم کرد", THR_SAT, THR, "fa-IR", "2025-01-19T13:30:00Z"),
@@ -172,6 +186,10 @@ static const struct pcase promises[] = {
 	/* Arabic yeh and kaf in Persian, "می" apart */
 	P("تا فردا جواب مي دهيم", THR_SAT, THR, "fa-IR", "2025-01-19T13:30:00Z"),
 	P("حداکثر تا پنجشنبه انجام می‌شود", THR_SAT, THR, "fa-IR", "2025-01-23T13:30:00Z"),
+	/* the upper bound, 3 working days from Wed: Thu, (Fri off), Sat, Sun */
+	P("ظرف ۲ تا ۳ روز کاری ارسال می‌شود", THR_WED, THR, "fa-IR", "2025-01-19T13:30:00Z"),
+	P("امشب بررسی خواهیم کرد", THR_WED, THR, "fa-IR", "2025-01-15T17:30:00Z"),
+	P("تا ساعت ۳ بعدازظهر تماس می‌گیریم", THR_WED, THR, "fa-IR", "2025-01-15T11:30:00Z"),
 };
 
 static const struct pcase nothing[] = {
@@ -187,6 +205,8 @@ static const struct pcase nothing[] = {
 	N("We'll get back to you soon.", NY_MON, NY, "en-US"),
 	N("At the end of the day, the choice is yours.", NY_MON, NY, "en-US"),
 	N("We spoke on Monday.", NY_THU, NY, "en-US"),
+	N("Our office is closed until Monday.", NY_MON, NY, "en-US"),
+	N("I'll get back to you in a few hours.", NY_MON, NY, "en-US"),
 	N("Thanks!\n\nOn Mon, Jan 13, 2025 at 9:00 AM Jane <jane@example.com> wrote:\n"
 	  "> I need this by tomorrow, will you manage?",
 	  NY_MON, NY, "en-US"),
@@ -197,12 +217,16 @@ static const struct pcase nothing[] = {
 	N("حدثت المشكلة خلال الـ 24 ساعة الماضية", CAI_MON, CAI, "ar-EG"),
 	N("يرجى الرد قبل يوم الخميس", CAI_MON, CAI, "ar-EG"),
 	N("تواصلت معنا يوم الأحد", CAI_MON, CAI, "ar-EG"),
+	N("تم حل المشكلة قبل يومين", CAI_MON, CAI, "ar-EG"),
+	N("سنرد عليك خلال الساعات القادمة", CAI_MON, CAI, "ar-EG"),
 	N("دیروز مرخصی بودم", THR_SAT, THR, "fa-IR"),
 	N("نمی‌توانیم تا فردا مشکل را حل کنیم", THR_SAT, THR, "fa-IR"),
 	N("از صبر شما متشکریم", THR_SAT, THR, "fa-IR"),
 	N("قطعی ۲۴ ساعت طول کشید", THR_SAT, THR, "fa-IR"),
 	N("امروز با همکارم صحبت کردم", THR_SAT, THR, "fa-IR"),
 	N("مشکل ظرف ۲۴ ساعت گذشته رخ داد", THR_SAT, THR, "fa-IR"),
+	N("۲ روز پیش تماس گرفتیم", THR_SAT, THR, "fa-IR"),
+	N("لطفا تا فردا مدارک را ارسال کنید", THR_SAT, THR, "fa-IR"),
 	N("", NY_MON, NY, "en-US"),
 	N(NULL, NY_MON, NY, "en-US"),
 };
@@ -274,6 +298,7 @@ static int promise_in(struct wafa_sandbox *sb, const struct pcase *pc, int64_t *
 	}
 	set_str(L, "tz", pc->opts_tz);
 	set_str(L, "end_of_day", pc->eod);
+	set_str(L, "week_end", pc->week_end);
 	err = wafa_sandbox_call(sb, 3, 1, why, whylen);
 	if (err)
 		return err;
@@ -290,6 +315,25 @@ static int promise_in(struct wafa_sandbox *sb, const struct pcase *pc, int64_t *
 	return 0;
 }
 
+/* The text on one line, for a TAP comment. */
+static const char *one_line(const char *text, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	if (!text)
+		return "(nil)";
+	for (; *text && n + 3 < len; text++) {
+		if (*text == '\n') {
+			buf[n++] = '\\';
+			buf[n++] = 'n';
+		} else {
+			buf[n++] = *text;
+		}
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
 /* Runs the table; prints each failure with its sentence, the expected and
  * the actual instant; returns the number of failures. */
 static int run_cases(struct wafa_sandbox *sb, const struct pcase *cases, size_t n)
@@ -299,7 +343,7 @@ static int run_cases(struct wafa_sandbox *sb, const struct pcase *cases, size_t 
 	for (size_t i = 0; i < n; i++) {
 		const struct pcase *pc = &cases[i];
 		int64_t got = NIL_TIME, want = pc->want ? utc(pc->want) : NIL_TIME;
-		char why[512] = "", gs[64], ws[64];
+		char why[512] = "", gs[64], ws[64], line[1024];
 		int err = promise_in(sb, pc, &got, why, sizeof(why));
 
 		if (err == 0 && got == want)
@@ -309,7 +353,7 @@ static int run_cases(struct wafa_sandbox *sb, const struct pcase *cases, size_t 
 		fmt(got, gs, sizeof(gs));
 		printf("# FAIL [%zu] \"%s\"\n#   reference %s in %s (%s)\n#   expected  %s\n"
 		       "#   actual    %s%s\n",
-		       i, pc->text ? pc->text : "(nil)", pc->ref,
+		       i, one_line(pc->text, line, sizeof(line)), pc->ref,
 		       pc->tz ? pc->tz : pc->opts_tz ? pc->opts_tz : "UTC",
 		       pc->locale ? pc->locale : "no locale", ws, err ? "error: " : "", err ? why : gs);
 	}
