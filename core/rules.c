@@ -210,6 +210,13 @@ static void rule_free(struct wafa_rule *rule, lua_State *L)
 	free(rule->where);
 }
 
+static int read_only(lua_State *L)
+{
+	return luaL_error(L, "wafa.%s: the rule library is shared by every rule file and "
+	                     "cannot be changed (use a local variable)",
+	                  luaL_tolstring(L, 2, NULL));
+}
+
 static int load_prelude(lua_State *L)
 {
 	struct wafa_rules *r = lua_touserdata(L, 1);
@@ -251,6 +258,20 @@ static int load_prelude(lua_State *L)
 	}
 	lua_pushvalue(L, c);
 	lua_call(L, 2, 0);
+	/* rule files share `wafa`: they get a read-only view of it (a
+	 * userdata, so that not even rawset can change it for the others) */
+	lua_getfield(L, c - 1, "wafa");
+	lua_newuserdatauv(L, 0, 0);
+	lua_createtable(L, 0, 3);
+	lua_pushvalue(L, -3);
+	lua_setfield(L, -2, "__index");
+	lua_pushcfunction(L, read_only);
+	lua_setfield(L, -2, "__newindex");
+	lua_pushboolean(L, 0);
+	lua_setfield(L, -2, "__metatable");
+	lua_setmetatable(L, -2);
+	lua_setfield(L, c - 1, "wafa");
+	lua_pop(L, 1);
 	lua_call(L, 2, 1);
 	r->take_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	return 0;

@@ -39,13 +39,45 @@ static int64_t floor_div(int64_t a, int64_t b)
 	return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
 }
 
-/* The zone, or NULL if the system does not know it.  GLib falls back to UTC
- * for an unknown identifier only in g_time_zone_new(); this one says NULL. */
+/* GLib drops a zone from its own cache when the last reference goes, and
+ * reads its file again on the next use (about 0.25 ms): keep the zones wafa
+ * uses.  Few zones are in use at once; past ZONES, the oldest is let go. */
+#define ZONES 64
+
+static struct {
+	char name[65];
+	GTimeZone *tz;
+} zones[ZONES];
+static unsigned next_zone;
+static GMutex zones_lock;
+
+/* The zone (a new reference), or NULL if the system does not know it.
+ * GLib falls back to UTC for an unknown identifier only in
+ * g_time_zone_new(); this one says NULL. */
 static GTimeZone *open_zone(const char *tz)
 {
+	GTimeZone *z = NULL;
+
 	if (!tz || !*tz || strlen(tz) > 64 || tz[0] == ':' || strstr(tz, ".."))
 		return NULL;
-	return g_time_zone_new_identifier(tz);
+	g_mutex_lock(&zones_lock);
+	for (unsigned i = 0; i < ZONES && zones[i].tz; i++) {
+		if (strcmp(zones[i].name, tz) == 0) {
+			z = g_time_zone_ref(zones[i].tz);
+			goto out;
+		}
+	}
+	z = g_time_zone_new_identifier(tz);
+	if (z) {
+		unsigned i = next_zone++ % ZONES;
+		if (zones[i].tz)
+			g_time_zone_unref(zones[i].tz);
+		g_strlcpy(zones[i].name, tz, sizeof(zones[i].name));
+		zones[i].tz = g_time_zone_ref(z);
+	}
+out:
+	g_mutex_unlock(&zones_lock);
+	return z;
 }
 
 bool wafa_zone_valid(const char *tz)

@@ -107,6 +107,10 @@ static void rules_cannot_escape(void **state)
 	           SLA("bomb", "local t = {} while true do t[#t + 1] = string.rep('x', 1e6) end")
 	           SLA("gc", "setmetatable({}, { __gc = function() while true do end end })")
 	           SLA("tamper", "string.upper = nil")
+	           SLA("tamper-wafa", "local a = pcall(function() wafa.promise_in = nil end)\n"
+	                              "local b = pcall(rawset, wafa, 'promise_in', nil)\n"
+	                              "mail { to = 'x@example.com', subject = tostring(a) .. tostring(b) .. "
+	                              "type(wafa.promise_in) .. tostring(getmetatable(wafa)) }")
 	           SLA("backtrack", "string.find(string.rep('a', 500), '.-.-.-b')")
 	           SLA("patterns", "local a, b = ('ticket 42 from a@b.example'):match('(%d+) from (%S+)')\n"
 	                           "assert(a == '42' and b == 'a@b.example')\n"
@@ -139,6 +143,9 @@ static void rules_cannot_escape(void **state)
 	assert_true(t1.tv_sec - t0.tv_sec < 5);
 	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "bomb"), 0, &F), -ENOMEM);
 	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "gc"), 0, &F), -EINVAL);
+	/* the shared rule library cannot be changed, not even with rawset */
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "tamper-wafa"), 0, &F), 0);
+	assert_string_equal(r->mails[0].subject, "falsefalsefunctionfalse");
 	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "bad-mail"), 0, &F), -EINVAL);
 	assert_int_equal(r->nmails, 0);
 	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "tamper"), 0, &F), 0);
