@@ -102,32 +102,6 @@ static int64_t floordiv(int64_t a, int64_t b)
 	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-/* Day number of a proleptic Gregorian date (H. Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-	y -= m <= 2;
-	int64_t era = floordiv(y, 400);
-	int64_t yoe = y - era * 400;
-	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-
-	return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int *y, int *m, int *d)
-{
-	z += 719468;
-	int64_t era = floordiv(z, 146097);
-	int64_t doe = z - era * 146097;
-	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	int64_t mp = (5 * doy + 2) / 153;
-
-	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
-	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
-	*y = (int)(yoe + era * 400 + (*m <= 2));
-}
-
 static int weekday(int64_t dn)
 {
 	return (int)(((dn % 7) + 7 + 4) % 7); /* 1970-01-01 was a Thursday */
@@ -466,7 +440,7 @@ static int other_year(UCalendar *uc, int64_t dn, bool *ok)
  * uc falls (none, one, or two for a Hijri date). */
 static int other_in_year(UCalendar *uc, int year, int m, int d, int32_t *list, int *n)
 {
-	int64_t lo = days_from_civil(year, 1, 1), hi = days_from_civil(year, 12, 31);
+	int64_t lo = wafa_zone_days_from_civil(year, 1, 1), hi = wafa_zone_days_from_civil(year, 12, 31);
 	bool ok = true;
 	int y0 = other_year(uc, lo, &ok), y1 = other_year(uc, hi, &ok);
 
@@ -504,11 +478,11 @@ static const struct yearhol *year_holidays(struct wafa_calendar *cal, int year)
 		switch (h->kind) {
 		case WAFA_HOLIDAY_DATE:
 			if (h->year == year)
-				list[n++] = (int32_t)days_from_civil(year, h->month, h->day);
+				list[n++] = (int32_t)wafa_zone_days_from_civil(year, h->month, h->day);
 			break;
 		case WAFA_HOLIDAY_YEARLY:
 			if (h->day <= month_days(year, h->month))
-				list[n++] = (int32_t)days_from_civil(year, h->month, h->day);
+				list[n++] = (int32_t)wafa_zone_days_from_civil(year, h->month, h->day);
 			break;
 		case WAFA_HOLIDAY_HIJRI:
 		case WAFA_HOLIDAY_PERSIAN:
@@ -539,7 +513,7 @@ static int64_t local_ms(struct wafa_calendar *cal, int64_t dn, int min)
 	struct wafa_local lt = { 0 };
 	int64_t ms;
 
-	civil_from_days(dn, &lt.year, &lt.month, &lt.day);
+	wafa_zone_civil_from_days(dn, &lt.year, &lt.month, &lt.day);
 	lt.hour = min / 60;
 	lt.minute = min % 60;
 	return wafa_zone_join(&lt, cal->tz, &ms) == 0 ? ms : WAFA_NO_TIME;
@@ -594,8 +568,8 @@ static int fill_block(struct wafa_calendar *cal, struct block *b, int64_t key)
 			prev = e;
 		}
 	}
-	civil_from_days(dn0, &y0, &m, &d);
-	civil_from_days(dn0 + BLOCK_DAYS - 1, &y1, &m, &d);
+	wafa_zone_civil_from_days(dn0, &y0, &m, &d);
+	wafa_zone_civil_from_days(dn0 + BLOCK_DAYS - 1, &y1, &m, &d);
 	for (int y = y0; y <= y1 && cal->nhol; y++) {
 		const struct yearhol *yh = year_holidays(cal, y);
 

@@ -10,8 +10,7 @@
 
 #define DAY_S 86400
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (month 1..12). */
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
+int64_t wafa_zone_days_from_civil(int64_t y, int m, int d)
 {
 	y -= m <= 2;
 	int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -21,7 +20,7 @@ static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
 	return era * 146097 + doe - 719468;
 }
 
-static void civil_from_days(int64_t z, int *y, int *m, int *d)
+void wafa_zone_civil_from_days(int64_t z, int *y, int *m, int *d)
 {
 	z += 719468;
 	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
@@ -104,7 +103,7 @@ int wafa_zone_split(int64_t ms, const char *tz, struct wafa_local *out)
 	g_time_zone_unref(z);
 	days = floor_div(local, DAY_S);
 	sec = local - days * DAY_S;
-	civil_from_days(days, &out->year, &out->month, &out->day);
+	wafa_zone_civil_from_days(days, &out->year, &out->month, &out->day);
 	out->hour = (int)(sec / 3600);
 	out->minute = (int)(sec / 60 % 60);
 	out->second = (int)(sec % 60);
@@ -125,7 +124,7 @@ int wafa_zone_join(const struct wafa_local *in, const char *tz, int64_t *ms)
 	months = (int64_t)in->year * 12 + (in->month - 1);
 	y = floor_div(months, 12);
 	m = months - y * 12 + 1;
-	local = (days_from_civil(y, m, 1) + in->day - 1) * DAY_S + (int64_t)in->hour * 3600 +
+	local = (wafa_zone_days_from_civil(y, (int)m, 1) + in->day - 1) * DAY_S + (int64_t)in->hour * 3600 +
 	        (int64_t)in->minute * 60 + in->second;
 	t = local;
 	/* a time in a gap moves to the gap's end (the next valid instant); one

@@ -32,4 +32,9 @@ WAFA_WUR int wafa_zone_split(int64_t ms, const char *tz, struct wafa_local *out)
  * is the earlier.  Returns 0 or -EINVAL. */
 WAFA_WUR int wafa_zone_join(const struct wafa_local *in, const char *tz, int64_t *ms);
 
+/* Day numbers (days since 1970-01-01) of proleptic Gregorian dates, and
+ * back (H. Hinnant's algorithms). */
+int64_t wafa_zone_days_from_civil(int64_t y, int m, int d);
+void wafa_zone_civil_from_days(int64_t days, int *y, int *m, int *d);
+
 #endif
