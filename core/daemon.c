@@ -47,6 +47,9 @@ struct daemon {
 	uv_timer_t deadline_timer, reconcile_timer, stop_timer, journal_timer;
 	struct wafa_journal journal;
 	bool journal_busy;
+	bool catching_up; /* catch_up() is going through the index */
+	size_t catchup_pos, catchup_cap;
+	int64_t catchup_started;
 	char *journal_text; /* the batch being written, kept until it is */
 	const char *journal_sql;
 	int journal_tries;
@@ -79,6 +82,7 @@ struct daemon {
 };
 
 static void arm(struct daemon *d);
+static void on_journal_tick(uv_timer_t *timer);
 static void array_element(FILE *f, const char *s, bool first);
 static void snapshot_page(struct daemon *d, int64_t after);
 static void shutdown_daemon(struct daemon *d, int code);
@@ -110,11 +114,41 @@ static void on_journal_event(void *arg, const struct wafa_ticket *t, const struc
 		         rule->name);
 }
 
-static int schedule(struct daemon *d, struct wafa_ticket *t)
+/* Recomputes t's deadlines; with journal, journals its new transitions
+ * too.  A snapshot does not: its tickets are journaled after it, a batch at
+ * a time (catch_up), so a cold start is not paced by the journal. */
+static int schedule(struct daemon *d, struct wafa_ticket *t, bool journal)
 {
 	struct wafa_journal_sink sink = { on_journal_event, d, wafa_clock_now_ms(), d->marks };
 
-	return wafa_deadlines_schedule(d->rules, &d->heap, t, &sink);
+	return wafa_deadlines_schedule(d->rules, &d->heap, t, journal ? &sink : NULL);
+}
+
+/* Journals what the last snapshot read, JOURNAL_BATCH events at a time:
+ * called while the journal has room.  Tickets already told (changed since)
+ * cost a recomputation and add nothing. */
+static void catch_up(struct daemon *d)
+{
+	struct wafa_journal_sink sink = { on_journal_event, d, wafa_clock_now_ms(), d->marks };
+	int budget = 2000;
+
+	if (!d->catching_up)
+		return;
+	if (d->catchup_cap != d->index.cap) { /* the index grew: start again */
+		d->catchup_cap = d->index.cap;
+		d->catchup_pos = 0;
+	}
+	while (d->catchup_pos < d->index.cap && budget-- > 0 &&
+	       wafa_journal_pending(&d->journal) < JOURNAL_BATCH) {
+		struct wafa_ticket *t = d->index.slots[d->catchup_pos++];
+		if (t)
+			wafa_deadlines_journal(d->rules, t, &sink);
+	}
+	if (d->catchup_pos >= d->index.cap) {
+		d->catching_up = false;
+		wafa_log(WAFA_INFO, "journal", "caught up with %zu tickets in %.1f s", d->index.count,
+		         (double)(wafa_clock_now_ms() - d->catchup_started) / 1000);
+	}
 }
 
 static void on_journal_written(PGresult *res, void *arg)
@@ -125,6 +159,8 @@ static void on_journal_written(PGresult *res, void *arg)
 	if (res && PQresultStatus(res) == PGRES_COMMAND_OK) {
 		free(d->journal_text);
 		d->journal_text = NULL;
+		if (d->catching_up || wafa_journal_pending(&d->journal) >= JOURNAL_BATCH)
+			on_journal_tick(&d->journal_timer);
 		return;
 	}
 	/* a lost connection (res NULL) is retried as it is; an error the
@@ -148,6 +184,7 @@ static void on_journal_tick(uv_timer_t *timer)
 
 	if (d->journal_busy || !wafa_pg_connected(d->work))
 		return;
+	catch_up(d);
 	if (!d->journal_text) {
 		d->journal_tries = 0;
 		if ((d->journal_text = wafa_journal_take_changes(&d->journal)) != NULL)
@@ -219,6 +256,7 @@ static void advance_marks(struct daemon *d, int64_t overlap)
 	FILE *f;
 
 	if (!d->ready || d->loading || d->marking || d->journal_busy || d->journal_text ||
+	    d->catching_up ||
 	    wafa_journal_pending(&d->journal) > 0 || d->rules->nrules == 0 ||
 	    !wafa_pg_connected(d->work) || d->seen_updated_ms == 0)
 		return;
@@ -332,7 +370,7 @@ static struct wafa_ticket *take_row(struct daemon *d, PGresult *res, int row, bo
 	}
 	note_status(d, t, prev, live);
 	t->mark = d->mark;
-	if (schedule_it && schedule(d, t) != 0)
+	if (schedule_it && schedule(d, t, live) != 0)
 		wafa_log(WAFA_ERROR, "index", "ticket=%" PRId64 ": out of memory scheduling", t->id);
 	return t;
 }
@@ -353,6 +391,14 @@ static int take_rows(struct daemon *d, PGresult *res, const char *what, bool liv
 	if (wafa_journal_pending(&d->journal) >= JOURNAL_BATCH)
 		on_journal_tick(&d->journal_timer);
 	return n;
+}
+
+static void start_catch_up(struct daemon *d)
+{
+	d->catching_up = true;
+	d->catchup_pos = 0;
+	d->catchup_cap = d->index.cap;
+	d->catchup_started = wafa_clock_now_ms();
 }
 
 /* ---- snapshot: every ticket, keyset-paginated ---- */
@@ -401,6 +447,7 @@ static void on_page(PGresult *res, void *arg)
 	free(d->loaded);
 	d->loaded = NULL;
 	d->nloaded = 0;
+	start_catch_up(d);
 	if (d->reload) {
 		d->reload = false;
 		d->loading = true;
@@ -596,7 +643,7 @@ static void fire_retry(struct daemon *d, const struct fire_item *f)
 		return;
 	wafa_deadline_unmark(t, f->rule, f->phase, f->instance);
 	t->retry_at = wafa_clock_now_ms() + RETRY_FIRE_MS;
-	if (schedule(d, t) != 0)
+	if (schedule(d, t, true) != 0)
 		wafa_log(WAFA_ERROR, "fire", "ticket=%" PRId64 ": out of memory", t->id);
 }
 
@@ -717,7 +764,7 @@ static bool decide(struct daemon *d, PGresult *res, int row, struct fire_item *f
 		goto oom;
 	queued = true;
 reschedule:
-	if (schedule(d, t) != 0)
+	if (schedule(d, t, true) != 0)
 		goto oom;
 	return queued;
 oom:
@@ -1168,11 +1215,12 @@ static void on_reload(uv_signal_t *s, int signum)
 	apply_marks(d);
 	for (size_t i = 0; i < d->index.cap; i++) {
 		struct wafa_ticket *t = d->index.slots[i];
-		if (t && schedule(d, t) != 0)
+		if (t && schedule(d, t, false) != 0)
 			wafa_log(WAFA_ERROR, "rules", "ticket=%" PRId64 ": out of memory", t->id);
 	}
 	wafa_log(WAFA_INFO, "rules", "rescheduled %zu tickets: %zu deadlines", d->index.count,
 	         d->heap.count);
+	start_catch_up(d);
 	arm(d);
 }
 

@@ -464,6 +464,18 @@ static void journal(const struct wafa_journal_sink *sink, struct wafa_ticket *t,
 		js->nevents = (unsigned short)(told > 65535 ? 65535 : told);
 }
 
+void wafa_deadlines_journal(struct wafa_rules *r, struct wafa_ticket *t,
+                            const struct wafa_journal_sink *sink)
+{
+	for (int i = 0; i < r->nrules; i++) {
+		struct wafa_track tr;
+		if (r->rules[i].nphases == 0)
+			continue;
+		wafa_deadline_track(r, i, t, &tr);
+		journal(sink, t, i, r->nrules, &r->rules[i], &tr);
+	}
+}
+
 int wafa_deadlines_schedule(struct wafa_rules *r, struct wafa_heap *h, struct wafa_ticket *t,
                             const struct wafa_journal_sink *sink)
 {

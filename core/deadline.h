@@ -96,6 +96,9 @@ struct wafa_journal_sink {
  * what is marked done; with a sink, journals the transitions not yet told. */
 WAFA_WUR int wafa_deadlines_schedule(struct wafa_rules *r, struct wafa_heap *h,
                                      struct wafa_ticket *t, const struct wafa_journal_sink *sink);
+/* Journals the transitions of t not yet told, without scheduling. */
+void wafa_deadlines_journal(struct wafa_rules *r, struct wafa_ticket *t,
+                            const struct wafa_journal_sink *sink);
 /* Removes all of t's deadlines from heap. */
 void wafa_deadlines_unschedule(struct wafa_heap *h, struct wafa_ticket *t);
 

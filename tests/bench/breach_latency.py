@@ -85,8 +85,11 @@ def main():
 
     # 3. snapshot: many tickets already in the helpdesk when wafa starts
     big = int(os.environ.get("WAFA_BENCH_TICKETS", "100000"))
-    pg.psql("INSERT INTO tickets (subject, owner_email, first_reply_at) "
-            "SELECT 'old ' || g, 'agent@example.com', now() FROM generate_series(1, %d) g" % big)
+    # answered tickets: the reply after the creation (created_at defaults to
+    # clock_timestamp(), later than the transaction's now())
+    pg.psql("INSERT INTO tickets (subject, owner_email, created_at, first_reply_at) "
+            "SELECT 'old ' || g, 'agent@example.com', now() - interval '1 hour', now() "
+            "FROM generate_series(1, %d) g" % big)
     t0 = time.time()
     w.start(wait_ready=False)
     wait_for(lambda: "snapshot:" in w.log(current=True), 300, 0.05)
