@@ -34,6 +34,7 @@ CREATE TABLE messages (
     body       text NOT NULL DEFAULT '',
     created_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
+CREATE INDEX messages_ticket ON messages (ticket_id, created_at);
 
 -- A message moves the ticket's timestamps, as a helpdesk would: an agent's
 -- reply opens a new ticket; a customer's message reopens a solved one.
