@@ -9,7 +9,7 @@
 
 #include "duration.h"
 
-enum type { T_STRING, T_DURATION, T_SIZE, T_STARTTLS, T_LEVEL, T_COUNT };
+enum type { T_STRING, T_DURATION, T_SIZE, T_STARTTLS, T_LEVEL, T_COUNT, T_BOOL, T_RATE, T_SPAN };
 
 struct key {
 	const char *section;
@@ -44,6 +44,18 @@ static const struct key keys[] = {
 	K("mail", "poll_interval", T_DURATION, poll_ms, "5s", true),
 	K("mail", "timeout", T_DURATION, timeout_ms, "30s", false), /* the channel takes it at open */
 	K("mail", "batch", T_COUNT, batch, "50", true),
+	K("mail", "templates", T_STRING, templates, "", true),
+	K("mail", "default_locale", T_STRING, default_locale, "en", true),
+	K("web", "listen", T_STRING, web_listen, "", false),
+	K("web", "base_url", T_STRING, web_base_url, "", true),
+	K("web", "key_file", T_STRING, web_key_file, "", false),
+	K("web", "link_ttl", T_DURATION, link_ttl_ms, "90d", true),
+	K("contact", "quiet_hours", T_SPAN, quiet_hours, "", true),
+	K("contact", "customer_mails", T_RATE, customer_mails, "", true),
+	K("contact", "offers", T_RATE, offers, "", true),
+	K("contact", "offer_while_open", T_BOOL, offer_while_open, "yes", true),
+	K("contact", "offer_after_breach", T_DURATION, offer_after_breach_ms, "0s", true),
+	K("contact", "default_tz", T_STRING, default_tz, "UTC", true),
 	K("log", "level", T_LEVEL, log_level, "info", true),
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -140,6 +152,52 @@ static int set(struct wafa_config *cfg, const struct key *k, const char *value, 
 			return -EINVAL;
 		}
 		return 0;
+	case T_BOOL:
+		if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 || strcmp(value, "on") == 0)
+			*(int *)field = 1;
+		else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0 ||
+		         strcmp(value, "off") == 0)
+			*(int *)field = 0;
+		else {
+			*why = "expected yes or no";
+			return -EINVAL;
+		}
+		return 0;
+	case T_RATE: {
+		struct wafa_rate *r = field;
+		const char *slash = strchr(value, '/');
+		if (!*value) {
+			r->n = r->per_ms = 0;
+			return 0;
+		}
+		errno = 0;
+		long long n = strtoll(value, &end, 10);
+		if (!slash || end != slash || errno || n < 1 || n > 100000) {
+			*why = "expected a count per period, like \"3/7d\" (at most 3 in any 7 days)";
+			return -EINVAL;
+		}
+		if ((err = wafa_duration_parse(slash + 1, &r->per_ms, why)) != 0)
+			return err;
+		r->n = n;
+		return 0;
+	}
+	case T_SPAN: {
+		struct wafa_span *sp = field;
+		int h1, m1, h2, m2, used = 0;
+		if (!*value) {
+			sp->from_min = sp->to_min = -1;
+			return 0;
+		}
+		if (sscanf(value, "%2d:%2d-%2d:%2d%n", &h1, &m1, &h2, &m2, &used) != 4 ||
+		    value[used] != '\0' || h1 > 23 || h2 > 24 || m1 > 59 || m2 > 59 || h1 < 0 ||
+		    h2 < 0 || m1 < 0 || m2 < 0 || (h2 == 24 && m2 != 0) || h1 * 60 + m1 == h2 * 60 + m2) {
+			*why = "expected local hours like \"21:00-08:00\" (may run past midnight)";
+			return -EINVAL;
+		}
+		sp->from_min = h1 * 60 + m1;
+		sp->to_min = h2 * 60 + m2;
+		return 0;
+	}
 	case T_LEVEL: {
 		enum wafa_log_level level;
 		err = wafa_log_parse_level(value, &level);
@@ -175,7 +233,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		return 1;
 	}
 	if (!section_known)
-		problem(p, p->line, "unknown section [%s] (known: database, helpdesk, rules, mail, log)",
+		problem(p, p->line,
+		        "unknown section [%s] (known: database, helpdesk, rules, mail, web, contact, log)",
 		        section);
 	else
 		problem(p, p->line, "[%s] unknown key \"%s\"; see wafa.conf.example for the keys", section,
@@ -228,6 +287,11 @@ static int check_values(struct parse *p)
 		problem(p, 0, "[mail] retry_initial is longer than retry_max");
 	if (cfg->schema[0] == '\0')
 		problem(p, 0, "[database] schema is empty");
+	if (cfg->web_listen[0] && (!cfg->web_base_url[0] || !cfg->web_key_file[0]))
+		problem(p, 0, "[web] listen is set: set base_url (the address customers' links "
+		              "use) and key_file (the key that signs them) too");
+	if (cfg->default_locale[0] == '\0')
+		problem(p, 0, "[mail] default_locale is empty (use a language like en)");
 	return 0;
 }
 
@@ -275,7 +339,12 @@ static bool same_value(const struct key *k, const struct wafa_config *a,
 		return strcmp(*(char *const *)fa, *(char *const *)fb) == 0;
 	case T_STARTTLS:
 	case T_LEVEL:
+	case T_BOOL:
 		return *(const int *)fa == *(const int *)fb;
+	case T_RATE:
+		return memcmp(fa, fb, sizeof(struct wafa_rate)) == 0;
+	case T_SPAN:
+		return memcmp(fa, fb, sizeof(struct wafa_span)) == 0;
 	default:
 		return *(const int64_t *)fa == *(const int64_t *)fb;
 	}
@@ -292,9 +361,13 @@ int wafa_config_reload(struct wafa_config *cfg, FILE *report)
 		const struct key *k = &keys[i];
 		char *fa = (char *)cfg + k->offset, *fb = (char *)&fresh + k->offset;
 		size_t size = k->type == T_STRING ? sizeof(char *)
-		              : k->type == T_STARTTLS || k->type == T_LEVEL ? sizeof(int)
-		                                                            : sizeof(int64_t);
-		char tmp[sizeof(int64_t)];
+		              : k->type == T_STARTTLS || k->type == T_LEVEL || k->type == T_BOOL
+		                  ? sizeof(int)
+		              : k->type == T_RATE ? sizeof(struct wafa_rate)
+		              : k->type == T_SPAN ? sizeof(struct wafa_span)
+		                                  : sizeof(int64_t);
+		char tmp[sizeof(struct wafa_rate) > sizeof(struct wafa_span) ? sizeof(struct wafa_rate)
+		                                                             : sizeof(struct wafa_span)];
 		if (same_value(k, cfg, &fresh))
 			continue;
 		if (!k->reload) {

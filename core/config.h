@@ -12,6 +12,16 @@
 #include "log.h"
 #include "wafa/channel.h"
 
+/* "3/7d": at most n in any window of per_ms; n == 0: no cap. */
+struct wafa_rate {
+	int64_t n, per_ms;
+};
+
+/* "21:00-08:00": minutes of the local day, may wrap midnight; from < 0: none. */
+struct wafa_span {
+	int64_t from_min, to_min;
+};
+
 struct wafa_config {
 	char *path;
 	/* [database] */
@@ -38,6 +48,20 @@ struct wafa_config {
 	int64_t poll_ms;
 	int64_t timeout_ms;
 	int64_t batch;
+	char *templates;      /* DIR/<locale>/<name>.md; "" none */
+	char *default_locale; /* the last template lookup */
+	/* [web]: the customers' clicks; off when listen is "" */
+	char *web_listen;     /* "127.0.0.1:8087" */
+	char *web_base_url;   /* "https://support.example.com/wafa" */
+	char *web_key_file;   /* the key that signs links */
+	int64_t link_ttl_ms;  /* how long a link in a mail works */
+	/* [contact]: the policy for mail to customers; all off by default */
+	struct wafa_span quiet_hours;  /* customer's local time: held until it ends */
+	struct wafa_rate customer_mails; /* across all rules */
+	struct wafa_rate offers;
+	int offer_while_open;          /* 0: no offer while a ticket is open */
+	int64_t offer_after_breach_ms; /* no offer within this of a breach; 0 off */
+	char *default_tz;              /* for customers without one */
 	/* [log] */
 	int log_level; /* enum wafa_log_level */
 };

@@ -20,7 +20,27 @@ struct wafa_message {
 /* Call once before rendering (on the loop thread). */
 void wafa_message_init(void);
 
+/* What a message is made of.  With html, the message is
+ * multipart/alternative (text/plain, text/html); without, text/plain. */
+struct wafa_message_in {
+	const char *from, *to, *subject;
+	const char *text;
+	const char *html;             /* NULL: text only */
+	const char *key;              /* the outbox key: the Message-ID is derived from it */
+	int64_t date_ms;
+	const char *lang;             /* Content-Language ("ar-EG"), or NULL */
+	const char *in_reply_to;      /* the helpdesk thread's Message-ID (<> optional), or NULL:
+	                                 In-Reply-To and References */
+	const char *list_unsubscribe; /* an https URL, or NULL: List-Unsubscribe and
+	                                 List-Unsubscribe-Post: List-Unsubscribe=One-Click */
+};
+
 /* Returns 0, or -EINVAL with why for an address that does not parse. */
+WAFA_WUR int wafa_message_build(const struct wafa_message_in *in, struct wafa_message *out,
+                                char *why, size_t whylen);
+
+/* The text-only form of wafa_message_build.  Returns 0, or -EINVAL with why
+ * for an address that does not parse. */
 WAFA_WUR int wafa_message_render(const char *from, const char *to, const char *subject,
                                  const char *body, const char *key, int64_t date_ms,
                                  struct wafa_message *out, char *why, size_t whylen);

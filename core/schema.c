@@ -69,6 +69,36 @@ static const char *const migrations[] = {
 	"    rule    text PRIMARY KEY,\n"
 	"    through timestamptz NOT NULL  -- transitions of tickets updated before it are journaled\n"
 	");\n",
+	/* 3: mail to customers (templates, the contact policy), survey answers, opt-outs. */
+	"ALTER TABLE outbox\n"
+	"    ADD COLUMN audience text NOT NULL DEFAULT 'agent' CHECK (audience IN ('agent', 'customer')),\n"
+	"    ADD COLUMN kind text NOT NULL DEFAULT 'sla',  -- sla, promise, followup, offer\n"
+	"    ADD COLUMN template text,                    -- name in [mail] templates; NULL: subject/body\n"
+	"    ADD COLUMN vars jsonb,                       -- the template's variables\n"
+	"    ADD COLUMN locale text,                      -- the customer's (template and dates)\n"
+	"    ADD COLUMN tz text,                          -- the customer's (quiet hours)\n"
+	"    ADD COLUMN thread_message_id text,           -- In-Reply-To: the helpdesk's thread\n"
+	"    ADD COLUMN survey boolean NOT NULL DEFAULT false,\n"
+	"    ADD COLUMN held_reason text;                 -- why the contact policy held it\n"
+	"ALTER TABLE outbox DROP CONSTRAINT outbox_status_check;\n"
+	"ALTER TABLE outbox ADD CONSTRAINT outbox_status_check\n"
+	"    CHECK (status IN ('queued', 'sent', 'failed', 'skipped'));  -- skipped: by the policy, with why\n"
+	"CREATE INDEX outbox_customer ON outbox (lower(rcpt), created_at) WHERE audience = 'customer';\n"
+	"CREATE TABLE survey (\n"
+	"    mail_id     bigint PRIMARY KEY,          -- the outbox mail the link came in\n"
+	"    ticket_id   bigint NOT NULL,\n"
+	"    rule        text NOT NULL,\n"
+	"    email       text NOT NULL,\n"
+	"    score       integer NOT NULL CHECK (score BETWEEN 1 AND 5),\n"
+	"    comment     text,\n"
+	"    answered_at timestamptz NOT NULL DEFAULT now(),\n"
+	"    updated_at  timestamptz NOT NULL DEFAULT now()\n"
+	");\n"
+	"CREATE TABLE optout (\n"
+	"    email  text PRIMARY KEY,                 -- lower case\n"
+	"    at     timestamptz NOT NULL DEFAULT now(),\n"
+	"    source text NOT NULL                     -- link (one click), admin\n"
+	");\n",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
