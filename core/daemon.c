@@ -108,7 +108,7 @@ static void on_journal_event(void *arg, const struct wafa_ticket *t, const struc
 	struct daemon *d = arg;
 
 	if (wafa_journal_event(&d->journal, t->id, rule->name,
-	                       rule->kind == WAFA_RULE_PROMISE ? "promise" : "sla", instance,
+	                       wafa_rule_kind_names[rule->kind], instance,
 	                       wafa_event_names[ev], NULL, at, WAFA_NO_TIME, detail) != 0)
 		wafa_log(WAFA_ERROR, "journal", "ticket=%" PRId64 " rule=%s: out of memory", t->id,
 		         rule->name);
@@ -712,7 +712,7 @@ out:
 static bool decide(struct daemon *d, PGresult *res, int row, struct fire_item *f,
                    struct wafa_outbox_batch *ob)
 {
-	static const char *const events[] = { "warn", "breach", "escalate" };
+	static const char *const events[] = { "warn", "breach", "escalate", "due" };
 	const struct wafa_rule *rule = &d->rules->rules[f->rule];
 	const struct wafa_phase *ph = &rule->phases[f->phase];
 	int cols = PQnfields(res);
@@ -749,17 +749,37 @@ static bool decide(struct daemon *d, PGresult *res, int row, struct fire_item *f
 	firing.target = tr.target;
 	firing.deadline = wafa_deadline_breach(rule, &tr);
 	firing.due = due;
-	if (wafa_rules_run(d->rules, t, f->rule, f->phase, &firing) != 0) {
+	struct wafa_outbox_firing of = {
+		.key = f->key, .ticket_id = f->ticket_id, .rule = rule->name, .phase = ph->name,
+		.kind = wafa_rule_kind_names[rule->kind], .event = events[ph->kind],
+		.instance = f->instance, .due = due,
+		.customer_email = t->str[WAFA_T_CUSTOMER_EMAIL],
+		.customer_locale = t->str[WAFA_T_CUSTOMER_LOCALE],
+		.customer_tz = t->str[WAFA_T_CUSTOMER_TZ],
+		.thread_message_id = t->str[WAFA_T_THREAD_MESSAGE_ID],
+	};
+	/* a follow-up's until ends the series, unless skips this one: either is
+	 * recorded as a cancelled step with no mail */
+	int until = wafa_rules_until(d->rules, t, f->rule, f->phase, &firing);
+	int unless = until == 1 ? 0 : wafa_rules_unless(d->rules, t, f->rule, f->phase, &firing);
+	if (until == 1 || unless == 1) {
+		for (int p = f->phase + 1; until == 1 && p < rule->nphases; p++)
+			if (wafa_deadline_mark(t, f->rule, p, f->instance, false) != 0)
+				goto oom;
+		of.event = "cancelled";
+		wafa_log(WAFA_INFO, "fire", "rule=%s ticket=%" PRId64 " phase=%s: %s holds, no mail",
+		         rule->name, t->id, ph->name, until == 1 ? "until" : "unless");
+		if (wafa_outbox_batch_add(ob, &of, NULL, 0) != 0)
+			goto oom;
+		queued = true;
+		goto reschedule;
+	}
+	if (until < 0 || unless < 0 || wafa_rules_run(d->rules, t, f->rule, f->phase, &firing) != 0) {
 		/* logged; not retried while this process runs, or it would loop */
 		if (wafa_deadline_mark(t, f->rule, f->phase, f->instance, false) != 0)
 			goto oom;
 		goto reschedule;
 	}
-	struct wafa_outbox_firing of = {
-		.key = f->key, .ticket_id = f->ticket_id, .rule = rule->name, .phase = ph->name,
-		.kind = rule->kind == WAFA_RULE_PROMISE ? "promise" : "sla", .event = events[ph->kind],
-		.instance = f->instance, .due = due,
-	};
 	if (wafa_outbox_batch_add(ob, &of, d->rules->mails, d->rules->nmails) != 0)
 		goto oom;
 	queued = true;

@@ -8,7 +8,8 @@
 #include "clock.h"
 
 const char *const wafa_event_names[WAFA_EV_N] = {
-	"started", "paused", "resumed", "warn", "breach", "escalate", "met", "cancelled", "mail",
+	"started", "paused", "resumed", "warn", "breach", "escalate", "due", "met", "cancelled",
+	"mail",
 };
 
 enum { RUN, PAUSE, DONE };
@@ -132,6 +133,23 @@ void wafa_deadline_track(struct wafa_rules *r, int rule_i, struct wafa_ticket *t
 		}
 		return;
 	}
+	if (rule->kind == WAFA_RULE_FOLLOWUP) {
+		tr->start = t->time[rule->start];
+		if (rule->start == WAFA_T_SOLVED_AT) {
+			int64_t solved = last_solve(t);
+			/* a reopened ticket has no follow-up; solved again, a new one */
+			if (status != WAFA_S_SOLVED && status != WAFA_S_CLOSED)
+				return;
+			if (solved != WAFA_NO_TIME && (tr->start == WAFA_NO_TIME || solved > tr->start))
+				tr->start = solved;
+		}
+		if (tr->start == WAFA_NO_TIME || !wafa_rules_applies(r, rule_i, t))
+			return;
+		tr->instance = wafa_ms_to_s(tr->start);
+		tr->applies = true;
+		tr->state = WAFA_TRACK_RUNNING;
+		return;
+	}
 	tr->start = t->time[rule->start];
 	if (tr->start == WAFA_NO_TIME)
 		return;
@@ -199,6 +217,9 @@ static int64_t phase_instant(const struct wafa_rule *rule, const struct wafa_tra
 
 	if (!tr->applies)
 		return WAFA_NO_TIME;
+	if (rule->kind == WAFA_RULE_FOLLOWUP)
+		return rule->cal ? wafa_calendar_add(rule->cal, tr->start, ph->offset_ms)
+		                 : tr->start + ph->offset_ms;
 	if (rule->kind == WAFA_RULE_PROMISE) {
 		int64_t off = ph->offset_ms;
 		if (off == 0)
@@ -247,6 +268,8 @@ int64_t wafa_deadline_breach(const struct wafa_rule *rule, const struct wafa_tra
 		return WAFA_NO_TIME;
 	if (rule->kind == WAFA_RULE_PROMISE)
 		return tr->start;
+	if (rule->kind == WAFA_RULE_FOLLOWUP)
+		return WAFA_NO_TIME;
 	return reach(rule, tr, tr->target);
 }
 
@@ -280,7 +303,10 @@ int wafa_deadline_timeline(const struct wafa_rule *rule, const struct wafa_track
 
 	if (!tr->applies)
 		return 0;
-	if (rule->kind == WAFA_RULE_PROMISE) {
+	if (rule->kind == WAFA_RULE_FOLLOWUP) {
+		n = add_event(out, n, max, tr->start, tr->start, WAFA_EV_STARTED, -1);
+		end = INT64_MAX;
+	} else if (rule->kind == WAFA_RULE_PROMISE) {
 		/* a promise is known from when the ticket last changed: a step
 		 * due before that fires then, as the daemon would */
 		made = t->time[WAFA_T_UPDATED_AT];
@@ -311,7 +337,8 @@ int wafa_deadline_timeline(const struct wafa_rule *rule, const struct wafa_track
 			n = add_event(out, n, max, tr->end, tr->end, WAFA_EV_MET, -1);
 	}
 	for (int p = 0; p < rule->nphases; p++) {
-		static const enum wafa_event kinds[] = { WAFA_EV_WARN, WAFA_EV_BREACH, WAFA_EV_ESCALATE };
+		static const enum wafa_event kinds[] = { WAFA_EV_WARN, WAFA_EV_BREACH, WAFA_EV_ESCALATE,
+			                                 WAFA_EV_DUE };
 		int64_t due = phase_instant(rule, tr, p);
 		/* a step reached after the instance ended never fires */
 		if (due == WAFA_NO_TIME || due > end || (due == end && tr->state != WAFA_TRACK_RUNNING))

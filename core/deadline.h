@@ -12,7 +12,10 @@
  * its amount: pct% of the target, the target less a warning, the target
  * plus an escalation.  A promise: the date is the at column (or function);
  * warnings come before it and escalations after it (business time with a
- * calendar); kept (met) once the stop column is set.  notify_in = "business"
+ * calendar); kept (met) once the stop column is set.  A follow-up: its
+ * steps fall due `after` (and every `every`) from its `since` column; with
+ * since = solved_at, only while the ticket stays solved (a reopen cancels
+ * them, solving it again starts a new instance).  notify_in = "business"
  * holds a step until the calendar opens. */
 #ifndef WAFA_DEADLINE_H
 #define WAFA_DEADLINE_H
@@ -27,7 +30,7 @@
 
 enum wafa_event {
 	WAFA_EV_STARTED, WAFA_EV_PAUSED, WAFA_EV_RESUMED, WAFA_EV_WARN, WAFA_EV_BREACH,
-	WAFA_EV_ESCALATE, WAFA_EV_MET, WAFA_EV_CANCELLED, WAFA_EV_MAIL,
+	WAFA_EV_ESCALATE, WAFA_EV_DUE, WAFA_EV_MET, WAFA_EV_CANCELLED, WAFA_EV_MAIL,
 	WAFA_EV_N
 };
 extern const char *const wafa_event_names[WAFA_EV_N];

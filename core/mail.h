@@ -5,8 +5,12 @@
 
 struct wafa_mail_req {
 	char *to;
-	char *subject;
+	char *subject;  /* NULL with a template: the template's */
 	char *body;
+	char *template; /* a name in [mail] templates, or NULL */
+	char *vars;     /* the template's variables as a JSON object, or NULL */
+	char *locale;   /* the template's and dates' locale, or NULL: the customer's */
+	int survey;     /* add {{survey_1}} .. {{survey_5}} */
 };
 
 #endif

@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <jansson.h>
+#include <stdbool.h>
 
 const char wafa_outbox_fire_sql[] =
 	"WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(key text, ticket_id int8, "
@@ -15,10 +18,14 @@ const char wafa_outbox_fire_sql[] =
 	"           SELECT x.ticket_id, x.rule, x.kind, x.instance, x.event, x.phase, "
 	"                  to_timestamp(x.due_ms / 1000.0), now() "
 	"             FROM x JOIN f ON f.key = x.key ON CONFLICT DO NOTHING) "
-	"INSERT INTO outbox (key, ticket_id, rule, phase, mail_from, rcpt, subject, body) "
-	"SELECT f.key || '/' || m.n, f.ticket_id, f.rule, f.phase, $2, m.rcpt, m.subject, m.body "
-	"  FROM f JOIN jsonb_to_recordset($3::jsonb) "
-	"              AS m(key text, n int, rcpt text, subject text, body text) ON m.key = f.key "
+	"INSERT INTO outbox (key, ticket_id, rule, phase, mail_from, rcpt, subject, body, audience, "
+	"                    kind, template, vars, locale, tz, thread_message_id, survey) "
+	"SELECT f.key || '/' || m.n, f.ticket_id, f.rule, f.phase, $2, m.rcpt, m.subject, m.body, "
+	"       m.audience, x.kind, m.template, m.vars, m.locale, m.tz, m.thread, m.survey "
+	"  FROM f JOIN x ON x.key = f.key JOIN jsonb_to_recordset($3::jsonb) "
+	"              AS m(key text, n int, rcpt text, subject text, body text, audience text, "
+	"                   template text, vars jsonb, locale text, tz text, thread text, "
+	"                   survey bool) ON m.key = f.key "
 	"RETURNING key";
 
 const char wafa_outbox_claim_sql[] =
@@ -42,134 +49,100 @@ const char wafa_outbox_retry_sql[] =
 const char wafa_outbox_failed_sql[] =
 	"UPDATE outbox SET status = 'failed', claimed_until = NULL, last_error = $2 WHERE id = $1";
 
-static void put(char **p, size_t *len, size_t *cap, int *oom, const char *s, size_t n)
-{
-	if (*oom)
-		return;
-	if (*len + n + 1 > *cap) {
-		size_t grown = (*len + n + 1) * 2;
-		char *q = realloc(*p, grown);
-		if (!q) {
-			*oom = 1;
-			return;
-		}
-		*p = q;
-		*cap = grown;
-	}
-	memcpy(*p + *len, s, n);
-	*len += n;
-	(*p)[*len] = '\0';
-}
-
-#define PUT_F(b, s, n) put(&(b)->fires, &(b)->fires_len, &(b)->fires_cap, &(b)->oom, (s), (n))
-#define PUT_M(b, s, n) put(&(b)->mails, &(b)->mails_len, &(b)->mails_cap, &(b)->oom, (s), (n))
-
-/* A JSON string; the text is valid UTF-8 (rules.c checks what rules give). */
-static void put_string(struct wafa_outbox_batch *b, int fires, const char *s)
-{
-	char esc[8];
-	const char *run = s;
-
-#define PUT(str, n) (fires ? PUT_F(b, (str), (n)) : PUT_M(b, (str), (n)))
-	PUT("\"", 1);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p != '"' && *p != '\\' && *p >= 0x20)
-			continue;
-		PUT(run, (size_t)((const char *)p - run));
-		if (*p == '"' || *p == '\\') {
-			esc[0] = '\\';
-			esc[1] = (char)*p;
-			PUT(esc, 2);
-		} else {
-			snprintf(esc, sizeof(esc), "\\u%04x", *p);
-			PUT(esc, 6);
-		}
-		run = (const char *)p + 1;
-	}
-	PUT(run, strlen(run));
-	PUT("\"", 1);
-#undef PUT
-}
-
 void wafa_outbox_batch_init(struct wafa_outbox_batch *b)
 {
 	memset(b, 0, sizeof(*b));
+	b->fires_json = json_array();
+	b->mails_json = json_array();
+	b->oom = !b->fires_json || !b->mails_json;
+}
+
+/* The address in "Name <addr>" or "addr". */
+static void address_of(const char *to, char *out, size_t len)
+{
+	const char *lt = strrchr(to, '<'), *gt = lt ? strchr(lt, '>') : NULL;
+	size_t n = lt && gt ? (size_t)(gt - lt - 1) : strlen(to);
+
+	if (lt && gt)
+		to = lt + 1;
+	while (n > 0 && (*to == ' ' || *to == '\t'))
+		to++, n--;
+	while (n > 0 && (to[n - 1] == ' ' || to[n - 1] == '\t'))
+		n--;
+	if (n >= len)
+		n = len - 1;
+	memcpy(out, to, n);
+	out[n] = '\0';
+}
+
+static int append(json_t *array, json_t *o)
+{
+	return o && json_array_append_new(array, o) == 0 ? 0 : -ENOMEM;
 }
 
 int wafa_outbox_batch_add(struct wafa_outbox_batch *b, const struct wafa_outbox_firing *f,
                           const struct wafa_mail_req *mails, size_t n)
 {
-	char num[96];
-	const char *key = f->key;
-
-	PUT_F(b, b->nfires ? ",{\"key\":" : "{\"key\":", b->nfires ? 8 : 7);
-	put_string(b, 1, key);
-	snprintf(num, sizeof(num), ",\"ticket_id\":%lld,\"rule\":", (long long)f->ticket_id);
-	PUT_F(b, num, strlen(num));
-	put_string(b, 1, f->rule);
-	PUT_F(b, ",\"phase\":", 9);
-	put_string(b, 1, f->phase);
-	PUT_F(b, ",\"kind\":", 8);
-	put_string(b, 1, f->kind);
-	PUT_F(b, ",\"event\":", 9);
-	put_string(b, 1, f->event);
-	snprintf(num, sizeof(num), ",\"instance\":%lld,\"due_ms\":%lld}", (long long)f->instance,
-	         (long long)f->due);
-	PUT_F(b, num, strlen(num));
+	if (b->oom)
+		return -ENOMEM;
+	if (append(b->fires_json,
+	           json_pack("{ss sI ss ss ss ss sI sI}", "key", f->key, "ticket_id",
+	                     (json_int_t)f->ticket_id, "rule", f->rule, "phase", f->phase, "kind",
+	                     f->kind, "event", f->event, "instance", (json_int_t)f->instance,
+	                     "due_ms", (json_int_t)f->due)) != 0)
+		goto oom;
 	b->nfires++;
 	for (size_t i = 0; i < n; i++) {
-		PUT_M(b, b->nmails ? ",{\"key\":" : "{\"key\":", b->nmails ? 8 : 7);
-		put_string(b, 0, key);
-		snprintf(num, sizeof(num), ",\"n\":%zu,\"rcpt\":", i + 1);
-		PUT_M(b, num, strlen(num));
-		put_string(b, 0, mails[i].to);
-		PUT_M(b, ",\"subject\":", 11);
-		put_string(b, 0, mails[i].subject);
-		PUT_M(b, ",\"body\":", 8);
-		put_string(b, 0, mails[i].body);
-		PUT_M(b, "}", 1);
+		const struct wafa_mail_req *m = &mails[i];
+		char addr[320];
+		address_of(m->to, addr, sizeof(addr));
+		bool customer = f->customer_email && strcasecmp(addr, f->customer_email) == 0;
+		json_t *vars = m->vars ? json_loads(m->vars, 0, NULL) : json_null();
+		if (append(b->mails_json,
+		           json_pack("{ss sI ss ss ss ss ss? so ss? ss? ss? sb}", "key", f->key, "n",
+		                     (json_int_t)(i + 1), "rcpt", m->to,
+		                     "subject", m->subject ? m->subject : "", "body",
+		                     m->body ? m->body : "", "audience", customer ? "customer" : "agent",
+		                     "template", m->template, "vars", vars ? vars : json_null(), "locale",
+		                     m->locale ? m->locale : f->customer_locale, "tz",
+		                     customer ? f->customer_tz : NULL, "thread",
+		                     customer ? f->thread_message_id : NULL, "survey",
+		                     m->survey)) != 0)
+			goto oom;
 		b->nmails++;
 	}
-	return b->oom ? -ENOMEM : 0;
+	return 0;
+oom:
+	b->oom = 1;
+	return -ENOMEM;
 }
 
-/* Wraps the elements in [ ]: called once, when the batch is complete. */
-static const char *close_array(char **p, size_t *len, size_t *cap, int *oom)
+static const char *take(json_t *array, char **text, int *oom)
 {
-	char *q;
-
 	if (*oom)
 		return NULL;
-	q = malloc(*len + 3);
-	if (!q) {
+	free(*text);
+	*text = json_dumps(array, JSON_COMPACT);
+	if (!*text)
 		*oom = 1;
-		return NULL;
-	}
-	q[0] = '[';
-	if (*len)
-		memcpy(q + 1, *p, *len);
-	q[*len + 1] = ']';
-	q[*len + 2] = '\0';
-	free(*p);
-	*p = q;
-	*len += 2;
-	*cap = *len + 1;
-	return q;
+	return *text;
 }
 
 const char *wafa_outbox_batch_fires(struct wafa_outbox_batch *b)
 {
-	return close_array(&b->fires, &b->fires_len, &b->fires_cap, &b->oom);
+	return take(b->fires_json, &b->fires, &b->oom);
 }
 
 const char *wafa_outbox_batch_mails(struct wafa_outbox_batch *b)
 {
-	return close_array(&b->mails, &b->mails_len, &b->mails_cap, &b->oom);
+	return take(b->mails_json, &b->mails, &b->oom);
 }
 
 void wafa_outbox_batch_free(struct wafa_outbox_batch *b)
 {
+	json_decref(b->fires_json);
+	json_decref(b->mails_json);
 	free(b->fires);
 	free(b->mails);
-	wafa_outbox_batch_init(b);
+	memset(b, 0, sizeof(*b));
 }

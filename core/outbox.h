@@ -12,8 +12,9 @@
 
 /* $1 the firings as JSON ([{"key", "ticket_id", "rule", "phase", "kind",
  * "event", "instance", "due_ms"}]), $2 the sender, $3 their mails ([{"key",
- * "n", "rcpt", "subject", "body"}]).  Records each firing whose key is new,
- * its journal row and its mails, in one statement; returns one row per mail
+ * "n", "rcpt", "subject", "body", "audience", "template", "vars", "locale",
+ * "tz", "thread", "survey"}]).  Records each firing whose key is new, its
+ * journal row and its mails, in one statement; returns one row per mail
  * queued. */
 extern const char wafa_outbox_fire_sql[];
 /* $1 batch size, $2 lease seconds: claims due rows (SKIP LOCKED). */
@@ -27,8 +28,8 @@ extern const char wafa_outbox_failed_sql[];
 
 /* The two JSON parameters of fire_sql, built firing by firing. */
 struct wafa_outbox_batch {
-	char *fires, *mails;
-	size_t fires_len, fires_cap, mails_len, mails_cap;
+	struct json_t *fires_json, *mails_json;
+	char *fires, *mails; /* their text, once taken */
 	size_t nfires, nmails;
 	int oom;
 };
@@ -42,6 +43,9 @@ struct wafa_outbox_firing {
 	const char *event; /* warn, breach, escalate (the journal's) */
 	int64_t instance;
 	int64_t due; /* ms: when the step fell due */
+	/* whom a mail to is a mail to a customer (the contact policy applies),
+	 * and what it is rendered with; each may be NULL */
+	const char *customer_email, *customer_locale, *customer_tz, *thread_message_id;
 };
 
 void wafa_outbox_batch_init(struct wafa_outbox_batch *b);

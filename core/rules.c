@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <glib.h>
+#include <jansson.h>
 #include <lauxlib.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,8 @@
 #define MAX_SUBJECT 998
 #define MAX_BODY (256 * 1024)
 #define MAX_MAILS 20
+
+const char *const wafa_rule_kind_names[] = { "sla", "promise", "followup" };
 
 static const char *const priority_names[WAFA_P_N] = { "low", "normal", "high", "urgent",
 	                                              "default" };
@@ -158,11 +161,61 @@ static void mails_clear(struct wafa_rules *r)
 		free(r->mails[i].to);
 		free(r->mails[i].subject);
 		free(r->mails[i].body);
+		free(r->mails[i].template);
+		free(r->mails[i].vars);
+		free(r->mails[i].locale);
 	}
 	r->nmails = 0;
 }
 
-/* mail { to = ..., subject = ..., body = ... } */
+/* A name for a template or a locale: letters, digits, '-' and '_' only, so
+ * it can never leave the templates directory. */
+static bool plain_name(const char *s)
+{
+	if (!*s || strlen(s) > 64)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      *s == '-' || *s == '_'))
+			return false;
+	return true;
+}
+
+/* vars = { name = "text" or number, ... } as a JSON object. */
+static char *vars_json(lua_State *L, int idx)
+{
+	json_t *o = json_object();
+	char *text = NULL;
+
+	if (!o)
+		return NULL;
+	lua_pushnil(L);
+	while (lua_next(L, idx) != 0) {
+		const char *name = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+		size_t len;
+		const char *v;
+		if (!name || !plain_name(name) ||
+		    (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)) {
+			json_decref(o);
+			luaL_error(L, "mail: vars.%s: expected a name of letters, digits and _ with a "
+			              "string or number value",
+			           name ? name : "?");
+		}
+		v = lua_tolstring(L, -1, &len); /* a number becomes its text */
+		if (!g_utf8_validate(v, (gssize)len, NULL) || memchr(v, '\0', len) || len > 64 * 1024) {
+			json_decref(o);
+			luaL_error(L, "mail: vars.%s is not valid UTF-8 text (or longer than 64 KiB)", name);
+		}
+		json_object_set_new(o, name, json_stringn(v, len));
+		lua_pop(L, 1);
+	}
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return text;
+}
+
+/* mail { to = ..., subject = ..., body = ... }
+ * mail { to = ..., template = "csat", vars = { ... }, locale = "ar-EG", survey = true } */
 static int api_mail(lua_State *L)
 {
 	struct wafa_rules *r = lua_touserdata(L, lua_upvalueindex(1));
@@ -189,10 +242,32 @@ static int api_mail(lua_State *L)
 	slot->to = mail_field(L, "to", true, true, 2000);
 	if (!strchr(slot->to, '@'))
 		return luaL_error(L, "mail: \"to\" = \"%s\" is not a mail address", slot->to);
-	slot->subject = mail_field(L, "subject", true, true, MAX_SUBJECT);
+	slot->template = mail_field(L, "template", false, true, 64);
+	if (slot->template && !plain_name(slot->template))
+		return luaL_error(L, "mail: template \"%s\": a name of letters, digits, - and _ "
+		                     "(the file is [mail] templates/LOCALE/NAME.md)",
+		                  slot->template);
+	slot->locale = mail_field(L, "locale", false, true, 64);
+	if (slot->locale && !plain_name(slot->locale))
+		return luaL_error(L, "mail: locale \"%s\": expected a locale like ar-EG", slot->locale);
+	slot->subject = mail_field(L, "subject", !slot->template, true, MAX_SUBJECT);
 	slot->body = mail_field(L, "body", false, false, MAX_BODY);
 	if (!slot->body && !(slot->body = strdup("")))
 		return luaL_error(L, "mail: out of memory");
+	lua_getfield(L, 1, "vars");
+	if (!lua_isnil(L, -1)) {
+		if (!lua_istable(L, -1))
+			return luaL_error(L, "mail: vars: expected a table like { name = \"Sara\" }");
+		if (!(slot->vars = vars_json(L, lua_gettop(L))))
+			return luaL_error(L, "mail: out of memory");
+	}
+	lua_pop(L, 1);
+	lua_getfield(L, 1, "survey");
+	slot->survey = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	if (slot->survey && !slot->template)
+		return luaL_error(L, "mail: survey = true needs a template (its links are {{survey_1}} "
+		                     ".. {{survey_5}})");
 	return 0;
 }
 
@@ -205,6 +280,8 @@ static void rule_free(struct wafa_rule *rule, lua_State *L)
 	luaL_unref(L, LUA_REGISTRYINDEX, rule->when_ref);
 	luaL_unref(L, LUA_REGISTRYINDEX, rule->target_ref);
 	luaL_unref(L, LUA_REGISTRYINDEX, rule->at_ref);
+	luaL_unref(L, LUA_REGISTRYINDEX, rule->until_ref);
+	luaL_unref(L, LUA_REGISTRYINDEX, rule->unless_ref);
 	free(rule->phases);
 	free(rule->name);
 	free(rule->where);
@@ -351,6 +428,7 @@ static int take_decl(struct wafa_rules *r, lua_State *L, struct wafa_rule *rule,
 
 	memset(rule, 0, sizeof(*rule));
 	rule->when_ref = rule->target_ref = rule->at_ref = LUA_NOREF;
+	rule->until_ref = rule->unless_ref = LUA_NOREF;
 	rule->slot = -1;
 	rule->name = field_string(L, top, "name");
 	rule->where = field_string(L, top, "where");
@@ -361,7 +439,9 @@ static int take_decl(struct wafa_rules *r, lua_State *L, struct wafa_rule *rule,
 	while (n > 0 && (rule->where[n - 1] == ' ' || rule->where[n - 1] == ':'))
 		rule->where[--n] = '\0';
 	s = field_string(L, top, "kind");
-	rule->kind = s && strcmp(s, "promise") == 0 ? WAFA_RULE_PROMISE : WAFA_RULE_SLA;
+	rule->kind = !s ? WAFA_RULE_SLA
+	           : strcmp(s, "promise") == 0 ? WAFA_RULE_PROMISE
+	           : strcmp(s, "followup") == 0 ? WAFA_RULE_FOLLOWUP : WAFA_RULE_SLA;
 	free(s);
 	s = field_string(L, top, rule->kind == WAFA_RULE_PROMISE ? "at" : "start");
 	rule->start = s ? wafa_ticket_time_index(s) : WAFA_T_CREATED_AT;
@@ -383,6 +463,8 @@ static int take_decl(struct wafa_rules *r, lua_State *L, struct wafa_rule *rule,
 	rule->when_ref = field_ref(L, top, "when");
 	rule->target_ref = field_ref(L, top, "target_fn");
 	rule->at_ref = field_ref(L, top, "at_fn");
+	rule->until_ref = field_ref(L, top, "until_fn");
+	rule->unless_ref = field_ref(L, top, "unless_fn");
 	if (rule->target_ref != LUA_NOREF || rule->at_ref != LUA_NOREF)
 		rule->slot = r->nslots++;
 	lua_getfield(L, top, "pause");
@@ -435,7 +517,12 @@ static int take_decl(struct wafa_rules *r, lua_State *L, struct wafa_rule *rule,
 		lua_pop(L, 1);
 		if (!ph->name)
 			return -ENOMEM;
-		if (strncmp(ph->name, "warn", 4) == 0)
+		lua_getfield(L, -1, "due");
+		bool due = lua_toboolean(L, -1);
+		lua_pop(L, 1);
+		if (due)
+			ph->kind = WAFA_PHASE_DUE;
+		else if (strncmp(ph->name, "warn", 4) == 0)
 			ph->kind = WAFA_PHASE_WARN;
 		else if (ph->offset_ms > 0 || (i > 0 && rule->phases[i - 1].kind != WAFA_PHASE_WARN))
 			ph->kind = WAFA_PHASE_ESCALATE;
@@ -758,6 +845,84 @@ int64_t wafa_rules_at(struct wafa_rules *r, int rule_i, struct wafa_ticket *t)
 	return call_value(r, rule_i, t, rule->at_ref, true);
 }
 
+/* Pushes the `s` table of a firing. */
+static void push_firing(lua_State *L, const struct wafa_rule *rule, const struct wafa_phase *ph,
+                        const struct wafa_firing *f)
+{
+	lua_createtable(L, 0, 10);
+	lua_pushstring(L, rule->name);
+	lua_setfield(L, -2, "rule");
+	lua_pushstring(L, wafa_rule_kind_names[rule->kind]);
+	lua_setfield(L, -2, "kind");
+	lua_pushstring(L, ph->name);
+	lua_setfield(L, -2, "phase");
+	lua_pushinteger(L, (lua_Integer)f->instance);
+	lua_setfield(L, -2, "instance");
+	if (ph->kind == WAFA_PHASE_DUE) {
+		lua_pushinteger(L, (lua_Integer)(ph - rule->phases) + 1);
+		lua_setfield(L, -2, "count");
+	}
+	/* instants as Unix seconds; one that does not exist stays nil */
+	struct { const char *name; int64_t ms; } times[] = {
+		{ rule->kind == WAFA_RULE_PROMISE ? "at"
+		  : rule->kind == WAFA_RULE_FOLLOWUP ? "since" : "start", f->start },
+		{ "deadline", rule->kind == WAFA_RULE_FOLLOWUP ? WAFA_NO_TIME : f->deadline },
+		{ "due", f->due },
+	};
+	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+		if (times[i].ms == WAFA_NO_TIME)
+			continue;
+		lua_pushinteger(L, (lua_Integer)wafa_ms_to_s(times[i].ms));
+		lua_setfield(L, -2, times[i].name);
+	}
+	lua_pushinteger(L, (lua_Integer)wafa_ms_to_s(f->target > 0 ? f->target : 0));
+	lua_setfield(L, -2, "target");
+	if (f->deadline != WAFA_NO_TIME && rule->kind != WAFA_RULE_FOLLOWUP) {
+		lua_pushinteger(L, (lua_Integer)((wafa_clock_now_ms() - f->deadline) / 1000));
+		lua_setfield(L, -2, "overdue");
+	}
+	if (rule->cal) {
+		lua_pushstring(L, wafa_calendar_name(rule->cal));
+		lua_setfield(L, -2, "calendar");
+	}
+}
+
+/* Asks a follow-up's until or unless. */
+static int ask(struct wafa_rules *r, struct wafa_ticket *t, int rule_i, int phase,
+               const struct wafa_firing *f, int ref, const char *what)
+{
+	const struct wafa_rule *rule = &r->rules[rule_i];
+	lua_State *L = wafa_sandbox_state(r->sb);
+	char why[512];
+	int yes;
+
+	if (ref == LUA_NOREF)
+		return 0;
+	lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+	wafa_ticket_push(L, t);
+	push_firing(L, rule, &rule->phases[phase], f);
+	if (wafa_sandbox_call(r->sb, 2, 1, why, sizeof(why)) != 0) {
+		wafa_log(WAFA_ERROR, "rules", "rule=%s ticket=%lld: %s: %s", rule->name,
+		         (long long)t->id, what, why);
+		return -EINVAL;
+	}
+	yes = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	return yes;
+}
+
+int wafa_rules_until(struct wafa_rules *r, struct wafa_ticket *t, int rule, int phase,
+                     const struct wafa_firing *f)
+{
+	return ask(r, t, rule, phase, f, r->rules[rule].until_ref, "until");
+}
+
+int wafa_rules_unless(struct wafa_rules *r, struct wafa_ticket *t, int rule, int phase,
+                      const struct wafa_firing *f)
+{
+	return ask(r, t, rule, phase, f, r->rules[rule].unless_ref, "unless");
+}
+
 int wafa_rules_run(struct wafa_rules *r, struct wafa_ticket *t, int rule_i, int phase,
                    const struct wafa_firing *f)
 {
@@ -770,37 +935,7 @@ int wafa_rules_run(struct wafa_rules *r, struct wafa_ticket *t, int rule_i, int 
 	mails_clear(r);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, ph->fn_ref);
 	wafa_ticket_push(L, t);
-	lua_createtable(L, 0, 10);
-	lua_pushstring(L, rule->name);
-	lua_setfield(L, -2, "rule");
-	lua_pushstring(L, rule->kind == WAFA_RULE_PROMISE ? "promise" : "sla");
-	lua_setfield(L, -2, "kind");
-	lua_pushstring(L, ph->name);
-	lua_setfield(L, -2, "phase");
-	lua_pushinteger(L, (lua_Integer)f->instance);
-	lua_setfield(L, -2, "instance");
-	/* instants as Unix seconds; one that does not exist stays nil */
-	struct { const char *name; int64_t ms; } times[] = {
-		{ rule->kind == WAFA_RULE_PROMISE ? "at" : "start", f->start },
-		{ "deadline", f->deadline },
-		{ "due", f->due },
-	};
-	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
-		if (times[i].ms == WAFA_NO_TIME)
-			continue;
-		lua_pushinteger(L, (lua_Integer)wafa_ms_to_s(times[i].ms));
-		lua_setfield(L, -2, times[i].name);
-	}
-	lua_pushinteger(L, (lua_Integer)wafa_ms_to_s(f->target > 0 ? f->target : 0));
-	lua_setfield(L, -2, "target");
-	if (f->deadline != WAFA_NO_TIME) {
-		lua_pushinteger(L, (lua_Integer)((wafa_clock_now_ms() - f->deadline) / 1000));
-		lua_setfield(L, -2, "overdue");
-	}
-	if (rule->cal) {
-		lua_pushstring(L, wafa_calendar_name(rule->cal));
-		lua_setfield(L, -2, "calendar");
-	}
+	push_firing(L, rule, ph, f);
 	r->in_action = true;
 	err = wafa_sandbox_call(r->sb, 2, 0, why, sizeof(why));
 	r->in_action = false;

@@ -19,15 +19,17 @@
 enum wafa_priority { WAFA_P_LOW, WAFA_P_NORMAL, WAFA_P_HIGH, WAFA_P_URGENT, WAFA_P_DEFAULT,
 	             WAFA_P_N };
 
-enum wafa_rule_kind { WAFA_RULE_SLA, WAFA_RULE_PROMISE };
+enum wafa_rule_kind { WAFA_RULE_SLA, WAFA_RULE_PROMISE, WAFA_RULE_FOLLOWUP };
+extern const char *const wafa_rule_kind_names[];
 
-enum wafa_phase_kind { WAFA_PHASE_WARN, WAFA_PHASE_BREACH, WAFA_PHASE_ESCALATE };
+enum wafa_phase_kind { WAFA_PHASE_WARN, WAFA_PHASE_BREACH, WAFA_PHASE_ESCALATE, WAFA_PHASE_DUE };
 
 struct wafa_phase {
 	char *name;        /* "warn-75%", "breach", "breach+2h" */
 	enum wafa_phase_kind kind;
 	int pct;           /* > 0: when pct% of the target has elapsed */
-	int64_t offset_ms; /* pct == 0: relative to the breach (clock time) */
+	int64_t offset_ms; /* pct == 0: relative to the breach (clock time); a
+	                      follow-up's: from its `since` */
 	int fn_ref;
 };
 
@@ -40,6 +42,7 @@ struct wafa_rule {
 	int target_ref;              /* target = function(t): LUA_NOREF for none */
 	int at_ref;                  /* promise at = function(t): LUA_NOREF for none */
 	int when_ref;                /* LUA_NOREF for none */
+	int until_ref, unless_ref;   /* follow-up: checked when a step falls due */
 	int slot;                    /* index in a ticket's value cache for target_ref/at_ref, or -1 */
 	unsigned pause_mask;         /* 1 << enum wafa_status: statuses that stop the clock */
 	bool restart_on_reopen;
@@ -88,6 +91,13 @@ struct wafa_firing {
 	int64_t deadline; /* ms: the breach instant */
 	int64_t due;      /* ms: when this step fell due */
 };
+
+/* A follow-up's until(t, s) and unless(t, s), asked when a step falls due:
+ * 1 yes, 0 no (or none), negative on an error (logged). */
+int wafa_rules_until(struct wafa_rules *r, struct wafa_ticket *t, int rule, int phase,
+                     const struct wafa_firing *f);
+int wafa_rules_unless(struct wafa_rules *r, struct wafa_ticket *t, int rule, int phase,
+                      const struct wafa_firing *f);
 
 /* Runs the phase's action for t.  On success the mails it asked for are in
  * r->mails (r->nmails), valid until the next run. */

@@ -156,6 +156,7 @@ static void simulate_ticket(struct wafa_rules *r, struct wafa_ticket *t, int64_t
 		struct wafa_event_rec ev[WAFA_TRACK_SEGS + 32];
 		struct wafa_track tr;
 		int n, order = 0;
+		bool stopped = false;
 
 		/* when/target/at see the clock at the start of the simulation */
 		wafa_clock_set_offset(from - base);
@@ -183,6 +184,16 @@ static void simulate_ticket(struct wafa_rules *r, struct wafa_ticket *t, int64_t
 				.deadline = wafa_deadline_breach(rule, &tr), .due = ev[k].due,
 			};
 			wafa_clock_set_offset(ev[k].at - real_now());
+			/* a follow-up's until ends the series, unless skips this one */
+			if (stopped || wafa_rules_until(r, t, i, ev[k].phase, &f) == 1) {
+				e->event = WAFA_EV_CANCELLED;
+				stopped = true;
+				continue;
+			}
+			if (wafa_rules_unless(r, t, i, ev[k].phase, &f) == 1) {
+				e->event = WAFA_EV_CANCELLED;
+				continue;
+			}
 			if (wafa_rules_run(r, t, i, ev[k].phase, &f) != 0)
 				continue;
 			for (size_t m = 0; m < r->nmails; m++) {

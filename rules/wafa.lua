@@ -278,6 +278,65 @@ function api.promise(name)
   end
 end
 
+local FOLLOWUP_FIELDS = {
+  since = true, after = true, once = true, every = true, max = true, ["until"] = true,
+  unless = true, when = true, on_due = true, calendar = true, notify_in = true,
+}
+local FOLLOWUP_FIELD_LIST = "since, after, once, every, max, until, unless, when, calendar, "
+  .. "notify_in, on_due"
+
+-- followup "name" { since = "solved_at", after = "2d", on_due = function(t, s) ... end }:
+-- mail after a ticket event, once, or every so often (every = "3d", max = 3)
+-- until until(t, s) holds.
+function api.followup(name)
+  check_name("followup", name, 2)
+  return function(spec)
+    check_fields("followup", name, spec, FOLLOWUP_FIELDS, FOLLOWUP_FIELD_LIST, 2)
+    local decl = { kind = "followup", name = name, where = c.where(2),
+                   start = check_column(spec.since or "solved_at", "since", 2) }
+    if spec.after == nil then
+      error('followup "' .. name .. '": after is required, like after = "2d"', 2)
+    end
+    local after = check_duration(spec.after, "after", 2)
+    check_common(decl, spec, 2)
+    if type(spec.on_due) ~= "function" then
+      error('followup "' .. name .. '": on_due = function(t, s) ... end is required', 2)
+    end
+    for _, f in ipairs({ "until", "unless" }) do
+      if spec[f] ~= nil and type(spec[f]) ~= "function" then
+        error(f .. ": expected function(t, s) ... end", 2)
+      end
+    end
+    decl.until_fn, decl.unless_fn = spec["until"], spec.unless
+    local every, max = nil, 1
+    if spec.every ~= nil then
+      if spec.once == true then
+        error('followup "' .. name .. '": once = true and every do not go together; keep one', 2)
+      end
+      every = check_duration(spec.every, "every", 2)
+      if every <= 0 then error("every: must be longer than 0", 2) end
+      max = 12
+    elseif spec.once ~= nil and spec.once ~= true then
+      error('once: only once = true is meaningful (for more, set every = "3d")', 2)
+    end
+    if spec.max ~= nil then
+      if spec.every == nil then
+        error('max: set every = "3d" too (without it a follow-up is sent once)', 2)
+      end
+      if math.type(spec.max) ~= "integer" or spec.max < 1 or spec.max > 100 then
+        error("max: a whole number from 1 to 100", 2)
+      end
+      max = spec.max
+    end
+    decl.phases = {}
+    for k = 1, max do
+      decl.phases[k] = { name = max == 1 and "due" or ("due#" .. k), due = true,
+                         offset = after + (k - 1) * (every or 0), fn = spec.on_due }
+    end
+    declared[#declared + 1] = decl
+  end
+end
+
 local DAYS = { sun = 0, mon = 1, tue = 2, wed = 3, thu = 4, fri = 5, sat = 6 }
 local HOLIDAY = {}
 
