@@ -21,6 +21,7 @@
 #include "rules.h"
 #include "sandbox.h"
 #include "schema.h"
+#include "web.h"
 
 #define RETRY_FIRE_MS 1000
 #define RECONCILE_OVERLAP_MS 60000
@@ -44,6 +45,7 @@ struct daemon {
 	struct wafa_pg *work;   /* queries */
 	struct wafa_pg *listen; /* LISTEN only: a busy connection hears late */
 	struct wafa_mailer *mailer;
+	struct wafa_web *web; /* the customers' clicks; NULL without [web] listen */
 	uv_timer_t deadline_timer, reconcile_timer, stop_timer, journal_timer;
 	struct wafa_journal journal;
 	bool journal_busy;
@@ -1283,12 +1285,23 @@ static void on_stop_tick(uv_timer_t *t)
 	close_all(d);
 }
 
+static void on_web_stopped(void *arg)
+{
+	struct daemon *d = arg;
+
+	d->web = NULL;
+	uv_timer_start(&d->stop_timer, on_stop_tick, 0, 50);
+}
+
 static void on_mailer_stopped(void *arg)
 {
 	struct daemon *d = arg;
 
 	d->mailer = NULL;
-	uv_timer_start(&d->stop_timer, on_stop_tick, 0, 50);
+	if (d->web)
+		wafa_web_close(d->web, on_web_stopped, d);
+	else
+		on_web_stopped(d);
 }
 
 static void shutdown_daemon(struct daemon *d, int code)
@@ -1374,6 +1387,11 @@ int wafa_daemon_run(struct wafa_config *cfg)
 	} else {
 		channel.state = NULL; /* the mailer owns it */
 		wafa_mailer_start(d.mailer);
+		if (cfg->web_listen[0] && wafa_web_open(&loop, cfg, d.work, &d.web) != 0) {
+			wafa_log(WAFA_ERROR, "web", "cannot listen on %s (see above); stopping",
+			         cfg->web_listen);
+			shutdown_daemon(&d, EX_CONFIG);
+		}
 		uv_timer_start(&d.reconcile_timer, on_reconcile, (uint64_t)cfg->reconcile_ms,
 		               (uint64_t)cfg->reconcile_ms);
 		uv_timer_start(&d.journal_timer, on_journal_tick, JOURNAL_FLUSH_MS, JOURNAL_FLUSH_MS);

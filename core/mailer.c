@@ -6,9 +6,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+#include <strings.h>
+
+#include "clock.h"
+#include "contact.h"
 #include "log.h"
 #include "message.h"
 #include "outbox.h"
+#include "pg.h"
+#include "template.h"
+#include "token.h"
+#include "web.h"
 
 #define LEASE_S 300
 
@@ -35,6 +44,9 @@ struct wafa_mailer {
 	struct row *rows;
 	struct wafa_mail *mails;
 	size_t n;
+	char *claim_sql;          /* built for the helpdesk view */
+	unsigned char *link_key;  /* signs the links in customer mail; NULL without [web] */
+	size_t link_keylen;
 };
 
 static void claim(struct wafa_mailer *m);
@@ -50,6 +62,8 @@ static void on_closed(uv_handle_t *h)
 
 	m->done(m->done_arg);
 	wafa_channel_close(&m->channel);
+	free(m->claim_sql);
+	free(m->link_key);
 	free(m);
 }
 
@@ -69,6 +83,20 @@ int wafa_mailer_open(uv_loop_t *loop, const struct wafa_config *cfg, struct wafa
 	m->loop = loop;
 	m->cfg = cfg;
 	m->pg = pg;
+	char *view = wafa_pg_quote_ident(cfg->view);
+	m->claim_sql = view ? wafa_outbox_claim_sql(view) : NULL;
+	free(view);
+	if (!m->claim_sql) {
+		free(m);
+		return -ENOMEM;
+	}
+	if (cfg->web_key_file[0]) {
+		int err = wafa_token_key_load(cfg->web_key_file, &m->link_key, &m->link_keylen);
+		if (err)
+			wafa_log(WAFA_ERROR, "mail", "[web] key_file %s: %s: customer mail with links "
+			                             "will fail until it is readable (32 bytes or more)",
+			         cfg->web_key_file, wafa_strerror(err));
+	}
 	m->channel = channel;
 	uv_timer_init(loop, &m->timer);
 	m->timer.data = m;
@@ -209,9 +237,175 @@ static void after_send(uv_work_t *w, int status)
 	maybe_done(m);
 }
 
+/* Turns a template mail into its parts: variables from the row, the
+ * survey and unsubscribe links, then the template.  Returns 0 or -errno
+ * with why. */
+static int render_template(struct wafa_mailer *m, PGresult *res, int i, const char *unsub,
+                           struct wafa_rendered *out, char *why, size_t whylen)
+{
+	const char *name = PQgetvalue(res, i, WAFA_OB_TEMPLATE);
+	const char *locale = PQgetisnull(res, i, WAFA_OB_LOCALE) ? NULL
+	                                                        : PQgetvalue(res, i, WAFA_OB_LOCALE);
+	int64_t id = strtoll(PQgetvalue(res, i, WAFA_OB_ID), NULL, 10);
+	struct wafa_var vars[64 + 6];
+	char *links[5] = { 0 };
+	json_t *obj = NULL;
+	size_t n = 0;
+	int err;
+
+	if (!m->cfg->templates[0]) {
+		snprintf(why, whylen, "template \"%s\": [mail] templates is not set", name);
+		return -ENOENT;
+	}
+	if (!PQgetisnull(res, i, WAFA_OB_VARS)) {
+		const char *key;
+		json_t *v;
+		obj = json_loads(PQgetvalue(res, i, WAFA_OB_VARS), 0, NULL);
+		json_object_foreach (obj, key, v) {
+			if (n < 64 && json_is_string(v)) {
+				vars[n].name = key;
+				vars[n++].value = json_string_value(v);
+			}
+		}
+	}
+	if (unsub) {
+		vars[n].name = "unsubscribe_url";
+		vars[n++].value = unsub;
+	}
+	if (strcmp(PQgetvalue(res, i, WAFA_OB_SURVEY), "t") == 0) {
+		static const char *const names[] = { "survey_1", "survey_2", "survey_3", "survey_4",
+			                             "survey_5" };
+		for (int k = 0; k < 5; k++) {
+			links[k] = m->link_key ? wafa_web_link(m->cfg, m->link_key, m->link_keylen, 's', id,
+			                                       PQgetvalue(res, i, WAFA_OB_RCPT), k + 1)
+			                       : NULL;
+			if (!links[k]) {
+				snprintf(why, whylen, "survey links need [web] base_url and a readable "
+				                      "key_file");
+				err = -EINVAL;
+				goto out;
+			}
+			vars[n].name = names[k];
+			vars[n++].value = links[k];
+		}
+	}
+	err = wafa_template_render(m->cfg->templates, name, locale, m->cfg->default_locale, vars, n,
+	                           out, why, whylen);
+out:
+	for (int k = 0; k < 5; k++)
+		free(links[k]);
+	json_decref(obj);
+	return err;
+}
+
+/* Counts, within one claimed batch, the customer mails let through, so a cap
+ * holds inside a batch too. */
+struct seen {
+	char email[320];
+	int mails, offers;
+};
+
+static struct seen *seen_for(struct seen *seen, size_t *nseen, size_t cap, const char *email)
+{
+	for (size_t k = 0; k < *nseen; k++)
+		if (strcasecmp(seen[k].email, email) == 0)
+			return &seen[k];
+	if (*nseen == cap)
+		return NULL;
+	memset(&seen[*nseen], 0, sizeof(seen[0]));
+	snprintf(seen[*nseen].email, sizeof(seen[0].email), "%s", email);
+	return &seen[(*nseen)++];
+}
+
+/* Applies the contact policy to a claimed mail to a customer.  Returns true
+ * when it may go now; otherwise it has been held or skipped (recorded). */
+static bool allowed(struct wafa_mailer *m, PGresult *res, int i, struct seen *seen,
+                    size_t *nseen, size_t cap)
+{
+	struct wafa_contact_facts f;
+	const char *rcpt = PQgetvalue(res, i, WAFA_OB_RCPT), *key = PQgetvalue(res, i, WAFA_OB_KEY);
+	bool offer = strcmp(PQgetvalue(res, i, WAFA_OB_KIND), "offer") == 0;
+	struct seen *s = seen_for(seen, nseen, cap, rcpt);
+	char why[300], id[32], at[32];
+	int64_t until;
+	enum wafa_contact_verdict v;
+
+	f.opted_out = strcmp(PQgetvalue(res, i, WAFA_OB_OPTED_OUT), "t") == 0;
+	f.mails_recent = strtoll(PQgetvalue(res, i, WAFA_OB_MAILS_RECENT), NULL, 10) +
+	                 (s ? s->mails : 0);
+	f.offers_recent = strtoll(PQgetvalue(res, i, WAFA_OB_OFFERS_RECENT), NULL, 10) +
+	                  (s ? s->offers : 0);
+	f.open_tickets = strtoll(PQgetvalue(res, i, WAFA_OB_OPEN_TICKETS), NULL, 10);
+	f.last_breach_ms = PQgetisnull(res, i, WAFA_OB_LAST_BREACH_MS)
+	                       ? WAFA_NO_TIME
+	                       : strtoll(PQgetvalue(res, i, WAFA_OB_LAST_BREACH_MS), NULL, 10);
+	v = wafa_contact_decide(m->cfg, &f, offer,
+	                        PQgetisnull(res, i, WAFA_OB_TZ) ? NULL : PQgetvalue(res, i, WAFA_OB_TZ),
+	                        wafa_clock_now_ms(), &until, why, sizeof(why));
+	if (v == WAFA_CONTACT_SEND) {
+		if (s) {
+			s->mails++;
+			s->offers += offer;
+		}
+		return true;
+	}
+	snprintf(id, sizeof(id), "%s", PQgetvalue(res, i, WAFA_OB_ID));
+	snprintf(at, sizeof(at), "%" PRId64, until);
+	const char *hold[] = { id, at, why }, *skip[] = { id, why };
+	wafa_log(WAFA_INFO, "mail", "%s %s: %s", v == WAFA_CONTACT_HOLD ? "held" : "skipped", key,
+	         why);
+	if (wafa_pg_query(m->pg, v == WAFA_CONTACT_HOLD ? wafa_outbox_hold_sql : wafa_outbox_skip_sql,
+	                  v == WAFA_CONTACT_HOLD ? 3 : 2, v == WAFA_CONTACT_HOLD ? hold : skip,
+	                  on_update, NULL) != 0)
+		on_update(NULL, NULL);
+	return false;
+}
+
+/* Renders claimed row i into row.  Returns 0 or -errno with why. */
+static int render(struct wafa_mailer *m, PGresult *res, int i, struct row *row, char *why,
+                  size_t whylen)
+{
+	bool customer = strcmp(PQgetvalue(res, i, WAFA_OB_AUDIENCE), "customer") == 0;
+	int64_t id = strtoll(PQgetvalue(res, i, WAFA_OB_ID), NULL, 10);
+	char *unsub = customer && m->link_key
+	                  ? wafa_web_link(m->cfg, m->link_key, m->link_keylen, 'u', id,
+	                                  PQgetvalue(res, i, WAFA_OB_RCPT), 0)
+	                  : NULL;
+	struct wafa_rendered r = { 0 };
+	struct wafa_message_in in = {
+		.from = PQgetvalue(res, i, WAFA_OB_FROM),
+		.to = PQgetvalue(res, i, WAFA_OB_RCPT),
+		.subject = PQgetvalue(res, i, WAFA_OB_SUBJECT),
+		.text = PQgetvalue(res, i, WAFA_OB_BODY),
+		.key = PQgetvalue(res, i, WAFA_OB_KEY),
+		.date_ms = strtoll(PQgetvalue(res, i, WAFA_OB_CREATED_MS), NULL, 10),
+		.in_reply_to = customer && !PQgetisnull(res, i, WAFA_OB_THREAD)
+		                   ? PQgetvalue(res, i, WAFA_OB_THREAD) : NULL,
+		.list_unsubscribe = unsub,
+	};
+	int err = 0;
+
+	if (!PQgetisnull(res, i, WAFA_OB_TEMPLATE)) {
+		err = render_template(m, res, i, unsub, &r, why, whylen);
+		if (err)
+			goto out;
+		in.subject = r.subject;
+		in.text = r.text;
+		in.html = r.html;
+		in.lang = r.locale;
+	}
+	err = wafa_message_build(&in, &row->msg, why, whylen);
+out:
+	wafa_rendered_free(&r);
+	free(unsub);
+	return err;
+}
+
 static void on_claimed(PGresult *res, void *arg)
 {
 	struct wafa_mailer *m = arg;
+	struct seen *seen = NULL;
+	size_t nseen = 0;
 	int n;
 
 	m->claiming = false;
@@ -224,7 +418,8 @@ static void on_claimed(PGresult *res, void *arg)
 		goto out;
 	m->rows = calloc((size_t)n, sizeof(*m->rows));
 	m->mails = calloc((size_t)n, sizeof(*m->mails));
-	if (!m->rows || !m->mails) {
+	seen = calloc((size_t)n, sizeof(*seen));
+	if (!m->rows || !m->mails || !seen) {
 		free_batch(m);
 		goto out;
 	}
@@ -232,21 +427,24 @@ static void on_claimed(PGresult *res, void *arg)
 		struct row *row = &m->rows[m->n];
 		struct wafa_mail *mail = &m->mails[m->n];
 		char why[200];
-		row->id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-		row->attempts = atoi(PQgetvalue(res, i, 6));
-		if (wafa_message_render(PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
-		                        PQgetvalue(res, i, 4), PQgetvalue(res, i, 5), PQgetvalue(res, i, 1),
-		                        strtoll(PQgetvalue(res, i, 7), NULL, 10), &row->msg, why,
-		                        sizeof(why)) != 0) {
+		row->id = strtoll(PQgetvalue(res, i, WAFA_OB_ID), NULL, 10);
+		row->attempts = atoi(PQgetvalue(res, i, WAFA_OB_ATTEMPTS));
+		if (strcmp(PQgetvalue(res, i, WAFA_OB_AUDIENCE), "customer") == 0 &&
+		    !allowed(m, res, i, seen, &nseen, (size_t)n)) {
+			memset(row, 0, sizeof(*row));
+			continue;
+		}
+		if (render(m, res, i, row, why, sizeof(why)) != 0) {
 			/* a mail that cannot be rendered never will be: park it */
 			mail->status = WAFA_MAIL_PERMFAIL;
 			snprintf(mail->reason, sizeof(mail->reason), "cannot render: %s", why);
-			record_unsent(m, PQgetvalue(res, i, 1), row->id, row->attempts, mail);
+			record_unsent(m, PQgetvalue(res, i, WAFA_OB_KEY), row->id, row->attempts, mail);
+			wafa_message_free(&row->msg);
 			memset(row, 0, sizeof(*row));
 			memset(mail, 0, sizeof(*mail));
 			continue;
 		}
-		row->key = strdup(PQgetvalue(res, i, 1));
+		row->key = strdup(PQgetvalue(res, i, WAFA_OB_KEY));
 		mail->key = row->key;
 		mail->env_from = row->msg.env_from;
 		mail->rcpt = (const char *const *)row->msg.rcpt;
@@ -265,6 +463,7 @@ static void on_claimed(PGresult *res, void *arg)
 		free_batch(m);
 	}
 out:
+	free(seen);
 	if (m->again && !m->sending && !m->stopping) {
 		m->again = false;
 		claim(m);
@@ -274,8 +473,8 @@ out:
 
 static void claim(struct wafa_mailer *m)
 {
-	char batch[16], lease[16];
-	const char *p[] = { batch, lease };
+	char batch[16], lease[16], mails_ms[32], offers_ms[32];
+	const char *p[] = { batch, lease, mails_ms, offers_ms };
 
 	if (m->stopping)
 		return;
@@ -285,6 +484,8 @@ static void claim(struct wafa_mailer *m)
 	}
 	snprintf(batch, sizeof(batch), "%lld", (long long)m->cfg->batch);
 	snprintf(lease, sizeof(lease), "%d", LEASE_S);
-	if (wafa_pg_query(m->pg, wafa_outbox_claim_sql, 2, p, on_claimed, m) == 0)
+	snprintf(mails_ms, sizeof(mails_ms), "%" PRId64, m->cfg->customer_mails.per_ms);
+	snprintf(offers_ms, sizeof(offers_ms), "%" PRId64, m->cfg->offers.per_ms);
+	if (wafa_pg_query(m->pg, m->claim_sql, 4, p, on_claimed, m) == 0)
 		m->claiming = true;
 }

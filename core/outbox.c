@@ -28,15 +28,53 @@ const char wafa_outbox_fire_sql[] =
 	"                   survey bool) ON m.key = f.key "
 	"RETURNING key";
 
-const char wafa_outbox_claim_sql[] =
-	"UPDATE outbox SET claimed_until = now() + make_interval(secs => $2::int), "
-	"       attempts = attempts + 1 "
-	" WHERE id IN (SELECT id FROM outbox "
-	"               WHERE status = 'queued' AND next_attempt_at <= now() "
-	"                 AND (claimed_until IS NULL OR claimed_until < now()) "
-	"               ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) "
-	"RETURNING id, key, mail_from, rcpt, subject, body, attempts, "
-	"          (extract(epoch FROM created_at) * 1000)::int8";
+char *wafa_outbox_claim_sql(const char *view)
+{
+	char *sql;
+
+	if (asprintf(&sql,
+	    "WITH c AS (UPDATE outbox SET claimed_until = now() + make_interval(secs => $2::int), "
+	    "                 attempts = attempts + 1 "
+	    "            WHERE id IN (SELECT id FROM outbox "
+	    "                          WHERE status = 'queued' AND next_attempt_at <= now() "
+	    "                            AND (claimed_until IS NULL OR claimed_until < now()) "
+	    "                          ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) "
+	    "           RETURNING *) "
+	    "SELECT c.id, c.key, c.mail_from, c.rcpt, c.subject, c.body, c.attempts, "
+	    "       (extract(epoch FROM c.created_at) * 1000)::int8, c.audience, c.kind, c.template, "
+	    "       c.vars::text, c.locale, c.tz, c.thread_message_id, c.survey, "
+	    "       f.opted_out, f.mails_recent, f.offers_recent, f.open_tickets, f.last_breach, "
+	    "       c.ticket_id, c.rule "
+	    "  FROM c LEFT JOIN LATERAL ( "
+	    "       SELECT EXISTS (SELECT 1 FROM optout o WHERE o.email = a.email) AS opted_out, "
+	    "              (SELECT count(*) FROM outbox b WHERE b.audience = 'customer' "
+	    "                  AND b.status = 'sent' AND mail_address(b.rcpt) = a.email "
+	    "                  AND b.sent_at > now() - make_interval(secs => $3::float8 / 1000)) "
+	    "                  AS mails_recent, "
+	    "              (SELECT count(*) FROM outbox b WHERE b.audience = 'customer' "
+	    "                  AND b.kind = 'offer' AND b.status = 'sent' "
+	    "                  AND mail_address(b.rcpt) = a.email "
+	    "                  AND b.sent_at > now() - make_interval(secs => $4::float8 / 1000)) "
+	    "                  AS offers_recent, "
+	    "              (SELECT count(*) FROM %s v WHERE lower(v.customer_email) = a.email "
+	    "                  AND v.status NOT IN ('solved', 'closed')) AS open_tickets, "
+	    "              (SELECT (extract(epoch FROM max(j.at)) * 1000)::int8 FROM journal j "
+	    "                WHERE j.event = 'breach' AND j.ticket_id IN "
+	    "                      (SELECT v.id FROM %s v WHERE lower(v.customer_email) = a.email)) "
+	    "                  AS last_breach "
+	    "         FROM (SELECT mail_address(c.rcpt) AS email) a) f ON c.audience = 'customer' "
+	    " ORDER BY c.next_attempt_at, c.id",
+	    view, view) < 0)
+		return NULL;
+	return sql;
+}
+
+const char wafa_outbox_hold_sql[] =
+	"UPDATE outbox SET next_attempt_at = to_timestamp($2::float8 / 1000), claimed_until = NULL, "
+	"       attempts = greatest(attempts - 1, 0), held_reason = $3 WHERE id = $1";
+
+const char wafa_outbox_skip_sql[] =
+	"UPDATE outbox SET status = 'skipped', claimed_until = NULL, last_error = $2 WHERE id = $1";
 
 const char wafa_outbox_sent_sql[] =
 	"UPDATE outbox SET status = 'sent', sent_at = now(), claimed_until = NULL, last_error = NULL "

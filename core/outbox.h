@@ -17,8 +17,23 @@
  * journal row and its mails, in one statement; returns one row per mail
  * queued. */
 extern const char wafa_outbox_fire_sql[];
-/* $1 batch size, $2 lease seconds: claims due rows (SKIP LOCKED). */
-extern const char wafa_outbox_claim_sql[];
+/* The claim query for a helpdesk view (quoted): $1 batch size, $2 lease
+ * seconds, $3 and $4 the [contact] customer_mails and offers windows in ms.
+ * Claims due rows (SKIP LOCKED) and returns, per row, the columns named by
+ * enum wafa_outbox_col, with the contact facts for a mail to a customer.
+ * Returns a malloc'ed string or NULL. */
+char *wafa_outbox_claim_sql(const char *quoted_view);
+enum wafa_outbox_col {
+	WAFA_OB_ID, WAFA_OB_KEY, WAFA_OB_FROM, WAFA_OB_RCPT, WAFA_OB_SUBJECT, WAFA_OB_BODY,
+	WAFA_OB_ATTEMPTS, WAFA_OB_CREATED_MS, WAFA_OB_AUDIENCE, WAFA_OB_KIND, WAFA_OB_TEMPLATE,
+	WAFA_OB_VARS, WAFA_OB_LOCALE, WAFA_OB_TZ, WAFA_OB_THREAD, WAFA_OB_SURVEY,
+	WAFA_OB_OPTED_OUT, WAFA_OB_MAILS_RECENT, WAFA_OB_OFFERS_RECENT, WAFA_OB_OPEN_TICKETS,
+	WAFA_OB_LAST_BREACH_MS, WAFA_OB_TICKET_ID, WAFA_OB_RULE,
+};
+/* $1 id, $2 ms to try again at, $3 why: the contact policy holds it. */
+extern const char wafa_outbox_hold_sql[];
+/* $1 id, $2 why: the contact policy skips it for good. */
+extern const char wafa_outbox_skip_sql[];
 /* $1 ids as an array literal "{1,2}". */
 extern const char wafa_outbox_sent_sql[];
 /* $1 id, $2 retry delay ms, $3 reason. */
