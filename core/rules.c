@@ -13,6 +13,7 @@
 #include "log.h"
 #include "prelude.inc"
 #include "zone.h"
+#include "datefmt.h"
 
 #define MAX_SUBJECT 998
 #define MAX_BODY (256 * 1024)
@@ -287,6 +288,54 @@ static void rule_free(struct wafa_rule *rule, lua_State *L)
 	free(rule->where);
 }
 
+/* A string field of a ticket or a customer: t.customer_<name>, else t.<name>. */
+static const char *who_field(lua_State *L, int idx, const char *name)
+{
+	const char *v = NULL;
+
+	if (!lua_istable(L, idx))
+		return NULL;
+	lua_pushfstring(L, "customer_%s", name);
+	if (lua_gettable(L, idx) == LUA_TSTRING)
+		v = lua_tostring(L, -1);
+	lua_pop(L, 1); /* the string stays alive in the table */
+	if (!v) {
+		if (lua_getfield(L, idx, name) == LUA_TSTRING)
+			v = lua_tostring(L, -1);
+		lua_pop(L, 1);
+	}
+	return v;
+}
+
+/* wafa.date(ts, t) and wafa.datetime(ts, t): ts (Unix seconds) as t's
+ * customer reads it, in their locale, calendar and time zone. */
+static int format_date(lua_State *L, enum wafa_datefmt_style style)
+{
+	lua_Integer ts = luaL_checkinteger(L, 1);
+	const char *locale = who_field(L, 2, "locale"), *tz = who_field(L, 2, "tz");
+	char buf[256];
+
+	if (ts > INT64_MAX / 1000 || ts < INT64_MIN / 1000 + 1)
+		return luaL_error(L, "wafa.date: %I is out of range", ts);
+	if (tz && !wafa_zone_valid(tz))
+		tz = NULL;
+	if (wafa_datefmt_format((int64_t)ts * 1000, locale, tz, style, buf, sizeof(buf)) != 0)
+		return luaL_error(L, "wafa.date: cannot format %I for locale %s", ts,
+		                  locale ? locale : "en");
+	lua_pushstring(L, buf);
+	return 1;
+}
+
+static int api_date(lua_State *L)
+{
+	return format_date(L, WAFA_DATE);
+}
+
+static int api_datetime(lua_State *L)
+{
+	return format_date(L, WAFA_DATETIME);
+}
+
 static int read_only(lua_State *L)
 {
 	return luaL_error(L, "wafa.%s: the rule library is shared by every rule file and "
@@ -338,6 +387,10 @@ static int load_prelude(lua_State *L)
 	/* rule files share `wafa`: they get a read-only view of it (a
 	 * userdata, so that not even rawset can change it for the others) */
 	lua_getfield(L, c - 1, "wafa");
+	lua_pushcfunction(L, api_date);
+	lua_setfield(L, -2, "date");
+	lua_pushcfunction(L, api_datetime);
+	lua_setfield(L, -2, "datetime");
 	lua_newuserdatauv(L, 0, 0);
 	lua_createtable(L, 0, 3);
 	lua_pushvalue(L, -3);
