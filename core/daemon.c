@@ -21,6 +21,7 @@
 #include "rules.h"
 #include "sandbox.h"
 #include "schema.h"
+#include "offer.h"
 #include "web.h"
 
 #define RETRY_FIRE_MS 1000
@@ -46,6 +47,7 @@ struct daemon {
 	struct wafa_pg *listen; /* LISTEN only: a busy connection hears late */
 	struct wafa_mailer *mailer;
 	struct wafa_web *web; /* the customers' clicks; NULL without [web] listen */
+	struct wafa_offers *offers;
 	uv_timer_t deadline_timer, reconcile_timer, stop_timer, journal_timer;
 	struct wafa_journal journal;
 	bool journal_busy;
@@ -395,6 +397,14 @@ static int take_rows(struct daemon *d, PGresult *res, const char *what, bool liv
 	return n;
 }
 
+static void kick_mailer(void *arg)
+{
+	struct daemon *d = arg;
+
+	if (d->mailer)
+		wafa_mailer_kick(d->mailer);
+}
+
 static void start_catch_up(struct daemon *d)
 {
 	d->catching_up = true;
@@ -443,6 +453,8 @@ static void on_page(PGresult *res, void *arg)
 	sweep(d);
 	wafa_log(WAFA_INFO, "adapter", "snapshot: %zu tickets, %zu deadlines", d->index.count,
 	         d->heap.count);
+	if (!d->ready && d->offers)
+		wafa_offers_start(d->offers, 3000);
 	d->ready = true;
 	/* every ticket in the view has its history now; what is left belongs to
 	 * tickets gone from the view */
@@ -1234,6 +1246,8 @@ static void on_reload(uv_signal_t *s, int signum)
 	d->rules = rules;
 	d->sb = sb;
 	d->rules_gen++;
+	if (d->offers)
+		wafa_offers_set_rules(d->offers, d->rules);
 	apply_marks(d);
 	for (size_t i = 0; i < d->index.cap; i++) {
 		struct wafa_ticket *t = d->index.slots[i];
@@ -1285,12 +1299,23 @@ static void on_stop_tick(uv_timer_t *t)
 	close_all(d);
 }
 
+static void on_offers_stopped(void *arg)
+{
+	struct daemon *d = arg;
+
+	d->offers = NULL;
+	uv_timer_start(&d->stop_timer, on_stop_tick, 0, 50);
+}
+
 static void on_web_stopped(void *arg)
 {
 	struct daemon *d = arg;
 
 	d->web = NULL;
-	uv_timer_start(&d->stop_timer, on_stop_tick, 0, 50);
+	if (d->offers)
+		wafa_offers_close(d->offers, on_offers_stopped, d);
+	else
+		on_offers_stopped(d);
 }
 
 static void on_mailer_stopped(void *arg)
@@ -1387,6 +1412,8 @@ int wafa_daemon_run(struct wafa_config *cfg)
 	} else {
 		channel.state = NULL; /* the mailer owns it */
 		wafa_mailer_start(d.mailer);
+		if (wafa_offers_open(&loop, cfg, d.work, kick_mailer, &d, &d.offers) == 0)
+			wafa_offers_set_rules(d.offers, d.rules);
 		if (cfg->web_listen[0] && wafa_web_open(&loop, cfg, d.work, &d.web) != 0) {
 			wafa_log(WAFA_ERROR, "web", "cannot listen on %s (see above); stopping",
 			         cfg->web_listen);

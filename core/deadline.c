@@ -116,6 +116,8 @@ void wafa_deadline_track(struct wafa_rules *r, int rule_i, struct wafa_ticket *t
 	memset(tr, 0, sizeof(*tr));
 	tr->applies = false;
 	tr->end = INT64_MAX;
+	if (rule->kind == WAFA_RULE_OFFER)
+		return; /* over customers, not tickets: core/offer.c */
 	if (rule->kind == WAFA_RULE_PROMISE) {
 		tr->start = wafa_rules_at(r, rule_i, t);
 		if (tr->start == WAFA_NO_TIME || !wafa_rules_applies(r, rule_i, t))

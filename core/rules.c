@@ -19,7 +19,7 @@
 #define MAX_BODY (256 * 1024)
 #define MAX_MAILS 20
 
-const char *const wafa_rule_kind_names[] = { "sla", "promise", "followup" };
+const char *const wafa_rule_kind_names[] = { "sla", "promise", "followup", "offer" };
 
 static const char *const priority_names[WAFA_P_N] = { "low", "normal", "high", "urgent",
 	                                              "default" };
@@ -283,6 +283,7 @@ static void rule_free(struct wafa_rule *rule, lua_State *L)
 	luaL_unref(L, LUA_REGISTRYINDEX, rule->at_ref);
 	luaL_unref(L, LUA_REGISTRYINDEX, rule->until_ref);
 	luaL_unref(L, LUA_REGISTRYINDEX, rule->unless_ref);
+	luaL_unref(L, LUA_REGISTRYINDEX, rule->audience_ref);
 	free(rule->phases);
 	free(rule->name);
 	free(rule->where);
@@ -481,7 +482,7 @@ static int take_decl(struct wafa_rules *r, lua_State *L, struct wafa_rule *rule,
 
 	memset(rule, 0, sizeof(*rule));
 	rule->when_ref = rule->target_ref = rule->at_ref = LUA_NOREF;
-	rule->until_ref = rule->unless_ref = LUA_NOREF;
+	rule->until_ref = rule->unless_ref = rule->audience_ref = LUA_NOREF;
 	rule->slot = -1;
 	rule->name = field_string(L, top, "name");
 	rule->where = field_string(L, top, "where");
@@ -494,7 +495,8 @@ static int take_decl(struct wafa_rules *r, lua_State *L, struct wafa_rule *rule,
 	s = field_string(L, top, "kind");
 	rule->kind = !s ? WAFA_RULE_SLA
 	           : strcmp(s, "promise") == 0 ? WAFA_RULE_PROMISE
-	           : strcmp(s, "followup") == 0 ? WAFA_RULE_FOLLOWUP : WAFA_RULE_SLA;
+	           : strcmp(s, "followup") == 0 ? WAFA_RULE_FOLLOWUP
+	           : strcmp(s, "offer") == 0 ? WAFA_RULE_OFFER : WAFA_RULE_SLA;
 	free(s);
 	s = field_string(L, top, rule->kind == WAFA_RULE_PROMISE ? "at" : "start");
 	rule->start = s ? wafa_ticket_time_index(s) : WAFA_T_CREATED_AT;
@@ -518,6 +520,10 @@ static int take_decl(struct wafa_rules *r, lua_State *L, struct wafa_rule *rule,
 	rule->at_ref = field_ref(L, top, "at_fn");
 	rule->until_ref = field_ref(L, top, "until_fn");
 	rule->unless_ref = field_ref(L, top, "unless_fn");
+	rule->audience_ref = field_ref(L, top, "audience");
+	lua_getfield(L, top, "every");
+	rule->every_ms = lua_isinteger(L, -1) ? (int64_t)lua_tointeger(L, -1) : 0;
+	lua_pop(L, 1);
 	if (rule->target_ref != LUA_NOREF || rule->at_ref != LUA_NOREF)
 		rule->slot = r->nslots++;
 	lua_getfield(L, top, "pause");
@@ -974,6 +980,88 @@ int wafa_rules_unless(struct wafa_rules *r, struct wafa_ticket *t, int rule, int
                       const struct wafa_firing *f)
 {
 	return ask(r, t, rule, phase, f, r->rules[rule].unless_ref, "unless");
+}
+
+static void push_customer(lua_State *L, const struct wafa_customer *c)
+{
+	struct { const char *name; const char *v; } strs[] = {
+		{ "email", c->email }, { "name", c->name }, { "locale", c->locale }, { "tz", c->tz },
+	};
+	struct { const char *name; int64_t v; } nums[] = {
+		{ "tickets", c->tickets }, { "open", c->open }, { "solved", c->solved },
+	};
+	struct { const char *name; int64_t ms; } times[] = {
+		{ "first_contact", c->first_contact }, { "last_contact", c->last_contact },
+		{ "last_breach", c->last_breach },
+	};
+
+	lua_createtable(L, 0, 10);
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+		if (!strs[i].v)
+			continue;
+		lua_pushstring(L, strs[i].v);
+		lua_setfield(L, -2, strs[i].name);
+	}
+	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		lua_pushinteger(L, (lua_Integer)nums[i].v);
+		lua_setfield(L, -2, nums[i].name);
+	}
+	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+		if (times[i].ms == WAFA_NO_TIME)
+			continue;
+		lua_pushinteger(L, (lua_Integer)wafa_ms_to_s(times[i].ms));
+		lua_setfield(L, -2, times[i].name);
+	}
+}
+
+int wafa_rules_audience(struct wafa_rules *r, int rule_i, const struct wafa_customer *c)
+{
+	const struct wafa_rule *rule = &r->rules[rule_i];
+	lua_State *L = wafa_sandbox_state(r->sb);
+	char why[512];
+	int yes;
+
+	lua_rawgeti(L, LUA_REGISTRYINDEX, rule->audience_ref);
+	push_customer(L, c);
+	if (wafa_sandbox_call(r->sb, 1, 1, why, sizeof(why)) != 0) {
+		wafa_log(WAFA_ERROR, "rules", "rule=%s customer=%s: audience: %s", rule->name, c->email,
+		         why);
+		return -EINVAL;
+	}
+	yes = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	return yes;
+}
+
+int wafa_rules_run_offer(struct wafa_rules *r, int rule_i, const struct wafa_customer *c,
+                         int64_t instance)
+{
+	const struct wafa_rule *rule = &r->rules[rule_i];
+	lua_State *L = wafa_sandbox_state(r->sb);
+	char why[512];
+	int err;
+
+	mails_clear(r);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, rule->phases[0].fn_ref);
+	push_customer(L, c);
+	lua_createtable(L, 0, 4);
+	lua_pushstring(L, rule->name);
+	lua_setfield(L, -2, "rule");
+	lua_pushstring(L, "offer");
+	lua_setfield(L, -2, "kind");
+	lua_pushstring(L, rule->phases[0].name);
+	lua_setfield(L, -2, "phase");
+	lua_pushinteger(L, (lua_Integer)instance);
+	lua_setfield(L, -2, "instance");
+	r->in_action = true;
+	err = wafa_sandbox_call(r->sb, 2, 0, why, sizeof(why));
+	r->in_action = false;
+	if (err) {
+		wafa_log(WAFA_ERROR, "rules", "rule=%s customer=%s: on_due: %s", rule->name, c->email,
+		         why);
+		mails_clear(r);
+	}
+	return err;
 }
 
 int wafa_rules_run(struct wafa_rules *r, struct wafa_ticket *t, int rule_i, int phase,

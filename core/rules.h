@@ -19,7 +19,7 @@
 enum wafa_priority { WAFA_P_LOW, WAFA_P_NORMAL, WAFA_P_HIGH, WAFA_P_URGENT, WAFA_P_DEFAULT,
 	             WAFA_P_N };
 
-enum wafa_rule_kind { WAFA_RULE_SLA, WAFA_RULE_PROMISE, WAFA_RULE_FOLLOWUP };
+enum wafa_rule_kind { WAFA_RULE_SLA, WAFA_RULE_PROMISE, WAFA_RULE_FOLLOWUP, WAFA_RULE_OFFER };
 extern const char *const wafa_rule_kind_names[];
 
 enum wafa_phase_kind { WAFA_PHASE_WARN, WAFA_PHASE_BREACH, WAFA_PHASE_ESCALATE, WAFA_PHASE_DUE };
@@ -43,6 +43,8 @@ struct wafa_rule {
 	int at_ref;                  /* promise at = function(t): LUA_NOREF for none */
 	int when_ref;                /* LUA_NOREF for none */
 	int until_ref, unless_ref;   /* follow-up: checked when a step falls due */
+	int audience_ref;            /* offer: which customers */
+	int64_t every_ms;            /* offer: at most once per customer in this */
 	int slot;                    /* index in a ticket's value cache for target_ref/at_ref, or -1 */
 	unsigned pause_mask;         /* 1 << enum wafa_status: statuses that stop the clock */
 	bool restart_on_reopen;
@@ -98,6 +100,21 @@ int wafa_rules_until(struct wafa_rules *r, struct wafa_ticket *t, int rule, int 
                      const struct wafa_firing *f);
 int wafa_rules_unless(struct wafa_rules *r, struct wafa_ticket *t, int rule, int phase,
                       const struct wafa_firing *f);
+
+/* A customer as offers see them: aggregates over their tickets. */
+struct wafa_customer {
+	const char *email, *name, *locale, *tz;
+	int64_t tickets, open, solved;
+	int64_t first_contact, last_contact, last_breach; /* ms, or WAFA_NO_TIME */
+};
+
+/* Does offer rule's audience(c) take customer c?  1 yes, 0 no, negative on an
+ * error (logged). */
+int wafa_rules_audience(struct wafa_rules *r, int rule, const struct wafa_customer *c);
+/* Runs offer rule's on_due(c, s); the mails are in r->mails as for
+ * wafa_rules_run. */
+WAFA_WUR int wafa_rules_run_offer(struct wafa_rules *r, int rule, const struct wafa_customer *c,
+                                  int64_t instance);
 
 /* Runs the phase's action for t.  On success the mails it asked for are in
  * r->mails (r->nmails), valid until the next run. */

@@ -337,6 +337,36 @@ function api.followup(name)
   end
 end
 
+local OFFER_FIELDS = { audience = true, every = true, on_due = true }
+
+-- offer "name" { audience = function(c) ... end, every = "90d", on_due = function(c, s) ... end }:
+-- over customers, not tickets; each customer at most once per `every`.
+function api.offer(name)
+  check_name("offer", name, 2)
+  return function(spec)
+    check_fields("offer", name, spec, OFFER_FIELDS, "audience, every, on_due", 2)
+    local decl = { kind = "offer", name = name, where = c.where(2) }
+    if type(spec.audience) ~= "function" then
+      error('offer "' .. name .. '": audience = function(c) ... end is required '
+        .. '(c: email, name, locale, tz, tickets, open, solved, first_contact, last_contact, '
+        .. 'last_breach)', 2)
+    end
+    if type(spec.on_due) ~= "function" then
+      error('offer "' .. name .. '": on_due = function(c, s) ... end is required', 2)
+    end
+    if spec.every == nil then
+      error('offer "' .. name .. '": every is required, like every = "90d"', 2)
+    end
+    decl.every = check_duration(spec.every, "every", 2)
+    if decl.every < 3600000 then
+      error('every: an offer comes at most once an hour (use "1h" or more)', 2)
+    end
+    decl.audience = spec.audience
+    decl.phases = { { name = "due", due = true, offset = 0, fn = spec.on_due } }
+    declared[#declared + 1] = decl
+  end
+end
+
 local DAYS = { sun = 0, mon = 1, tue = 2, wed = 3, thu = 4, fri = 5, sat = 6 }
 local HOLIDAY = {}
 
