@@ -280,10 +280,10 @@ end
 
 local FOLLOWUP_FIELDS = {
   since = true, after = true, once = true, every = true, max = true, ["until"] = true,
-  unless = true, when = true, on_due = true, calendar = true, notify_in = true,
+  stop = true, unless = true, when = true, on_due = true, calendar = true, notify_in = true,
 }
-local FOLLOWUP_FIELD_LIST = "since, after, once, every, max, until, unless, when, calendar, "
-  .. "notify_in, on_due"
+local FOLLOWUP_FIELD_LIST = "since, after, once, every, max, stop (or [\"until\"]), unless, when, "
+  .. "calendar, notify_in, on_due"
 
 -- followup "name" { since = "solved_at", after = "2d", on_due = function(t, s) ... end }:
 -- mail after a ticket event, once, or every so often (every = "3d", max = 3)
@@ -302,12 +302,16 @@ function api.followup(name)
     if type(spec.on_due) ~= "function" then
       error('followup "' .. name .. '": on_due = function(t, s) ... end is required', 2)
     end
-    for _, f in ipairs({ "until", "unless" }) do
+    -- `until` is a Lua keyword: stop = function(t, s) ... end says the same
+    if spec["until"] ~= nil and spec.stop ~= nil then
+      error('followup "' .. name .. '": stop and ["until"] are the same; keep one', 2)
+    end
+    for _, f in ipairs({ "until", "stop", "unless" }) do
       if spec[f] ~= nil and type(spec[f]) ~= "function" then
         error(f .. ": expected function(t, s) ... end", 2)
       end
     end
-    decl.until_fn, decl.unless_fn = spec["until"], spec.unless
+    decl.until_fn, decl.unless_fn = spec["until"] or spec.stop, spec.unless
     local every, max = nil, 1
     if spec.every ~= nil then
       if spec.once == true then
