@@ -37,8 +37,10 @@ offer "thank-you" {
   every = "365d",
   audience = function(c) return c.solved >= 5 and c.open == 0 end,
   on_due = function(c, s)
-    mail { to = c.email, template = "thank-you-offer", locale = c.locale,
-           vars = { customer_name = c.name or c.email, solved = c.solved,
-                    since_date = wafa.date(c.first_contact, c) } }
+    mail { to = c.email, template = "thank-you-offer",
+           vars = { customer_name = c.name or c.email,
+                    offer_code = "THANKS-" .. s.instance,   -- your shop's codes here
+                    offer_expiry = wafa.date(now() + duration("30d"), c),
+                    offer_url = "https://shop.example.com/thanks" } }
   end,
 }
