@@ -276,8 +276,10 @@ static int render_template(struct wafa_mailer *m, PGresult *res, int i, const ch
 		static const char *const names[] = { "survey_1", "survey_2", "survey_3", "survey_4",
 			                             "survey_5" };
 		for (int k = 0; k < 5; k++) {
+			char addr[320];
+			wafa_outbox_address(PQgetvalue(res, i, WAFA_OB_RCPT), addr, sizeof(addr));
 			links[k] = m->link_key ? wafa_web_link(m->cfg, m->link_key, m->link_keylen, 's', id,
-			                                       PQgetvalue(res, i, WAFA_OB_RCPT), k + 1)
+			                                       addr, k + 1)
 			                       : NULL;
 			if (!links[k]) {
 				snprintf(why, whylen, "survey links need [web] base_url and a readable "
@@ -367,9 +369,10 @@ static int render(struct wafa_mailer *m, PGresult *res, int i, struct row *row, 
 {
 	bool customer = strcmp(PQgetvalue(res, i, WAFA_OB_AUDIENCE), "customer") == 0;
 	int64_t id = strtoll(PQgetvalue(res, i, WAFA_OB_ID), NULL, 10);
+	char addr[320];
+	wafa_outbox_address(PQgetvalue(res, i, WAFA_OB_RCPT), addr, sizeof(addr));
 	char *unsub = customer && m->link_key
-	                  ? wafa_web_link(m->cfg, m->link_key, m->link_keylen, 'u', id,
-	                                  PQgetvalue(res, i, WAFA_OB_RCPT), 0)
+	                  ? wafa_web_link(m->cfg, m->link_key, m->link_keylen, 'u', id, addr, 0)
 	                  : NULL;
 	struct wafa_rendered r = { 0 };
 	struct wafa_message_in in = {

@@ -46,18 +46,23 @@ int wafa_offers_open(uv_loop_t *loop, const struct wafa_config *cfg, struct wafa
 
 	if (!o || !view ||
 	    asprintf(&o->sql,
-	             "SELECT mail_address(v.customer_email), max(v.customer_name), "
-	             "       max(v.customer_locale), max(v.customer_tz), count(*), "
-	             "       count(*) FILTER (WHERE v.status NOT IN ('solved', 'closed')), "
-	             "       count(*) FILTER (WHERE v.status IN ('solved', 'closed')), "
-	             "       " MS("min(v.created_at)") ", "
-	             "       " MS("max(greatest(v.created_at, v.last_customer_at))") ", "
-	             "       (SELECT " MS("max(j.at)") " FROM journal j WHERE j.event = 'breach' "
-	             "           AND j.ticket_id = ANY (array_agg(v.id))), "
-	             "       (SELECT " MS("max(b.created_at)") " FROM outbox b WHERE b.rule = $1 "
-	             "           AND mail_address(b.rcpt) = mail_address(v.customer_email)) "
+	             "WITH g AS (SELECT mail_address(v.customer_email) AS email, "
+	             "       max(v.customer_name) AS name, max(v.customer_locale) AS locale, "
+	             "       max(v.customer_tz) AS tz, count(*) AS tickets, "
+	             "       count(*) FILTER (WHERE v.status NOT IN ('solved', 'closed')) AS open, "
+	             "       count(*) FILTER (WHERE v.status IN ('solved', 'closed')) AS solved, "
+	             "       min(v.created_at) AS first_contact, "
+	             "       max(greatest(v.created_at, v.last_customer_at)) AS last_contact, "
+	             "       array_agg(v.id) AS ids "
 	             "  FROM %s v WHERE v.customer_email LIKE '%%@%%' "
-	             " GROUP BY mail_address(v.customer_email)",
+	             " GROUP BY mail_address(v.customer_email)) "
+	             "SELECT g.email, g.name, g.locale, g.tz, g.tickets, g.open, g.solved, "
+	             "       " MS("g.first_contact") ", " MS("g.last_contact") ", "
+	             "       (SELECT " MS("max(j.at)") " FROM journal j WHERE j.event = 'breach' "
+	             "           AND j.ticket_id = ANY (g.ids)), "
+	             "       (SELECT " MS("max(b.created_at)") " FROM outbox b WHERE b.rule = $1 "
+	             "           AND mail_address(b.rcpt) = g.email) "
+	             "  FROM g",
 	             view) < 0) {
 		free(o);
 		free(view);

@@ -95,8 +95,7 @@ void wafa_outbox_batch_init(struct wafa_outbox_batch *b)
 	b->oom = !b->fires_json || !b->mails_json;
 }
 
-/* The address in "Name <addr>" or "addr". */
-static void address_of(const char *to, char *out, size_t len)
+void wafa_outbox_address(const char *to, char *out, size_t len)
 {
 	const char *lt = strrchr(to, '<'), *gt = lt ? strchr(lt, '>') : NULL;
 	size_t n = lt && gt ? (size_t)(gt - lt - 1) : strlen(to);
@@ -133,7 +132,7 @@ int wafa_outbox_batch_add(struct wafa_outbox_batch *b, const struct wafa_outbox_
 	for (size_t i = 0; i < n; i++) {
 		const struct wafa_mail_req *m = &mails[i];
 		char addr[320];
-		address_of(m->to, addr, sizeof(addr));
+		wafa_outbox_address(m->to, addr, sizeof(addr));
 		bool customer = f->customer_email && strcasecmp(addr, f->customer_email) == 0;
 		json_t *vars = m->vars ? json_loads(m->vars, 0, NULL) : json_null();
 		if (append(b->mails_json,

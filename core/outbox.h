@@ -63,6 +63,9 @@ struct wafa_outbox_firing {
 	const char *customer_email, *customer_locale, *customer_tz, *thread_message_id;
 };
 
+/* The bare address of "Name <addr>" or "addr" into out (len bytes). */
+void wafa_outbox_address(const char *to, char *out, size_t len);
+
 void wafa_outbox_batch_init(struct wafa_outbox_batch *b);
 /* Adds a firing and its mails.  Returns 0 or -ENOMEM. */
 int wafa_outbox_batch_add(struct wafa_outbox_batch *b, const struct wafa_outbox_firing *f,

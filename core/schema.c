@@ -105,7 +105,11 @@ static const char *const migrations[] = {
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
-const char wafa_schema_search_path_sql[] = "SELECT set_config('search_path', $1 || ', public', false)";
+/* Also bounds every statement on the daemon's connections: one that waits on
+ * a lock (a click's answer, a busy table) must not stall all that follows it. */
+const char wafa_schema_search_path_sql[] =
+	"SELECT set_config('search_path', $1 || ', public', false), "
+	"       set_config('statement_timeout', '60s', false)";
 const char wafa_schema_version_sql[] = "SELECT coalesce(max(version), 0) FROM schema_version";
 
 int wafa_schema_version(void)
