@@ -15,6 +15,7 @@
 #include "sandbox.h"
 #include "schema.h"
 #include "simulate.h"
+#include "template.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/wafa/wafa.conf"
 
@@ -72,10 +73,20 @@ static int cmd_check(struct wafa_config *cfg)
 		goto out;
 	}
 	problems = wafa_rules_load_dir(rules, cfg->rules_dir, stderr);
+	if (problems >= 0 && cfg->templates[0]) {
+		/* every template parses, and each has a default_locale version */
+		int t = wafa_template_check_dir(cfg->templates, cfg->default_locale, stderr);
+		if (t < 0) {
+			fprintf(stderr, "%s: [mail] templates %s cannot be read: %s\n", cfg->path,
+			        cfg->templates, wafa_strerror(t));
+			t = 1;
+		}
+		problems += t;
+	}
 	if (problems < 0) {
 		code = EX_CONFIG;
 	} else if (problems > 0) {
-		fprintf(stderr, "wafa check: %d rule file(s) with problems\n", problems);
+		fprintf(stderr, "wafa check: %d rule or template file(s) with problems\n", problems);
 		code = EX_DATAERR;
 	} else {
 		printf("wafa check: %s is valid; %d rule(s) in %s\n", cfg->path, rules->nrules,
