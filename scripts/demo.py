@@ -125,7 +125,65 @@ def main():
     r = week.command("simulate", "--from", "now", "--to", "now+7d")
     for line in r.stdout.splitlines():
         say("  " + line)
-    return 0 if code == 0 and len(sink.messages()) == 10 and r.returncode == 0 else 1
+    return 0 if (code == 0 and len(sink.messages()) == 10 and r.returncode == 0 and
+                 survey(pg) == 0) else 1
+
+
+SURVEY = r'''
+-- rules/examples/customer-mail.lua's survey, one second after the solve
+followup "csat" {
+  since = "solved_at", after = "1s",
+  on_due = function(t, s)
+    mail { to = t.customer_email, template = "csat", survey = true,
+           vars = { customer_name = t.customer_name, ticket_ref = t.ref,
+                    ticket_subject = t.subject, solved_date = wafa.date(t.solved_at, t) } }
+  end,
+}
+'''
+
+
+def survey(pg):
+    """A satisfaction survey in Persian, and the customer's click."""
+    import re
+    import secrets
+    import urllib.request
+    from harness import free_port
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    sink = SmtpSink()
+    port = free_port()
+    key = os.path.join(pg.sockdir, "link.key")
+    with open(key, "w") as f:
+        f.write(secrets.token_hex(32))
+    os.chmod(key, 0o600)
+    w = Wafa(pg, transport=sink.url, rules={"csat.lua": SURVEY}, conf={
+        "mail.templates": os.path.join(root, "rules", "templates"),
+        "web.listen": "127.0.0.1:%d" % port, "web.base_url": "http://127.0.0.1:%d/wafa" % port,
+        "web.key_file": key})
+    say("\n== a satisfaction survey: a Persian customer's ticket is solved")
+    w.start()
+    tid, _ = pg.create_ticket("چاپگر کار نمی‌کند", "omar@example.com", customer_name="مریم رضایی",
+                              customer_email="maryam@example.com", customer_locale="fa-IR",
+                              customer_tz="Asia/Tehran")
+    pg.psql("UPDATE tickets SET status = 'solved' WHERE id = %d" % tid)
+    got = wait_for(lambda: sink.messages_to("maryam@example.com"), 10)
+    if not got:
+        say("  no survey arrived; wafa's log:\n" + w.log()[-2000:])
+        return 1
+    m = got[0]
+    say("  To: %s\n  Subject: %s\n  Parts: %s" % (m["to"], m["subject"], ", ".join(
+        p.get_content_type() for p in m.walk() if not p.is_multipart())))
+    say("  " + m.get_body(("plain",)).get_content().strip().replace("\n", "\n  "))
+    link = re.search(r"\((http://[^)]*/s/[^)]*)\)", m.get_body(("plain",)).get_content())
+    links = re.findall(r"\((http://[^)]*/s/[^)]*)\)", m.get_body(("plain",)).get_content())
+    if len(links) != 5 or not link:
+        return 1
+    say("\n== the customer clicks the fourth score")
+    with urllib.request.urlopen(links[3], timeout=10) as resp:
+        page = resp.read().decode()
+    say("  HTTP %d, %s" % (resp.status, re.search(r"<h1>(.*?)</h1>", page).group(1)))
+    say("  wafa.survey: %s" % pg.psql("SELECT ticket_id, score FROM wafa.survey"))
+    w.stop()
+    return 0
 
 
 if __name__ == "__main__":
