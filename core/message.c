@@ -55,60 +55,174 @@ static int collect(InternetAddressList *list, char ***out, size_t *n)
 	return 0;
 }
 
-int wafa_message_render(const char *from, const char *to, const char *subject, const char *body,
-                        const char *key, int64_t date_ms, struct wafa_message *out, char *why,
-                        size_t whylen)
+/* A copy of s (g_free) on one line: CR and LF become spaces. */
+static char *one_line(const char *s)
+{
+	char *c = g_strdup(s ? s : "");
+
+	g_strdelimit(c, "\r\n", ' ');
+	return c;
+}
+
+/* Sets a header to value as it is: no RFC 2047 words, no folding (GMime
+ * would encode a long URL in List-Unsubscribe into words no client reads). */
+static void set_raw_header(GMimeObject *obj, const char *name, const char *value)
+{
+	char *raw = g_strdup_printf(" %s\n", value);
+
+	g_mime_object_set_header(obj, name, value, NULL);
+	g_mime_header_set_raw_value(
+		g_mime_header_list_get_header(g_mime_object_get_header_list(obj), name), raw);
+	g_free(raw);
+}
+
+/* Printable ASCII without spaces and angle brackets: what may stand
+ * between < and > in a header. */
+static int bracketable(const char *s)
+{
+	if (!*s || strlen(s) > 900)
+		return 0;
+	for (; *s; s++) {
+		if (*s <= ' ' || *s > '~' || *s == '<' || *s == '>')
+			return 0;
+	}
+	return 1;
+}
+
+/* "<id>" for the thread's Message-ID (given with or without <>), or NULL
+ * for one that cannot be a Message-ID: threading is then left out. */
+static char *msg_id(const char *in)
+{
+	char *id = g_strstrip(one_line(in)), *out = NULL;
+	size_t n = strlen(id);
+	const char *p = id;
+
+	if (n >= 2 && id[0] == '<' && id[n - 1] == '>') {
+		id[n - 1] = '\0';
+		p = id + 1;
+	}
+	if (bracketable(p))
+		out = g_strdup_printf("<%s>", p);
+	g_free(id);
+	return out;
+}
+
+/* Content-Language from a locale, up to the first character that cannot be
+ * in a language tag: "fa_IR.UTF-8" -> "fa-IR"; NULL if nothing is left. */
+static char *content_language(const char *lang)
+{
+	size_t n = 0;
+
+	while (g_ascii_isalnum(lang[n]) || lang[n] == '-' || lang[n] == '_')
+		n++;
+	if (n == 0)
+		return NULL;
+	char *c = g_strndup(lang, n);
+	g_strdelimit(c, "_", '-');
+	return c;
+}
+
+static GMimeTextPart *text_part(const char *subtype, const char *content)
+{
+	GMimeTextPart *part = g_mime_text_part_new_with_subtype(subtype);
+
+	g_mime_text_part_set_text(part, content ? content : "");
+	g_mime_text_part_set_charset(part, "utf-8");
+	g_mime_part_set_content_encoding(
+		GMIME_PART(part),
+		g_mime_part_get_best_content_encoding(GMIME_PART(part), GMIME_ENCODING_CONSTRAINT_7BIT));
+	return part;
+}
+
+/* Besides message.h's -EINVAL for an address: -EINVAL for an unsubscribe
+ * link that is not an http(s) URL (an http one gets List-Unsubscribe but
+ * not List-Unsubscribe-Post, which RFC 8058 allows only with https).  An
+ * in_reply_to that cannot be a Message-ID is left out, not an error. */
+int wafa_message_build(const struct wafa_message_in *in, struct wafa_message *out, char *why,
+                       size_t whylen)
 {
 	GMimeMessage *msg = NULL;
 	InternetAddressList *from_list = NULL, *to_list = NULL;
-	GMimeTextPart *part = NULL;
+	GMimeTextPart *plain = NULL, *html = NULL;
+	GMimeMultipart *alt = NULL;
 	GMimeFormatOptions *fo = NULL;
 	GDateTime *date = NULL;
 	char **from_addrs = NULL;
 	size_t nfrom = 0;
-	char *id = NULL, *clean_subject = NULL, *text = NULL;
-	int err = 0;
+	char *id = NULL, *clean_subject = NULL, *text = NULL, *lang = NULL, *reply = NULL,
+	     *unsub = NULL;
+	int err = 0, one_click = 0;
 
 	memset(out, 0, sizeof(*out));
-	from_list = internet_address_list_parse(NULL, from);
+	from_list = internet_address_list_parse(NULL, in->from ? in->from : "");
 	if (!from_list || collect(from_list, &from_addrs, &nfrom) != 0 || nfrom != 1) {
-		snprintf(why, whylen, "[mail] from \"%s\" is not one mail address", from);
+		snprintf(why, whylen, "[mail] from \"%s\" is not one mail address",
+		         in->from ? in->from : "");
 		err = -EINVAL;
 		goto out;
 	}
-	to_list = internet_address_list_parse(NULL, to);
+	to_list = internet_address_list_parse(NULL, in->to ? in->to : "");
 	if (!to_list || collect(to_list, &out->rcpt, &out->nrcpt) != 0 || out->nrcpt == 0) {
-		snprintf(why, whylen, "recipient \"%s\" is not a mail address", to);
+		snprintf(why, whylen, "recipient \"%s\" is not a mail address", in->to ? in->to : "");
 		err = -EINVAL;
 		goto out;
+	}
+	if (in->list_unsubscribe) {
+		unsub = g_strstrip(one_line(in->list_unsubscribe));
+		one_click = g_ascii_strncasecmp(unsub, "https://", 8) == 0;
+		if (!bracketable(unsub) ||
+		    (!one_click && g_ascii_strncasecmp(unsub, "http://", 7) != 0)) {
+			snprintf(why, whylen,
+			         "unsubscribe link \"%s\" is not an http(s) URL (check [web] base_url)",
+			         in->list_unsubscribe);
+			err = -EINVAL;
+			goto out;
+		}
 	}
 	/* no header may carry CR or LF from rule data */
-	clean_subject = g_strdup(subject);
-	g_strdelimit(clean_subject, "\r\n", ' ');
+	clean_subject = one_line(in->subject);
 
 	msg = g_mime_message_new(TRUE);
 	internet_address_list_append(g_mime_message_get_from(msg), from_list);
 	internet_address_list_append(g_mime_message_get_addresses(msg, GMIME_ADDRESS_TYPE_TO),
 	                             to_list);
 	g_mime_message_set_subject(msg, clean_subject, "utf-8");
-	date = g_date_time_new_from_unix_utc(date_ms / 1000);
+	date = g_date_time_new_from_unix_utc(in->date_ms / 1000);
 	g_mime_message_set_date(msg, date);
-	id = wafa_message_id(key, from_addrs[0]);
+	id = wafa_message_id(in->key ? in->key : "", from_addrs[0]);
 	if (!id) {
 		err = -ENOMEM;
 		goto out;
 	}
 	g_mime_message_set_message_id(msg, id);
+	if (in->in_reply_to && (reply = msg_id(in->in_reply_to))) {
+		set_raw_header(GMIME_OBJECT(msg), "In-Reply-To", reply);
+		set_raw_header(GMIME_OBJECT(msg), "References", reply);
+	}
+	if (in->lang && (lang = content_language(in->lang)))
+		g_mime_object_set_header(GMIME_OBJECT(msg), "Content-Language", lang, NULL);
+	if (unsub) {
+		char *v = g_strdup_printf("<%s>", unsub);
+		set_raw_header(GMIME_OBJECT(msg), "List-Unsubscribe", v);
+		g_free(v);
+		/* RFC 8058: one-click only with an https URL */
+		if (one_click)
+			g_mime_object_set_header(GMIME_OBJECT(msg), "List-Unsubscribe-Post",
+			                         "List-Unsubscribe=One-Click", NULL);
+	}
 	g_mime_object_set_header(GMIME_OBJECT(msg), "Auto-Submitted", "auto-generated", NULL);
 	g_mime_object_set_header(GMIME_OBJECT(msg), "X-Auto-Response-Suppress", "All", NULL);
 
-	part = g_mime_text_part_new_with_subtype("plain");
-	g_mime_text_part_set_text(part, body);
-	g_mime_text_part_set_charset(part, "utf-8");
-	g_mime_part_set_content_encoding(
-		GMIME_PART(part),
-		g_mime_part_get_best_content_encoding(GMIME_PART(part), GMIME_ENCODING_CONSTRAINT_7BIT));
-	g_mime_message_set_mime_part(msg, GMIME_OBJECT(part));
+	plain = text_part("plain", in->text);
+	if (in->html) {
+		html = text_part("html", in->html);
+		alt = g_mime_multipart_new_with_subtype("alternative");
+		g_mime_multipart_add(alt, GMIME_OBJECT(plain));
+		g_mime_multipart_add(alt, GMIME_OBJECT(html));
+		g_mime_message_set_mime_part(msg, GMIME_OBJECT(alt));
+	} else {
+		g_mime_message_set_mime_part(msg, GMIME_OBJECT(plain));
+	}
 
 	fo = g_mime_format_options_clone(NULL);
 	g_mime_format_options_set_newline_format(fo, GMIME_NEWLINE_FORMAT_DOS);
@@ -134,12 +248,19 @@ out:
 	free(id);
 	g_free(text);
 	g_free(clean_subject);
+	g_free(lang);
+	g_free(reply);
+	g_free(unsub);
 	if (fo)
 		g_mime_format_options_free(fo);
 	if (date)
 		g_date_time_unref(date);
-	if (part)
-		g_object_unref(part);
+	if (plain)
+		g_object_unref(plain);
+	if (html)
+		g_object_unref(html);
+	if (alt)
+		g_object_unref(alt);
 	if (msg)
 		g_object_unref(msg);
 	if (to_list)
@@ -147,6 +268,22 @@ out:
 	if (from_list)
 		g_object_unref(from_list);
 	return err;
+}
+
+int wafa_message_render(const char *from, const char *to, const char *subject, const char *body,
+                        const char *key, int64_t date_ms, struct wafa_message *out, char *why,
+                        size_t whylen)
+{
+	struct wafa_message_in in = {
+		.from = from,
+		.to = to,
+		.subject = subject,
+		.text = body,
+		.key = key,
+		.date_ms = date_ms,
+	};
+
+	return wafa_message_build(&in, out, why, whylen);
 }
 
 void wafa_message_free(struct wafa_message *m)
