@@ -13,13 +13,13 @@
 #include "error.h"
 
 enum wafa_datefmt_style {
-	WAFA_DATE,     /* medium date: "Nov 29, 2026", "٨ آذر ١٤٠٥" */
+	WAFA_DATE,     /* medium date: "Nov 29, 2026", "۸ آذر ۱۴۰۵" (Persian digits) */
 	WAFA_DATETIME, /* medium date and short time */
 };
 
 /* Formats the instant ms for locale (NULL or "": en) in zone tz (NULL or "":
- * UTC) into buf (UTF-8, NUL-terminated).  Returns 0, -EINVAL (unknown zone)
- * or -ENOSPC (buf too small). */
+ * UTC) into buf (UTF-8, NUL-terminated).  Returns 0, -EINVAL (unknown zone),
+ * -ENOSPC (buf too small) or -ENOMEM. */
 WAFA_WUR int wafa_datefmt_format(int64_t ms, const char *locale, const char *tz,
                                  enum wafa_datefmt_style style, char *buf, size_t len);
 

@@ -31,11 +31,13 @@ struct wafa_message_in {
 	const char *lang;             /* Content-Language ("ar-EG"), or NULL */
 	const char *in_reply_to;      /* the helpdesk thread's Message-ID (<> optional), or NULL:
 	                                 In-Reply-To and References */
-	const char *list_unsubscribe; /* an https URL, or NULL: List-Unsubscribe and
-	                                 List-Unsubscribe-Post: List-Unsubscribe=One-Click */
+	const char *list_unsubscribe; /* an http(s) URL, or NULL: List-Unsubscribe, and for an
+	                                 https one List-Unsubscribe-Post:
+	                                 List-Unsubscribe=One-Click (RFC 8058) */
 };
 
-/* Returns 0, or -EINVAL with why for an address that does not parse. */
+/* Returns 0, or -EINVAL with why for an address that does not parse or an
+ * unsubscribe link that is not an http(s) URL. */
 WAFA_WUR int wafa_message_build(const struct wafa_message_in *in, struct wafa_message *out,
                                 char *why, size_t whylen);
 
