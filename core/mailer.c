@@ -268,6 +268,14 @@ static int render_template(struct wafa_mailer *m, PGresult *res, int i, const ch
 			}
 		}
 	}
+	/* without [web], a mail to the sender asks to be taken off the list */
+	char mailto[400];
+	if (!unsub && strcmp(PQgetvalue(res, i, WAFA_OB_AUDIENCE), "customer") == 0) {
+		char from[320];
+		wafa_outbox_address(PQgetvalue(res, i, WAFA_OB_FROM), from, sizeof(from));
+		snprintf(mailto, sizeof(mailto), "mailto:%s?subject=unsubscribe", from);
+		unsub = mailto;
+	}
 	if (unsub) {
 		vars[n].name = "unsubscribe_url";
 		vars[n++].value = unsub;

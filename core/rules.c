@@ -573,12 +573,11 @@ static int take_decl(struct wafa_rules *r, lua_State *L, struct wafa_rule *rule,
 		ph->offset_ms = (int64_t)lua_tointeger(L, -1);
 		lua_pop(L, 2);
 		ph->fn_ref = field_ref(L, -1, "fn");
-		lua_pop(L, 1);
-		if (!ph->name)
-			return -ENOMEM;
 		lua_getfield(L, -1, "due");
 		bool due = lua_toboolean(L, -1);
-		lua_pop(L, 1);
+		lua_pop(L, 2);
+		if (!ph->name)
+			return -ENOMEM;
 		if (due)
 			ph->kind = WAFA_PHASE_DUE;
 		else if (strncmp(ph->name, "warn", 4) == 0)

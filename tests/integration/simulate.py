@@ -61,6 +61,16 @@ RULES = dedent('''
       at = "due_at", warn = { "2h" }, on_warn = to("owner@example.com"),
       on_breach = to("lead@example.com"),
     }
+    followup "survey" {
+      when = function(t) return t.queue == "Follow" end,
+      since = "solved_at", after = "2h", on_due = to("customer@example.com"),
+    }
+    followup "nag" {
+      when = function(t) return t.queue == "Nag" end,
+      since = "created_at", after = "1h", every = "1h", max = 3,
+      unless = function(t, s) return s.count == 2 end,
+      on_due = to("customer@example.com"),
+    }
     promise "callback-business" {
       when = function(t) return t.queue == "PromiseCairo" end,
       at = "due_at", calendar = "cairo", notify_in = "business",
@@ -97,7 +107,7 @@ def of(lines, tid, rule=None, kinds=None):
 
 def main():
     require_wafa()
-    plan(19)
+    plan(21)
     pg = Postgres()
     sink = SmtpSink()
     w = Wafa(pg, sink.url, rules={"rules.lua": RULES})
@@ -125,9 +135,25 @@ def main():
     # a promise due at 20:00 with a warning 2 h before
     f = ticket(pg, "promised", "Promise", "2026-03-01T07:00:00Z", due_at="2026-03-01T20:00:00Z")
 
+    # solved at 10:00, reopened at 11:00, solved again at 12:00 (solved_at kept at 10:00)
+    fu = ticket(pg, "solved twice", "Follow", "2026-03-01T08:00:00Z", status="solved",
+                solved_at="2026-03-01T10:00:00Z")
+    status_log(pg, fu, ("2026-03-01T10:00:00Z", "new", "solved"),
+               ("2026-03-01T11:00:00Z", "solved", "open"),
+               ("2026-03-01T12:00:00Z", "open", "solved"))
+    nag = ticket(pg, "nag", "Nag", "2026-03-01T08:00:00Z")
+
     r, lines = simulate(w, "2026-03-01T00:00:00Z", "2026-03-02T00:00:00Z")
     if not ok(r.returncode == 0 and lines, "simulate --json prints the day's events", diag=show(r)):
         return
+    is_(of(lines, fu, kinds=("started", "due")),
+        [("2026-03-01T12:00:00Z", "started"), ("2026-03-01T14:00:00Z", "due")],
+        "a follow-up after a re-solve counts from the new solve (the reopen cancelled the first)")
+    is_(of(lines, nag, kinds=("due", "cancelled", "mail")),
+        [("2026-03-01T09:00:00Z", "due"), ("2026-03-01T09:00:00Z", "mail", "customer@example.com"),
+         ("2026-03-01T10:00:00Z", "cancelled"),
+         ("2026-03-01T11:00:00Z", "due"), ("2026-03-01T11:00:00Z", "mail", "customer@example.com")],
+        "every 1h, max 3: the second skipped by unless, no fourth")
     is_(of(lines, a), [
         ("2026-03-01T08:00:00Z", "started"),
         ("2026-03-01T14:00:00Z", "warn"), ("2026-03-01T14:00:00Z", "mail", "owner@example.com"),
