@@ -99,6 +99,91 @@ int wafa_adapter_build(struct wafa_adapter *a, const PGresult *columns)
 	return err;
 }
 
+/* Appends src to f with each @NAME@ of the table replaced. */
+static void fill(FILE *f, const char *src, const char *const names[], const char *const values[],
+                 size_t n)
+{
+	while (*src) {
+		size_t k;
+		for (k = 0; k < n; k++)
+			if (strncmp(src, names[k], strlen(names[k])) == 0)
+				break;
+		if (k < n) {
+			fputs(values[k], f);
+			src += strlen(names[k]);
+		} else {
+			fputc(*src++, f);
+		}
+	}
+}
+
+int wafa_adapter_file(const struct wafa_config *cfg, const char *name, char **out)
+{
+	char *path = NULL, *text = NULL, *schema = NULL, *channel = NULL, *res = NULL;
+	size_t len = 0, cap = 0;
+	FILE *in = NULL, *f = NULL;
+	int err = 0;
+
+	*out = NULL;
+	if (strcmp(cfg->adapter, "generic") == 0)
+		return -ENOENT;
+	if (!(path = format("%s/%s/%s.sql", cfg->adapters_dir, cfg->adapter, name)) ||
+	    !(schema = wafa_pg_quote_ident(cfg->schema))) {
+		err = -ENOMEM;
+		goto out;
+	}
+	/* the channel as a string literal: quotes doubled */
+	if (!(f = open_memstream(&channel, &len))) {
+		err = -ENOMEM;
+		goto out;
+	}
+	fputc('\'', f);
+	for (const char *c = cfg->notify_channel; *c; c++)
+		fputs(*c == '\'' ? "''" : (char[]){ *c, 0 }, f);
+	fputc('\'', f);
+	fclose(f);
+	f = NULL;
+	if (!(in = fopen(path, "r"))) {
+		err = -errno;
+		goto out;
+	}
+	len = 0;
+	if (getdelim(&text, &cap, '\0', in) < 0 && ferror(in)) {
+		err = -EIO;
+		goto out;
+	}
+	if (!text && !(text = strdup(""))) {
+		err = -ENOMEM;
+		goto out;
+	}
+	static const char *const names[] = { "@SCHEMA@", "@CHANNEL@" };
+	const char *values[] = { schema, channel };
+	if (!(f = open_memstream(&res, &len))) {
+		err = -ENOMEM;
+		goto out;
+	}
+	fill(f, text, names, values, 2);
+	if (fclose(f) != 0) {
+		f = NULL;
+		err = -ENOMEM;
+		goto out;
+	}
+	f = NULL;
+	*out = res;
+	res = NULL;
+out:
+	if (in)
+		fclose(in);
+	if (f)
+		fclose(f);
+	free(res);
+	free(text);
+	free(path);
+	free(schema);
+	free(channel);
+	return err;
+}
+
 void wafa_adapter_free(struct wafa_adapter *a)
 {
 	drop_queries(a);

@@ -27,6 +27,11 @@ struct wafa_adapter {
 };
 
 WAFA_WUR int wafa_adapter_init(struct wafa_adapter *a, const struct wafa_config *cfg);
+/* Reads [helpdesk] adapters/ADAPTER/NAME.sql ("install", "uninstall",
+ * "doctor") with @SCHEMA@ (the quoted schema) and @CHANNEL@ (the NOTIFY
+ * channel as a literal) filled in.  Returns 0 with *out malloc'ed, -ENOENT
+ * when the adapter has no such file (generic has none), or -errno. */
+WAFA_WUR int wafa_adapter_file(const struct wafa_config *cfg, const char *name, char **out);
 /* (Re)builds the ticket queries from the result of columns_sql.  Returns 0,
  * -ENOMEM, or -ENOENT when the view has no columns (it does not exist). */
 WAFA_WUR int wafa_adapter_build(struct wafa_adapter *a, const PGresult *columns);

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "duration.h"
 
@@ -27,6 +28,7 @@ static const struct key keys[] = {
 	K("database", "dsn", T_STRING, dsn, NULL, false),
 	K("database", "schema", T_STRING, schema, "wafa", false),
 	K("helpdesk", "adapter", T_STRING, adapter, "generic", false),
+	K("helpdesk", "adapters", T_STRING, adapters_dir, PKGDATADIR "/adapters", false),
 	K("helpdesk", "view", T_STRING, view, "public.wafa_tickets", false),
 	K("helpdesk", "notify_channel", T_STRING, notify_channel, "wafa_ticket", false),
 	K("helpdesk", "reconcile_interval", T_DURATION, reconcile_ms, "30s", true),
@@ -271,9 +273,18 @@ static int check_values(struct parse *p)
 {
 	struct wafa_config *cfg = p->cfg;
 
-	if (strcmp(cfg->adapter, "generic") != 0)
-		problem(p, 0, "[helpdesk] adapter \"%s\": unknown adapter (this build has: generic)",
-		        cfg->adapter);
+	if (strcmp(cfg->adapter, "generic") != 0) {
+		char *path = NULL;
+		bool plain = cfg->adapter[0] && strspn(cfg->adapter, "abcdefghijklmnopqrstuvwxyz0123456789_-") ==
+		                                     strlen(cfg->adapter);
+		if (!plain || asprintf(&path, "%s/%s/install.sql", cfg->adapters_dir, cfg->adapter) < 0 ||
+		    access(path, R_OK) != 0)
+			problem(p, 0, "[helpdesk] adapter \"%s\": no such adapter in %s (the shipped ones: "
+			              "generic, rt, zammad, znuny, freescout; [helpdesk] adapters names the "
+			              "folder)",
+			        cfg->adapter, cfg->adapters_dir);
+		free(path);
+	}
 	if (strncmp(cfg->transport, "smtp:", 5) != 0 && strncmp(cfg->transport, "maildir:", 8) != 0)
 		problem(p, 0,
 		        "[mail] transport \"%s\": unknown transport (use smtp://HOST:PORT or maildir:/PATH)",
@@ -321,6 +332,18 @@ int wafa_config_load(const char *path, struct wafa_config *cfg, FILE *report)
 	for (size_t i = 0; i < NKEYS; i++) {
 		if (!keys[i].def && !p.seen[i])
 			problem(&p, 0, "[%s] %s is required", keys[i].section, keys[i].name);
+	}
+	/* an installed adapter's view lives in wafa's schema, unless the admin
+	 * names another */
+	for (size_t i = 0; i < NKEYS; i++) {
+		char *view;
+		if (keys[i].offset != offsetof(struct wafa_config, view) || p.seen[i] ||
+		    strcmp(cfg->adapter, "generic") == 0)
+			continue;
+		if (asprintf(&view, "%s.tickets", cfg->schema) < 0)
+			return -ENOMEM;
+		free(cfg->view);
+		cfg->view = view;
 	}
 	if (p.problems == 0)
 		check_values(&p);

@@ -29,7 +29,8 @@ struct wafa_config {
 	char *schema;
 	/* [helpdesk] */
 	char *adapter;
-	char *view;
+	char *adapters_dir; /* the folder of adapters: NAME/install.sql, ... */
+	char *view;         /* with an adapter other than generic: SCHEMA.tickets */
 	char *notify_channel;
 	int64_t reconcile_ms;
 	/* [rules] */

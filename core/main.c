@@ -14,6 +14,7 @@
 #include "rules.h"
 #include "sandbox.h"
 #include "schema.h"
+#include "doctor.h"
 #include "simulate.h"
 #include "template.h"
 
@@ -24,6 +25,7 @@ static void usage(FILE *out)
 	fprintf(out,
 	        "Usage: wafa COMMAND [-c FILE]\n"
 	        "       wafa simulate [-c FILE] --from TIME --to TIME [--json]\n"
+	        "       wafa setup [-c FILE] [--dry-run] [--uninstall [--purge]]\n"
 	        "       wafa --version | --help\n"
 	        "\n"
 	        "wafa keeps a support team's promises: it watches a helpdesk's tickets in\n"
@@ -33,7 +35,11 @@ static void usage(FILE *out)
 	        "  run     run the daemon (logs to stderr; SIGTERM or SIGINT stops it)\n"
 	        "  check   validate the config and every rule file; print each problem\n"
 	        "          as file:line: message; exit 0 only if all is well\n"
-	        "  setup   create or upgrade wafa's own schema in the database\n"
+	        "  setup   create or upgrade wafa's own schema and install the adapter's view\n"
+	        "          and triggers; --dry-run prints the SQL and changes nothing;\n"
+	        "          --uninstall removes the adapter's triggers and view (--purge also\n"
+	        "          drops wafa's schema and records)\n"
+	        "  doctor  check a live installation, one line per check; exit 0 only if all pass\n"
 	        "  simulate  run the rules on virtual time over the current tickets and\n"
 	        "          print every transition and mail from --from to --to (RFC 3339,\n"
 	        "          a date, or now, now+7d, now-1d); sends and writes nothing\n"
@@ -105,12 +111,16 @@ int main(int argc, char **argv)
 		{ "from", required_argument, NULL, 'f' },
 		{ "to", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "dry-run", no_argument, NULL, 'd' },
+		{ "uninstall", no_argument, NULL, 'u' },
+		{ "purge", no_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = DEFAULT_CONFIG, *command, *from_text = NULL, *to_text = NULL;
 	bool json = false;
+	unsigned setup_flags = 0;
 	int64_t from = 0, to = 0;
 	struct wafa_config cfg = { 0 };
 	int opt, code;
@@ -143,8 +153,9 @@ int main(int argc, char **argv)
 	command = argv[optind++];
 	bool simulate = strcmp(command, "simulate") == 0;
 	if (strcmp(command, "run") != 0 && strcmp(command, "check") != 0 &&
-	    strcmp(command, "setup") != 0 && !simulate) {
-		fprintf(stderr, "wafa: unknown command \"%s\" (use run, check, setup or simulate)\n",
+	    strcmp(command, "setup") != 0 && strcmp(command, "doctor") != 0 && !simulate) {
+		fprintf(stderr, "wafa: unknown command \"%s\" (use run, check, setup, doctor or "
+		                "simulate)\n",
 		        command);
 		return EX_USAGE;
 	}
@@ -157,6 +168,11 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "c:", options, NULL)) != -1) {
 		if (opt == 'c') {
 			path = optarg;
+			continue;
+		}
+		if (strcmp(command, "setup") == 0 && (opt == 'd' || opt == 'u' || opt == 'p')) {
+			setup_flags |= opt == 'd' ? WAFA_SETUP_DRY_RUN
+			             : opt == 'u' ? WAFA_SETUP_UNINSTALL : WAFA_SETUP_PURGE;
 			continue;
 		}
 		if (simulate && (opt == 'f' || opt == 't' || opt == 'j')) {
@@ -200,15 +216,22 @@ int main(int argc, char **argv)
 			return EX_USAGE;
 		}
 	}
+	if ((setup_flags & WAFA_SETUP_PURGE) && !(setup_flags & WAFA_SETUP_UNINSTALL)) {
+		fprintf(stderr, "wafa setup: --purge goes with --uninstall\n");
+		return EX_USAGE;
+	}
 	code = load_config(path, &cfg);
 	if (code)
 		goto out;
 	if (strcmp(command, "check") == 0)
 		code = cmd_check(&cfg);
+	else if (strcmp(command, "doctor") == 0)
+		code = wafa_doctor_run(&cfg, stdout) == 0 ? EX_OK : EX_UNAVAILABLE;
 	else if (simulate)
 		code = wafa_simulate_run(&cfg, from, to, json, stdout);
 	else if (strcmp(command, "setup") == 0)
-		code = wafa_schema_setup(cfg.dsn, cfg.schema, stderr) == 0 ? EX_OK : EX_UNAVAILABLE;
+		code = wafa_schema_setup(&cfg, setup_flags, stdout, stderr) == 0 ? EX_OK
+		                                                                 : EX_UNAVAILABLE;
 	else
 		code = wafa_daemon_run(&cfg);
 out:

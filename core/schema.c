@@ -1,10 +1,12 @@
 #include "schema.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <libpq-fe.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapter.h"
 #include "pg.h"
 
 /* Each entry upgrades the schema by one version.  Never edit a released
@@ -143,13 +145,39 @@ static void quiet(void *arg, const char *message)
 	(void)message;
 }
 
-int wafa_schema_setup(const char *dsn, const char *schema, FILE *report)
+/* Runs (or with dry, prints) the adapter's file name.  A missing file of an
+ * adapter that has none (generic) is fine. */
+static int adapter_sql(PGconn *conn, const struct wafa_config *cfg, const char *name, bool dry,
+                       FILE *out, FILE *report)
 {
-	PGconn *conn = PQconnectdb(dsn);
+	char *sql;
+	int err = wafa_adapter_file(cfg, name, &sql);
+
+	if (err == -ENOENT && strcmp(cfg->adapter, "generic") == 0)
+		return 0;
+	if (err) {
+		fprintf(report, "wafa setup: adapter %s: %s/%s/%s.sql: %s\n", cfg->adapter,
+		        cfg->adapters_dir, cfg->adapter, name, wafa_strerror(err));
+		return err;
+	}
+	if (dry)
+		fprintf(out, "-- adapter %s: %s.sql\n%s\n", cfg->adapter, name, sql);
+	else if ((err = exec(conn, report, sql, 0, NULL, NULL)) == 0)
+		fprintf(report, "wafa setup: adapter %s: %s.sql applied (view %s.tickets)\n",
+		        cfg->adapter, name, cfg->schema);
+	free(sql);
+	return err;
+}
+
+int wafa_schema_setup(const struct wafa_config *cfg, unsigned flags, FILE *out, FILE *report)
+{
+	const char *schema = cfg->schema;
+	bool dry = flags & WAFA_SETUP_DRY_RUN;
+	PGconn *conn = PQconnectdb(cfg->dsn);
 	PGresult *res = NULL;
 	char *quoted = wafa_pg_quote_ident(schema);
 	char *create = NULL;
-	int err = 0, version;
+	int err = 0, version = 0;
 
 	if (!quoted) {
 		err = -ENOMEM;
@@ -168,6 +196,50 @@ int wafa_schema_setup(const char *dsn, const char *schema, FILE *report)
 		goto out;
 	}
 	const char *sp[] = { quoted };
+	if (flags & WAFA_SETUP_UNINSTALL) {
+		char *drop = NULL;
+		if ((err = exec(conn, report, "BEGIN", 0, NULL, NULL)) ||
+		    (err = adapter_sql(conn, cfg, "uninstall", dry, out, report)))
+			goto out;
+		if (flags & WAFA_SETUP_PURGE) {
+			if (asprintf(&drop, "DROP SCHEMA IF EXISTS %s CASCADE", quoted) < 0) {
+				err = -ENOMEM;
+				goto out;
+			}
+			if (dry)
+				fprintf(out, "%s;\n", drop);
+			else if ((err = exec(conn, report, drop, 0, NULL, NULL)) == 0)
+				fprintf(report, "wafa setup: schema %s and all wafa's records dropped\n",
+				        schema);
+			free(drop);
+			if (err)
+				goto out;
+		} else if (!dry) {
+			fprintf(report, "wafa setup: wafa's records in schema %s are kept (--purge drops "
+			                "them)\n",
+			        schema);
+		}
+		err = exec(conn, report, dry ? "ROLLBACK" : "COMMIT", 0, NULL, NULL);
+		goto out;
+	}
+	if (dry) {
+		/* what would run, read-only: the migrations past the schema's version */
+		res = PQexecParams(conn, "SELECT set_config('search_path', $1, false)", 1, NULL, sp,
+		                   NULL, NULL, 0);
+		PQclear(res);
+		res = PQexec(conn, wafa_schema_version_sql);
+		version = PQresultStatus(res) == PGRES_TUPLES_OK ? atoi(PQgetvalue(res, 0, 0)) : 0;
+		PQclear(res);
+		res = NULL;
+		fprintf(out, "-- wafa setup --dry-run: schema %s is at version %d; nothing is changed\n",
+		        schema, version);
+		if (version < NMIGRATIONS)
+			fprintf(out, "%s;\nSET search_path = %s;\n", create, quoted);
+		for (int v = version + 1; v <= NMIGRATIONS; v++)
+			fprintf(out, "-- migration %d\n%s\n", v, migrations[v - 1]);
+		err = adapter_sql(conn, cfg, "install", true, out, report);
+		goto out;
+	}
 	if ((err = exec(conn, report, "BEGIN", 0, NULL, NULL)) ||
 	    (err = exec(conn, report, "SELECT pg_advisory_xact_lock(hashtext('wafa setup'))", 0, NULL,
 	                NULL)) ||
@@ -200,7 +272,9 @@ int wafa_schema_setup(const char *dsn, const char *schema, FILE *report)
 			goto out;
 		fprintf(report, "wafa setup: schema %s: applied migration %d\n", schema, v);
 	}
-	if ((err = exec(conn, report, "COMMIT", 0, NULL, NULL)))
+	/* the adapter's view and triggers, in the same transaction */
+	if ((err = adapter_sql(conn, cfg, "install", false, out, report)) ||
+	    (err = exec(conn, report, "COMMIT", 0, NULL, NULL)))
 		goto out;
 	fprintf(report, "wafa setup: schema %s is at version %d\n", schema, NMIGRATIONS);
 out:

@@ -5,16 +5,23 @@
 
 #include <stdio.h>
 
+#include "config.h"
 #include "error.h"
 
 /* The version this build expects; `wafa run` refuses an older schema. */
 int wafa_schema_version(void);
 
+#define WAFA_SETUP_DRY_RUN 1u   /* print the SQL to out, change nothing */
+#define WAFA_SETUP_UNINSTALL 2u /* remove the adapter's triggers and view */
+#define WAFA_SETUP_PURGE 4u     /* with UNINSTALL: drop wafa's schema and records too */
+
 /* Connects (blocking: a CLI command, not the daemon) and applies every
- * migration newer than the schema's version, in one transaction under an
- * advisory lock.  Reports progress and problems to report.  Returns 0 or a
- * negative errno. */
-WAFA_WUR int wafa_schema_setup(const char *dsn, const char *schema, FILE *report);
+ * migration newer than the schema's version and the adapter's install.sql,
+ * in one transaction under an advisory lock; or what flags say.  Reports
+ * progress and problems to report; SQL of a dry run goes to out.  Returns 0
+ * or a negative errno. */
+WAFA_WUR int wafa_schema_setup(const struct wafa_config *cfg, unsigned flags, FILE *out,
+                               FILE *report);
 
 /* SQL the daemon runs on each new connection: $1 is the quoted schema. */
 extern const char wafa_schema_search_path_sql[];

@@ -1,0 +1,286 @@
+#include "doctor.h"
+
+#include <errno.h>
+#include <libpq-fe.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "adapter.h"
+#include "pg.h"
+#include "schema.h"
+#include "ticket.h"
+
+struct doctor {
+	FILE *out;
+	int failed;
+};
+
+static void say(struct doctor *d, bool ok, const char *what, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void say(struct doctor *d, bool ok, const char *what, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(d->out, "%-4s %-13s ", ok ? "ok" : "FAIL", what);
+	va_start(ap, fmt);
+	vfprintf(d->out, fmt, ap);
+	va_end(ap);
+	fputc('\n', d->out);
+	d->failed += !ok;
+}
+
+static PGresult *query(PGconn *conn, const char *sql, int n, const char *const *p)
+{
+	return PQexecParams(conn, sql, n, NULL, p, NULL, NULL, 0);
+}
+
+static void one_line(char *s)
+{
+	for (char *p = s; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+}
+
+/* The view: its columns, its rows, and whether a sample looks sane. */
+static void check_view(struct doctor *d, PGconn *conn, const struct wafa_config *cfg)
+{
+	PGresult *res;
+	char *quoted = wafa_pg_quote_ident(cfg->view), *sql = NULL;
+	static const char required[] =
+		"{id,ref,subject,status,raw_status,priority,queue,customer_email,customer_name,"
+		"customer_locale,customer_tz,owner_email,owner_name,created_at,first_reply_at,"
+		"last_customer_at,last_agent_at,solved_at,due_at,updated_at,extra}";
+
+	const char *cp[] = { cfg->view, required };
+	res = query(conn,
+	            "SELECT count(*) FILTER (WHERE attname = ANY ($2::text[])), count(*) "
+	            "  FROM pg_attribute WHERE attrelid = to_regclass($1)::oid "
+	            "   AND attnum > 0 AND NOT attisdropped",
+	            2, cp);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || atoi(PQgetvalue(res, 0, 1)) == 0) {
+		say(d, false, "view", "%s does not exist: %s", cfg->view,
+		    strcmp(cfg->adapter, "generic") == 0
+		        ? "create it (see sample-helpdesk.sql) or fix [helpdesk] view"
+		        : "run `wafa setup` to install the adapter");
+		goto out;
+	}
+	if (atoi(PQgetvalue(res, 0, 0)) < 21) {
+		say(d, false, "view", "%s lacks some of the normalized columns (%s of 21): see the "
+		                      "README's list",
+		    cfg->view, PQgetvalue(res, 0, 0));
+		goto out;
+	}
+	PQclear(res);
+	if (!quoted || asprintf(&sql,
+	                        "SELECT count(*), "
+	                        "  count(*) FILTER (WHERE first_reply_at < created_at), "
+	                        "  count(*) FILTER (WHERE greatest(created_at, first_reply_at, "
+	                        "      last_customer_at, last_agent_at, solved_at, updated_at) "
+	                        "      > now() + interval '1 day'), "
+	                        "  count(*) FILTER (WHERE status IS NULL OR status NOT IN "
+	                        "      ('new', 'open', 'pending', 'solved', 'closed')), "
+	                        "  (SELECT count(*) FROM %s) "
+	                        "FROM (SELECT * FROM %s ORDER BY id DESC LIMIT 1000) s",
+	                        quoted, quoted) < 0) {
+		sql = NULL;
+		res = NULL;
+		goto out;
+	}
+	res = query(conn, sql, 0, NULL);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		char *e = strdup(wafa_pg_result_error(res));
+		if (e)
+			one_line(e);
+		say(d, false, "view", "reading %s failed: %s", cfg->view, e ? e : "");
+		free(e);
+		goto out;
+	}
+	long total = atol(PQgetvalue(res, 0, 4)), before = atol(PQgetvalue(res, 0, 1)),
+	     future = atol(PQgetvalue(res, 0, 2)), bad = atol(PQgetvalue(res, 0, 3));
+	say(d, total > 0, "view", "%s returns %ld ticket(s)%s", cfg->view, total,
+	    total ? "" : ": is the helpdesk empty, or the mapping wrong?");
+	say(d, before == 0, "sanity", "%ld of the newest %s answered before they were created%s",
+	    before, PQgetvalue(res, 0, 0), before ? ": the first reply's mapping is off" : "");
+	say(d, future == 0, "sanity", "%ld with a time more than a day ahead%s", future,
+	    future ? ": a time zone is wrong in the mapping (timestamps without time zone?)" : "");
+	say(d, bad == 0, "sanity", "%ld with a status outside new, open, pending, solved, closed%s",
+	    bad, bad ? ": map it in the view" : "");
+out:
+	PQclear(res);
+	free(sql);
+	free(quoted);
+}
+
+/* The triggers, and a NOTIFY that arrives. */
+static void check_notify(struct doctor *d, PGconn *conn, const struct wafa_config *cfg)
+{
+	PGconn *other = PQconnectdb(cfg->dsn);
+	char *listen = NULL, *channel = wafa_pg_quote_ident(cfg->notify_channel);
+	PGresult *res;
+	bool got = false;
+
+	if (strcmp(cfg->adapter, "generic") != 0) {
+		res = query(conn, "SELECT count(*) FROM pg_trigger WHERE tgname = 'wafa_notify' "
+		                  "AND NOT tgisinternal",
+		            0, NULL);
+		int n = PQresultStatus(res) == PGRES_TUPLES_OK ? atoi(PQgetvalue(res, 0, 0)) : 0;
+		say(d, n > 0, "triggers", "%d wafa_notify trigger(s) on the helpdesk's tables%s", n,
+		    n ? "" : ": run `wafa setup`");
+		PQclear(res);
+	}
+	if (!channel || asprintf(&listen, "LISTEN %s", channel) < 0 ||
+	    PQstatus(other) != CONNECTION_OK) {
+		say(d, false, "notify", "cannot open a second connection to test LISTEN");
+		goto out;
+	}
+	PQclear(PQexec(conn, listen));
+	const char *p[] = { cfg->notify_channel };
+	PQclear(query(other, "SELECT pg_notify($1, '0')", 1, p));
+	for (int i = 0; i < 40 && !got; i++) {
+		PGnotify *n;
+		struct pollfd pfd = { .fd = PQsocket(conn), .events = POLLIN };
+		poll(&pfd, 1, 50);
+		PQconsumeInput(conn);
+		while ((n = PQnotifies(conn)) != NULL) {
+			got |= strcmp(n->relname, cfg->notify_channel) == 0;
+			PQfreemem(n);
+		}
+	}
+	say(d, got, "notify", "a NOTIFY on %s %s", cfg->notify_channel,
+	    got ? "arrives" : "did not arrive within 2 s");
+out:
+	free(listen);
+	free(channel);
+	PQfinish(other);
+}
+
+/* The adapter's own checks: rows of (check, ok, detail). */
+static void check_adapter(struct doctor *d, PGconn *conn, const struct wafa_config *cfg)
+{
+	char *sql;
+	PGresult *res;
+	int err = wafa_adapter_file(cfg, "doctor", &sql);
+
+	if (err)
+		return; /* generic, or an adapter without checks */
+	res = PQexec(conn, sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		char *e = strdup(wafa_pg_result_error(res));
+		if (e)
+			one_line(e);
+		say(d, false, cfg->adapter, "its doctor.sql failed: %s", e ? e : "");
+		free(e);
+	} else {
+		for (int i = 0; i < PQntuples(res); i++)
+			say(d, strcmp(PQgetvalue(res, i, 1), "t") == 0, cfg->adapter, "%s%s%s",
+			    PQgetvalue(res, i, 0), PQgetisnull(res, i, 2) ? "" : ": ",
+			    PQgetisnull(res, i, 2) ? "" : PQgetvalue(res, i, 2));
+	}
+	PQclear(res);
+	free(sql);
+}
+
+/* Can the SMTP server be reached: a TCP connection and its 220 greeting. */
+static void check_smtp(struct doctor *d, const struct wafa_config *cfg)
+{
+	char host[256], port[16] = "25", buf[256] = "";
+	const char *t = cfg->transport;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
+	int fd = -1;
+	ssize_t n = 0;
+
+	if (strncmp(t, "maildir:", 8) == 0) {
+		bool w = access(t + 8, W_OK) == 0;
+		say(d, w, "mail", "maildir %s is %swritable", t + 8, w ? "" : "not ");
+		return;
+	}
+	t += strncmp(t, "smtp://", 7) == 0 ? 7 : 5;
+	size_t hl = strcspn(t, ":/");
+	if (hl >= sizeof(host))
+		hl = sizeof(host) - 1;
+	memcpy(host, t, hl);
+	host[hl] = '\0';
+	if (t[hl] == ':')
+		snprintf(port, sizeof(port), "%.*s", (int)strcspn(t + hl + 1, "/"), t + hl + 1);
+	if (getaddrinfo(host, port, &hints, &ai) == 0 &&
+	    (fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK, 0)) >= 0) {
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		int r = connect(fd, ai->ai_addr, ai->ai_addrlen);
+		if ((r == 0 || errno == EINPROGRESS) && poll(&pfd, 1, 5000) == 1) {
+			pfd.events = POLLIN;
+			if (poll(&pfd, 1, 5000) == 1)
+				n = read(fd, buf, sizeof(buf) - 1);
+		}
+	}
+	if (n > 0) {
+		buf[n] = '\0';
+		one_line(buf);
+	}
+	say(d, n > 3 && strncmp(buf, "220", 3) == 0, "mail", "SMTP server %s:%s %s%s", host, port,
+	    n > 0 ? "answers: " : "cannot be reached (refused, or no greeting within 5 s)",
+	    n > 0 ? buf : "");
+	if (fd >= 0)
+		close(fd);
+	if (ai)
+		freeaddrinfo(ai);
+}
+
+int wafa_doctor_run(const struct wafa_config *cfg, FILE *out)
+{
+	struct doctor d = { out, 0 };
+	PGconn *conn = PQconnectdb(cfg->dsn);
+	PGresult *res;
+	char *quoted = wafa_pg_quote_ident(cfg->schema);
+
+	if (PQstatus(conn) != CONNECTION_OK) {
+		char *e = strdup(PQerrorMessage(conn));
+		if (e)
+			one_line(e);
+		say(&d, false, "database", "cannot connect ([database] dsn): %s", e ? e : "");
+		free(e);
+		goto smtp;
+	}
+	res = PQexec(conn, "SELECT current_database(), current_user, "
+	                   "current_setting('server_version'), current_setting('TimeZone')");
+	say(&d, true, "database", "connected to %s as %s (PostgreSQL %s)", PQgetvalue(res, 0, 0),
+	    PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
+	char tz[64];
+	snprintf(tz, sizeof(tz), "%s", PQgetvalue(res, 0, 3));
+	PQclear(res);
+	const char *sp[] = { quoted ? quoted : "wafa" };
+	PQclear(query(conn, "SELECT set_config('search_path', $1 || ', public', false)", 1, sp));
+	res = PQexec(conn, wafa_schema_version_sql);
+	int version = PQresultStatus(res) == PGRES_TUPLES_OK ? atoi(PQgetvalue(res, 0, 0)) : -1;
+	PQclear(res);
+	say(&d, version == wafa_schema_version(), "schema",
+	    version < 0 ? "schema %s is missing: run `wafa setup`%s"
+	    : version == wafa_schema_version() ? "schema %s is current%s"
+	                                       : "schema %s is at another version: run `wafa setup`%s",
+	    cfg->schema, "");
+	check_view(&d, conn, cfg);
+	check_notify(&d, conn, cfg);
+	/* timestamps are compared as instants; the session's zone only matters to
+	 * a mapping that reads timestamps without time zone */
+	const char *host_tz = getenv("TZ");
+	say(&d, true, "time zone", "the database's TimeZone is %s; wafa's is %s%s", tz,
+	    host_tz && *host_tz ? host_tz : "the system's",
+	    strcmp(cfg->adapter, "generic") == 0
+	        ? " (a generic view must give timestamptz, or say which zone its times are in)"
+	        : " (the adapter reads its timestamps as UTC whatever they are)");
+	check_adapter(&d, conn, cfg);
+smtp:
+	check_smtp(&d, cfg);
+	fprintf(out, "%s\n", d.failed ? "wafa doctor: some checks failed" : "wafa doctor: all is well");
+	free(quoted);
+	PQfinish(conn);
+	return d.failed ? 1 : 0;
+}
