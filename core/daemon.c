@@ -777,9 +777,21 @@ static bool decide(struct daemon *d, PGresult *res, int row, struct fire_item *f
 	int until = wafa_rules_until(d->rules, t, f->rule, f->phase, &firing);
 	int unless = until == 1 ? 0 : wafa_rules_unless(d->rules, t, f->rule, f->phase, &firing);
 	if (until == 1 || unless == 1) {
-		for (int p = f->phase + 1; until == 1 && p < rule->nphases; p++)
+		/* until ends the series for good: the later steps are recorded
+		 * cancelled too, so a restart does not bring them back */
+		for (int p = f->phase + 1; until == 1 && p < rule->nphases; p++) {
+			char key[sizeof(f->key)];
+			struct wafa_outbox_firing later = of;
 			if (wafa_deadline_mark(t, f->rule, p, f->instance, false) != 0)
 				goto oom;
+			snprintf(key, sizeof(key), "%s/%" PRId64 "/%s/%" PRId64, rule->name, t->id,
+			         rule->phases[p].name, f->instance);
+			later.key = key;
+			later.phase = rule->phases[p].name;
+			later.event = "cancelled";
+			if (wafa_outbox_batch_add(ob, &later, NULL, 0) != 0)
+				goto oom;
+		}
 		of.event = "cancelled";
 		wafa_log(WAFA_INFO, "fire", "rule=%s ticket=%" PRId64 " phase=%s: %s holds, no mail",
 		         rule->name, t->id, ph->name, until == 1 ? "until" : "unless");

@@ -64,16 +64,22 @@ static int64_t last_solve(const struct wafa_ticket *t)
 	return WAFA_NO_TIME;
 }
 
-static void push_seg(struct wafa_track *tr, int64_t from, int64_t to, int cls)
+static void push_seg(const struct wafa_rule *rule, struct wafa_track *tr, int64_t from, int64_t to,
+                     int cls)
 {
 	if (tr->nseg > 0 && tr->seg[tr->nseg - 1].cls == cls) {
 		tr->seg[tr->nseg - 1].to = to;
 		return;
 	}
 	if (tr->nseg == WAFA_TRACK_SEGS) {
-		/* more changes than a track keeps: the rest counts as the last */
-		tr->seg[tr->nseg - 1].to = to;
-		return;
+		/* the oldest stretch leaves the track; what it ran is carried */
+		if (tr->seg[0].cls == RUN)
+			tr->carried += rule->cal ? wafa_calendar_elapsed(rule->cal, tr->seg[0].from,
+			                                                 tr->seg[0].to)
+			                         : tr->seg[0].to - tr->seg[0].from;
+		tr->carried_end = tr->seg[0].to;
+		memmove(&tr->seg[0], &tr->seg[1], (WAFA_TRACK_SEGS - 1) * sizeof(tr->seg[0]));
+		tr->nseg--;
 	}
 	tr->seg[tr->nseg].from = from;
 	tr->seg[tr->nseg].to = to;
@@ -99,11 +105,11 @@ static void segments(const struct wafa_rule *rule, const struct wafa_ticket *t,
 		cls = class_of(rule, c->to);
 		if (cls == cur)
 			continue;
-		push_seg(tr, a, c->at, cur);
+		push_seg(rule, tr, a, c->at, cur);
 		a = c->at;
 		cur = cls;
 	}
-	push_seg(tr, a, tr->end, cur);
+	push_seg(rule, tr, a, tr->end, cur);
 }
 
 void wafa_deadline_track(struct wafa_rules *r, int rule_i, struct wafa_ticket *t,
@@ -193,8 +199,10 @@ void wafa_deadline_track(struct wafa_rules *r, int rule_i, struct wafa_ticket *t
 /* The instant the clock reaches amount ms, or WAFA_NO_TIME. */
 static int64_t reach(const struct wafa_rule *rule, const struct wafa_track *tr, int64_t amount)
 {
-	int64_t acc = 0;
+	int64_t acc = tr->carried;
 
+	if (tr->carried > 0 && amount <= tr->carried)
+		return tr->carried_end; /* reached in the stretches that left the track: past */
 	for (int i = 0; i < tr->nseg; i++) {
 		int64_t a = tr->seg[i].from, b = tr->seg[i].to, e;
 		if (tr->seg[i].cls != RUN)

@@ -47,6 +47,9 @@ struct wafa_track {
 	int64_t start;    /* ms: SLA clock start; promise date */
 	int64_t target;   /* ms of clock time (SLA) */
 	int64_t end;      /* ms: where the segments stop (met), or INT64_MAX */
+	/* a ticket with more than WAFA_TRACK_SEGS stretches: the oldest leave
+	 * the track, their running (business) time carried here */
+	int64_t carried, carried_end;
 	enum wafa_track_state state;
 	int64_t state_at;
 	int nseg;

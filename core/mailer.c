@@ -290,9 +290,11 @@ static int render_template(struct wafa_mailer *m, PGresult *res, int i, const ch
 			                                       addr, k + 1)
 			                       : NULL;
 			if (!links[k]) {
+				/* the key may be readable later: keep the mail queued */
 				snprintf(why, whylen, "survey links need [web] base_url and a readable "
-				                      "key_file");
-				err = -EINVAL;
+				                      "key_file (%s)",
+				         m->cfg->web_key_file[0] ? m->cfg->web_key_file : "not set");
+				err = -EAGAIN;
 				goto out;
 			}
 			vars[n].name = names[k];
@@ -335,7 +337,9 @@ static bool allowed(struct wafa_mailer *m, PGresult *res, int i, struct seen *se
 	struct wafa_contact_facts f;
 	const char *rcpt = PQgetvalue(res, i, WAFA_OB_RCPT), *key = PQgetvalue(res, i, WAFA_OB_KEY);
 	bool offer = strcmp(PQgetvalue(res, i, WAFA_OB_KIND), "offer") == 0;
-	struct seen *s = seen_for(seen, nseen, cap, rcpt);
+	char addr[320];
+	wafa_outbox_address(rcpt, addr, sizeof(addr));
+	struct seen *s = seen_for(seen, nseen, cap, addr);
 	char why[300], id[32], at[32];
 	int64_t until;
 	enum wafa_contact_verdict v;
@@ -445,9 +449,11 @@ static void on_claimed(PGresult *res, void *arg)
 			memset(row, 0, sizeof(*row));
 			continue;
 		}
-		if (render(m, res, i, row, why, sizeof(why)) != 0) {
-			/* a mail that cannot be rendered never will be: park it */
-			mail->status = WAFA_MAIL_PERMFAIL;
+		int err = render(m, res, i, row, why, sizeof(why));
+		if (err) {
+			/* a mail that cannot be rendered never will be: park it; one
+			 * waiting for the link key stays queued */
+			mail->status = err == -EAGAIN ? WAFA_MAIL_TEMPFAIL : WAFA_MAIL_PERMFAIL;
 			snprintf(mail->reason, sizeof(mail->reason), "cannot render: %s", why);
 			record_unsent(m, PQgetvalue(res, i, WAFA_OB_KEY), row->id, row->attempts, mail);
 			wafa_message_free(&row->msg);
@@ -493,8 +499,14 @@ static void claim(struct wafa_mailer *m)
 		m->again = true;
 		return;
 	}
+	if (!m->link_key && m->cfg->web_key_file[0] &&
+	    wafa_token_key_load(m->cfg->web_key_file, &m->link_key, &m->link_keylen) == 0)
+		wafa_log(WAFA_INFO, "mail", "[web] key_file %s read", m->cfg->web_key_file);
 	snprintf(batch, sizeof(batch), "%lld", (long long)m->cfg->batch);
-	snprintf(lease, sizeof(lease), "%d", LEASE_S);
+	/* long enough for a whole batch at a slow server: another instance must
+	 * not take these rows while this one is still sending them */
+	snprintf(lease, sizeof(lease), "%lld",
+	         (long long)(LEASE_S + m->cfg->batch * (m->cfg->timeout_ms / 1000) * 2));
 	snprintf(mails_ms, sizeof(mails_ms), "%" PRId64, m->cfg->customer_mails.per_ms);
 	snprintf(offers_ms, sizeof(offers_ms), "%" PRId64, m->cfg->offers.per_ms);
 	if (wafa_pg_query(m->pg, m->claim_sql, 4, p, on_claimed, m) == 0)

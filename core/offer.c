@@ -60,9 +60,11 @@ int wafa_offers_open(uv_loop_t *loop, const struct wafa_config *cfg, struct wafa
 	             "       " MS("g.first_contact") ", " MS("g.last_contact") ", "
 	             "       (SELECT " MS("max(j.at)") " FROM journal j WHERE j.event = 'breach' "
 	             "           AND j.ticket_id = ANY (g.ids)), "
-	             "       (SELECT " MS("max(b.created_at)") " FROM outbox b WHERE b.rule = $1 "
-	             "           AND mail_address(b.rcpt) = g.email) "
-	             "  FROM g",
+	             "       " MS("o.last") " "
+	             "  FROM g LEFT JOIN (SELECT mail_address(b.rcpt) AS email, "
+	             "                           max(b.created_at) AS last "
+	             "                      FROM outbox b WHERE b.rule = $1 GROUP BY 1) o "
+	             "         ON o.email = g.email",
 	             view) < 0) {
 		free(o);
 		free(view);

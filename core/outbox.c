@@ -132,6 +132,8 @@ int wafa_outbox_batch_add(struct wafa_outbox_batch *b, const struct wafa_outbox_
 	for (size_t i = 0; i < n; i++) {
 		const struct wafa_mail_req *m = &mails[i];
 		char addr[320];
+		if (!m->to)
+			continue; /* never: the rules host counts a mail only when it is whole */
 		wafa_outbox_address(m->to, addr, sizeof(addr));
 		bool customer = f->customer_email && strcasecmp(addr, f->customer_email) == 0;
 		json_t *vars = m->vars ? json_loads(m->vars, 0, NULL) : json_null();

@@ -156,16 +156,23 @@ static char *mail_field(lua_State *L, const char *name, bool required, bool head
 	return copy;
 }
 
+static void mail_free(struct wafa_mail_req *m)
+{
+	free(m->to);
+	free(m->subject);
+	free(m->body);
+	free(m->template);
+	free(m->vars);
+	free(m->locale);
+	memset(m, 0, sizeof(*m));
+}
+
+/* Frees the mails and the slot past them, where a mail{} that raised may
+ * have left what it took. */
 static void mails_clear(struct wafa_rules *r)
 {
-	for (size_t i = 0; i < r->nmails; i++) {
-		free(r->mails[i].to);
-		free(r->mails[i].subject);
-		free(r->mails[i].body);
-		free(r->mails[i].template);
-		free(r->mails[i].vars);
-		free(r->mails[i].locale);
-	}
+	for (size_t i = 0; i <= r->nmails && i < r->mails_cap; i++)
+		mail_free(&r->mails[i]);
 	r->nmails = 0;
 }
 
@@ -227,19 +234,22 @@ static int api_mail(lua_State *L)
 	luaL_checktype(L, 1, LUA_TTABLE);
 	if (r->nmails >= MAX_MAILS)
 		return luaL_error(L, "mail: at most %d mails per action", MAX_MAILS);
-	if (r->nmails == r->mails_cap) {
+	if (r->nmails + 1 >= r->mails_cap) {
 		size_t cap = r->mails_cap ? r->mails_cap * 2 : 4;
 		struct wafa_mail_req *mails = realloc(r->mails, cap * sizeof(*mails));
 		if (!mails)
 			return luaL_error(L, "mail: out of memory");
+		memset(mails + r->mails_cap, 0, (cap - r->mails_cap) * sizeof(*mails));
 		r->mails = mails;
 		r->mails_cap = cap;
 	}
-	/* Each field is copied before the next may raise, and an error frees
-	 * nothing it took: collect into r->mails slot by slot. */
+	/* Each field is copied into the slot past the mails before the next may
+	 * raise; the mail counts only once every field checked out, so a rule's
+	 * pcall(mail, ...) that caught an error leaves no half mail behind (what
+	 * the slot took is freed by the next mail{} or mails_clear). */
 	struct wafa_mail_req *slot = &r->mails[r->nmails];
+	mail_free(slot);
 	*slot = m;
-	r->nmails++;
 	slot->to = mail_field(L, "to", true, true, 2000);
 	if (!strchr(slot->to, '@'))
 		return luaL_error(L, "mail: \"to\" = \"%s\" is not a mail address", slot->to);
@@ -269,6 +279,7 @@ static int api_mail(lua_State *L)
 	if (slot->survey && !slot->template)
 		return luaL_error(L, "mail: survey = true needs a template (its links are {{survey_1}} "
 		                     ".. {{survey_5}})");
+	r->nmails++;
 	return 0;
 }
 
@@ -576,8 +587,10 @@ static int take_decl(struct wafa_rules *r, lua_State *L, struct wafa_rule *rule,
 		lua_getfield(L, -1, "due");
 		bool due = lua_toboolean(L, -1);
 		lua_pop(L, 2);
-		if (!ph->name)
+		if (!ph->name) {
+			lua_settop(L, top);
 			return -ENOMEM;
+		}
 		if (due)
 			ph->kind = WAFA_PHASE_DUE;
 		else if (strncmp(ph->name, "warn", 4) == 0)
@@ -856,16 +869,23 @@ static int64_t call_value(struct wafa_rules *r, int rule_i, struct wafa_ticket *
 		wafa_log(WAFA_ERROR, "rules", "rule=%s ticket=%lld: %s: %s", rule->name,
 		         (long long)t->id, what, why);
 	} else {
+		/* instants from 1970 to 2200, targets up to 100 years: the deadline
+		 * arithmetic after it cannot overflow */
 		if (lua_isinteger(L, -1) && is_at) {
 			lua_Integer sec = lua_tointeger(L, -1);
-			if (sec > -INT64_MAX / 1000 && sec < INT64_MAX / 1000)
+			if (sec >= 0 && sec < 7258118400LL)
 				v = (int64_t)sec * 1000;
 		} else if (lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 0 &&
-		           lua_tointeger(L, -1) < INT64_MAX / 1000) {
+		           lua_tointeger(L, -1) <= 100LL * 366 * 86400) {
 			v = (int64_t)lua_tointeger(L, -1) * 1000;
 		} else if (lua_type(L, -1) == LUA_TSTRING && !is_at) {
 			const char *dwhy;
-			if (wafa_duration_parse(lua_tostring(L, -1), &v, &dwhy) != 0) {
+			int bad = wafa_duration_parse(lua_tostring(L, -1), &v, &dwhy);
+			if (!bad && v > 100LL * 366 * 86400000) {
+				bad = 1;
+				dwhy = "longer than 100 years";
+			}
+			if (bad) {
 				wafa_log(WAFA_ERROR, "rules", "rule=%s ticket=%lld: target \"%s\": %s",
 				         rule->name, (long long)t->id, lua_tostring(L, -1), dwhy);
 				v = WAFA_NO_TIME;

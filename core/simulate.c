@@ -153,7 +153,8 @@ static void simulate_ticket(struct wafa_rules *r, struct wafa_ticket *t, int64_t
 
 	for (int i = 0; i < r->nrules; i++) {
 		const struct wafa_rule *rule = &r->rules[i];
-		struct wafa_event_rec ev[WAFA_TRACK_SEGS + 32];
+		size_t max = (size_t)rule->nphases + WAFA_TRACK_SEGS + 16;
+		struct wafa_event_rec *ev = malloc(max * sizeof(*ev));
 		struct wafa_track tr;
 		int n, order = 0;
 		bool stopped = false;
@@ -161,13 +162,17 @@ static void simulate_ticket(struct wafa_rules *r, struct wafa_ticket *t, int64_t
 		/* when/target/at see the clock at the start of the simulation */
 		wafa_clock_set_offset(from - base);
 		wafa_deadline_track(r, i, t, &tr);
-		n = wafa_deadline_timeline(rule, &tr, t, ev, (int)(sizeof(ev) / sizeof(ev[0])));
-		for (int k = 0; k < n; k++) {
+		if (!ev) {
+			s->oom = 1;
+			break;
+		}
+		n = wafa_deadline_timeline(rule, &tr, t, ev, (int)max);
+		for (int k = 0; k < n && !s->oom; k++) {
 			struct sim_event *e;
 			if (ev[k].at < from || ev[k].at > to)
 				continue;
 			if (!(e = add(s)))
-				return;
+				break;
 			e->at = ev[k].at;
 			e->due = ev[k].due;
 			e->ticket_id = t->id;
@@ -196,10 +201,10 @@ static void simulate_ticket(struct wafa_rules *r, struct wafa_ticket *t, int64_t
 			}
 			if (wafa_rules_run(r, t, i, ev[k].phase, &f) != 0)
 				continue;
-			for (size_t m = 0; m < r->nmails; m++) {
+			for (size_t m = 0; m < r->nmails && !s->oom; m++) {
 				struct sim_event *me = add(s);
 				if (!me)
-					return;
+					break;
 				me->at = ev[k].at;
 				me->due = ev[k].due;
 				me->ticket_id = t->id;
@@ -209,11 +214,19 @@ static void simulate_ticket(struct wafa_rules *r, struct wafa_ticket *t, int64_t
 				me->phase = ev[k].phase;
 				me->step = step_of(rule, ev[k].phase);
 				me->to = strdup(r->mails[m].to);
-				me->subject = strdup(r->mails[m].subject);
+				if (r->mails[m].subject) {
+					me->subject = strdup(r->mails[m].subject);
+				} else if (asprintf(&me->subject, "[template %s]",
+				                    r->mails[m].template ? r->mails[m].template : "?") < 0) {
+					me->subject = NULL;
+				}
 				if (!me->to || !me->subject)
 					s->oom = 1;
 			}
 		}
+		free(ev);
+		if (s->oom)
+			break;
 	}
 	wafa_clock_set_offset(0);
 }

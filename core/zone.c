@@ -57,7 +57,8 @@ static GTimeZone *open_zone(const char *tz)
 {
 	GTimeZone *z = NULL;
 
-	if (!tz || !*tz || strlen(tz) > 64 || tz[0] == ':' || strstr(tz, ".."))
+	/* a name, never a path: GLib would open "/x" or ":x" as a file */
+	if (!tz || !*tz || strlen(tz) > 64 || tz[0] == ':' || tz[0] == '/' || strstr(tz, ".."))
 		return NULL;
 	g_mutex_lock(&zones_lock);
 	for (unsigned i = 0; i < ZONES && zones[i].tz; i++) {

@@ -107,7 +107,7 @@ def of(lines, tid, rule=None, kinds=None):
 
 def main():
     require_wafa()
-    plan(21)
+    plan(22)
     pg = Postgres()
     sink = SmtpSink()
     w = Wafa(pg, sink.url, rules={"rules.lua": RULES})
@@ -142,6 +142,13 @@ def main():
                ("2026-03-01T11:00:00Z", "solved", "open"),
                ("2026-03-01T12:00:00Z", "open", "solved"))
     nag = ticket(pg, "nag", "Nag", "2026-03-01T08:00:00Z")
+    # 70 status changes, a minute each way from 09:00: 35 minutes pending, more
+    # stretches than a track keeps (64)
+    flap = ticket(pg, "flapping", "Plain", "2026-03-01T08:00:00Z")
+    status_log(pg, flap, *[("2026-03-01T09:%02d:00Z" % k, "open" if k % 2 == 0 else "pending",
+                            "pending" if k % 2 == 0 else "open") for k in range(60)])
+    status_log(pg, flap, *[("2026-03-01T10:%02d:00Z" % k, "open" if k % 2 == 0 else "pending",
+                            "pending" if k % 2 == 0 else "open") for k in range(10)])
 
     r, lines = simulate(w, "2026-03-01T00:00:00Z", "2026-03-02T00:00:00Z")
     if not ok(r.returncode == 0 and lines, "simulate --json prints the day's events", diag=show(r)):
@@ -149,6 +156,8 @@ def main():
     is_(of(lines, fu, kinds=("started", "due")),
         [("2026-03-01T12:00:00Z", "started"), ("2026-03-01T14:00:00Z", "due")],
         "a follow-up after a re-solve counts from the new solve (the reopen cancelled the first)")
+    is_(of(lines, flap, kinds=("breach",)), [("2026-03-01T16:35:00Z", "breach")],
+        "70 status changes: the 35 paused minutes all count (the breach at 16:35)")
     is_(of(lines, nag, kinds=("due", "cancelled", "mail")),
         [("2026-03-01T09:00:00Z", "due"), ("2026-03-01T09:00:00Z", "mail", "customer@example.com"),
          ("2026-03-01T10:00:00Z", "cancelled"),

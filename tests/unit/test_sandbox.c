@@ -118,6 +118,10 @@ static void rules_cannot_escape(void **state)
 	                           "assert(select(2, ('a,b,c'):gsub(',', ';')) == 2)\n"
 	                           "local n = 0 for w in ('a b c'):gmatch('%a+') do n = n + 1 end assert(n == 3)")
 	           SLA("bad-mail", "mail { to = 'x@example.com' }")
+	           SLA("pcall-mail", "pcall(mail, { subject = 'no to' })\n"
+	                             "pcall(mail, { to = 'nobody', subject = 'not an address' })\n"
+	                             "pcall(mail, { to = 'a@example.com', template = '../x' })\n"
+	                             "mail { to = 'ok@example.com', subject = 'whole' }")
 	           SLA("good", "mail { to = t.owner_email or 'lead@example.com', subject = "
 	                       "'SLA: #' .. t.ref .. ' ' .. t.subject, body = s.rule }"));
 	write_rule("b.lua", SLA("other-file", "mail { to = 'y@example.com', subject = "
@@ -148,6 +152,11 @@ static void rules_cannot_escape(void **state)
 	assert_string_equal(r->mails[0].subject, "falsefalsefunctionfalse");
 	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "bad-mail"), 0, &F), -EINVAL);
 	assert_int_equal(r->nmails, 0);
+	/* a mail{} that raised inside the rule's pcall leaves no half mail */
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "pcall-mail"), 0, &F), 0);
+	assert_int_equal(r->nmails, 1);
+	assert_string_equal(r->mails[0].to, "ok@example.com");
+	assert_string_equal(r->mails[0].subject, "whole");
 	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "tamper"), 0, &F), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "backtrack"), 0, &F), -EINVAL);
