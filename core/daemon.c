@@ -53,6 +53,7 @@ struct daemon {
 	bool journal_busy;
 	bool catching_up; /* catch_up() is going through the index */
 	size_t catchup_pos, catchup_cap;
+	unsigned drops, catchup_drops; /* a removal may shift a ticket behind the cursor */
 	int64_t catchup_started;
 	char *journal_text; /* the batch being written, kept until it is */
 	const char *journal_sql;
@@ -99,6 +100,7 @@ static void drop_ticket(struct daemon *d, int64_t id)
 
 	if (!t)
 		return;
+	d->drops++;
 	wafa_deadlines_unschedule(&d->heap, t);
 	wafa_ticket_free(t);
 	wafa_log(WAFA_DEBUG, "index", "ticket=%" PRId64 " gone", id);
@@ -138,8 +140,11 @@ static void catch_up(struct daemon *d)
 
 	if (!d->catching_up)
 		return;
-	if (d->catchup_cap != d->index.cap) { /* the index grew: start again */
+	if (d->catchup_cap != d->index.cap || d->catchup_drops != d->drops) {
+		/* the index grew, or a removal shifted a ticket behind the cursor:
+		 * start again (tickets already told cost a recomputation only) */
 		d->catchup_cap = d->index.cap;
+		d->catchup_drops = d->drops;
 		d->catchup_pos = 0;
 	}
 	while (d->catchup_pos < d->index.cap && budget-- > 0 &&
@@ -232,6 +237,7 @@ static void free_jmarks(struct daemon *d)
 struct mark_write {
 	struct daemon *d;
 	int64_t ms;
+	unsigned rules_gen; /* the rules it was written for */
 };
 
 static void on_marks_written(PGresult *res, void *arg)
@@ -240,7 +246,9 @@ static void on_marks_written(PGresult *res, void *arg)
 	struct daemon *d = mw->d;
 
 	d->marking = false;
-	if (res && PQresultStatus(res) == PGRES_COMMAND_OK) {
+	/* after a reload the rules are others: the database has the mark, and
+	 * the next write covers the new rules */
+	if (res && PQresultStatus(res) == PGRES_COMMAND_OK && mw->rules_gen == d->rules_gen) {
 		for (int i = 0; d->marks && i < d->rules->nrules; i++)
 			if (d->marks[i] < mw->ms)
 				d->marks[i] = mw->ms;
@@ -275,6 +283,7 @@ static void advance_marks(struct daemon *d, int64_t overlap)
 	fclose(f);
 	mw->d = d;
 	mw->ms = d->seen_updated_ms - overlap;
+	mw->rules_gen = d->rules_gen;
 	snprintf(ms, sizeof(ms), "%" PRId64, mw->ms);
 	const char *p[] = { names, ms };
 	if (wafa_pg_query(d->work, wafa_journal_set_marks_sql, 2, p, on_marks_written, mw) == 0)
@@ -410,6 +419,7 @@ static void start_catch_up(struct daemon *d)
 	d->catching_up = true;
 	d->catchup_pos = 0;
 	d->catchup_cap = d->index.cap;
+	d->catchup_drops = d->drops;
 	d->catchup_started = wafa_clock_now_ms();
 }
 
