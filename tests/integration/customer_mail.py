@@ -160,7 +160,7 @@ def main():
         f.write(html)
     driver, why = chromium()
     if driver is None:
-        skip("survey in headless Chromium", why, 5)
+        skip("survey in headless Chromium", why, 4)
     else:
         try:
             driver.get("file://" + mail_file)
