@@ -16,6 +16,7 @@
 #include "journal.h"
 #include "log.h"
 #include "mailer.h"
+#include "metrics.h"
 #include "outbox.h"
 #include "pg.h"
 #include "rules.h"
@@ -649,6 +650,9 @@ struct fire_item {
 	int rule, phase;
 	int64_t instance;
 	bool queued; /* its action ran and it is in the insert */
+	const char *event; /* for the metrics: its event, and when it fell due */
+	int cancelled_later; /* later steps recorded cancelled with it (until) */
+	int64_t due;
 	char key[512];
 };
 
@@ -718,6 +722,11 @@ static void on_batch_inserted(PGresult *res, void *arg)
 			const char *k = PQgetvalue(res, r, 0);
 			mails += strncmp(k, f->key, klen) == 0 && k[klen] == '/';
 		}
+		wafa_metrics_firing(f->event);
+		for (int c = 0; c < f->cancelled_later; c++)
+			wafa_metrics_firing("cancelled");
+		if (mails > 0)
+			wafa_metrics_breach_to_queue(wafa_clock_now_ms() - f->due);
 		t = wafa_index_get(&d->index, f->ticket_id);
 		if (t && wafa_deadline_mark(t, f->rule, f->phase, f->instance, false) != 0)
 			wafa_log(WAFA_ERROR, "fire", "ticket=%" PRId64 ": out of memory", f->ticket_id);
@@ -725,6 +734,7 @@ static void on_batch_inserted(PGresult *res, void *arg)
 		         d->rules->rules[f->rule].name, f->ticket_id,
 		         d->rules->rules[f->rule].phases[f->phase].name, mails);
 	}
+	wafa_metrics_mails(WAFA_METRIC_QUEUED, (uint64_t)rows);
 	if (rows > 0 && d->mailer)
 		wafa_mailer_kick(d->mailer);
 out:
@@ -773,6 +783,9 @@ static bool decide(struct daemon *d, PGresult *res, int row, struct fire_item *f
 	firing.target = tr.target;
 	firing.deadline = wafa_deadline_breach(rule, &tr);
 	firing.due = due;
+	f->due = due;
+	f->event = events[ph->kind];
+	f->cancelled_later = 0;
 	struct wafa_outbox_firing of = {
 		.key = f->key, .ticket_id = f->ticket_id, .rule = rule->name, .phase = ph->name,
 		.kind = wafa_rule_kind_names[rule->kind], .event = events[ph->kind],
@@ -801,8 +814,10 @@ static bool decide(struct daemon *d, PGresult *res, int row, struct fire_item *f
 			later.event = "cancelled";
 			if (wafa_outbox_batch_add(ob, &later, NULL, 0) != 0)
 				goto oom;
+			f->cancelled_later++;
 		}
 		of.event = "cancelled";
+		f->event = "cancelled";
 		wafa_log(WAFA_INFO, "fire", "rule=%s ticket=%" PRId64 " phase=%s: %s holds, no mail",
 		         rule->name, t->id, ph->name, until == 1 ? "until" : "unless");
 		if (wafa_outbox_batch_add(ob, &of, NULL, 0) != 0)
@@ -1329,6 +1344,15 @@ static void on_offers_stopped(void *arg)
 	uv_timer_start(&d->stop_timer, on_stop_tick, 0, 50);
 }
 
+/* The gauges of GET .../metrics, read on the loop thread. */
+static void read_gauges(void *arg, struct wafa_metrics_gauges *g)
+{
+	const struct daemon *d = arg;
+
+	g->tickets = d->index.count;
+	g->deadlines = d->heap.count;
+}
+
 static void on_web_stopped(void *arg)
 {
 	struct daemon *d = arg;
@@ -1436,6 +1460,7 @@ int wafa_daemon_run(struct wafa_config *cfg)
 		wafa_mailer_start(d.mailer);
 		if (wafa_offers_open(&loop, cfg, d.work, kick_mailer, &d, &d.offers) == 0)
 			wafa_offers_set_rules(d.offers, d.rules);
+		wafa_metrics_set_gauges(read_gauges, &d);
 		if (cfg->web_listen[0] && wafa_web_open(&loop, cfg, d.work, &d.web) != 0) {
 			wafa_log(WAFA_ERROR, "web", "cannot listen on %s (see above); stopping",
 			         cfg->web_listen);
@@ -1447,6 +1472,7 @@ int wafa_daemon_run(struct wafa_config *cfg)
 		wafa_log(WAFA_INFO, "daemon", "wafa %s running", PACKAGE_VERSION);
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);
+	wafa_metrics_reset(); /* d goes, and its gauges with it */
 	code = d.exit_code;
 	if (uv_loop_close(&loop) != 0) {
 		/* a handle nobody closed is a bug: say so in the exit status */

@@ -13,6 +13,7 @@
 #include "contact.h"
 #include "log.h"
 #include "message.h"
+#include "metrics.h"
 #include "outbox.h"
 #include "pg.h"
 #include "template.h"
@@ -168,12 +169,14 @@ static void record_unsent(struct wafa_mailer *m, const char *key, int64_t id_num
 	if (mail->status == WAFA_MAIL_PERMFAIL) {
 		const char *p[] = { id, why };
 		wafa_log(WAFA_WARN, "mail", "failed %s: %s (parked in the outbox)", key, why);
+		wafa_metrics_mails(WAFA_METRIC_FAILED, 1);
 		err = wafa_pg_query(m->pg, wafa_outbox_failed_sql, 2, p, on_update, NULL);
 	} else {
 		int64_t d = backoff_ms(m, attempts);
 		const char *p[] = { id, delay, why };
 		snprintf(delay, sizeof(delay), "%" PRId64, d);
 		wafa_log(WAFA_WARN, "mail", "deferred %s: %s (retry in %" PRId64 " ms)", key, why, d);
+		wafa_metrics_mails(WAFA_METRIC_RETRIED, 1);
 		err = wafa_pg_query(m->pg, wafa_outbox_retry_sql, 3, p, on_update, NULL);
 	}
 	if (err)
@@ -203,6 +206,7 @@ static void record(struct wafa_mailer *m)
 		}
 		fprintf(f, "%s%" PRId64, nsent++ ? "," : "", row->id);
 		wafa_log(WAFA_INFO, "mail", "sent %s to %s", row->key, mail->rcpt[0]);
+		wafa_metrics_mails(WAFA_METRIC_SENT, 1);
 	}
 	fputc('}', f);
 	fclose(f);
@@ -368,6 +372,7 @@ static bool allowed(struct wafa_mailer *m, PGresult *res, int i, struct seen *se
 	const char *hold[] = { id, at, why }, *skip[] = { id, why };
 	wafa_log(WAFA_INFO, "mail", "%s %s: %s", v == WAFA_CONTACT_HOLD ? "held" : "skipped", key,
 	         why);
+	wafa_metrics_mails(v == WAFA_CONTACT_HOLD ? WAFA_METRIC_HELD : WAFA_METRIC_SKIPPED, 1);
 	if (wafa_pg_query(m->pg, v == WAFA_CONTACT_HOLD ? wafa_outbox_hold_sql : wafa_outbox_skip_sql,
 	                  v == WAFA_CONTACT_HOLD ? 3 : 2, v == WAFA_CONTACT_HOLD ? hold : skip,
 	                  on_update, NULL) != 0)

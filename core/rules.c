@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "duration.h"
 #include "log.h"
+#include "metrics.h"
 #include "prelude.inc"
 #include "zone.h"
 #include "datefmt.h"
@@ -868,6 +869,7 @@ static int64_t call_value(struct wafa_rules *r, int rule_i, struct wafa_ticket *
 	if (wafa_sandbox_call(r->sb, 1, 1, why, sizeof(why)) != 0) {
 		wafa_log(WAFA_ERROR, "rules", "rule=%s ticket=%lld: %s: %s", rule->name,
 		         (long long)t->id, what, why);
+		wafa_metrics_rule_error(rule->name);
 	} else {
 		/* instants from 1970 to 2200, targets up to 100 years: the deadline
 		 * arithmetic after it cannot overflow */
@@ -888,6 +890,7 @@ static int64_t call_value(struct wafa_rules *r, int rule_i, struct wafa_ticket *
 			if (bad) {
 				wafa_log(WAFA_ERROR, "rules", "rule=%s ticket=%lld: target \"%s\": %s",
 				         rule->name, (long long)t->id, lua_tostring(L, -1), dwhy);
+				wafa_metrics_rule_error(rule->name);
 				v = WAFA_NO_TIME;
 			}
 		} else if (!lua_isnil(L, -1)) {
@@ -895,6 +898,7 @@ static int64_t call_value(struct wafa_rules *r, int rule_i, struct wafa_ticket *
 			         rule->name, (long long)t->id, what, luaL_typename(L, -1),
 			         is_at ? "Unix seconds (an integer) or nil"
 			               : "a duration like \"4h\", seconds, or nil");
+			wafa_metrics_rule_error(rule->name);
 		}
 		lua_pop(L, 1);
 	}
@@ -982,6 +986,7 @@ static int ask(struct wafa_rules *r, struct wafa_ticket *t, int rule_i, int phas
 	if (wafa_sandbox_call(r->sb, 2, 1, why, sizeof(why)) != 0) {
 		wafa_log(WAFA_ERROR, "rules", "rule=%s ticket=%lld: %s: %s", rule->name,
 		         (long long)t->id, what, why);
+		wafa_metrics_rule_error(rule->name);
 		return -EINVAL;
 	}
 	yes = lua_toboolean(L, -1);
@@ -1045,6 +1050,7 @@ int wafa_rules_audience(struct wafa_rules *r, int rule_i, const struct wafa_cust
 	if (wafa_sandbox_call(r->sb, 1, 1, why, sizeof(why)) != 0) {
 		wafa_log(WAFA_ERROR, "rules", "rule=%s customer=%s: audience: %s", rule->name, c->email,
 		         why);
+		wafa_metrics_rule_error(rule->name);
 		return -EINVAL;
 	}
 	yes = lua_toboolean(L, -1);
@@ -1078,6 +1084,7 @@ int wafa_rules_run_offer(struct wafa_rules *r, int rule_i, const struct wafa_cus
 	if (err) {
 		wafa_log(WAFA_ERROR, "rules", "rule=%s customer=%s: on_due: %s", rule->name, c->email,
 		         why);
+		wafa_metrics_rule_error(rule->name);
 		mails_clear(r);
 	}
 	return err;
@@ -1102,6 +1109,7 @@ int wafa_rules_run(struct wafa_rules *r, struct wafa_ticket *t, int rule_i, int 
 	if (err) {
 		wafa_log(WAFA_ERROR, "rules", "rule=%s ticket=%lld phase=%s: %s", rule->name,
 		         (long long)t->id, ph->name, why);
+		wafa_metrics_rule_error(rule->name);
 		mails_clear(r);
 	}
 	return err;

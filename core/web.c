@@ -18,6 +18,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "token.h"
 
 #define BODY_MAX 32768     /* 2000 characters of UTF-8, percent-encoded, fit */
@@ -54,6 +55,10 @@ static const char optout_sql[] =
 	"WITH o AS (INSERT INTO optout (email, source) VALUES (lower($1::text), 'link')\n"
 	"           ON CONFLICT DO NOTHING RETURNING email)\n"
 	"SELECT (SELECT locale FROM outbox WHERE id = $2::bigint), (SELECT count(*) FROM o)";
+
+/* For GET .../metrics: the age of the oldest queued mail (NULL: none). */
+static const char oldest_sql[] =
+	"SELECT extract(epoch FROM now() - min(created_at)) FROM outbox WHERE status = 'queued'";
 
 /* ---------------------------------------------------------------- pages */
 
@@ -684,7 +689,7 @@ struct wafa_web {
 	void *done_arg;
 };
 
-enum action { A_SCORE, A_COMMENT, A_CONFIRM, A_OPTOUT };
+enum action { A_SCORE, A_COMMENT, A_CONFIRM, A_OPTOUT, A_METRICS };
 
 /* One request.  Held by MHD (until the request completes) and by the query
  * out for it (until its callback); freed when both have let go. */
@@ -791,6 +796,15 @@ static void set_error(struct req *r, enum lang l, enum err e)
 	set_page(r, err_status[e], page, len);
 }
 
+/* The metrics page, with the outbox's oldest queued age when known (< 0:
+ * the query failed, and the gauge is left out). */
+static void set_metrics(struct req *r, double oldest_s)
+{
+	size_t len = 0;
+	char *page = wafa_metrics_render(oldest_s, &len);
+	set_page(r, MHD_HTTP_OK, page, len);
+}
+
 static void on_result(PGresult *res, void *arg)
 {
 	struct req *r = arg;
@@ -802,6 +816,16 @@ static void on_result(PGresult *res, void *arg)
 	if (!r->w || !r->conn) {
 		req_unref(r); /* the listener or the client went away: nothing to say */
 		return;
+	}
+	if (r->action == A_METRICS) {
+		bool known = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+		if (!known)
+			wafa_log(WAFA_WARN, "web", "metrics: the outbox's oldest queued mail: %s",
+			         wafa_pg_result_error(res));
+		set_metrics(r, !known                ? -1.0
+		               : PQgetisnull(res, 0, 0) ? 0.0
+		                                        : strtod(PQgetvalue(res, 0, 0), NULL));
+		goto out;
 	}
 	if (!res) {
 		wafa_log(WAFA_WARN, "web", "mail=%" PRId64 ": the database connection was lost; "
@@ -949,6 +973,10 @@ static enum MHD_Result ask(struct req *r, struct MHD_Connection *c)
 		p[0] = id;
 		n = 1;
 		break;
+	case A_METRICS:
+		sql = oldest_sql;
+		n = 0;
+		break;
 	default:
 		sql = optout_sql;
 		p[0] = r->email;
@@ -968,9 +996,14 @@ static enum MHD_Result ask(struct req *r, struct MHD_Connection *c)
 	err = wafa_pg_query(w->pg, sql, n, p, on_result, r);
 	free(comment);
 	if (err) {
-		if (err != -ENOTCONN)
+		if (err != -ENOTCONN && r->action == A_METRICS)
+			wafa_log(WAFA_ERROR, "web", "metrics: %s", wafa_strerror(err));
+		else if (err != -ENOTCONN)
 			wafa_log(WAFA_ERROR, "web", "mail=%" PRId64 ": %s", t->mail_id, wafa_strerror(err));
-		set_error(r, r->accept, err == -ENOTCONN ? E_UNAVAILABLE : E_INTERNAL);
+		if (r->action == A_METRICS)
+			set_metrics(r, -1.0); /* the counters without the outbox's age */
+		else
+			set_error(r, r->accept, err == -ENOTCONN ? E_UNAVAILABLE : E_INTERNAL);
 		wake(r);
 		r->refs--; /* no callback will come */
 	}
@@ -996,6 +1029,12 @@ static enum MHD_Result begin(struct req *r, struct MHD_Connection *c, const char
 	if (strcmp(last + 1, "health") == 0) {
 		char *ok = strdup("ok\n");
 		return reply(r, c, MHD_HTTP_OK, ok, ok ? 3 : 0, "text/plain; charset=utf-8");
+	}
+	if (strcmp(last + 1, "metrics") == 0) {
+		if (!get)
+			return reply_error(r, c, r->accept, E_METHOD);
+		r->action = A_METRICS; /* answered after the outbox query */
+		return MHD_YES;
 	}
 	for (seg = last; seg > url && seg[-1] != '/'; seg--)
 		;
@@ -1078,7 +1117,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 	if (!r->answered)
 		return ask(r, c);
-	ret = reply_page(r, c, r->status, r->page, r->page_len);
+	ret = reply(r, c, r->status, r->page, r->page_len,
+	            r->action == A_METRICS ? WAFA_METRICS_TYPE : "text/html; charset=utf-8");
 	r->page = NULL; /* MHD frees it */
 	return ret;
 }
