@@ -10,6 +10,10 @@
  *   POST .../u/TOKEN   unsubscribe: recorded (RFC 8058 one-click posts
  *                      "List-Unsubscribe=One-Click" here too)
  *   GET  .../health    200 "ok"
+ *   GET  .../metrics   Prometheus text (core/metrics.c): tickets, deadlines,
+ *                      firings, mails by outcome, the oldest queued mail,
+ *                      breach-to-queue latency, rule errors (keep it off the
+ *                      public side of the reverse proxy)
  * A forged, altered or expired token gets a polite error page (4xx) and
  * records nothing. */
 #ifndef WAFA_WEB_H
