@@ -13,7 +13,7 @@ static const struct {
 	const char *name, *help;
 } mail_names[WAFA_METRIC_MAILS_N] = {
 	[WAFA_METRIC_QUEUED] = { "wafa_mails_queued_total",
-	                         "Mails written to the outbox by firings (offers not counted)." },
+	                         "Mails written to the outbox (by firings and offers)." },
 	[WAFA_METRIC_SENT] = { "wafa_mails_sent_total", "Mails the channel accepted (2xx)." },
 	[WAFA_METRIC_FAILED] = { "wafa_mails_failed_total",
 	                         "Mails parked as failed (5xx, or cannot be rendered)." },

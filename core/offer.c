@@ -8,6 +8,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "outbox.h"
 
 #define OFFER_CHECK_MS (3600 * 1000)
@@ -103,8 +104,11 @@ static void on_inserted(PGresult *res, void *arg)
 	struct wafa_offers *o = arg;
 
 	o->busy--;
-	if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0 && o->queued)
-		o->queued(o->arg);
+	if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0) {
+		wafa_metrics_mails(WAFA_METRIC_QUEUED, (uint64_t)PQntuples(res));
+		if (o->queued)
+			o->queued(o->arg);
+	}
 	else if (res && PQresultStatus(res) != PGRES_TUPLES_OK)
 		wafa_log(WAFA_ERROR, "offer", "queueing offers: %s", wafa_pg_result_error(res));
 	if (o->closing && o->busy == 0)
