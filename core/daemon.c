@@ -49,7 +49,11 @@ struct daemon {
 	struct wafa_mailer *mailer;
 	struct wafa_web *web; /* the customers' clicks; NULL without [web] listen */
 	struct wafa_offers *offers;
-	uv_timer_t deadline_timer, reconcile_timer, stop_timer, journal_timer;
+	uv_timer_t deadline_timer, reconcile_timer, stop_timer, journal_timer, leader_timer;
+	/* the leadership lease: a session advisory lock on the work connection;
+	 * only the leader reads tickets, fires and sends (a standby waits) */
+	bool leader;
+	bool said_standby;
 	struct wafa_journal journal;
 	bool journal_busy;
 	bool catching_up; /* catch_up() is going through the index */
@@ -975,6 +979,8 @@ static void on_deadline(uv_timer_t *timer)
 {
 	struct daemon *d = timer->data;
 
+	if (!d->leader)
+		return; /* the leader fires; leading again reads and arms anew */
 	if (!wafa_pg_connected(d->work))
 		return; /* the reconnect's snapshot re-arms */
 	fire_due(d, wafa_clock_now_ms());
@@ -987,7 +993,7 @@ static void arm(struct daemon *d)
 	struct wafa_deadline *dl = wafa_heap_peek(&d->heap);
 	int64_t delay;
 
-	if (d->stopping)
+	if (d->stopping || !d->leader)
 		return;
 	if (!dl) {
 		uv_timer_stop(&d->deadline_timer);
@@ -1103,6 +1109,73 @@ static void on_columns(PGresult *res, void *arg)
 		wafa_log(WAFA_ERROR, "pg", "cannot queue the status_log query");
 }
 
+static void claim_leadership(struct daemon *d);
+static void on_leader_timer(uv_timer_t *t);
+static void on_search_path(PGresult *res, void *arg);
+
+/* Leading: dead leaders' leases go (only the leader sends, so a claim that
+ * is still held belonged to one that stopped), then the tickets are read. */
+static void on_leadership(PGresult *res, void *arg)
+{
+	struct daemon *d = arg;
+	bool got;
+
+	if (!res)
+		return; /* lost again: the next connection asks */
+	got = PQresultStatus(res) == PGRES_TUPLES_OK && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	if (!got) {
+		if (d->leader || !d->said_standby)
+			wafa_log(WAFA_INFO, "daemon", "standby: another wafa leads on schema %s; taking "
+			                              "over when it stops",
+			         d->cfg->schema);
+		d->said_standby = true;
+		if (d->leader && d->mailer)
+			wafa_mailer_pause(d->mailer);
+		d->leader = false;
+		uv_timer_stop(&d->deadline_timer);
+		if (!d->stopping)
+			uv_timer_start(&d->leader_timer, on_leader_timer, 2000, 0);
+		return;
+	}
+	if (!d->leader)
+		wafa_log(WAFA_INFO, "daemon", "leading on schema %s", d->cfg->schema);
+	d->leader = true;
+	d->said_standby = false;
+	if (wafa_pg_query(d->work, "UPDATE outbox SET claimed_until = NULL "
+	                           " WHERE status = 'queued' AND claimed_until IS NOT NULL",
+	                  0, NULL, on_search_path, d) != 0)
+		wafa_log(WAFA_ERROR, "pg", "cannot queue the lease reset");
+	if (d->mailer)
+		wafa_mailer_start(d->mailer);
+	const char *p[] = { d->cfg->view };
+	if (wafa_pg_query(d->work, d->adapter.columns_sql, 1, p, on_columns, d) != 0)
+		wafa_log(WAFA_ERROR, "pg", "cannot queue the view's column query");
+}
+
+static void claim_leadership(struct daemon *d)
+{
+	const char *p[] = { d->cfg->schema };
+
+	/* keepalives: a leader whose host vanishes loses its session (and the
+	 * lock) within seconds, not the kernel's two hours */
+	if (!d->stopping &&
+	    wafa_pg_query(d->work,
+	                  "SELECT pg_try_advisory_lock(hashtextextended('wafa leader:' || $1, 0)), "
+	                  "       set_config('tcp_keepalives_idle', '5', false), "
+	                  "       set_config('tcp_keepalives_interval', '2', false), "
+	                  "       set_config('tcp_keepalives_count', '2', false)",
+	                  1, p, on_leadership, d) != 0)
+		wafa_log(WAFA_ERROR, "pg", "cannot queue the leadership query");
+}
+
+static void on_leader_timer(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+
+	if (wafa_pg_connected(d->work) && !d->leader)
+		claim_leadership(d);
+}
+
 static void on_version(PGresult *res, void *arg)
 {
 	struct daemon *d = arg;
@@ -1125,16 +1198,14 @@ static void on_version(PGresult *res, void *arg)
 		shutdown_daemon(d, EX_CONFIG);
 		return;
 	}
-	const char *p[] = { d->cfg->view };
-	if (wafa_pg_query(d->work, d->adapter.columns_sql, 1, p, on_columns, d) != 0)
-		wafa_log(WAFA_ERROR, "pg", "cannot queue the view's column query");
+	claim_leadership(d);
 }
 
 static void on_search_path(PGresult *res, void *arg)
 {
 	(void)arg;
-	if (res && PQresultStatus(res) != PGRES_TUPLES_OK)
-		wafa_log(WAFA_ERROR, "pg", "setting search_path: %s", wafa_pg_result_error(res));
+	if (res && PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
+		wafa_log(WAFA_ERROR, "pg", "%s", wafa_pg_result_error(res));
 }
 
 static void on_work_connected(struct wafa_pg *pg, void *arg)
@@ -1234,7 +1305,7 @@ static int reload_config(struct daemon *d)
 	wafa_log_set_level((enum wafa_log_level)d->cfg->log_level);
 	uv_timer_start(&d->reconcile_timer, on_reconcile, (uint64_t)d->cfg->reconcile_ms,
 	               (uint64_t)d->cfg->reconcile_ms);
-	if (d->mailer)
+	if (d->mailer && d->leader)
 		wafa_mailer_start(d->mailer);
 	return 0;
 }
@@ -1313,6 +1384,7 @@ static void close_all(struct daemon *d)
 	uv_close((uv_handle_t *)&d->reconcile_timer, on_handle_closed);
 	uv_close((uv_handle_t *)&d->stop_timer, on_handle_closed);
 	uv_close((uv_handle_t *)&d->journal_timer, on_handle_closed);
+	uv_close((uv_handle_t *)&d->leader_timer, on_handle_closed);
 	uv_close((uv_handle_t *)&d->sigterm, on_handle_closed);
 	uv_close((uv_handle_t *)&d->sigint, on_handle_closed);
 	uv_close((uv_handle_t *)&d->sighup, on_handle_closed);
@@ -1351,6 +1423,7 @@ static void read_gauges(void *arg, struct wafa_metrics_gauges *g)
 
 	g->tickets = d->index.count;
 	g->deadlines = d->heap.count;
+	g->leader = d->leader;
 }
 
 static void on_web_stopped(void *arg)
@@ -1383,6 +1456,7 @@ static void shutdown_daemon(struct daemon *d, int code)
 	d->exit_code = code;
 	uv_timer_stop(&d->deadline_timer);
 	uv_timer_stop(&d->reconcile_timer);
+	uv_timer_stop(&d->leader_timer);
 	uv_signal_stop(&d->sigterm);
 	uv_signal_stop(&d->sigint);
 	uv_signal_stop(&d->sighup);
@@ -1439,6 +1513,8 @@ int wafa_daemon_run(struct wafa_config *cfg)
 	uv_timer_init(&loop, &d.reconcile_timer);
 	uv_timer_init(&loop, &d.stop_timer);
 	uv_timer_init(&loop, &d.journal_timer);
+	uv_timer_init(&loop, &d.leader_timer);
+	d.leader_timer.data = &d;
 	d.deadline_timer.data = d.reconcile_timer.data = d.stop_timer.data = &d;
 	d.journal_timer.data = &d;
 	uv_signal_init(&loop, &d.sigterm);
@@ -1456,8 +1532,7 @@ int wafa_daemon_run(struct wafa_config *cfg)
 		wafa_channel_close(&channel);
 		shutdown_daemon(&d, code);
 	} else {
-		channel.state = NULL; /* the mailer owns it */
-		wafa_mailer_start(d.mailer);
+		channel.state = NULL; /* the mailer owns it; it sends once this instance leads */
 		if (wafa_offers_open(&loop, cfg, d.work, kick_mailer, &d, &d.offers) == 0)
 			wafa_offers_set_rules(d.offers, d.rules);
 		wafa_metrics_set_gauges(read_gauges, &d);

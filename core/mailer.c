@@ -40,6 +40,7 @@ struct wafa_mailer {
 	bool sending;  /* a batch is on a worker thread */
 	bool again;    /* look again when the current batch is done */
 	bool stopping;
+	bool paused; /* on standby: another instance sends (until wafa_mailer_start) */
 	void (*done)(void *arg);
 	void *done_arg;
 	struct row *rows;
@@ -102,6 +103,7 @@ int wafa_mailer_open(uv_loop_t *loop, const struct wafa_config *cfg, struct wafa
 	uv_timer_init(loop, &m->timer);
 	m->timer.data = m;
 	m->work.data = m;
+	m->paused = true; /* until wafa_mailer_start: the leader sends */
 	wafa_message_init();
 	*out = m;
 	return 0;
@@ -109,7 +111,14 @@ int wafa_mailer_open(uv_loop_t *loop, const struct wafa_config *cfg, struct wafa
 
 void wafa_mailer_start(struct wafa_mailer *m)
 {
+	m->paused = false;
 	uv_timer_start(&m->timer, on_timer, 0, (uint64_t)m->cfg->poll_ms);
+}
+
+void wafa_mailer_pause(struct wafa_mailer *m)
+{
+	m->paused = true;
+	uv_timer_stop(&m->timer);
 }
 
 void wafa_mailer_kick(struct wafa_mailer *m)
@@ -498,7 +507,7 @@ static void claim(struct wafa_mailer *m)
 	char batch[16], lease[16], mails_ms[32], offers_ms[32];
 	const char *p[] = { batch, lease, mails_ms, offers_ms };
 
-	if (m->stopping)
+	if (m->stopping || m->paused)
 		return;
 	if (m->claiming || m->sending) {
 		m->again = true;

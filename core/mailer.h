@@ -16,8 +16,11 @@ struct wafa_mailer;
 
 WAFA_WUR int wafa_mailer_open(uv_loop_t *loop, const struct wafa_config *cfg, struct wafa_pg *pg,
                               struct wafa_channel_handle channel, struct wafa_mailer **out);
-/* Starts polling the outbox. */
+/* Starts polling the outbox (the mailer opens paused). */
 void wafa_mailer_start(struct wafa_mailer *m);
+/* Stops claiming until the next start (on standby: another instance sends);
+ * a batch in flight finishes and is recorded. */
+void wafa_mailer_pause(struct wafa_mailer *m);
 /* Looks at the outbox now (new rows were queued). */
 void wafa_mailer_kick(struct wafa_mailer *m);
 /* Stops claiming; calls done once no batch is in flight.  Frees m after. */

@@ -16,6 +16,7 @@
 #include "schema.h"
 #include "doctor.h"
 #include "simulate.h"
+#include "status.h"
 #include "template.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/wafa/wafa.conf"
@@ -40,6 +41,8 @@ static void usage(FILE *out)
 	        "          --uninstall removes the adapter's triggers and view (--purge also\n"
 	        "          drops wafa's schema and records)\n"
 	        "  doctor  check a live installation, one line per check; exit 0 only if all pass\n"
+	        "  status  which wafa leads (instances on one database: one sends, the others\n"
+	        "          wait on standby and take over when it stops)\n"
 	        "  simulate  run the rules on virtual time over the current tickets and\n"
 	        "          print every transition and mail from --from to --to (RFC 3339,\n"
 	        "          a date, or now, now+7d, now-1d); sends and writes nothing\n"
@@ -153,9 +156,10 @@ int main(int argc, char **argv)
 	command = argv[optind++];
 	bool simulate = strcmp(command, "simulate") == 0;
 	if (strcmp(command, "run") != 0 && strcmp(command, "check") != 0 &&
-	    strcmp(command, "setup") != 0 && strcmp(command, "doctor") != 0 && !simulate) {
-		fprintf(stderr, "wafa: unknown command \"%s\" (use run, check, setup, doctor or "
-		                "simulate)\n",
+	    strcmp(command, "setup") != 0 && strcmp(command, "doctor") != 0 &&
+	    strcmp(command, "status") != 0 && !simulate) {
+		fprintf(stderr, "wafa: unknown command \"%s\" (use run, check, setup, doctor, status "
+		                "or simulate)\n",
 		        command);
 		return EX_USAGE;
 	}
@@ -225,6 +229,8 @@ int main(int argc, char **argv)
 		goto out;
 	if (strcmp(command, "check") == 0)
 		code = cmd_check(&cfg);
+	else if (strcmp(command, "status") == 0)
+		code = wafa_status_run(&cfg, stdout) == 0 ? EX_OK : EX_UNAVAILABLE;
 	else if (strcmp(command, "doctor") == 0)
 		code = wafa_doctor_run(&cfg, stdout) == 0 ? EX_OK : EX_UNAVAILABLE;
 	else if (simulate)

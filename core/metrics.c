@@ -135,7 +135,7 @@ static void label_value(FILE *f, const char *s)
 
 char *wafa_metrics_render(double oldest_s, size_t *len)
 {
-	struct wafa_metrics_gauges g = { 0, 0 };
+	struct wafa_metrics_gauges g = { 0, 0, 1 };
 	char *text = NULL;
 	size_t n = 0;
 	uint64_t cum = 0;
@@ -182,8 +182,8 @@ char *wafa_metrics_render(double oldest_s, size_t *len)
 		label_value(f, m.errors[i].rule);
 		fprintf(f, "\"} %llu\n", (unsigned long long)m.errors[i].n);
 	}
-	head(f, "wafa_leader", "gauge", "1 when this instance fires and sends (no standby yet).");
-	fputs("wafa_leader 1\n", f);
+	head(f, "wafa_leader", "gauge", "1 when this instance fires and sends; 0 on standby.");
+	fprintf(f, "wafa_leader %llu\n", (unsigned long long)g.leader);
 	if (fclose(f) != 0) {
 		free(text);
 		return NULL;

@@ -21,6 +21,7 @@ enum wafa_metrics_mail {
 struct wafa_metrics_gauges {
 	uint64_t tickets;   /* in the ticket index */
 	uint64_t deadlines; /* in the deadline heap */
+	uint64_t leader;    /* 1: this instance fires and sends; 0: standby */
 };
 
 /* Counts one firing of event committed to the outbox (the event's name as
