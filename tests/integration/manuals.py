@@ -206,7 +206,8 @@ def lua_table_fields(text, name):
 
 
 def rule_lists():
-    """{what: ([names], section heading)} from the rule language's code."""
+    """{what: ([names], section heading)} from the rule language's code, and
+    the constructs among them."""
     wafa_lua = source("rules/wafa.lua")
     rules_c = source("core/rules.c")
     ticket_c = source("core/ticket.c")
@@ -217,6 +218,7 @@ def rule_lists():
             raise AssertionError("rules/wafa.lua: cannot read the table %s of %s" %
                                  (table, construct))
         lists[construct] = (fields, "%s fields" % construct)
+    constructs = list(lists)
     mail = c_function(rules_c, "api_mail")
     lists["mail"] = (re.findall(r'mail_field\(L, "(\w+)"', mail) +
                      re.findall(r'lua_getfield\(L, 1, "(\w+)"\)', mail), "mail fields")
@@ -230,7 +232,7 @@ def rule_lists():
     lists["firing"] = (firing, "FIRING FIELDS")
     lists["customer"] = (re.findall(r'\{ "(\w+)", c->', c_function(rules_c, "push_customer")),
                          "CUSTOMER FIELDS")
-    return lists
+    return lists, constructs
 
 
 def rule_functions():
@@ -363,7 +365,7 @@ def check_config_examples(conf, keys):
 
 
 def check_rules(rules):
-    lists = rule_lists()
+    lists, constructs = rule_lists()
     ok(all(c in lists for c in ("sla", "promise", "followup", "offer", "calendar")),
        "the constructs are read from rules/wafa.lua (%s)" % ", ".join(sorted(lists)))
     for what, (names, heading) in sorted(lists.items()):
@@ -380,6 +382,16 @@ def check_rules(rules):
         stale = [first_word(t) for t, _ in tags if t and first_word(t) not in names]
         ok(not stale, "wafa-rules(7) documents no %s field the code lacks" % what,
            diag="under \"%s\" but not in the code: %s" % (heading, ", ".join(stale)))
+    # the loader's own word: an unknown field is reported with the known ones
+    w = Wafa(None, "smtp://127.0.0.1:25")
+    for construct in sorted(constructs):
+        w.write_rule("probe.lua", '%s "probe" { no_such_field_zz = 1 }\n' % construct)
+        r = w.check()
+        m = re.search(r"known: (.*)\)\s*$", r.stderr, re.M)
+        reported = set(re.findall(r"[a-z_]+", m.group(1))) if m else set()
+        ok(m and set(lists[construct][0]) <= reported,
+           "the fields read for %s are those wafa check reports as known" % construct,
+           diag="read from rules/wafa.lua: %s\n%s" % (sorted(lists[construct][0]), show(r)))
     tags, _ = rules.section("FUNCTIONS")
     funcs = rule_functions()
     documented = {re.match(r"[\w.]+", t.strip()).group(0) for t, _ in (tags or []) if t.strip()}
@@ -418,6 +430,15 @@ def check_rule_examples(rules):
 
 def check_commands(page):
     commands, options = commands_and_options()
+    r = cli(["--help"])
+    told = re.findall(r"^  ([a-z]+) {2,}", r.stdout, re.M)
+    r = cli(["no-such-command-zz"])
+    m = re.search(r"\(use ([^)]*)\)", r.stderr)
+    told += [w for w in re.findall(r"[a-z]+", m.group(1)) if w != "or"] if m else []
+    ok(told and set(told) <= set(commands),
+       "the commands wafa --help and an unknown command name are among those read",
+       diag="named by the binary: %s; read from core/main.c: %s" % (sorted(set(told)), commands))
+    commands = sorted(set(commands) | set(told))
     ok(len(commands) >= 6, "the commands are read from core/main.c (%s)" % ", ".join(commands))
     tags, _ = page.section("COMMANDS")
     documented = [first_word(t) for t, _ in (tags or [])]
