@@ -62,7 +62,12 @@ char *wafa_outbox_claim_sql(const char *view)
 	    "                WHERE j.event = 'breach' AND j.ticket_id IN "
 	    "                      (SELECT v.id FROM %s v WHERE lower(v.customer_email) = a.email)) "
 	    "                  AS last_breach "
-	    "         FROM (SELECT mail_address(c.rcpt) AS email) a) f ON c.audience = 'customer' "
+	    /* the facts only for a mail to a customer: as a join filter, the
+	     * subqueries (a view scan each) ran for every claimed row (630 ms
+	     * for 50 staff mails at 10k tickets); OFFSET 0 keeps the planner
+	     * from pulling the WHERE back up */
+	    "         FROM (SELECT mail_address(c.rcpt) AS email "
+	    "                WHERE c.audience = 'customer' OFFSET 0) a) f ON true "
 	    " ORDER BY c.next_attempt_at, c.id",
 	    view, view) < 0)
 		return NULL;
