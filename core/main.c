@@ -16,6 +16,7 @@
 #include "schema.h"
 #include "doctor.h"
 #include "simulate.h"
+#include "report.h"
 #include "status.h"
 #include "template.h"
 
@@ -27,6 +28,8 @@ static void usage(FILE *out)
 	        "Usage: wafa COMMAND [-c FILE]\n"
 	        "       wafa simulate [-c FILE] --from TIME --to TIME [--json]\n"
 	        "       wafa setup [-c FILE] [--dry-run] [--uninstall [--purge]]\n"
+	        "       wafa report [-c FILE] --from DATE --to DATE [--by queue|priority|rule|owner]\n"
+	        "                   [--format html|csv|json] [--locale LOCALE] [-o FILE]\n"
 	        "       wafa --version | --help\n"
 	        "\n"
 	        "wafa keeps a support team's promises: it watches a helpdesk's tickets in\n"
@@ -46,6 +49,9 @@ static void usage(FILE *out)
 	        "  simulate  run the rules on virtual time over the current tickets and\n"
 	        "          print every transition and mail from --from to --to (RFC 3339,\n"
 	        "          a date, or now, now+7d, now-1d); sends and writes nothing\n"
+	        "  report  the service report from wafa's records, week by week from --from\n"
+	        "          to --to: SLA compliance against goals, business times, promises,\n"
+	        "          surveys, opt-outs, mails; HTML with charts (default), CSV or JSON\n"
 	        "\n"
 	        "Options:\n"
 	        "  -c, --config FILE   the config file (default %s)\n"
@@ -117,6 +123,10 @@ int main(int argc, char **argv)
 		{ "dry-run", no_argument, NULL, 'd' },
 		{ "uninstall", no_argument, NULL, 'u' },
 		{ "purge", no_argument, NULL, 'p' },
+		{ "by", required_argument, NULL, 'b' },
+		{ "format", required_argument, NULL, 'F' },
+		{ "locale", required_argument, NULL, 'l' },
+		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -155,11 +165,14 @@ int main(int argc, char **argv)
 	}
 	command = argv[optind++];
 	bool simulate = strcmp(command, "simulate") == 0;
+	bool report = strcmp(command, "report") == 0;
+	struct wafa_report_opts ropts = { 0 };
+	const char *report_path = NULL;
 	if (strcmp(command, "run") != 0 && strcmp(command, "check") != 0 &&
 	    strcmp(command, "setup") != 0 && strcmp(command, "doctor") != 0 &&
-	    strcmp(command, "status") != 0 && !simulate) {
-		fprintf(stderr, "wafa: unknown command \"%s\" (use run, check, setup, doctor, status "
-		                "or simulate)\n",
+	    strcmp(command, "status") != 0 && !simulate && !report) {
+		fprintf(stderr, "wafa: unknown command \"%s\" (use run, check, setup, doctor, status, "
+		                "simulate or report)\n",
 		        command);
 		return EX_USAGE;
 	}
@@ -169,7 +182,7 @@ int main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "c:", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, report ? "c:o:" : "c:", options, NULL)) != -1) {
 		if (opt == 'c') {
 			path = optarg;
 			continue;
@@ -188,6 +201,32 @@ int main(int argc, char **argv)
 				json = true;
 			continue;
 		}
+		if (report && (opt == 'f' || opt == 't' || opt == 'b' || opt == 'F' || opt == 'l' ||
+		               opt == 'o')) {
+			if (opt == 'f')
+				from_text = optarg;
+			else if (opt == 't')
+				to_text = optarg;
+			else if (opt == 'l')
+				ropts.locale = optarg;
+			else if (opt == 'o')
+				report_path = optarg;
+			else if (opt == 'b' && (code = wafa_report_by_parse(optarg)) >= 0)
+				ropts.by = (enum wafa_report_by)code;
+			else if (opt == 'F' && strcmp(optarg, "html") == 0)
+				ropts.format = WAFA_REPORT_HTML;
+			else if (opt == 'F' && strcmp(optarg, "csv") == 0)
+				ropts.format = WAFA_REPORT_CSV;
+			else if (opt == 'F' && strcmp(optarg, "json") == 0)
+				ropts.format = WAFA_REPORT_JSON;
+			else {
+				fprintf(stderr, "wafa report: %s \"%s\": use %s\n",
+				        opt == 'b' ? "--by" : "--format", optarg,
+				        opt == 'b' ? "queue, priority, rule or owner" : "html, csv or json");
+				return EX_USAGE;
+			}
+			continue;
+		}
 		if (opt != '?' && opt != ':')
 			fprintf(stderr, "wafa %s: unknown option \"%s\"\n", command, argv[optind - 1]);
 		else if (optopt == 'c')
@@ -201,22 +240,25 @@ int main(int argc, char **argv)
 		fprintf(stderr, "wafa %s: unexpected argument \"%s\"\n", command, argv[optind]);
 		return EX_USAGE;
 	}
-	if (simulate) {
+	if (simulate || report) {
 		if (!from_text || !to_text) {
-			fprintf(stderr, "wafa simulate: give --from TIME and --to TIME "
-			                "(like 2026-11-29T09:00:00Z, 2026-11-29, now, now+7d)\n");
+			fprintf(stderr, "wafa %s: give --from TIME and --to TIME "
+			                "(like 2026-11-29T09:00:00Z, 2026-11-29, now, now+7d)\n",
+			        command);
 			return EX_USAGE;
 		}
 		if (wafa_simulate_parse_time(from_text, &from) != 0 ||
 		    wafa_simulate_parse_time(to_text, &to) != 0) {
-			fprintf(stderr, "wafa simulate: \"%s\" is not a time (use RFC 3339 like "
+			fprintf(stderr, "wafa %s: \"%s\" is not a time (use RFC 3339 like "
 			                "2026-11-29T09:00:00Z or 2026-11-29T12:30:00+03:30, a date "
 			                "like 2026-11-29, or now, now+7d, now-2h)\n",
+			        command,
 			        wafa_simulate_parse_time(from_text, &from) != 0 ? from_text : to_text);
 			return EX_USAGE;
 		}
-		if (to < from) {
-			fprintf(stderr, "wafa simulate: --to is before --from\n");
+		if (to < from || (report && to == from)) {
+			fprintf(stderr, "wafa %s: --to is %s --from\n", command,
+			        to < from ? "before" : "the same as");
 			return EX_USAGE;
 		}
 	}
@@ -235,6 +277,11 @@ int main(int argc, char **argv)
 		code = wafa_doctor_run(&cfg, stdout) == 0 ? EX_OK : EX_UNAVAILABLE;
 	else if (simulate)
 		code = wafa_simulate_run(&cfg, from, to, json, stdout);
+	else if (report) {
+		ropts.from = from;
+		ropts.to = to;
+		code = wafa_report_run(&cfg, &ropts, report_path, stdout, stderr);
+	}
 	else if (strcmp(command, "setup") == 0)
 		code = wafa_schema_setup(&cfg, setup_flags, stdout, stderr) == 0 ? EX_OK
 		                                                                 : EX_UNAVAILABLE;

@@ -441,6 +441,15 @@ int wafa_rules_open(struct wafa_sandbox *sb, struct wafa_rules **out)
 	return 0;
 }
 
+static void report_free(struct wafa_report_decl *rep)
+{
+	free(rep->name);
+	free(rep->where);
+	free(rep->to);
+	free(rep->locale);
+	free(rep->by);
+}
+
 void wafa_rules_close(struct wafa_rules *r)
 {
 	if (!r)
@@ -452,6 +461,9 @@ void wafa_rules_close(struct wafa_rules *r)
 	for (int i = 0; i < r->ncals; i++)
 		wafa_calendar_free(r->cals[i]);
 	free(r->cals);
+	for (int i = 0; i < r->nreports; i++)
+		report_free(&r->reports[i]);
+	free(r->reports);
 	mails_clear(r);
 	free(r->mails);
 	free(r);
@@ -466,6 +478,35 @@ static char *field_string(lua_State *L, int idx, const char *name)
 		s = strdup(lua_tostring(L, -1));
 	lua_pop(L, 1);
 	return s;
+}
+
+/* Takes the report declaration on the stack top.  Returns 0 or -ENOMEM. */
+static int take_report(struct wafa_rules *r, lua_State *L)
+{
+	int top = lua_gettop(L);
+	struct wafa_report_decl rep = { 0 }, *grown;
+
+	rep.name = field_string(L, top, "name");
+	rep.where = field_string(L, top, "where");
+	rep.to = field_string(L, top, "to");
+	rep.locale = field_string(L, top, "locale");
+	rep.by = field_string(L, top, "by");
+	lua_getfield(L, top, "every");
+	rep.every_ms = (int64_t)lua_tointeger(L, -1);
+	lua_pop(L, 1);
+	grown = realloc(r->reports, (size_t)(r->nreports + 1) * sizeof(*grown));
+	if (!rep.name || !rep.where || !rep.to || !grown) {
+		if (grown)
+			r->reports = grown;
+		report_free(&rep);
+		return -ENOMEM;
+	}
+	size_t n = strlen(rep.where);
+	while (n > 0 && (rep.where[n - 1] == ' ' || rep.where[n - 1] == ':'))
+		rep.where[--n] = '\0';
+	r->reports = grown;
+	r->reports[r->nreports++] = rep;
+	return 0;
 }
 
 static int field_ref(lua_State *L, int idx, const char *name)
@@ -535,7 +576,9 @@ static int take_decl(struct wafa_rules *r, lua_State *L, struct wafa_rule *rule,
 	rule->audience_ref = field_ref(L, top, "audience");
 	lua_getfield(L, top, "every");
 	rule->every_ms = lua_isinteger(L, -1) ? (int64_t)lua_tointeger(L, -1) : 0;
-	lua_pop(L, 1);
+	lua_getfield(L, top, "goal");
+	rule->goal_pct = lua_isnumber(L, -1) ? (double)lua_tonumber(L, -1) : 0;
+	lua_pop(L, 2);
 	if (rule->target_ref != LUA_NOREF || rule->at_ref != LUA_NOREF)
 		rule->slot = r->nslots++;
 	lua_getfield(L, top, "pause");
@@ -691,6 +734,7 @@ static int load_file(struct wafa_rules *r, const char *path, FILE *report)
 	char why[1024];
 	int err = wafa_sandbox_run_file(r->sb, path, why, sizeof(why));
 	int n, first = r->nrules, first_cal = r->ncals, first_slot = r->nslots;
+	int first_report = r->nreports;
 
 	/* take what was declared even on failure, to drop it */
 	lua_rawgeti(L, LUA_REGISTRYINDEX, r->take_ref);
@@ -721,6 +765,23 @@ static int load_file(struct wafa_rules *r, const char *path, FILE *report)
 				break;
 			continue;
 		}
+		if (strcmp(lua_tostring(L, -1), "report") == 0) {
+			lua_pop(L, 1);
+			err = take_report(r, L);
+			lua_pop(L, 1);
+			for (int j = 0; !err && j < r->nreports - 1; j++) {
+				if (strcmp(r->reports[j].name, r->reports[r->nreports - 1].name) == 0) {
+					fprintf(report, "%s: report \"%s\" is already declared at %s; "
+					                "rename one\n",
+					        r->reports[r->nreports - 1].where, r->reports[j].name,
+					        r->reports[j].where);
+					err = -EINVAL;
+				}
+			}
+			if (err)
+				break;
+			continue;
+		}
 		lua_pop(L, 1);
 		err = take_decl(r, L, &r->rules[r->nrules], report);
 		lua_pop(L, 1);
@@ -746,6 +807,8 @@ static int load_file(struct wafa_rules *r, const char *path, FILE *report)
 			rule_free(&r->rules[--r->nrules], L);
 		while (r->ncals > first_cal)
 			wafa_calendar_free(r->cals[--r->ncals]);
+		while (r->nreports > first_report)
+			report_free(&r->reports[--r->nreports]);
 		r->nslots = first_slot;
 	}
 	return err;

@@ -52,6 +52,15 @@ struct wafa_rule {
 	struct wafa_calendar *cal;   /* NULL: wall-clock time; owned by wafa_rules */
 	struct wafa_phase *phases;
 	int nphases;
+	double goal_pct; /* sla goal = "95%": 95; 0 for none */
+};
+
+/* report "weekly" { every = "7d", to = ..., locale = ..., by = ... }: the
+ * service report (report.c) of each past period, mailed by digest.c. */
+struct wafa_report_decl {
+	char *name, *where, *to;
+	char *locale, *by; /* NULL when not given */
+	int64_t every_ms;
 };
 
 struct wafa_rules {
@@ -62,6 +71,8 @@ struct wafa_rules {
 	int nslots; /* rules with a target or at function */
 	struct wafa_calendar **cals;
 	int ncals;
+	struct wafa_report_decl *reports;
+	int nreports;
 	/* while an action runs */
 	bool in_action;
 	struct wafa_mail_req *mails;

@@ -16,6 +16,8 @@
 --                          | { function(t, s) ... end, after "2h" (function(t, s) ... end) } }
 --   promise "name" { at = "due_at" | function(t) ... end, stop = "solved_at",
 --                    warn = { "2h" }, on_warn = ..., on_breach = ..., calendar, notify_in, when }
+--   sla "name" { ..., goal = "95%" }   -- the share to meet, shown by wafa report
+--   report "weekly" { every = "7d", to = "manager@example.com", locale = "ar-EG" }
 
 local api, c = ...
 
@@ -86,10 +88,10 @@ end
 local SLA_FIELDS = {
   start = true, stop = true, target = true, when = true, warn = true,
   on_warn = true, on_breach = true, calendar = true, pause = true,
-  restart_on_reopen = true, notify_in = true,
+  restart_on_reopen = true, notify_in = true, goal = true,
 }
 local SLA_FIELD_LIST = "start, stop, target, when, calendar, pause, restart_on_reopen, "
-  .. "notify_in, warn, on_warn, on_breach"
+  .. "notify_in, warn, on_warn, on_breach, goal"
 
 local PROMISE_FIELDS = {
   at = true, stop = true, when = true, warn = true, on_warn = true, on_breach = true,
@@ -252,6 +254,14 @@ function api.sla(name)
       error("restart_on_reopen: expected true or false", 2)
     end
     decl.restart_on_reopen = spec.restart_on_reopen == true
+    if spec.goal ~= nil then
+      local g = type(spec.goal) == "string" and tonumber(spec.goal:match("^(%d+%.?%d*)%%$"))
+      if not g or g <= 0 or g > 100 then
+        error('goal: expected the share of instances to meet, from "1%" to "100%", like '
+          .. 'goal = "95%"', 2)
+      end
+      decl.goal = g
+    end
     check_actions("sla", name, decl, spec, 2)
     declared[#declared + 1] = decl
   end
@@ -367,6 +377,42 @@ function api.offer(name)
     end
     decl.audience = spec.audience
     decl.phases = { { name = "due", due = true, offset = 0, fn = spec.on_due } }
+    declared[#declared + 1] = decl
+  end
+end
+
+local REPORT_FIELDS = { every = true, to = true, locale = true, by = true }
+
+-- report "weekly" { every = "7d", to = "manager@example.com", locale = "ar-EG", by = "queue" }:
+-- the service report (wafa report) of each past period, mailed once.
+function api.report(name)
+  check_name("report", name, 2)
+  return function(spec)
+    check_fields("report", name, spec, REPORT_FIELDS, "every, to, locale, by", 2)
+    local decl = { kind = "report", name = name, where = c.where(2) }
+    if spec.every == nil then
+      error('report "' .. name .. '": every is required, like every = "7d"', 2)
+    end
+    decl.every = check_duration(spec.every, "every", 2)
+    if decl.every < 3600000 or decl.every % 3600000 ~= 0 then
+      error('every: whole hours, at least "1h" (a week is "7d")', 2)
+    end
+    if type(spec.to) ~= "string" or not spec.to:find("@", 1, true) or spec.to:find("[\r\n]") then
+      error('report "' .. name .. '": to is required, a mail address like '
+        .. 'to = "manager@example.com"', 2)
+    end
+    decl.to = spec.to
+    if spec.locale ~= nil then
+      if type(spec.locale) ~= "string" or not spec.locale:match("^%a%a%a?[%w_%-]*$") then
+        error('locale: expected a locale like "en", "ar-EG" or "fa-IR"', 2)
+      end
+      decl.locale = spec.locale
+    end
+    if spec.by ~= nil and spec.by ~= "queue" and spec.by ~= "priority" and spec.by ~= "rule"
+        and spec.by ~= "owner" then
+      error('by: expected "queue", "priority", "rule" or "owner"', 2)
+    end
+    decl.by = spec.by
     declared[#declared + 1] = decl
   end
 end
