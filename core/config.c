@@ -46,6 +46,7 @@ static const struct key keys[] = {
 	K("mail", "poll_interval", T_DURATION, poll_ms, "5s", true),
 	K("mail", "timeout", T_DURATION, timeout_ms, "30s", false), /* the channel takes it at open */
 	K("mail", "batch", T_COUNT, batch, "50", true),
+	K("mail", "sessions", T_COUNT, sessions, "4", false), /* the mailer's threads, at start */
 	K("mail", "templates", T_STRING, templates, "", true),
 	K("mail", "default_locale", T_STRING, default_locale, "en", true),
 	K("web", "listen", T_STRING, web_listen, "", false),
@@ -296,6 +297,9 @@ static int check_values(struct parse *p)
 		problem(p, 0, "[mail] auth_user is set: set auth_password_file to a file holding the password");
 	if (cfg->retry_initial_ms > cfg->retry_max_ms)
 		problem(p, 0, "[mail] retry_initial is longer than retry_max");
+	if (cfg->sessions > 64)
+		problem(p, 0, "[mail] sessions = %lld: at most 64 parallel SMTP sessions",
+		        (long long)cfg->sessions);
 	if (cfg->schema[0] == '\0')
 		problem(p, 0, "[database] schema is empty");
 	if (cfg->web_listen[0] && (!cfg->web_base_url[0] || !cfg->web_key_file[0]))

@@ -49,6 +49,7 @@ struct wafa_config {
 	int64_t poll_ms;
 	int64_t timeout_ms;
 	int64_t batch;
+	int64_t sessions; /* parallel SMTP sessions, each on its own thread */
 	char *templates;      /* DIR/<locale>/<name>.md; "" none */
 	char *default_locale; /* the last template lookup */
 	/* [web]: the customers' clicks; off when listen is "" */

@@ -1,6 +1,9 @@
 #include "mailer.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,12 +24,45 @@
 #include "web.h"
 
 #define LEASE_S 300
+#define MAX_SESSIONS 64
+
+/* A customer address with mails on their way (claimed, not yet recorded):
+ * the contact policy counts them, since the outbox does not yet. */
+struct seen {
+	char email[320];
+	int mails, offers;
+};
 
 struct row {
 	int64_t id;
 	char *key;
 	int attempts;
+	char *counted; /* the customer address counted in m->seen, or NULL */
+	bool offer;
+	bool recorded;
 	struct wafa_message msg;
+};
+
+enum batch_state { B_QUEUED, B_PREP, B_LIVE };
+
+/* One session's mails.  The loop thread owns it, except that the worker
+ * writes mails[] until it passes them to settled() or send() returns, and
+ * that a batch given up on a stop belongs to its worker, which frees it. */
+struct batch {
+	struct wafa_mailer *m;
+	struct batch *todo_next, *ready_next;
+	struct row *rows;
+	struct wafa_mail *mails;
+	size_t n;
+	size_t *settled;           /* indices, in the order the worker settled them */
+	size_t nsettled;           /* (under lock) */
+	size_t nrecorded;          /* of settled[], by the loop */
+	size_t upto;               /* the loop's copy of nsettled */
+	enum batch_state state;    /* (under lock) */
+	bool done, ready, abandoned; /* (under lock) */
+	bool was_done;             /* the loop's copy of done */
+	int slot;
+	struct wafa_send_ctx ctx;
 };
 
 struct wafa_mailer {
@@ -35,56 +71,199 @@ struct wafa_mailer {
 	struct wafa_pg *pg;
 	struct wafa_channel_handle channel;
 	uv_timer_t timer;
-	uv_work_t work;
+	uv_async_t async;
+	int open_handles;
 	bool claiming; /* a claim query is out */
-	bool sending;  /* a batch is on a worker thread */
-	bool again;    /* look again when the current batch is done */
+	bool again;    /* look again when a session is free */
+	bool more;     /* the last claim was full: more may be due */
+	size_t claim_limit; /* rows the claim out asked for */
 	bool stopping;
 	bool paused; /* on standby: another instance sends (until wafa_mailer_start) */
 	void (*done)(void *arg);
 	void *done_arg;
-	struct row *rows;
-	struct wafa_mail *mails;
-	size_t n;
 	char *claim_sql;          /* built for the helpdesk view */
 	unsigned char *link_key;  /* signs the links in customer mail; NULL without [web] */
 	size_t link_keylen;
+	struct seen *seen;        /* customer addresses in flight */
+	size_t nseen, capseen;
+	/* the sessions: one worker thread and one slot each */
+	size_t nsessions, inflight;
+	struct batch *slots[MAX_SESSIONS];
+	pthread_t threads[MAX_SESSIONS];
+	struct batch *running[MAX_SESSIONS]; /* (under lock) what each worker sends */
+	size_t nthreads;
+	bool leak; /* a worker was left in a connect on stop: m outlives the loop */
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct batch *todo, **todo_tail; /* (under lock) */
+	struct batch *ready;             /* (under lock) batches with news for the loop */
+	bool quit, closed;               /* (under lock) */
+	int cancel_fd;                   /* an eventfd, written once on stop */
 };
 
 static void claim(struct wafa_mailer *m);
+static void on_async(uv_async_t *a);
 
 static void on_timer(uv_timer_t *t)
 {
 	claim(t->data);
 }
 
+static void free_batch(struct batch *b)
+{
+	if (!b)
+		return;
+	for (size_t i = 0; i < b->n; i++) {
+		free(b->rows[i].key);
+		free(b->rows[i].counted);
+		wafa_message_free(&b->rows[i].msg);
+	}
+	free(b->rows);
+	free(b->mails);
+	free(b->settled);
+	free(b);
+}
+
+/* ---- the worker threads ---- */
+
+/* Tells the loop about b.  Called with the lock held. */
+static void post(struct wafa_mailer *m, struct batch *b)
+{
+	if (!b->ready) {
+		b->ready = true;
+		b->ready_next = m->ready;
+		m->ready = b;
+	}
+	if (!m->closed)
+		(void)uv_async_send(&m->async);
+}
+
+static int ctx_begun(void *arg)
+{
+	struct batch *b = arg;
+	struct wafa_mailer *m = b->m;
+	int go;
+
+	pthread_mutex_lock(&m->lock);
+	go = !b->abandoned;
+	if (go)
+		b->state = B_LIVE;
+	pthread_mutex_unlock(&m->lock);
+	return go;
+}
+
+static void ctx_settled(struct wafa_mail *mail, void *arg)
+{
+	struct batch *b = arg;
+	struct wafa_mailer *m = b->m;
+
+	pthread_mutex_lock(&m->lock);
+	if (!b->abandoned && b->nsettled < b->n) {
+		b->settled[b->nsettled++] = (size_t)(mail - b->mails);
+		post(m, b);
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void *worker(void *arg)
+{
+	struct wafa_mailer *m = arg;
+	size_t me;
+
+	pthread_mutex_lock(&m->lock);
+	for (me = 0; me < m->nthreads && !pthread_equal(m->threads[me], pthread_self()); me++)
+		;
+	for (;;) {
+		while (!m->todo && !m->quit)
+			pthread_cond_wait(&m->wake, &m->lock);
+		struct batch *b = m->todo;
+		if (!b)
+			break;
+		m->todo = b->todo_next;
+		if (!m->todo)
+			m->todo_tail = &m->todo;
+		b->state = B_PREP;
+		if (me < MAX_SESSIONS)
+			m->running[me] = b;
+		pthread_mutex_unlock(&m->lock);
+		m->channel.channel->send(m->channel.state, b->mails, b->n, &b->ctx);
+		pthread_mutex_lock(&m->lock);
+		if (me < MAX_SESSIONS)
+			m->running[me] = NULL;
+		if (b->abandoned) {
+			free_batch(b); /* the loop gave it up: it is ours */
+		} else {
+			b->done = true;
+			post(m, b);
+		}
+	}
+	pthread_mutex_unlock(&m->lock);
+	return NULL;
+}
+
+/* ---- open, start, stop ---- */
+
 static void on_closed(uv_handle_t *h)
 {
 	struct wafa_mailer *m = h->data;
 
+	if (--m->open_handles > 0)
+		return;
 	m->done(m->done_arg);
+	if (m->leak)
+		return; /* a worker may still wake in a connect and look at m */
 	wafa_channel_close(&m->channel);
+	if (m->cancel_fd >= 0)
+		close(m->cancel_fd);
+	pthread_mutex_destroy(&m->lock);
+	pthread_cond_destroy(&m->wake);
 	free(m->claim_sql);
 	free(m->link_key);
+	free(m->seen);
 	free(m);
 }
 
 static void maybe_done(struct wafa_mailer *m)
 {
-	if (m->stopping && !m->sending && !m->claiming)
-		uv_close((uv_handle_t *)&m->timer, on_closed);
+	if (!m->stopping || m->inflight > 0 || m->claiming || m->open_handles != 2 || m->closed)
+		return;
+	pthread_mutex_lock(&m->lock);
+	m->quit = true;
+	m->closed = true; /* no uv_async_send from here on */
+	pthread_cond_broadcast(&m->wake);
+	/* a worker still in a batch given up on the stop is left behind */
+	bool stuck[MAX_SESSIONS] = { false };
+	for (size_t i = 0; i < m->nthreads; i++)
+		if (m->running[i]) {
+			stuck[i] = true;
+			m->leak = true;
+		}
+	pthread_mutex_unlock(&m->lock);
+	for (size_t i = 0; i < m->nthreads; i++) {
+		if (stuck[i])
+			(void)pthread_detach(m->threads[i]);
+		else
+			(void)pthread_join(m->threads[i], NULL);
+	}
+	if (m->leak)
+		wafa_log(WAFA_WARN, "mail", "a session still waits for the relay to answer its "
+		                            "connect; its mails were not sent and stay queued");
+	uv_close((uv_handle_t *)&m->timer, on_closed);
+	uv_close((uv_handle_t *)&m->async, on_closed);
 }
 
 int wafa_mailer_open(uv_loop_t *loop, const struct wafa_config *cfg, struct wafa_pg *pg,
                      struct wafa_channel_handle channel, struct wafa_mailer **out)
 {
 	struct wafa_mailer *m = calloc(1, sizeof(*m));
+	int err = 0;
 
 	if (!m)
 		return -ENOMEM;
 	m->loop = loop;
 	m->cfg = cfg;
 	m->pg = pg;
+	m->cancel_fd = -1;
 	char *view = wafa_pg_quote_ident(cfg->view);
 	m->claim_sql = view ? wafa_outbox_claim_sql(view) : NULL;
 	free(view);
@@ -92,19 +271,56 @@ int wafa_mailer_open(uv_loop_t *loop, const struct wafa_config *cfg, struct wafa
 		free(m);
 		return -ENOMEM;
 	}
+	m->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (m->cancel_fd < 0) {
+		err = -errno;
+		free(m->claim_sql);
+		free(m);
+		return err;
+	}
 	if (cfg->web_key_file[0]) {
-		int err = wafa_token_key_load(cfg->web_key_file, &m->link_key, &m->link_keylen);
+		err = wafa_token_key_load(cfg->web_key_file, &m->link_key, &m->link_keylen);
 		if (err)
 			wafa_log(WAFA_ERROR, "mail", "[web] key_file %s: %s: customer mail with links "
 			                             "will fail until it is readable (32 bytes or more)",
 			         cfg->web_key_file, wafa_strerror(err));
 	}
 	m->channel = channel;
+	m->nsessions = (channel.channel->flags & WAFA_CHANNEL_PARALLEL) ? (size_t)cfg->sessions : 1;
+	if (m->nsessions < 1)
+		m->nsessions = 1;
+	if (m->nsessions > MAX_SESSIONS)
+		m->nsessions = MAX_SESSIONS;
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_cond_init(&m->wake, NULL);
+	m->todo_tail = &m->todo;
+	/* mail has its own threads: libESMTP blocks for a whole session and
+	 * must not take libuv's pool from file and DNS work */
+	pthread_mutex_lock(&m->lock); /* workers look themselves up in threads[] */
+	for (size_t i = 0; i < m->nsessions; i++) {
+		if (pthread_create(&m->threads[i], NULL, worker, m) != 0)
+			break;
+		m->nthreads++;
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (m->nthreads == 0) {
+		close(m->cancel_fd);
+		pthread_mutex_destroy(&m->lock);
+		pthread_cond_destroy(&m->wake);
+		free(m->claim_sql);
+		free(m->link_key);
+		free(m);
+		return -EAGAIN;
+	}
+	m->nsessions = m->nthreads;
 	uv_timer_init(loop, &m->timer);
+	uv_async_init(loop, &m->async, on_async);
+	m->open_handles = 2;
 	m->timer.data = m;
-	m->work.data = m;
+	m->async.data = m;
 	m->paused = true; /* until wafa_mailer_start: the leader sends */
 	wafa_message_init();
+	wafa_log(WAFA_INFO, "mail", "%zu session%s", m->nsessions, m->nsessions == 1 ? "" : "s");
 	*out = m;
 	return 0;
 }
@@ -126,26 +342,41 @@ void wafa_mailer_kick(struct wafa_mailer *m)
 	claim(m);
 }
 
-void wafa_mailer_stop(struct wafa_mailer *m, void (*done)(void *arg), void *arg)
+/* ---- recording ---- */
+
+static struct seen *seen_get(struct wafa_mailer *m, const char *email, bool add)
 {
-	m->stopping = true;
-	m->done = done;
-	m->done_arg = arg;
-	uv_timer_stop(&m->timer);
-	maybe_done(m);
+	for (size_t k = 0; k < m->nseen; k++)
+		if (strcasecmp(m->seen[k].email, email) == 0)
+			return &m->seen[k];
+	if (!add)
+		return NULL;
+	if (m->nseen == m->capseen) {
+		size_t cap = m->capseen ? m->capseen * 2 : 64;
+		struct seen *n = realloc(m->seen, cap * sizeof(*n));
+		if (!n)
+			return NULL;
+		m->seen = n;
+		m->capseen = cap;
+	}
+	memset(&m->seen[m->nseen], 0, sizeof(m->seen[0]));
+	snprintf(m->seen[m->nseen].email, sizeof(m->seen[0].email), "%s", email);
+	return &m->seen[m->nseen++];
 }
 
-static void free_batch(struct wafa_mailer *m)
+/* The row's mail is recorded (sent or not): the outbox counts it now. */
+static void uncount(struct wafa_mailer *m, struct row *row)
 {
-	for (size_t i = 0; i < m->n; i++) {
-		free(m->rows[i].key);
-		wafa_message_free(&m->rows[i].msg);
+	struct seen *s = row->counted ? seen_get(m, row->counted, false) : NULL;
+
+	if (s) {
+		s->mails--;
+		s->offers -= row->offer;
+		if (s->mails <= 0) /* swap-remove */
+			*s = m->seen[--m->nseen];
 	}
-	free(m->rows);
-	free(m->mails);
-	m->rows = NULL;
-	m->mails = NULL;
-	m->n = 0;
+	free(row->counted);
+	row->counted = NULL;
 }
 
 static void on_update(PGresult *res, void *arg)
@@ -166,9 +397,10 @@ static int64_t backoff_ms(const struct wafa_mailer *m, int attempts)
 	return d > m->cfg->retry_max_ms ? m->cfg->retry_max_ms : d;
 }
 
-/* Records a mail that was not sent: parked as failed, or due again later. */
+/* Records a mail that was not sent: parked as failed, or due again later
+ * (at once when it was never tried: retry_now). */
 static void record_unsent(struct wafa_mailer *m, const char *key, int64_t id_num, int attempts,
-                          const struct wafa_mail *mail)
+                          const struct wafa_mail *mail, bool retry_now)
 {
 	char id[32], delay[32];
 	const char *why = mail->reason[0] ? mail->reason : "not attempted";
@@ -181,41 +413,84 @@ static void record_unsent(struct wafa_mailer *m, const char *key, int64_t id_num
 		wafa_metrics_mails(WAFA_METRIC_FAILED, 1);
 		err = wafa_pg_query(m->pg, wafa_outbox_failed_sql, 2, p, on_update, NULL);
 	} else {
-		int64_t d = backoff_ms(m, attempts);
+		int64_t d = retry_now ? 0 : backoff_ms(m, attempts);
 		const char *p[] = { id, delay, why };
 		snprintf(delay, sizeof(delay), "%" PRId64, d);
 		wafa_log(WAFA_WARN, "mail", "deferred %s: %s (retry in %" PRId64 " ms)", key, why, d);
-		wafa_metrics_mails(WAFA_METRIC_RETRIED, 1);
+		if (!retry_now)
+			wafa_metrics_mails(WAFA_METRIC_RETRIED, 1);
 		err = wafa_pg_query(m->pg, wafa_outbox_retry_sql, 3, p, on_update, NULL);
 	}
 	if (err)
 		on_update(NULL, NULL);
 }
 
-/* Records what happened to each mail of the batch: the sent ones in one
- * statement. */
-static void record(struct wafa_mailer *m)
+/* Adds row i of b to the sent ids in f, or records why it was not sent. */
+static void record_row(struct wafa_mailer *m, struct batch *b, size_t i, FILE *f, size_t *nsent)
 {
-	char *ids = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&ids, &len);
-	size_t nsent = 0;
+	struct row *row = &b->rows[i];
+	struct wafa_mail *mail = &b->mails[i];
 
+	if (row->recorded)
+		return;
+	row->recorded = true;
+	uncount(m, row);
+	if (mail->status != WAFA_MAIL_SENT) {
+		record_unsent(m, row->key, row->id, row->attempts, mail, false);
+		return;
+	}
+	fprintf(f, "%s%" PRId64, (*nsent)++ ? "," : "", row->id);
+	wafa_log(WAFA_INFO, "mail", "sent %s to %s", row->key, mail->rcpt[0]);
+	wafa_metrics_mails(WAFA_METRIC_SENT, 1);
+}
+
+/* Frees a batch the loop is done with and gives its session back. */
+static void retire(struct wafa_mailer *m, struct batch *b, bool free_it)
+{
+	m->slots[b->slot] = NULL;
+	m->inflight--;
+	if (free_it)
+		free_batch(b);
+}
+
+/* Records what the workers reported: the mails settled so far (the sent
+ * ones in one statement), and everything of a batch whose send() ended. */
+static void on_async(uv_async_t *a)
+{
+	struct wafa_mailer *m = a->data;
+	struct batch *list, *b, *next;
+	char *ids = NULL;
+	size_t len = 0, nsent = 0;
+	bool freed = false;
+
+	pthread_mutex_lock(&m->lock);
+	list = m->ready;
+	m->ready = NULL;
+	for (b = list; b; b = b->ready_next) {
+		b->ready = false;
+		b->upto = b->nsettled;
+		b->was_done = b->done;
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (!list)
+		return;
+	FILE *f = open_memstream(&ids, &len);
 	if (!f) {
-		wafa_log(WAFA_ERROR, "mail", "out of memory recording results");
+		wafa_log(WAFA_ERROR, "mail", "out of memory recording results (the rows' leases "
+		                             "expire and they are looked at again)");
 		return;
 	}
 	fputc('{', f);
-	for (size_t i = 0; i < m->n; i++) {
-		const struct wafa_mail *mail = &m->mails[i];
-		const struct row *row = &m->rows[i];
-		if (mail->status != WAFA_MAIL_SENT) {
-			record_unsent(m, row->key, row->id, row->attempts, mail);
-			continue;
+	for (b = list; b; b = next) {
+		next = b->ready_next;
+		for (; b->nrecorded < b->upto; b->nrecorded++)
+			record_row(m, b, b->settled[b->nrecorded], f, &nsent);
+		if (b->was_done) {
+			for (size_t i = 0; i < b->n; i++)
+				record_row(m, b, i, f, &nsent);
+			retire(m, b, true);
+			freed = true;
 		}
-		fprintf(f, "%s%" PRId64, nsent++ ? "," : "", row->id);
-		wafa_log(WAFA_INFO, "mail", "sent %s to %s", row->key, mail->rcpt[0]);
-		wafa_metrics_mails(WAFA_METRIC_SENT, 1);
 	}
 	fputc('}', f);
 	fclose(f);
@@ -225,28 +500,50 @@ static void record(struct wafa_mailer *m)
 			on_update(NULL, NULL);
 	}
 	free(ids);
-}
-
-static void send_work(uv_work_t *w)
-{
-	struct wafa_mailer *m = w->data;
-
-	m->channel.channel->send(m->channel.state, m->mails, m->n);
-}
-
-static void after_send(uv_work_t *w, int status)
-{
-	struct wafa_mailer *m = w->data;
-	bool full = m->n >= (size_t)m->cfg->batch;
-
-	(void)status;
-	record(m);
-	free_batch(m);
-	m->sending = false;
-	if ((full || m->again) && !m->stopping) {
+	if (freed && !m->stopping && (m->more || m->again)) {
 		m->again = false;
 		claim(m);
 	}
+	maybe_done(m);
+}
+
+/* Stops claiming; gives up the batches that no session has begun to send
+ * (waiting in the queue, or connecting): their mails stay queued, due at
+ * once.  Batches with mail on the wire finish and are recorded. */
+void wafa_mailer_stop(struct wafa_mailer *m, void (*done)(void *arg), void *arg)
+{
+	uint64_t one = 1;
+
+	m->stopping = true;
+	m->done = done;
+	m->done_arg = arg;
+	uv_timer_stop(&m->timer);
+	/* under the lock: a worker frees an abandoned batch as soon as its
+	 * send() returns, and may still be writing its mails[] (never read
+	 * here: nothing of such a batch was sent, whatever its status says) */
+	pthread_mutex_lock(&m->lock);
+	m->todo = NULL;
+	m->todo_tail = &m->todo;
+	for (size_t i = 0; i < m->nsessions; i++) {
+		struct batch *b = m->slots[i];
+		if (!b || b->done || b->state == B_LIVE)
+			continue;
+		b->abandoned = b->state == B_PREP; /* then its worker frees it */
+		for (size_t k = 0; k < b->n; k++) {
+			struct row *row = &b->rows[k];
+			struct wafa_mail mail = { .status = WAFA_MAIL_TEMPFAIL };
+			snprintf(mail.reason, sizeof(mail.reason),
+			         "not sent: wafa stopped before the relay answered");
+			row->recorded = true;
+			uncount(m, row);
+			record_unsent(m, row->key, row->id, row->attempts, &mail, true);
+		}
+		retire(m, b, !b->abandoned);
+	}
+	pthread_mutex_unlock(&m->lock);
+	/* wakes the sessions that wait for a connect (probe() in the smtp channel) */
+	if (write(m->cancel_fd, &one, sizeof(one)) < 0)
+		wafa_log(WAFA_WARN, "mail", "cannot wake the sessions: %s", strerror(errno));
 	maybe_done(m);
 }
 
@@ -323,36 +620,16 @@ out:
 	return err;
 }
 
-/* Counts, within one claimed batch, the customer mails let through, so a cap
- * holds inside a batch too. */
-struct seen {
-	char email[320];
-	int mails, offers;
-};
-
-static struct seen *seen_for(struct seen *seen, size_t *nseen, size_t cap, const char *email)
-{
-	for (size_t k = 0; k < *nseen; k++)
-		if (strcasecmp(seen[k].email, email) == 0)
-			return &seen[k];
-	if (*nseen == cap)
-		return NULL;
-	memset(&seen[*nseen], 0, sizeof(seen[0]));
-	snprintf(seen[*nseen].email, sizeof(seen[0].email), "%s", email);
-	return &seen[(*nseen)++];
-}
-
 /* Applies the contact policy to a claimed mail to a customer.  Returns true
  * when it may go now; otherwise it has been held or skipped (recorded). */
-static bool allowed(struct wafa_mailer *m, PGresult *res, int i, struct seen *seen,
-                    size_t *nseen, size_t cap)
+static bool allowed(struct wafa_mailer *m, PGresult *res, int i, struct row *row)
 {
 	struct wafa_contact_facts f;
 	const char *rcpt = PQgetvalue(res, i, WAFA_OB_RCPT), *key = PQgetvalue(res, i, WAFA_OB_KEY);
 	bool offer = strcmp(PQgetvalue(res, i, WAFA_OB_KIND), "offer") == 0;
 	char addr[320];
 	wafa_outbox_address(rcpt, addr, sizeof(addr));
-	struct seen *s = seen_for(seen, nseen, cap, addr);
+	struct seen *s = seen_get(m, addr, true); /* NULL only without memory */
 	char why[300], id[32], at[32];
 	int64_t until;
 	enum wafa_contact_verdict v;
@@ -373,6 +650,12 @@ static bool allowed(struct wafa_mailer *m, PGresult *res, int i, struct seen *se
 		if (s) {
 			s->mails++;
 			s->offers += offer;
+			row->counted = strdup(addr);
+			row->offer = offer;
+			if (!row->counted) { /* counted until the mail is recorded, or not at all */
+				s->mails--;
+				s->offers -= offer;
+			}
 		}
 		return true;
 	}
@@ -430,11 +713,75 @@ out:
 	return err;
 }
 
+/* Hands n rendered rows to k sessions, in order, as even as may be. */
+static void dispatch(struct wafa_mailer *m, struct row *rows, size_t n)
+{
+	size_t free_slots = m->nsessions - m->inflight;
+	size_t k = n < free_slots ? n : free_slots, from = 0;
+
+	for (size_t j = 0; j < k; j++) {
+		size_t take = (n - from) / (k - j) + ((n - from) % (k - j) ? 1 : 0);
+		struct batch *b = calloc(1, sizeof(*b));
+		int slot = 0;
+		if (b) {
+			b->rows = calloc(take, sizeof(*b->rows));
+			b->mails = calloc(take, sizeof(*b->mails));
+			b->settled = calloc(take, sizeof(*b->settled));
+		}
+		if (!b || !b->rows || !b->mails || !b->settled) {
+			if (b) {
+				free(b->rows);
+				free(b->mails);
+				free(b->settled);
+				free(b);
+			}
+			/* not sent, not recorded: the lease runs out and they come back */
+			wafa_log(WAFA_ERROR, "mail", "out of memory: %zu mails wait for their lease "
+			                             "to run out", n - from);
+			for (; from < n; from++) {
+				uncount(m, &rows[from]);
+				free(rows[from].key);
+				wafa_message_free(&rows[from].msg);
+			}
+			return;
+		}
+		memcpy(b->rows, rows + from, take * sizeof(*rows));
+		from += take;
+		b->n = take;
+		b->m = m;
+		for (size_t i = 0; i < take; i++) {
+			struct wafa_mail *mail = &b->mails[i];
+			const struct row *row = &b->rows[i];
+			mail->key = row->key;
+			mail->env_from = row->msg.env_from;
+			mail->rcpt = (const char *const *)row->msg.rcpt;
+			mail->nrcpt = row->msg.nrcpt;
+			mail->data = row->msg.data;
+			mail->len = row->msg.len;
+		}
+		b->ctx.begun = ctx_begun;
+		b->ctx.settled = ctx_settled;
+		b->ctx.arg = b;
+		b->ctx.cancel_fd = m->cancel_fd;
+		while (m->slots[slot])
+			slot++;
+		b->slot = slot;
+		m->slots[slot] = b;
+		m->inflight++;
+		pthread_mutex_lock(&m->lock);
+		b->state = B_QUEUED;
+		*m->todo_tail = b;
+		m->todo_tail = &b->todo_next;
+		pthread_cond_signal(&m->wake);
+		pthread_mutex_unlock(&m->lock);
+	}
+}
+
 static void on_claimed(PGresult *res, void *arg)
 {
 	struct wafa_mailer *m = arg;
-	struct seen *seen = NULL;
-	size_t nseen = 0;
+	struct row *rows = NULL;
+	size_t good = 0;
 	int n;
 
 	m->claiming = false;
@@ -443,59 +790,53 @@ static void on_claimed(PGresult *res, void *arg)
 		goto out;
 	}
 	n = PQntuples(res);
+	m->more = (size_t)n >= m->claim_limit;
 	if (n == 0)
 		goto out;
-	m->rows = calloc((size_t)n, sizeof(*m->rows));
-	m->mails = calloc((size_t)n, sizeof(*m->mails));
-	seen = calloc((size_t)n, sizeof(*seen));
-	if (!m->rows || !m->mails || !seen) {
-		free_batch(m);
-		goto out;
-	}
+	rows = calloc((size_t)n, sizeof(*rows));
+	if (!rows)
+		goto out; /* the lease runs out and they come back */
 	for (int i = 0; i < n; i++) {
-		struct row *row = &m->rows[m->n];
-		struct wafa_mail *mail = &m->mails[m->n];
+		struct row *row = &rows[good];
+		struct wafa_mail mail = { 0 };
 		char why[200];
+		memset(row, 0, sizeof(*row));
 		row->id = strtoll(PQgetvalue(res, i, WAFA_OB_ID), NULL, 10);
 		row->attempts = atoi(PQgetvalue(res, i, WAFA_OB_ATTEMPTS));
 		if (strcmp(PQgetvalue(res, i, WAFA_OB_AUDIENCE), "customer") == 0 &&
-		    !allowed(m, res, i, seen, &nseen, (size_t)n)) {
-			memset(row, 0, sizeof(*row));
+		    !allowed(m, res, i, row))
 			continue;
-		}
 		int err = render(m, res, i, row, why, sizeof(why));
 		if (err) {
 			/* a mail that cannot be rendered never will be: park it; one
 			 * waiting for the link key stays queued */
-			mail->status = err == -EAGAIN ? WAFA_MAIL_TEMPFAIL : WAFA_MAIL_PERMFAIL;
-			snprintf(mail->reason, sizeof(mail->reason), "cannot render: %s", why);
-			record_unsent(m, PQgetvalue(res, i, WAFA_OB_KEY), row->id, row->attempts, mail);
+			mail.status = err == -EAGAIN ? WAFA_MAIL_TEMPFAIL : WAFA_MAIL_PERMFAIL;
+			snprintf(mail.reason, sizeof(mail.reason), "cannot render: %s", why);
+			record_unsent(m, PQgetvalue(res, i, WAFA_OB_KEY), row->id, row->attempts, &mail,
+			              false);
+			uncount(m, row);
 			wafa_message_free(&row->msg);
-			memset(row, 0, sizeof(*row));
-			memset(mail, 0, sizeof(*mail));
 			continue;
 		}
 		row->key = strdup(PQgetvalue(res, i, WAFA_OB_KEY));
-		mail->key = row->key;
-		mail->env_from = row->msg.env_from;
-		mail->rcpt = (const char *const *)row->msg.rcpt;
-		mail->nrcpt = row->msg.nrcpt;
-		mail->data = row->msg.data;
-		mail->len = row->msg.len;
-		m->n++;
+		good++;
 	}
-	if (m->n == 0) {
-		free_batch(m);
-		goto out;
-	}
-	m->sending = true;
-	if (uv_queue_work(m->loop, &m->work, send_work, after_send) != 0) {
-		m->sending = false;
-		free_batch(m);
+	if (good > 0 && !m->stopping) {
+		dispatch(m, rows, good);
+	} else {
+		/* stopping: the claim came back too late; due again at once */
+		for (size_t i = 0; i < good; i++) {
+			struct wafa_mail mail = { .status = WAFA_MAIL_TEMPFAIL };
+			snprintf(mail.reason, sizeof(mail.reason), "not sent: wafa stopped");
+			record_unsent(m, rows[i].key, rows[i].id, rows[i].attempts, &mail, true);
+			uncount(m, &rows[i]);
+			free(rows[i].key);
+			wafa_message_free(&rows[i].msg);
+		}
 	}
 out:
-	free(seen);
-	if (m->again && !m->sending && !m->stopping) {
+	free(rows);
+	if ((m->again || m->more) && !m->stopping && m->inflight < m->nsessions) {
 		m->again = false;
 		claim(m);
 	}
@@ -504,23 +845,28 @@ out:
 
 static void claim(struct wafa_mailer *m)
 {
-	char batch[16], lease[16], mails_ms[32], offers_ms[32];
+	char batch[24], lease[32], mails_ms[32], offers_ms[32];
 	const char *p[] = { batch, lease, mails_ms, offers_ms };
+	size_t free_slots;
 
 	if (m->stopping || m->paused)
 		return;
-	if (m->claiming || m->sending) {
+	free_slots = m->nsessions - m->inflight;
+	if (m->claiming || free_slots == 0) {
 		m->again = true;
 		return;
 	}
 	if (!m->link_key && m->cfg->web_key_file[0] &&
 	    wafa_token_key_load(m->cfg->web_key_file, &m->link_key, &m->link_keylen) == 0)
 		wafa_log(WAFA_INFO, "mail", "[web] key_file %s read", m->cfg->web_key_file);
-	snprintf(batch, sizeof(batch), "%lld", (long long)m->cfg->batch);
-	/* long enough for a whole batch at a slow server: another instance must
-	 * not take these rows while this one is still sending them */
+	/* enough for every free session; dispatch() shares them out */
+	m->claim_limit = (size_t)m->cfg->batch * free_slots;
+	snprintf(batch, sizeof(batch), "%zu", m->claim_limit);
+	/* long enough for a whole batch at a slow server, after a connect of up
+	 * to [mail] timeout: another instance must not take these rows while
+	 * this one is still sending them */
 	snprintf(lease, sizeof(lease), "%lld",
-	         (long long)(LEASE_S + m->cfg->batch * (m->cfg->timeout_ms / 1000) * 2));
+	         (long long)(LEASE_S + (m->cfg->batch * 2 + 1) * (m->cfg->timeout_ms / 1000)));
 	snprintf(mails_ms, sizeof(mails_ms), "%" PRId64, m->cfg->customer_mails.per_ms);
 	snprintf(offers_ms, sizeof(offers_ms), "%" PRId64, m->cfg->offers.per_ms);
 	if (wafa_pg_query(m->pg, m->claim_sql, 4, p, on_claimed, m) == 0)

@@ -1,16 +1,17 @@
 /* wafa channel plugin ABI.
  *
  * A channel carries rendered messages to their recipients.  The mailer calls
- * open() once on the loop thread, send() on a worker thread (never the loop
- * thread, never concurrently for one state), and close() on the loop thread
- * after the last send() has returned.  A channel never touches Lua or libpq.
+ * open() once on the loop thread, send() on one of its own worker threads
+ * (never the loop thread; concurrently for one state only when the channel
+ * sets WAFA_CHANNEL_PARALLEL), and close() on the loop thread after the last
+ * send() has returned.  A channel never touches Lua or libpq.
  */
 #ifndef WAFA_CHANNEL_H
 #define WAFA_CHANNEL_H
 
 #include <stddef.h>
 
-#define WAFA_ABI 1
+#define WAFA_ABI 2
 
 enum wafa_mail_status {
 	WAFA_MAIL_PENDING = 0, /* not attempted (yet): treated as a temporary failure */
@@ -43,13 +44,35 @@ struct wafa_channel_config {
 	unsigned timeout_ms;       /* per protocol step */
 };
 
+/* What send() tells the mailer while it runs (from the worker thread). */
+struct wafa_send_ctx {
+	/* Called once, before the first byte of any mail leaves: the channel is
+	 * connected and about to deliver.  Until then the mailer may give the
+	 * batch up when it stops (a relay that never answers must not hold a
+	 * shutdown); if it has, begun() returns 0 and the channel must deliver
+	 * nothing, touch no mail, and return as soon as it can. */
+	int (*begun)(void *arg);
+	/* Called as soon as one mail's status is final (a 250 to its DATA), so
+	 * the mailer records it at once and a crash repeats at most the mail in
+	 * flight.  The channel does not touch that mail afterwards.  Mails never
+	 * passed here are judged by their status when send() returns. */
+	void (*settled)(struct wafa_mail *mail, void *arg);
+	void *arg;
+	/* Becomes readable when the mailer stops: waits that have not begun()
+	 * (a connect) poll it and give up, leaving their mails PENDING. */
+	int cancel_fd;
+};
+
+#define WAFA_CHANNEL_PARALLEL 1u /* send() may run on several threads at once */
+
 struct wafa_channel {
 	int abi;          /* WAFA_ABI */
 	const char *name; /* the transport scheme: "smtp", "maildir" */
+	unsigned flags;   /* WAFA_CHANNEL_* */
 	/* Returns 0 and sets *state, or a negative errno with a message in err. */
 	int (*open)(const struct wafa_channel_config *cfg, void **state, char *err, size_t errlen);
 	/* Delivers a batch; sets status and reason of every mail. */
-	void (*send)(void *state, struct wafa_mail *mails, size_t n);
+	void (*send)(void *state, struct wafa_mail *mails, size_t n, const struct wafa_send_ctx *ctx);
 	void (*close)(void *state);
 };
 

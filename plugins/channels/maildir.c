@@ -311,10 +311,14 @@ fail:
 			*p = ' ';
 }
 
-static void md_send(void *state, struct wafa_mail *mails, size_t n)
+/* A disk write never hangs the way a connect can: begun() comes first. */
+static void md_send(void *state, struct wafa_mail *mails, size_t n, const struct wafa_send_ctx *ctx)
 {
-	struct out *o = malloc(sizeof(*o)); /* off the worker's stack */
+	struct out *o;
 
+	if (!ctx->begun(ctx->arg))
+		return;
+	o = malloc(sizeof(*o)); /* off the worker's stack */
 	for (size_t i = 0; i < n; i++) {
 		mails[i].reason[0] = '\0';
 		if (!o) {
@@ -326,8 +330,11 @@ static void md_send(void *state, struct wafa_mail *mails, size_t n)
 		} else {
 			deliver(state, &mails[i], o);
 		}
+		ctx->settled(&mails[i], ctx->arg);
 	}
 	free(o);
 }
 
-const struct wafa_channel wafa_channel_maildir = { WAFA_ABI, "maildir", md_open, md_send, md_close };
+/* one session: deliver() numbers files with a counter in the state */
+const struct wafa_channel wafa_channel_maildir = { WAFA_ABI, "maildir", 0, md_open, md_send,
+	                                           md_close };

@@ -1,9 +1,22 @@
-/* The SMTP channel: each batch goes to the relay in one libESMTP session.
+/* The SMTP channel: each batch goes to the relay in one libESMTP session;
+ * the mailer runs [mail] sessions of them at once on its own threads.
  *
  * libESMTP blocks for the whole dialogue, so send() runs on a worker thread.
- * Its connect() has no timeout of its own (accepted for now: an unreachable
- * relay holds a worker until the kernel gives up); every protocol step after
- * it uses [mail] timeout.
+ * Every protocol step uses [mail] timeout, but its connect() has none: a
+ * relay whose SYNs vanish (a black hole, a full listen queue) would hold the
+ * worker for the kernel's SYN retries, about two minutes.  So each session
+ * first probes the relay with a non-blocking connect bounded by [mail]
+ * timeout, and gives libESMTP the address that answered (see probe()).
+ * The probe also polls the mailer's cancel fd, so a stop never waits for it.
+ * What the probe cannot cover is a relay that stops answering between the
+ * probe and libESMTP's own connect a moment later: that holds the worker
+ * until the kernel gives up (the mail is then retried), and on a stop the
+ * mailer simply stops waiting for a session that has not reached
+ * SMTP_EV_CONNECT (begun() in wafa/channel.h), since no mail can have left.
+ * The alternatives were worse: a signal to interrupt connect() races with
+ * the call (a signal sent just before it is lost) and would need a handler
+ * in a daemon whose signals libuv owns, and libESMTP offers no way to hand
+ * it a socket connected by us.
  *
  * smtp_start_session() reports success after a missing STARTTLS, a rejected
  * certificate, a drop mid-DATA or a greeting timeout, so its result is not
@@ -24,6 +37,7 @@
 #include <errno.h>
 #include <libesmtp.h>
 #include <limits.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -53,7 +67,7 @@ struct smtp {
 	char empty[1];         /* answer to AUTH questions other than user and password */
 	SSL_CTX *tls;          /* NULL when starttls is off */
 	long timeout_ms;       /* 0: libESMTP's RFC 5321 defaults */
-	struct trace *cur;     /* the send() in progress, for the OpenSSL callbacks */
+	char port[8];          /* for the probe's getaddrinfo() */
 };
 
 enum { AUTH_NONE, AUTH_WAIT, AUTH_OK, AUTH_REFUSED };
@@ -61,6 +75,11 @@ enum { AUTH_NONE, AUTH_WAIT, AUTH_OK, AUTH_REFUSED };
 /* What one session showed beyond the per-message statuses. */
 struct trace {
 	struct smtp *s;
+	const struct wafa_send_ctx *ctx;
+	struct wafa_mail *mails;
+	smtp_message_t *msgs;
+	unsigned char *settled; /* per mail: passed to ctx->settled() already */
+	size_t n, next;         /* next: where to look for the message sent next */
 	auth_context_t auth;
 	int connected;
 	int tls_missing;   /* STARTTLS required, not offered */
@@ -92,6 +111,10 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int warmed;
 static pthread_mutex_t serial = PTHREAD_MUTEX_INITIALIZER;
 
+/* The session on this thread, for OpenSSL's callbacks (several sessions of
+ * one state run at once, each on its own thread). */
+static __thread struct trace *cur;
+
 static long long now_ms(void)
 {
 	struct timespec ts;
@@ -99,6 +122,16 @@ static long long now_ms(void)
 	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
 		return 0;
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The GNU and XSI strerror_r differ, and the build may define _GNU_SOURCE. */
+static const char *errtext(int e, char *buf, size_t size)
+{
+#ifdef _GNU_SOURCE
+	return strerror_r(e, buf, size);
+#else
+	return strerror_r(e, buf, size) == 0 ? buf : "unknown error";
+#endif
 }
 
 /* A reason is one line: server text may carry CR, LF or tabs. */
@@ -215,6 +248,7 @@ static int parse_target(const char *t, struct smtp *s, char *err, size_t errlen)
 	memcpy(s->host, h, n);
 	s->host[n] = '\0';
 	snprintf(s->server, sizeof(s->server), "%s:%lu", s->host, port);
+	snprintf(s->port, sizeof(s->port), "%lu", port);
 	return 0;
 }
 
@@ -231,8 +265,8 @@ static int on_verify(int ok, X509_STORE_CTX *x)
 	SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
 	struct smtp *s = tls_owner(ssl);
 
-	if (!ok && s && s->cur && !s->cur->tls_error[0])
-		snprintf(s->cur->tls_error, sizeof(s->cur->tls_error), "certificate verify failed: %s",
+	if (!ok && s && cur && cur->s == s && !cur->tls_error[0])
+		snprintf(cur->tls_error, sizeof(cur->tls_error), "certificate verify failed: %s",
 		         X509_verify_cert_error_string(X509_STORE_CTX_get_error(x)));
 	return ok;
 }
@@ -396,6 +430,37 @@ static void on_monitor(const char *buf, int len, int writing, void *arg)
 	}
 }
 
+static void on_recipient(smtp_recipient_t r, const char *mailbox, void *arg);
+
+/* A mail the server took for every recipient is passed on at once, so it
+ * is recorded as sent before the next one goes (a crash repeats at most the
+ * mail in flight).  Anything else is judged when the session ends. */
+static void on_message_sent(struct trace *t, smtp_message_t msg)
+{
+	const smtp_status_t *ms = smtp_message_transfer_status(msg);
+	struct worst w = { 0 };
+	char reply[220];
+	size_t i;
+
+	for (i = 0; i < t->n; i++) {
+		size_t k = (t->next + i) % t->n;
+		if (t->msgs[k] == msg) {
+			i = k;
+			break;
+		}
+	}
+	if (i >= t->n || t->settled[i] || !ms || ms->code / 100 != 2)
+		return;
+	(void)smtp_enumerate_recipients(msg, on_recipient, &w);
+	if (w.bad)
+		return;
+	t->next = i + 1;
+	reply_text(reply, sizeof(reply), ms);
+	verdict(&t->mails[i], WAFA_MAIL_SENT, "%s", reply);
+	t->settled[i] = 1;
+	t->ctx->settled(&t->mails[i], t->ctx->arg);
+}
+
 static void on_event(smtp_session_t session, int event, void *arg, ...)
 {
 	struct trace *t = arg;
@@ -406,8 +471,18 @@ static void on_event(smtp_session_t session, int event, void *arg, ...)
 	va_start(ap, arg);
 	switch (event) {
 	case SMTP_EV_CONNECT:
+		/* The mailer gave this batch up while libESMTP's connect() hung
+		 * (it stops; see the top of this file): nothing may be sent, and
+		 * libESMTP cannot be told to stop, so the thread waits here for
+		 * the process to exit. */
+		if (!t->ctx->begun(t->ctx->arg))
+			for (;;)
+				pause();
 		t->connected = 1;
 		t->last_io = now_ms();
+		break;
+	case SMTP_EV_MESSAGESENT:
+		on_message_sent(t, va_arg(ap, smtp_message_t));
 		break;
 	case SMTP_EV_EXTNA_STARTTLS:
 		t->tls_missing = 1;
@@ -709,7 +784,7 @@ static int check_mail(struct wafa_mail *m)
 	return 1;
 }
 
-static int setup_session(struct smtp *s, struct trace *t, smtp_session_t session)
+static int setup_session(struct smtp *s, struct trace *t, smtp_session_t session, const char *server)
 {
 	static const int steps[] = { Timeout_GREETING, Timeout_ENVELOPE, Timeout_DATA,
 		                     Timeout_TRANSFER, Timeout_DATA2 };
@@ -717,7 +792,7 @@ static int setup_session(struct smtp *s, struct trace *t, smtp_session_t session
 	                           : s->starttls == WAFA_STARTTLS_OPTIONAL ? Starttls_ENABLED
 	                                                                   : Starttls_DISABLED;
 
-	if (!smtp_set_server(session, s->server) || !smtp_starttls_enable(session, how))
+	if (!smtp_set_server(session, server) || !smtp_starttls_enable(session, how))
 		return 0;
 	/* without OVERRIDE, libESMTP raises anything below RFC 5321's minutes */
 	for (size_t i = 0; s->timeout_ms > 0 && i < sizeof(steps) / sizeof(steps[0]); i++)
@@ -766,6 +841,93 @@ static int add_mail(smtp_session_t session, const struct wafa_mail *m, struct fe
 		if (!smtp_add_recipient(msg, m->rcpt[r]))
 			return 0;
 	return 1;
+}
+
+/* Connects to the relay without blocking, within [mail] timeout, trying its
+ * addresses in turn; closes the connection again and writes the address that
+ * answered into server ("192.0.2.1:25"; libESMTP then connects to that one
+ * and does not resolve the name again).  Returns 0, -ECANCELED when the
+ * mailer stopped meanwhile, or another -errno with why. */
+static int probe(const struct smtp *s, int cancel_fd, char *server, size_t size, char *why,
+                 size_t whylen)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *res = NULL;
+	long long budget = s->timeout_ms > 0 ? s->timeout_ms : 300000; /* RFC 5321's 5 min */
+	long long end = now_ms() + budget;
+	char e[128];
+	int rc, fd = -1;
+
+	rc = getaddrinfo(s->host, s->port, &hints, &res);
+	if (rc != 0) {
+		snprintf(why, whylen, "resolve %.120s: %s", s->host,
+		         rc == EAI_SYSTEM ? errtext(errno, e, sizeof(e)) : gai_strerror(rc));
+		return -EHOSTUNREACH;
+	}
+	rc = -EHOSTUNREACH;
+	snprintf(why, whylen, "connect to %.120s: no address", s->server);
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		struct pollfd p[2] = { { .events = POLLOUT }, { .fd = cancel_fd, .events = POLLIN } };
+		int err = 0, n;
+		socklen_t len = sizeof(err);
+
+		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			rc = -errno;
+			snprintf(why, whylen, "connect to %.120s: socket: %s", s->server,
+			         errtext(errno, e, sizeof(e)));
+			continue;
+		}
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
+			err = errno;
+		} else {
+			p[0].fd = fd;
+			for (;;) {
+				long long left = end - now_ms();
+				n = poll(p, cancel_fd >= 0 ? 2 : 1, left > 0 ? (int)left : 0);
+				if (n < 0 && errno == EINTR)
+					continue;
+				break;
+			}
+			if (n > 0 && cancel_fd >= 0 && (p[1].revents & POLLIN)) {
+				rc = -ECANCELED;
+				snprintf(why, whylen, "not sent: wafa stopped while connecting to %.120s",
+				         s->server);
+				goto out;
+			}
+			if (n == 0) {
+				rc = -ETIMEDOUT;
+				snprintf(why, whylen, "connect to %.120s: no answer within %lld ms", s->server,
+				         budget);
+				close(fd);
+				fd = -1;
+				continue;
+			}
+			if (n < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+				err = errno;
+		}
+		if (err) {
+			rc = -err;
+			snprintf(why, whylen, "connect to %.120s: %s", s->server, errtext(err, e, sizeof(e)));
+			close(fd);
+			fd = -1;
+			continue;
+		}
+		/* IPv6 literals would not survive libESMTP's HOST:PORT split */
+		char host[INET6_ADDRSTRLEN];
+		if (ai->ai_family == AF_INET &&
+		    getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof(host), NULL, 0, NI_NUMERICHOST) == 0)
+			snprintf(server, size, "%s:%s", host, s->port);
+		else
+			snprintf(server, size, "%s", s->server);
+		rc = 0;
+		goto out;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(res);
+	return rc;
 }
 
 /* Why mails that got no reply of their own did not go. */
@@ -863,16 +1025,16 @@ static void classify(struct wafa_mail *m, smtp_message_t msg, const struct trace
 	}
 }
 
-static void st_send(void *state, struct wafa_mail *mails, size_t n)
+static void st_send(void *state, struct wafa_mail *mails, size_t n, const struct wafa_send_ctx *ctx)
 {
 	struct smtp *s = state;
-	struct trace t = { .s = s };
+	struct trace t = { .s = s, .ctx = ctx, .mails = mails, .n = n };
 	struct feed *feeds = NULL;
 	smtp_message_t *msgs = NULL;
 	smtp_session_t session = NULL;
 	size_t todo = 0;
-	int locked = 0;
-	char why[1024];
+	int locked = 0, rc;
+	char why[1024], server[sizeof(s->server)];
 
 	for (size_t i = 0; i < n; i++) {
 		mails[i].status = WAFA_MAIL_PENDING;
@@ -882,13 +1044,22 @@ static void st_send(void *state, struct wafa_mail *mails, size_t n)
 	}
 	if (todo == 0)
 		goto out;
+	rc = probe(s, ctx->cancel_fd, server, sizeof(server), why, sizeof(why));
+	if (rc == -ECANCELED)
+		return; /* the mailer gave the batch up: its mails stay PENDING */
+	if (rc) {
+		fail_pending(mails, n, why);
+		goto out;
+	}
 	feeds = calloc(n, sizeof(*feeds));
 	msgs = calloc(n, sizeof(*msgs));
+	t.settled = calloc(n, 1);
 	session = smtp_create_session();
-	if (!feeds || !msgs || !session || !setup_session(s, &t, session)) {
+	if (!feeds || !msgs || !t.settled || !session || !setup_session(s, &t, session, server)) {
 		fail_pending(mails, n, "cannot set up an SMTP session: out of memory");
 		goto out;
 	}
+	t.msgs = msgs;
 	for (size_t i = 0; i < n; i++) {
 		if (mails[i].status != WAFA_MAIL_PENDING)
 			continue;
@@ -899,17 +1070,17 @@ static void st_send(void *state, struct wafa_mail *mails, size_t n)
 	}
 	if (!warmed)
 		locked = pthread_mutex_lock(&serial) == 0;
-	s->cur = &t;
+	cur = &t;
 	ERR_clear_error();
 	smtp_errno_reset();
 	(void)smtp_start_session(session); /* says little: see the top of this file */
 	session_reason(s, &t, why, sizeof(why));
-	s->cur = NULL;
+	cur = NULL;
 	ERR_clear_error();
 	if (locked)
 		(void)pthread_mutex_unlock(&serial);
 	for (size_t i = 0; i < n; i++)
-		if (msgs[i])
+		if (msgs[i] && !t.settled[i])
 			classify(&mails[i], msgs[i], &t, why);
 out:
 	/* the session first: it still points at the auth context */
@@ -919,7 +1090,9 @@ out:
 		auth_destroy_context(t.auth);
 	free(feeds);
 	free(msgs);
+	free(t.settled);
 	fail_pending(mails, n, "not attempted");
 }
 
-const struct wafa_channel wafa_channel_smtp = { WAFA_ABI, "smtp", st_open, st_send, st_close };
+const struct wafa_channel wafa_channel_smtp = { WAFA_ABI, "smtp", WAFA_CHANNEL_PARALLEL, st_open,
+	                                        st_send, st_close };
