@@ -14,6 +14,7 @@
 #include "heap.h"
 #include "index.h"
 #include "journal.h"
+#include "digest.h"
 #include "log.h"
 #include "mailer.h"
 #include "metrics.h"
@@ -49,6 +50,7 @@ struct daemon {
 	struct wafa_mailer *mailer;
 	struct wafa_web *web; /* the customers' clicks; NULL without [web] listen */
 	struct wafa_offers *offers;
+	struct wafa_digest *digest; /* the mailed reports */
 	uv_timer_t deadline_timer, reconcile_timer, stop_timer, journal_timer, leader_timer;
 	/* the leadership lease: a session advisory lock on the work connection;
 	 * only the leader reads tickets, fires and sends (a standby waits) */
@@ -1356,6 +1358,8 @@ static void on_reload(uv_signal_t *s, int signum)
 	d->rules_gen++;
 	if (d->offers)
 		wafa_offers_set_rules(d->offers, d->rules);
+	if (d->digest)
+		wafa_digest_set_rules(d->digest, d->rules);
 	apply_marks(d);
 	for (size_t i = 0; i < d->index.cap; i++) {
 		struct wafa_ticket *t = d->index.slots[i];
@@ -1454,6 +1458,8 @@ static void shutdown_daemon(struct daemon *d, int code)
 		return;
 	d->stopping = true;
 	d->exit_code = code;
+	wafa_digest_close(d->digest);
+	d->digest = NULL;
 	uv_timer_stop(&d->deadline_timer);
 	uv_timer_stop(&d->reconcile_timer);
 	uv_timer_stop(&d->leader_timer);
@@ -1535,6 +1541,8 @@ int wafa_daemon_run(struct wafa_config *cfg)
 		channel.state = NULL; /* the mailer owns it; it sends once this instance leads */
 		if (wafa_offers_open(&loop, cfg, d.work, kick_mailer, &d, &d.offers) == 0)
 			wafa_offers_set_rules(d.offers, d.rules);
+		if (wafa_digest_open(&loop, cfg, &d.leader, 3000, kick_mailer, &d, &d.digest) == 0)
+			wafa_digest_set_rules(d.digest, d.rules);
 		wafa_metrics_set_gauges(read_gauges, &d);
 		if (cfg->web_listen[0] && wafa_web_open(&loop, cfg, d.work, &d.web) != 0) {
 			wafa_log(WAFA_ERROR, "web", "cannot listen on %s (see above); stopping",

@@ -706,7 +706,18 @@ static int render(struct wafa_mailer *m, PGresult *res, int i, struct row *row, 
 		in.html = r.html;
 		in.lang = r.locale;
 	}
+	/* a mailed report (digest.c): its HTML, with the charts as related parts */
+	json_t *vars = NULL;
+	if (strcmp(PQgetvalue(res, i, WAFA_OB_KIND), "report") == 0 &&
+	    !PQgetisnull(res, i, WAFA_OB_VARS) &&
+	    (vars = json_loads(PQgetvalue(res, i, WAFA_OB_VARS), 0, NULL))) {
+		in.html = json_string_value(json_object_get(vars, "html"));
+		in.related = 1;
+		in.lang = PQgetisnull(res, i, WAFA_OB_LOCALE) ? NULL
+		                                              : PQgetvalue(res, i, WAFA_OB_LOCALE);
+	}
 	err = wafa_message_build(&in, &row->msg, why, whylen);
+	json_decref(vars);
 out:
 	wafa_rendered_free(&r);
 	free(unsub);

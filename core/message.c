@@ -134,6 +134,58 @@ static GMimeTextPart *text_part(const char *subtype, const char *content)
 	return part;
 }
 
+/* A multipart/related of html, with each src="data:image/png;base64,..."
+ * turned into src="cid:chartN.ID" and its image a part after the HTML
+ * (inline, base64), for mail clients that show no data: URIs. */
+static GMimeMultipart *related(const char *html, const char *id)
+{
+	static const char mark[] = "src=\"data:image/png;base64,";
+	GString *out = g_string_new(NULL);
+	GPtrArray *imgs = g_ptr_array_new_with_free_func(g_object_unref);
+	GMimeMultipart *rel = g_mime_multipart_new_with_subtype("related");
+	const char *p = html, *q, *e;
+	int n = 0;
+
+	while ((q = strstr(p, mark)) && (e = strchr(q + sizeof(mark) - 1, '"'))) {
+		const char *b = q + sizeof(mark) - 1;
+		gchar *b64 = g_strndup(b, (gsize)(e - b)), *cid, *name;
+		gsize len = 0;
+		guchar *bytes = g_base64_decode(b64, &len);
+		n++;
+		cid = g_strdup_printf("chart%d.%s", n, id);
+		name = g_strdup_printf("chart%d.png", n);
+		g_string_append_len(out, p, q - p);
+		g_string_append_printf(out, "src=\"cid:%s\"", cid);
+		p = e + 1;
+		GMimePart *img = g_mime_part_new_with_type("image", "png");
+		GMimeStream *st = g_mime_stream_mem_new_with_buffer((const char *)bytes, len);
+		GMimeDataWrapper *w = g_mime_data_wrapper_new_with_stream(st,
+		                                                           GMIME_CONTENT_ENCODING_DEFAULT);
+		g_mime_part_set_content(img, w);
+		g_mime_part_set_content_encoding(img, GMIME_CONTENT_ENCODING_BASE64);
+		g_mime_object_set_content_id(GMIME_OBJECT(img), cid);
+		g_mime_object_set_disposition(GMIME_OBJECT(img), GMIME_DISPOSITION_INLINE);
+		g_mime_part_set_filename(img, name);
+		g_ptr_array_add(imgs, img);
+		g_object_unref(w);
+		g_object_unref(st);
+		g_free(bytes);
+		g_free(b64);
+		g_free(cid);
+		g_free(name);
+	}
+	g_string_append(out, p);
+	GMimeTextPart *h = text_part("html", out->str);
+	g_mime_multipart_add(rel, GMIME_OBJECT(h));
+	g_object_unref(h);
+	for (guint i = 0; i < imgs->len; i++)
+		g_mime_multipart_add(rel, GMIME_OBJECT(g_ptr_array_index(imgs, i)));
+	g_mime_object_set_content_type_parameter(GMIME_OBJECT(rel), "type", "text/html");
+	g_ptr_array_free(imgs, TRUE);
+	g_string_free(out, TRUE);
+	return rel;
+}
+
 /* Besides message.h's -EINVAL for an address: -EINVAL for an unsubscribe
  * link that is not an http(s) URL (an http one gets List-Unsubscribe but
  * not List-Unsubscribe-Post, which RFC 8058 allows only with https).  An
@@ -215,10 +267,16 @@ int wafa_message_build(const struct wafa_message_in *in, struct wafa_message *ou
 
 	plain = text_part("plain", in->text);
 	if (in->html) {
-		html = text_part("html", in->html);
 		alt = g_mime_multipart_new_with_subtype("alternative");
 		g_mime_multipart_add(alt, GMIME_OBJECT(plain));
-		g_mime_multipart_add(alt, GMIME_OBJECT(html));
+		if (in->related) {
+			GMimeMultipart *rel = related(in->html, id);
+			g_mime_multipart_add(alt, GMIME_OBJECT(rel));
+			g_object_unref(rel);
+		} else {
+			html = text_part("html", in->html);
+			g_mime_multipart_add(alt, GMIME_OBJECT(html));
+		}
 		g_mime_message_set_mime_part(msg, GMIME_OBJECT(alt));
 	} else {
 		g_mime_message_set_mime_part(msg, GMIME_OBJECT(plain));

@@ -34,6 +34,8 @@ struct wafa_message_in {
 	const char *list_unsubscribe; /* an http(s) URL, or NULL: List-Unsubscribe, and for an
 	                                 https one List-Unsubscribe-Post:
 	                                 List-Unsubscribe=One-Click (RFC 8058) */
+	int related;                  /* html's src="data:image/png;base64,..." images become
+	                                 inline parts of a multipart/related, src="cid:..." */
 };
 
 /* Returns 0, or -EINVAL with why for an address that does not parse or an

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from harness import *  # noqa: E402,F401
@@ -36,6 +37,7 @@ RULES = dedent('''
     promise "callback" {
       at = "due_at", when = function(t) return t.queue == "never" end, on_breach = tell,
     }
+    report "weekly" { every = "7d", to = "manager@example.com", locale = "ar-EG" }
 ''')
 
 FROM, TO = "2026-11-02", "2026-11-16"
@@ -113,9 +115,10 @@ def chromium():
 
 
 def main():
-    plan(34)
+    plan(46)
     pg = Postgres()
-    w = Wafa(pg, transport="maildir:/tmp/unused", rules={"10-report.lua": RULES})
+    sink = SmtpSink()
+    w = Wafa(pg, transport=sink.url, rules={"10-report.lua": RULES})
     r = w.setup()
     ok(r.returncode == 0, "wafa setup", diag=r.stderr)
     pg.psql_file(os.path.join(SRCDIR, "tests", "integration", "report.sql"))
@@ -248,6 +251,79 @@ def main():
     n = pg.value("SELECT count(*) FROM wafa.outbox")
     r = w.command("report", "--from", FROM, "--to", TO, "--format", "json")
     is_(pg.value("SELECT count(*) FROM wafa.outbox"), n, "a report writes nothing")
+
+    mailed(pg, sink, w)
+
+
+def mailed(pg, sink, w):
+    """report "weekly" { every = "7d", ... }: the last whole week (Monday to
+    Monday, UTC) is mailed once, by the daemon, through the outbox."""
+    week = 7 * 86400
+    monday = 4 * 86400  # 1970-01-05
+    start = monday + ((int(time.time()) - monday) // week - 1) * week
+    # in that week: T6 met after 2 business hours (Tue 08:00-10:00 UTC), T5
+    # breached: first-response 1 met, 1 breached -> 50% (goal 75%)
+    pg.psql(dedent('''
+        INSERT INTO wafa.journal (ticket_id, rule, kind, instance, event, at)
+        SELECT t, 'first-response', 'sla', s, e, to_timestamp(a) FROM (VALUES
+          (6, %(s1)d, 'started', %(s1)d), (6, %(s1)d, 'met', %(s1)d + 7200),
+          (5, %(s2)d, 'started', %(s2)d), (5, %(s2)d, 'breach', %(s2)d + 14400)) AS x(t, s, e, a);
+    ''') % {"s1": start + 86400 + 8 * 3600, "s2": start + 86400 + 9 * 3600})
+    w.start()
+    got = wait_for(lambda: sink.messages_to("manager@example.com"), 20)
+    ok(got, "the weekly report is mailed to manager@example.com", diag=w.log()[-3000:])
+    if not got:
+        skip("the mailed report's parts", "no mail came", 9)
+        return
+    m = got[0]
+    ok("تقرير الخدمة" in str(m["subject"]) and m["Content-Language"] == "ar-EG",
+       "its subject is in Arabic (Content-Language ar-EG)", diag=str(m["subject"]))
+    rel = [p for p in m.walk() if p.get_content_type() == "multipart/related"]
+    ok(m.get_content_type() == "multipart/alternative" and len(rel) == 1,
+       "multipart/alternative with the HTML in a multipart/related", diag=m.as_string()[:1500])
+    parts = list(rel[0].iter_parts()) if rel else []
+    html = parts[0].get_content() if parts else ""
+    imgs = [p for p in parts[1:] if p.get_content_type() == "image/png"]
+    cids = [p["Content-ID"].strip("<>") for p in imgs]
+    ok(len(imgs) == 3 and all(p.get_content().startswith(b"\x89PNG\r\n") for p in imgs),
+       "three PNG charts as parts", diag=repr([p.get_content_type() for p in parts]))
+    ok(sorted(re.findall(r'src="cid:([^"]+)"', html)) == sorted(cids) and "data:" not in html,
+       "the HTML shows them by cid: (no data: URIs left)", diag=repr(cids))
+    ok('dir="rtl"' in html and "first-response" in html, "the HTML is the Arabic report")
+    text = m.get_body(("plain",)).get_content()
+    ok("٥٠٪" in text and "٧٥٪" in text, "the text part: first-response ٥٠٪ against ٧٥٪",
+       diag=text)
+    key = "report/weekly/%d" % start
+    is_(pg.psql("SELECT key, status, kind FROM wafa.outbox WHERE kind = 'report' AND key <> "
+                "'report/weekly/1'"), [[key, "sent", "report"]],
+        "one outbox row, keyed by the week's start, sent")
+    # the mail as a person sees it: cid: parts put back as data: URIs for a browser
+    page = html
+    import base64
+    for p, cid in zip(imgs, cids):
+        page = page.replace("cid:" + cid, "data:image/png;base64," +
+                            base64.b64encode(p.get_content()).decode())
+    with open(os.path.join(SHOTS, "report-mail-ar.html"), "w", encoding="utf-8") as f:
+        f.write(page)
+    driver, why = chromium()
+    if driver is None:
+        skip("the mailed report in Chromium", why)
+    else:
+        try:
+            driver.get("file://" + os.path.join(SHOTS, "report-mail-ar.html"))
+            loaded = driver.execute_script(
+                "return Array.from(document.images).map(i => i.complete && i.naturalWidth)")
+            driver.save_screenshot(os.path.join(SHOTS, "report-mail-ar.png"))
+            ok(loaded == [640, 640, 640], "the mailed charts show (screenshot report-mail-ar.png)",
+               diag=repr(loaded))
+        finally:
+            driver.quit()
+    # never twice: a restart finds the key in the outbox
+    ok(w.stop() == 0, "wafa stops")
+    w.start()
+    time.sleep(5)
+    is_(len(sink.messages_to("manager@example.com")), 1, "after a restart: still one report mail")
+    w.stop_ok()
 
 
 run(main)
