@@ -26,6 +26,17 @@ void wafa_log_set_level(enum wafa_log_level level)
 	wafa__log_level = level;
 }
 
+static void (*log_hook)(void *arg, enum wafa_log_level level, const char *area, const char *msg);
+static void *log_hook_arg;
+
+void wafa_log_set_hook(void (*hook)(void *arg, enum wafa_log_level level, const char *area,
+                                    const char *msg),
+                       void *arg)
+{
+	log_hook = hook;
+	log_hook_arg = arg;
+}
+
 void wafa__log(enum wafa_log_level level, const char *area, const char *fmt, ...)
 {
 	char line[2048];
@@ -34,6 +45,13 @@ void wafa__log(enum wafa_log_level level, const char *area, const char *fmt, ...
 	size_t n;
 	va_list ap;
 
+	if (log_hook) {
+		va_start(ap, fmt);
+		vsnprintf(line, sizeof(line), fmt, ap);
+		va_end(ap);
+		log_hook(log_hook_arg, level, area, line);
+		return;
+	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);

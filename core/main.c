@@ -15,6 +15,7 @@
 #include "sandbox.h"
 #include "schema.h"
 #include "doctor.h"
+#include "ruletest.h"
 #include "simulate.h"
 #include "report.h"
 #include "status.h"
@@ -30,6 +31,7 @@ static void usage(FILE *out)
 	        "       wafa setup [-c FILE] [--dry-run] [--uninstall [--purge]]\n"
 	        "       wafa report [-c FILE] --from DATE --to DATE [--by queue|priority|rule|owner]\n"
 	        "                   [--format html|csv|json] [--locale LOCALE] [-o FILE]\n"
+	        "       wafa test [-c FILE] [PATH...]\n"
 	        "       wafa --version | --help\n"
 	        "\n"
 	        "wafa keeps a support team's promises: it watches a helpdesk's tickets in\n"
@@ -52,6 +54,8 @@ static void usage(FILE *out)
 	        "  report  the service report from wafa's records, week by week from --from\n"
 	        "          to --to: SLA compliance against goals, business times, promises,\n"
 	        "          surveys, opt-outs, mails; HTML with charts (default), CSV or JSON\n"
+	        "  test    run the rule tests (NAME_test.lua in PATH, or beside the rules)\n"
+	        "          on virtual time; prints TAP; exit 0 only if every test passed\n"
 	        "\n"
 	        "Options:\n"
 	        "  -c, --config FILE   the config file (default %s)\n"
@@ -166,13 +170,14 @@ int main(int argc, char **argv)
 	command = argv[optind++];
 	bool simulate = strcmp(command, "simulate") == 0;
 	bool report = strcmp(command, "report") == 0;
+	bool test = strcmp(command, "test") == 0;
 	struct wafa_report_opts ropts = { 0 };
 	const char *report_path = NULL;
-	if (strcmp(command, "run") != 0 && strcmp(command, "check") != 0 &&
+	if (!test && strcmp(command, "run") != 0 && strcmp(command, "check") != 0 &&
 	    strcmp(command, "setup") != 0 && strcmp(command, "doctor") != 0 &&
 	    strcmp(command, "status") != 0 && !simulate && !report) {
 		fprintf(stderr, "wafa: unknown command \"%s\" (use run, check, setup, doctor, status, "
-		                "simulate or report)\n",
+		                "simulate, report or test)\n",
 		        command);
 		return EX_USAGE;
 	}
@@ -236,7 +241,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "Try 'wafa --help'.\n");
 		return EX_USAGE;
 	}
-	if (optind < argc) {
+	if (optind < argc && !test) {
 		fprintf(stderr, "wafa %s: unexpected argument \"%s\"\n", command, argv[optind]);
 		return EX_USAGE;
 	}
@@ -282,6 +287,8 @@ int main(int argc, char **argv)
 		ropts.to = to;
 		code = wafa_report_run(&cfg, &ropts, report_path, stdout, stderr);
 	}
+	else if (test)
+		code = wafa_ruletest_run(&cfg, argv + optind, argc - optind, stdout, stderr);
 	else if (strcmp(command, "setup") == 0)
 		code = wafa_schema_setup(&cfg, setup_flags, stdout, stderr) == 0 ? EX_OK
 		                                                                 : EX_UNAVAILABLE;

@@ -836,6 +836,9 @@ int wafa_rules_load_dir(struct wafa_rules *r, const char *dir, FILE *report)
 		size_t len = strlen(e->d_name);
 		if (e->d_name[0] == '.' || len < 5 || strcmp(e->d_name + len - 4, ".lua") != 0)
 			continue;
+		/* NAME_test.lua beside the rules is a test for `wafa test` */
+		if (len > 9 && strcmp(e->d_name + len - 9, "_test.lua") == 0)
+			continue;
 		if (n == cap) {
 			char **grown = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof(*names));
 			if (!grown)

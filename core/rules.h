@@ -82,8 +82,9 @@ struct wafa_rules {
 WAFA_WUR int wafa_rules_open(struct wafa_sandbox *sb, struct wafa_rules **out);
 void wafa_rules_close(struct wafa_rules *r);
 
-/* Loads every .lua file of dir in name order.  A file that fails is reported to report
- * as "path:line: message" and its declarations dropped; the others stay.
+/* Loads every .lua file of dir in name order (not NAME_test.lua: tests).  A
+ * file that fails is reported to report as "path:line: message" and its
+ * declarations dropped; the others stay.
  * Returns the number of problems, or a negative errno if dir is unreadable. */
 int wafa_rules_load_dir(struct wafa_rules *r, const char *dir, FILE *report);
 

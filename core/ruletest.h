@@ -1,0 +1,23 @@
+/* wafa test: rule tests.  A test file (NAME_test.lua) declares tests in the
+ * style of the rule language; each declares tickets, moves a virtual clock,
+ * changes tickets, and expects transitions and mails.  The rules run in the
+ * engine the daemon uses (core/deadline.c scheduling into a heap, firing as
+ * the daemon fires), with no database and no mail sent.  The test language's
+ * Lua side is rules/ruletest.lua, built into the binary; test files run in a
+ * sandbox of their own (no io, os, require, load, debug).  Output is TAP. */
+#ifndef WAFA_RULETEST_H
+#define WAFA_RULETEST_H
+
+#include <stdio.h>
+
+#include "config.h"
+
+/* Runs the tests in paths (files, or directories searched for *_test.lua);
+ * with npaths 0, the *_test.lua files in [rules] dir.  Prints TAP to out and
+ * problems with the rule files to err.  Returns 0 when every test passed, 1
+ * when one failed or a test file could not be run, or a sysexits code
+ * (EX_NOINPUT: no tests found, EX_SOFTWARE: the Lua host did not start). */
+int wafa_ruletest_run(const struct wafa_config *cfg, char *const *paths, int npaths, FILE *out,
+                      FILE *err);
+
+#endif

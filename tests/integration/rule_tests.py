@@ -1,0 +1,258 @@
+#!/usr/bin/python3
+"""wafa test: the rule tests of every shipped example pass (with no
+PostgreSQL anywhere: the dsn points at nothing); a wrong expectation fails
+with the test file's line, what was expected and what happened; a broken
+test file, a rule that raises, a template mail that cannot be made and a
+test that reaches for io/os/require are reported as failures, never a
+crash; the output is TAP a CI runner can count."""
+import glob
+import os
+import re
+import shutil
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import *  # noqa: E402,F401
+
+EXAMPLES = os.path.join(SRCDIR, "rules", "examples")
+TEMPLATES = os.path.join(SRCDIR, "rules", "templates")
+
+
+def config(d, rules_dir, templates=TEMPLATES):
+    path = os.path.join(d, "wafa.conf")
+    with open(path, "w") as f:
+        f.write(dedent('''
+            [database]
+            dsn = host=/nonexistent/wafa-test-no-postgres dbname=nothing connect_timeout=1
+            [rules]
+            dir = %s
+            [mail]
+            transport = maildir:%s/mail
+            from = Support <support@example.com>
+            templates = %s
+        ''' % (rules_dir, d, templates)))
+    return path
+
+
+def tap_points(out):
+    """(oks, not_oks, plan) of a TAP stream."""
+    oks = re.findall(r"^ok \d+ - (.*)$", out, re.M)
+    bad = re.findall(r"^not ok \d+ - (.*)$", out, re.M)
+    m = re.search(r"^1\.\.(\d+)$", out, re.M)
+    return oks, bad, int(m.group(1)) if m else None
+
+
+def write(d, name, text):
+    with open(os.path.join(d, name), "w", encoding="utf-8") as f:
+        f.write(dedent(text))
+
+
+def line_of(d, name, needle):
+    with open(os.path.join(d, name), encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if needle in line:
+                return n
+    raise ValueError(needle)
+
+
+FIRST_RESPONSE = os.path.join(EXAMPLES, "first-response.lua")
+
+
+def main():
+    require_wafa()
+    plan(18 + len(example_rules()))
+    tmp = tempfile.mkdtemp(prefix="wafa-ruletest-")
+    try:
+        run_all(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def example_rules():
+    return sorted(p for p in glob.glob(os.path.join(EXAMPLES, "*.lua"))
+                  if not p.endswith("_test.lua"))
+
+
+def run_all(tmp):
+    # -- every shipped example has tests, and they pass
+    examples = example_rules()
+    missing = [os.path.basename(p) for p in examples
+               if not os.path.exists(p[:-4] + "_test.lua")]
+    ok(not missing, "every example rule file has a NAME_test.lua beside it",
+       diag="without tests: %s" % missing)
+    conf = config(tmp, EXAMPLES)
+    r = cli(["test", "-c", conf], timeout=120)
+    oks, bad, n = tap_points(r.stdout)
+    is_(r.returncode, 0, "wafa test on rules/examples exits 0 (no PostgreSQL reachable)",
+        diag=show(r))
+    diag("wafa test -c wafa.conf (rules/examples):\n" + r.stdout)
+    ok(n is not None and n == len(oks) + len(bad) and not bad and len(oks) >= 3 * len(examples),
+       "TAP: a plan that counts every point, %d tests, none failing" % len(oks), diag=show(r))
+    ok(r.stdout.startswith("TAP version 13\n"), "the stream starts with the TAP version line",
+       diag=show(r))
+    for p in examples:
+        base = os.path.basename(p)[:-4] + "_test.lua"
+        count = len([o for o in oks if o.endswith("(%s)" % base)])
+        ok(count >= 3, "%s: %d tests pass" % (base, count), diag=show(r))
+
+    # -- the same, naming the directory, and one file alone
+    r2 = cli(["test", "-c", conf, EXAMPLES], timeout=120)
+    ok(r2.returncode == 0 and tap_points(r2.stdout)[:2] == (oks, bad),
+       "naming the directory runs the same tests", diag=show(r2))
+
+    # -- a wrong expectation fails with file:line, what was expected, what happened
+    d = os.path.join(tmp, "wrong")
+    os.makedirs(d)
+    shutil.copy(FIRST_RESPONSE, d)
+    write(d, "first-response_test.lua", '''
+        test "right" {
+          function(t)
+            t.at "2026-03-05 09:00"
+            t.ticket { priority = "urgent", subject = "Printer", owner_email = "omar@example.com" }
+            t.wait "1h"
+            t.expect_mail { to = "omar@example.com", subject = "SLA breached: #1 Printer" }
+          end,
+        }
+        test "wrong subject" {
+          function(t)
+            t.at "2026-03-05 09:00"
+            t.ticket { priority = "urgent", subject = "Printer", owner_email = "omar@example.com" }
+            t.wait "1h"
+            t.expect_mail { to = "omar@example.com", subject = "SLA breached: #1 Scanner" }
+          end,
+        }
+        test "too early" {
+          function(t)
+            t.at "2026-03-05 09:00"
+            t.ticket { priority = "urgent", owner_email = "omar@example.com" }
+            t.wait "30m"
+            t.expect { event = "breach" }
+          end,
+        }
+        test "no mail, but there was one" {
+          function(t)
+            t.at "2026-03-05 09:00"
+            t.ticket { priority = "high", owner_email = "omar@example.com" }
+            t.wait "5h"
+            t.expect_no_mail()
+          end,
+        }
+    ''')
+    conf_w = config(d, d)
+    r = cli(["test", "-c", conf_w], timeout=60)
+    oks, bad, n = tap_points(r.stdout)
+    is_(r.returncode, 1, "a failing test makes wafa test exit 1", diag=show(r))
+    ok(oks == ["right (first-response_test.lua)"] and len(bad) == 3 and n == 4,
+       "one passes, three fail, all four counted", diag=show(r))
+    path = os.path.join(d, "first-response_test.lua")
+    l1 = line_of(d, "first-response_test.lua", "#1 Scanner")
+    ok(("%s:%d: expected a mail to \"omar@example.com\" with subject \"SLA breached: #1 Scanner\""
+        % (path, l1)) in r.stdout
+       and 'its subject was "SLA breached: #1 Printer"' in r.stdout,
+       "the wrong subject is named at its file:line, with the subject that came", diag=show(r))
+    l2 = line_of(d, "first-response_test.lua", 't.expect { event = "breach" }')
+    ok(("%s:%d: expected a breach, but none happened." % (path, l2)) in r.stdout
+       and "the clock is at 2026-03-05 09:30 UTC" in r.stdout,
+       "an expected breach that has not come is named with the clock's time", diag=show(r))
+    l3 = line_of(d, "first-response_test.lua", "t.expect_no_mail()")
+    ok(("%s:%d: expected no mail, but one happened:" % (path, l3)) in r.stdout
+       and "to omar@example.com: \"SLA breached: #1 Ticket 1\"" in r.stdout,
+       "an unexpected mail is shown with its time, rule, recipient and subject", diag=show(r))
+
+    # -- a broken test file is reported, and the other files still run
+    write(d, "broken_test.lua", '''
+        test "never runs" {
+          function(t)
+            t.at "2026-03-05 09:00"
+        }
+    ''')
+    write(d, "empty_test.lua", '''
+        local nothing = 1
+    ''')
+    r = cli(["test", "-c", conf_w], timeout=60)
+    oks, bad, n = tap_points(r.stdout)
+    ok(r.returncode == 1 and r.returncode < 128 and "the test file could not be run (broken_test.lua)"
+       in r.stdout and re.search(re.escape(os.path.join(d, "broken_test.lua")) + r":\d+: ",
+                                 r.stdout),
+       "a test file with a syntax error is a failing point naming file:line", diag=show(r))
+    ok("the file declares no test" in r.stdout and "right (first-response_test.lua)" in oks
+       and n == len(oks) + len(bad),
+       "a file that declares no test fails; the other files' tests still run", diag=show(r))
+
+    # -- rules that raise, templates that cannot be made, the sandbox
+    d = os.path.join(tmp, "more")
+    os.makedirs(d)
+    write(d, "raises.lua", '''
+        sla "raises" {
+          target = "1h",
+          on_breach = function(t, s) mail { to = t.owner_email .. "", subject = "x" } end,
+        }
+    ''')
+    write(d, "raises_test.lua", '''
+        test "the rule's error fails the test" {
+          function(t)
+            t.at "2026-03-05 09:00"
+            t.ticket { }
+            t.wait "2h"
+          end,
+        }
+    ''')
+    write(d, "template.lua", '''
+        followup "survey" {
+          since = "solved_at", after = "1h",
+          on_due = function(t, s)
+            mail { to = t.customer_email, template = "csat", vars = { ticket_ref = t.ref } }
+          end,
+        }
+    ''')
+    write(d, "template_test.lua", '''
+        test "a template variable the mail does not give" {
+          function(t)
+            t.at "2026-03-05 09:00"
+            local tk = t.ticket { }
+            t.solve(tk)
+            t.wait "1h"
+            t.expect_mail { template = "csat" }
+          end,
+        }
+    ''')
+    write(d, "sandbox_test.lua", '''
+        test "io" { function(t) io.open("/etc/passwd") end }
+        test "os" { function(t) os.exit(3) end }
+        test "require" { function(t) require("os") end }
+        test "load" { function(t) load("return 1")() end }
+    ''')
+    r = cli(["test", "-c", config(d, d)], timeout=60)
+    oks, bad, n = tap_points(r.stdout)
+    is_(r.returncode, 1, "rules that fail and tests that reach out exit 1 (not a crash)",
+        diag=show(r))
+    ok(re.search(r"raises_test\.lua:\d+: a rule raised an error at 2026-03-05 10:00 UTC: "
+                 r"rules: rule=raises ticket=1 phase=breach: .*owner_email", r.stdout),
+       "a rule's error in an action fails the test, naming the rule, ticket and step",
+       diag=show(r))
+    ok(re.search(r"template_test\.lua:\d+: the mail from survey to customer1@example.com "
+                 r"\(template csat\) could not be made, so it would fail: .*customer_name",
+                 r.stdout),
+       "a template mail missing a variable fails the test with the template's words",
+       diag=show(r))
+    sandbox_fails = [b for b in bad if b.endswith("(sandbox_test.lua)")]
+    ok(len(sandbox_fails) == 4 and "attempt to index a nil value (global 'io')" in r.stdout
+       and "attempt to index a nil value (global 'os')" in r.stdout
+       and "attempt to call a nil value (global 'require')" in r.stdout
+       and "attempt to call a nil value (global 'load')" in r.stdout,
+       "test files run in the sandbox: no io, os, require or load", diag=show(r))
+
+    # -- no tests: a clear word and EX_NOINPUT
+    d = os.path.join(tmp, "none")
+    os.makedirs(d)
+    shutil.copy(FIRST_RESPONSE, d)
+    r = cli(["test", "-c", config(d, d)], timeout=30)
+    ok(r.returncode == 66 and "no tests found in %s" % d in r.stderr,
+       "no NAME_test.lua: exit 66 saying where it looked", diag=show(r))
+    # the rule loader leaves tests alone: wafa check on the examples is clean
+    r = cli(["check", "-c", conf], timeout=30)
+    ok(r.returncode == 0, "wafa check does not load NAME_test.lua as a rule file", diag=show(r))
+
+
+run(main)
