@@ -130,13 +130,17 @@ class Page:
         return " ".join(t for t in (text_of(l) for l in lines) if t)
 
     def examples(self):
-        """The .EX blocks, each (lines, marked "not lua")."""
-        out, block, not_lua, prev = [], None, False, ""
+        """The .EX blocks, each (lines, kind): kind "lua" (a rule file),
+        "not lua" or "test" (a rule test), as the comment line before the
+        .EX says."""
+        out, block, kind, prev = [], None, "lua", ""
         for line in self.lines:
             if line.startswith(".EX"):
-                block, not_lua = [], prev.strip() == '.\\" not lua'
+                block = []
+                kind = ("not lua" if prev.strip() == '.\\" not lua' else
+                        "test" if prev.startswith('.\\"') and "rule test" in prev else "lua")
             elif line.startswith(".EE"):
-                out.append((block, not_lua))
+                out.append((block, kind))
                 block = None
             elif block is not None:
                 block.append(unescape(line))
@@ -232,6 +236,17 @@ def rule_lists():
     lists["firing"] = (firing, "FIRING FIELDS")
     lists["customer"] = (re.findall(r'\{ "(\w+)", c->', c_function(rules_c, "push_customer")),
                          "CUSTOMER FIELDS")
+    # the test language of wafa test
+    ruletest = source("rules/ruletest.lua")
+    for what, table, heading in (("test", "TEST_OPTIONS", "test fields"),
+                                 ("t.expect", "EVENT_FIELDS", "expect fields"),
+                                 ("t.expect_mail", "MAIL_FIELDS", "expect_mail fields")):
+        fields = lua_table_fields(ruletest, table)
+        if fields is None:
+            raise AssertionError("rules/ruletest.lua: cannot read the table %s" % table)
+        lists[what] = (fields, heading)
+    lists["t"] = (["t." + n for n in re.findall(r"^\s*function t\.(\w+)", ruletest, re.M)],
+                  "test functions")
     return lists, constructs
 
 
@@ -411,7 +426,8 @@ def check_rules(rules):
 
 
 def check_rule_examples(rules):
-    blocks = [b for b, not_lua in rules.examples() if not not_lua]
+    blocks = [b for b, kind in rules.examples() if kind == "lua"]
+    tests = [b for b, kind in rules.examples() if kind == "test"]
     ok(len(blocks) >= 8, "wafa-rules(7) has Lua examples (%d)" % len(blocks))
     w = Wafa(None, "smtp://127.0.0.1:25")
     for i, block in enumerate(blocks, 1):
@@ -426,6 +442,13 @@ def check_rule_examples(rules):
     ok(m and int(m.group(1)) >= declared,
        "and every rule they declare is loaded (%s of at least %d)" %
        (m.group(1) if m else "?", declared), diag=show(r))
+    for i, block in enumerate(tests, 1):
+        w.write_rule("manual%d_test.lua" % i, "\n".join(block) + "\n")
+    r = w.command("test", timeout=120)
+    passed = re.findall(r"^ok \d+", r.stdout, re.M)
+    ok(tests and r.returncode == 0 and len(passed) >= len(tests),
+       "wafa test passes the rule tests of wafa-rules(7) (%d) over its rules" % len(tests),
+       diag=show(r))
 
 
 def check_commands(page):
