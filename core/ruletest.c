@@ -67,6 +67,8 @@ struct runner {
 	size_t nrec, rcap;
 	struct offered *offers;
 	size_t noff, ocap;
+	struct breach { int64_t ticket, due; } *breaches; /* for offers' last_breach */
+	size_t nbr, bcap;
 	bool oom;
 	FILE *out;
 };
@@ -127,6 +129,7 @@ static void runner_reset(struct runner *x)
 	for (size_t i = 0; i < x->noff; i++)
 		free(x->offers[i].email);
 	x->noff = 0;
+	x->nbr = 0;
 	x->next_id = 1;
 	x->now = 0;
 	x->clock_set = false;
@@ -319,6 +322,21 @@ static void step_rec(struct runner *x, const struct wafa_ticket *t, int rule, in
 	r->phase = phase;
 	r->event = ev;
 	r->due = due;
+	if (ev == WAFA_EV_BREACH) {
+		/* as the journal keeps it: the offers' last_breach reads it */
+		if (x->nbr == x->bcap) {
+			size_t cap = x->bcap ? x->bcap * 2 : 8;
+			struct breach *grown = realloc(x->breaches, cap * sizeof(*grown));
+			if (!grown) {
+				x->oom = true;
+				return;
+			}
+			x->breaches = grown;
+			x->bcap = cap;
+		}
+		x->breaches[x->nbr].ticket = t->id;
+		x->breaches[x->nbr++].due = due;
+	}
 	if (detail)
 		r->detail = dup_or_null(detail, &x->oom);
 }
@@ -428,10 +446,9 @@ static void customer_of(struct runner *x, const char *email, struct wafa_custome
 		c->last_contact = max_time(c->last_contact,
 		                           max_time(t->time[WAFA_T_CREATED_AT],
 		                                    t->time[WAFA_T_LAST_CUSTOMER_AT]));
-		for (size_t k = 0; k < x->nrec; k++)
-			if (x->recs[k].type == REC_EVENT && x->recs[k].ticket == t->id &&
-			    x->recs[k].event == WAFA_EV_BREACH)
-				c->last_breach = max_time(c->last_breach, x->recs[k].due);
+		for (size_t k = 0; k < x->nbr; k++)
+			if (x->breaches[k].ticket == t->id)
+				c->last_breach = max_time(c->last_breach, x->breaches[k].due);
 	}
 }
 
@@ -523,8 +540,10 @@ static void look_at_offers(struct runner *x)
 }
 
 /* Runs the engine from the clock to `to`: every deadline due on the way
- * fires at its instant, in time order, as the daemon would fire it. */
-static int advance(struct runner *x, int64_t to)
+ * fires at its instant, in time order, as the daemon would fire it.  With
+ * offers (the test moved the clock), the offer rules look at the customers
+ * then, as the daemon's hourly round would. */
+static int advance(struct runner *x, int64_t to, bool offers)
 {
 	struct wafa_deadline *dl;
 	long steps = 0;
@@ -539,7 +558,8 @@ static int advance(struct runner *x, int64_t to)
 	}
 	x->now = to;
 	journal_all(x);
-	look_at_offers(x);
+	if (offers)
+		look_at_offers(x);
 	return x->oom ? -ENOMEM : 0;
 }
 
@@ -836,7 +856,7 @@ static int c_advance(lua_State *L)
 
 	if (to < x->now)
 		return luaL_error(L, "the clock cannot go back");
-	err = advance(x, to);
+	err = advance(x, to, true);
 	if (err == -ELOOP)
 		return luaL_error(L, "more than %d steps fired in one move of the clock: "
 		                     "a runaway series?", MAX_STEPS);
@@ -962,7 +982,7 @@ static int c_ticket(lua_State *L)
 			x->oom = true;
 	}
 	schedule(x, t);
-	if (advance(x, x->now) != 0)
+	if (advance(x, x->now, false) != 0)
 		return luaL_error(L, "out of memory");
 	lua_pushinteger(L, (lua_Integer)id);
 	push_recs(L, x);
@@ -987,7 +1007,7 @@ static int c_change(lua_State *L)
 	    wafa_ticket_add_change(t, x->now, prev, wafa_ticket_status(t)) != 0)
 		x->oom = true;
 	schedule(x, t);
-	if (advance(x, x->now) != 0)
+	if (advance(x, x->now, false) != 0)
 		return luaL_error(L, "out of memory");
 	push_recs(L, x);
 	return 1;
@@ -1145,17 +1165,27 @@ static int collect(const char *path, char ***files, size_t *n, size_t *cap, FILE
 {
 	struct stat st;
 	size_t first = *n;
+	char *trimmed = NULL;
 
 	if (stat(path, &st) != 0) {
 		fprintf(err, "wafa test: %s: %s\n", path, strerror(errno));
 		return -errno;
 	}
 	if (S_ISDIR(st.st_mode)) {
+		size_t len = strlen(path);
+		/* "rules/" names its files rules/NAME, not rules//NAME */
+		while (len > 1 && path[len - 1] == '/')
+			len--;
+		if (!(trimmed = strndup(path, len)))
+			return -ENOMEM;
+		path = trimmed;
 		DIR *d = opendir(path);
 		struct dirent *e;
 		if (!d) {
+			int code = -errno;
 			fprintf(err, "wafa test: %s: %s\n", path, strerror(errno));
-			return -errno;
+			free(trimmed);
+			return code;
 		}
 		while ((e = readdir(d)) != NULL) {
 			if (!is_test_name(e->d_name))
@@ -1171,6 +1201,7 @@ static int collect(const char *path, char ***files, size_t *n, size_t *cap, FILE
 			(*n)++;
 		}
 		closedir(d);
+		free(trimmed);
 		qsort(*files + first, *n - first, sizeof(**files), by_name);
 		return 0;
 	}
@@ -1251,6 +1282,7 @@ out:
 	free(s.x.tickets);
 	free(s.x.recs);
 	free(s.x.offers);
+	free(s.x.breaches);
 	wafa_heap_free(&s.x.heap);
 	for (size_t i = 0; i < nfiles; i++)
 		free(files[i]);
