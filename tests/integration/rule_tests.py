@@ -4,8 +4,11 @@ PostgreSQL anywhere: the dsn points at nothing); a wrong expectation fails
 with the test file's line, what was expected and what happened; a broken
 test file, a rule that raises, a template mail that cannot be made and a
 test that reaches for io/os/require are reported as failures, never a
-crash; the output is TAP a CI runner can count."""
+crash; the output is TAP a CI runner can count; and a test generated from
+`wafa simulate`'s prediction for the same tickets (real PostgreSQL) passes
+with nothing left over: one engine, not two."""
 import glob
+import json
 import os
 import re
 import shutil
@@ -61,7 +64,7 @@ FIRST_RESPONSE = os.path.join(EXAMPLES, "first-response.lua")
 
 def main():
     require_wafa()
-    plan(18 + len(example_rules()))
+    plan(21 + len(example_rules()))
     tmp = tempfile.mkdtemp(prefix="wafa-ruletest-")
     try:
         run_all(tmp)
@@ -253,6 +256,130 @@ def run_all(tmp):
     # the rule loader leaves tests alone: wafa check on the examples is clean
     r = cli(["check", "-c", conf], timeout=30)
     ok(r.returncode == 0, "wafa check does not load NAME_test.lua as a rule file", diag=show(r))
+
+    same_as_simulate(tmp)
+
+
+# Rules and tickets for the comparison with wafa simulate: calendars, warnings,
+# escalation chains, targets by priority and by function, a promise, a
+# follow-up series with unless.
+SIM_RULES = dedent('''
+    calendar "cairo" {
+      timezone = "Africa/Cairo",
+      hours = { sun = "09:00-17:00", mon = "09:00-17:00", tue = "09:00-17:00",
+                wed = "09:00-17:00", thu = "09:00-17:00" },
+    }
+    local function to(addr) return function(t, s)
+      mail { to = addr, subject = s.rule .. " " .. s.phase .. " #" .. t.ref }
+    end end
+    sla "plain" {
+      when = function(t) return t.queue == "Plain" end,
+      stop = "first_reply_at", target = { urgent = "1h", default = "8h" },
+      warn = { "75%", "30m" }, on_warn = to("owner@example.com"),
+      on_breach = { to("owner@example.com"), after "2h" (to("lead@example.com")) },
+    }
+    sla "cairo" {
+      when = function(t) return t.queue == "Cairo" end,
+      calendar = "cairo", notify_in = "business", stop = "first_reply_at",
+      target = function(t) if t.extra.tier == "gold" then return "2h" end return "8h" end,
+      on_breach = { to("owner@example.com"), after "4h" (to("lead@example.com")) },
+    }
+    promise "callback" {
+      when = function(t) return t.due_at ~= nil end,
+      at = "due_at", warn = { "2h" }, on_warn = to("owner@example.com"),
+      on_breach = to("lead@example.com"),
+    }
+    followup "nag" {
+      when = function(t) return t.queue == "Nag" end,
+      since = "created_at", after = "1d", every = "1d", max = 4,
+      unless = function(t, s) return s.count == 2 end,
+      on_due = to("customer@example.com"),
+    }
+''')
+
+SIM_TICKETS = dedent('''
+    INSERT INTO tickets (subject, queue, priority, created_at, updated_at, first_reply_at, extra)
+    VALUES ('urgent, never answered', 'Plain', 'urgent', '2026-03-05T09:00Z', '2026-03-05T09:00Z',
+            NULL, '{}'),
+           ('answered late', 'Plain', 'normal', '2026-03-05T10:00Z', '2026-03-05T10:00Z',
+            '2026-03-05T19:00Z', '{}'),
+           ('answered in time', 'Plain', 'normal', '2026-03-05T10:00Z', '2026-03-05T10:00Z',
+            '2026-03-05T12:00Z', '{}'),
+           ('Thursday in Cairo', 'Cairo', 'normal', '2026-03-05T13:00Z', '2026-03-05T13:00Z',
+            NULL, '{}'),
+           ('gold in Cairo', 'Cairo', 'normal', '2026-03-05T14:30Z', '2026-03-05T14:30Z',
+            NULL, '{"tier": "gold"}'),
+           ('nagged', 'Nag', 'normal', '2026-03-05T08:00Z', '2026-03-05T08:00Z', NULL, '{}');
+    INSERT INTO tickets (subject, queue, created_at, updated_at, first_reply_at, due_at)
+    VALUES ('promised', 'Other', '2026-03-05T09:00Z', '2026-03-05T11:00Z', '2026-03-05T11:00Z',
+            '2026-03-06T15:00Z');
+''')
+
+
+def lua_str(v):
+    return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def same_as_simulate(tmp):
+    """What wafa test fires is what wafa simulate predicts for the same
+    tickets and rules: the test is generated from simulate's output, every
+    transition and mail an expectation, and nothing left over."""
+    pg = Postgres()
+    w = Wafa(pg, "maildir:" + os.path.join(pg.sockdir, "mail"), rules={"sim.lua": SIM_RULES})
+    r = w.setup()
+    if not ok(r.returncode == 0, "wafa setup for the comparison with simulate", diag=show(r)):
+        skip("the comparison with simulate", "setup failed", 2)
+        return
+    pg.psql(SIM_TICKETS)
+    r = w.command("simulate", "--from", "2026-03-05T00:00:00Z", "--to", "2026-03-12T00:00:00Z",
+                  "--json")
+    events = [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+    ok(r.returncode == 0 and len(events) > 30 and
+       {"warn", "breach", "escalate", "due", "cancelled", "met", "started", "mail"}
+       <= {e["event"] for e in events},
+       "wafa simulate predicts %d transitions and mails of every kind" % len(events),
+       diag=show(r))
+    cols = ["id", "ref", "subject", "status", "priority", "queue", "extra::text"] + [
+        "to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')" % c
+        for c in ("created_at", "updated_at", "first_reply_at", "due_at")]
+    rows = pg.psql("SELECT %s FROM wafa_tickets ORDER BY id" % ", ".join(cols))
+    # each fact enters the test when the helpdesk would have shown it: the
+    # ticket at its creation, a reply at its time, a promised date when the
+    # ticket was last updated (as simulate takes it)
+    steps = []
+    for row in rows:
+        created, updated, reply, due = row[7:]
+        fields = ["id = %s" % row[0], "ref = %s" % lua_str(row[1]),
+                  "subject = %s" % lua_str(row[2]), "status = %s" % lua_str(row[3]),
+                  "priority = %s" % lua_str(row[4]), "queue = %s" % lua_str(row[5]),
+                  "extra = %s" % lua_str(row[6]), "created_at = %s" % lua_str(created)]
+        steps.append((created, 0, "t.ticket { %s }" % ", ".join(fields)))
+        if due is not None:
+            steps.append((max(updated, created), 1, "t.change(%s, { due_at = %s })" % (
+                row[0], lua_str(due))))
+        if reply is not None:
+            steps.append((reply, 2, "t.reply(%s)" % row[0]))
+    lines = ['test "what wafa simulate predicts" {', '  rules = "all",', '  function(t)']
+    for when, _, stmt in sorted(steps):
+        lines += ["    t.at %s" % lua_str(when), "    " + stmt]
+    lines.append('    t.at "2026-03-12T00:00:00Z"')
+    for e in events:
+        if e["event"] == "mail":
+            lines.append("    t.expect_mail { ticket = %d, rule = %s, phase = %s, to = %s, "
+                         "subject = %s, at = %s }" % (
+                             e["ticket"], lua_str(e["rule"]), lua_str(e["phase"]),
+                             lua_str(e["to"]), lua_str(e["subject"]), lua_str(e["at"])))
+        else:
+            extra = (", phase = %s" % lua_str(e["phase"])) if "phase" in e else ""
+            lines.append("    t.expect { ticket = %d, rule = %s, event = %s, at = %s%s }" % (
+                e["ticket"], lua_str(e["rule"]), lua_str(e["event"]), lua_str(e["at"]), extra))
+    lines += ["    t.expect_not { }", "    t.expect_no_mail()", "  end,", "}", ""]
+    with open(os.path.join(w.rules_dir, "sim_test.lua"), "w", encoding="utf-8") as f:
+        f.write("\n".join(lines))
+    r = w.command("test", timeout=60)
+    ok(r.returncode == 0 and "ok 1 - what wafa simulate predicts" in r.stdout,
+       "wafa test fires exactly what wafa simulate predicts (%d expectations, nothing left over)"
+       % len(events), diag=lambda: show(r) + "\n" + "\n".join(lines))
 
 
 run(main)
