@@ -377,6 +377,29 @@ def check_config_examples(conf, keys):
             unknown.append("[%s] %s" % (section, m.group(1)))
     ok(lines and not unknown, "wafa.conf(5)'s EXAMPLE uses known keys only",
        diag="unknown: " + ", ".join(unknown))
+    # and it is valid as a whole, with the adapters of the source tree and an
+    # empty rules folder
+    text, section, inside = [], None, False
+    for line in (lines or []):
+        if line.startswith((".EX", ".EE")):
+            inside = line.startswith(".EX")
+        if line.startswith(".") or not inside:
+            continue
+        line = unescape(line)
+        m = re.match(r"\[(\w+)\]$", line)
+        if m:
+            section = m.group(1)
+        if section == "rules" and line.startswith("dir = "):
+            line = "dir = " + w.rules_dir
+        # what make install puts there is in the source tree here
+        line = line.replace("/usr/share/wafa/templates", os.path.join(SRCDIR, "rules", "templates"))
+        text.append(line)
+        if m and section == "helpdesk":
+            text.append("adapters = " + os.path.join(SRCDIR, "plugins", "adapters"))
+    w.write_config("\n".join(text) + "\n")
+    r = w.check()
+    ok(r.returncode == 0, "wafa check accepts wafa.conf(5)'s EXAMPLE", diag=show(r) +
+       "\n" + "\n".join(text))
 
 
 def check_rules(rules):
@@ -451,6 +474,21 @@ def check_rule_examples(rules):
        diag=show(r))
 
 
+def check_cookbook(rules):
+    """Every example rule file shipped is named in wafa-rules(7) EXAMPLES."""
+    folder = os.path.join(SRCDIR, "rules", "examples")
+    shipped = sorted(f for f in os.listdir(folder)
+                     if f.endswith(".lua") and not f.endswith("_test.lua"))
+    tags, _ = rules.section("EXAMPLES")
+    named = {t.strip() for t, _ in (tags or [])}
+    missing = [f for f in shipped if f not in named]
+    ok(shipped and not missing, "wafa-rules(7) EXAMPLES names every example in rules/examples "
+       "(%d)" % len(shipped), diag="add a .TP entry \".I NAME.lua\" for: " + ", ".join(missing))
+    stale = [n for n in named if n.endswith(".lua") and n not in shipped]
+    ok(not stale, "wafa-rules(7) EXAMPLES names no example that is not shipped",
+       diag=", ".join(stale))
+
+
 def check_commands(page):
     commands, options = commands_and_options()
     r = cli(["--help"])
@@ -521,6 +559,7 @@ def main():
     check_config_examples(conf, keys)
     check_rules(rules)
     check_rule_examples(rules)
+    check_cookbook(rules)
     check_commands(cmd)
     check_rendering()
     check_installed()
