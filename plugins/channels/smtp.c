@@ -955,9 +955,11 @@ static void session_reason(const struct smtp *s, const struct trace *t, char *wh
 		else if (e == SMTP_ERR_CLIENT_ERROR && s->tls && (ossl = ERR_peek_last_error()) != 0) {
 			ERR_error_string_n(ossl, buf, sizeof(buf));
 			snprintf(why, size, "TLS handshake with %.120s failed: %.120s", s->server, buf);
-		} else if (e == SMTP_ERR_DROPPED_CONNECTION && s->timeout_ms > 0 &&
-		           now_ms() - t->last_io >= s->timeout_ms - 50)
-			/* libESMTP reports its timeouts as a dropped connection */
+		} else if ((e == SMTP_ERR_DROPPED_CONNECTION || e == SMTP_ERR_INVALID_RESPONSE_SYNTAX ||
+		            e == SMTP_ERR_UNTERMINATED_RESPONSE) &&
+		           s->timeout_ms > 0 && now_ms() - t->last_io >= s->timeout_ms - 50)
+			/* libESMTP reports its timeouts as a dropped connection, or
+			 * (when a reply stalls part-way) as the broken line it read */
 			snprintf(why, size, "no reply from %.120s within %ld ms", s->server, s->timeout_ms);
 		else
 			snprintf(why, size, "SMTP %.120s: %s", s->server, text);

@@ -190,6 +190,14 @@ class ScriptedSmtp:
 
         mail_from, rcpts = None, []
         try:
+            with self._lock:
+                scripted = self.script.get("GREETING") not in (None, [])
+            if scripted:
+                # wafa probes the relay with a bare connect before each session:
+                # such a connection must not use up the greeting's script
+                r, _, _ = select.select([conn], [], [], 0.5)
+                if r and conn.recv(1, socket.MSG_PEEK) == b"":
+                    raise _Dropped()
             self._reply(conn, "GREETING")
             while True:
                 cmd = line()
