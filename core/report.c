@@ -413,29 +413,49 @@ static int gather_instances(PGconn *conn, const struct wafa_config *cfg,
 	if (asprintf(&sql,
 	             "SELECT j.rule, j.kind, j.ticket_id, j.instance, j.event, coalesce(j.detail, ''), "
 	             "       (extract(epoch FROM j.at) * 1000)::int8, "
-	             "       (extract(epoch FROM i.started) * 1000)::int8, "
+	             "       (extract(epoch FROM j.started) * 1000)::int8, "
 	             "       t.queue, t.priority, t.owner_email "
-	             "  FROM (SELECT ticket_id, rule, instance, "
-	             "               coalesce(min(at) FILTER (WHERE event = 'started'), "
-	             "                        to_timestamp(instance)) AS started "
-	             "          FROM journal WHERE kind IN ('sla', 'promise') "
-	             "         GROUP BY ticket_id, rule, instance) i "
-	             "  JOIN journal j ON j.ticket_id = i.ticket_id AND j.rule = i.rule "
-	             "                AND j.instance = i.instance "
-	             "  LEFT JOIN %s t ON t.id = i.ticket_id "
-	             " WHERE " IN_PERIOD("i.started")
+	             "  FROM (SELECT *, coalesce(min(at) FILTER (WHERE event = 'started') OVER ("
+	             "                              PARTITION BY rule, ticket_id, instance ORDER BY at, id "
+	             "                              ROWS BETWEEN UNBOUNDED PRECEDING "
+	             "                                       AND UNBOUNDED FOLLOWING), "
+	             "                            to_timestamp(instance)) AS started "
+	             "          FROM journal WHERE kind IN ('sla', 'promise')) j "
+	             "  LEFT JOIN %s t ON t.id = j.ticket_id "
+	             " WHERE " IN_PERIOD("j.started")
 	             " ORDER BY j.rule, j.ticket_id, j.instance, j.at, j.id",
 	             view) < 0) {
 		sql = NULL;
 		err = -ENOMEM;
 		goto out;
 	}
-	if (!(res = query(conn, sql, d, why, whylen))) {
+	/* row by row: a busy month is hundreds of thousands of rows */
+	char from[32], to[32];
+	const char *params[] = { from, to };
+	snprintf(from, sizeof(from), "%" PRId64, d->from);
+	snprintf(to, sizeof(to), "%" PRId64, d->to);
+	if (!PQsendQueryParams(conn, sql, 2, NULL, params, NULL, NULL, 0) ||
+	    !PQsetSingleRowMode(conn)) {
+		snprintf(why, whylen, "reading wafa's journal: %s", PQerrorMessage(conn));
 		err = -EIO;
 		goto out;
 	}
-	for (int i = 0; i < PQntuples(res) && !err; i++) {
+	while ((res = PQgetResult(conn))) {
+		const int i = 0;
 		char key[600];
+		if (PQresultStatus(res) != PGRES_SINGLE_TUPLE) {
+			if (PQresultStatus(res) != PGRES_TUPLES_OK && !err) {
+				snprintf(why, whylen, "reading wafa's journal: %s",
+				         wafa_pg_result_error(res));
+				err = -EIO;
+			}
+			PQclear(res);
+			continue;
+		}
+		if (err) {
+			PQclear(res);
+			continue;
+		}
 		const char *event = PQgetvalue(res, i, 4);
 		int64_t at = strtoll(PQgetvalue(res, i, 6), NULL, 10);
 		snprintf(key, sizeof(key), "%s/%s/%s", PQgetvalue(res, i, 0), PQgetvalue(res, i, 2),
@@ -473,7 +493,9 @@ static int gather_instances(PGconn *conn, const struct wafa_config *cfg,
 			in.paused_ms += elapsed(rule, in.paused_at, at);
 			in.paused_at = WAFA_NO_TIME;
 		}
+		PQclear(res);
 	}
+	res = NULL;
 	if (!err && cur[0])
 		err = instance_done(d, rules, &in);
 out:
@@ -588,6 +610,8 @@ static int gather(PGconn *conn, const struct wafa_config *cfg, const struct wafa
 		return -EIO;
 	}
 	PQclear(res);
+	/* the instances are sorted in memory rather than on disk */
+	PQclear(PQexec(conn, "SET LOCAL work_mem = '64MB'"));
 	err = gather_instances(conn, cfg, rules, o->by, d, why, whylen);
 	if (!err)
 		err = gather_mail(conn, d, why, whylen);
