@@ -327,20 +327,27 @@ static void on_poll(uv_poll_t *poll, int status, int events)
 {
 	struct wafa_pg *pg = poll->data;
 
+	/* libuv reports a reset peer (POLLERR) as UV_EBADF with no events, and
+	 * stops the handle: watch() must start it again.  Seen after `pg_ctl
+	 * restart -m immediate`: libpq read the server's WARNING but not yet
+	 * the end, and the connection hung with nothing watching it. */
+	if (status < 0)
+		pg->poll_events = 0;
 	if (pg->state == S_CONNECTING) {
 		connect_step(pg);
 		return;
 	}
 	if (pg->state != S_READY)
 		return;
-	/* libuv reports a reset peer as UV_EBADF with no events: let libpq read
-	 * the socket so it reports the real error. */
+	/* let libpq read the socket so it reports the real error */
 	if (status < 0)
 		events = UV_READABLE;
 	if (pg->flushing && (events & UV_WRITABLE) && flush(pg) != 0)
 		return;
 	if (events & UV_READABLE)
 		read_results(pg);
+	if (status < 0 && pg->state == S_READY)
+		update_interest(pg);
 }
 
 int wafa_pg_open(uv_loop_t *loop, const char *dsn, const char *name,
