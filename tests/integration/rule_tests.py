@@ -64,7 +64,7 @@ FIRST_RESPONSE = os.path.join(EXAMPLES, "first-response.lua")
 
 def main():
     require_wafa()
-    plan(21 + len(example_rules()))
+    plan(22 + len(example_rules()))
     tmp = tempfile.mkdtemp(prefix="wafa-ruletest-")
     try:
         run_all(tmp)
@@ -226,8 +226,39 @@ def run_all(tmp):
         test "require" { function(t) require("os") end }
         test "load" { function(t) load("return 1")() end }
     ''')
+    write(d, "times_test.lua", '''
+        test "times as people write them" {
+          zone = "Asia/Tehran",
+          function(t)
+            t.at "2026-03-05 09:00"                           -- Tehran, +03:30
+            t.check(t.now() == 1772688600, "a time in the test's zone: " .. t.now())
+            t.check(t.time "2026-03-05 09:00 UTC" == 1772701200, "a zone named after it")
+            t.check(t.time "2026-03-05T09:00:00Z" == 1772701200, "RFC 3339 with Z")
+            t.check(t.time "2026-03-05T12:30:00+03:30" == 1772701200, "an offset")
+            t.check(t.time "2026-03-05 12:30:15 Asia/Tehran" == 1772701215, "seconds")
+            t.check(t.time "2026-03-06" == 1772742600, "a date: midnight in the zone")
+            t.check(t.time "now+90m" == t.now() + 5400, "now+90m")
+            t.check(t.time "now-1d" == t.now() - 86400, "now-1d")
+            t.check(t.time(1772701200) == 1772701200, "Unix seconds")
+            t.wait "1h"
+            t.check(t.now() == 1772692200, "t.wait moves on")
+          end,
+        }
+        test "a time that is not one" {
+          function(t) t.at "next Tuesday" end,
+        }
+        test "the clock does not go back" {
+          function(t) t.at "2026-03-05 09:00"; t.at "2026-03-04 09:00" end,
+        }
+    ''')
     r = cli(["test", "-c", config(d, d)], timeout=60)
     oks, bad, n = tap_points(r.stdout)
+    ok("times as people write them (times_test.lua)" in oks
+       and re.search(r'times_test\.lua:\d+: t\.at "next Tuesday": expected a time like', r.stdout)
+       and re.search(r"times_test\.lua:\d+: the clock cannot go back \(it is 2026-03-05 09:00 "
+                     r"UTC; asked for 2026-03-04 09:00 UTC\)", r.stdout),
+       "times in a zone, with an offset or zone, dates, now+/-, Unix seconds; a bad time and "
+       "a clock going back are named at their line", diag=show(r))
     is_(r.returncode, 1, "rules that fail and tests that reach out exit 1 (not a crash)",
         diag=show(r))
     ok(re.search(r"raises_test\.lua:\d+: a rule raised an error at 2026-03-05 10:00 UTC: "
