@@ -64,7 +64,7 @@ FIRST_RESPONSE = os.path.join(EXAMPLES, "first-response.lua")
 
 def main():
     require_wafa()
-    plan(22 + len(example_rules()))
+    plan(23 + len(example_rules()))
     tmp = tempfile.mkdtemp(prefix="wafa-ruletest-")
     try:
         run_all(tmp)
@@ -276,6 +276,31 @@ def run_all(tmp):
        and "attempt to call a nil value (global 'require')" in r.stdout
        and "attempt to call a nil value (global 'load')" in r.stdout,
        "test files run in the sandbox: no io, os, require or load", diag=show(r))
+
+    # -- a rule file with a problem: named, left out as wafa run would, the tests still run
+    d = os.path.join(tmp, "badrule")
+    os.makedirs(d)
+    shutil.copy(FIRST_RESPONSE, d)
+    write(d, "broken.lua", '''
+        sla "broken" { target = "4x", on_breach = function(t, s) end }
+    ''')
+    write(d, "first-response_test.lua", '''
+        test "still runs" {
+          function(t)
+            t.at "2026-03-05 09:00"
+            t.ticket { priority = "urgent" }
+            t.wait "1h"
+            t.expect { event = "breach", rule = "first-response" }
+          end,
+        }
+    ''')
+    r = cli(["test", "-c", config(d, d)], timeout=30)
+    oks, bad, n = tap_points(r.stdout)
+    ok(r.returncode == 1 and bad == ["the rule files load (%s)" % os.path.basename(d)]
+       and oks == ["still runs (first-response_test.lua)"]
+       and re.search(re.escape(os.path.join(d, "broken.lua")) + r":1: .*4x", r.stderr),
+       "a rule file with a problem fails a point and is named at file:line; the tests run "
+       "with the other rules", diag=show(r))
 
     # -- no tests: a clear word and EX_NOINPUT
     d = os.path.join(tmp, "none")
