@@ -1,0 +1,247 @@
+#!/usr/bin/python3
+"""Issue 8's figures at scale, printed as one JSON object (no assertions):
+
+    tests/bench/run --n 1000000 --burst 100000 [--sessions 4] [--updates 5000]
+
+The generic view, one first-response rule (target 1 day), postfix's C
+smtp-sink on loopback.  N open tickets are seeded with generate_series (their
+deadlines fall after the bench ends); then, with wafa running:
+  cold start     wafa run to its "snapshot:" line; peak and steady RSS
+  single         30 tickets, one at a time, each due 0.5 s after its insert:
+                 deadline to SMTP 250 (outbox.sent_at, recorded as the 250 comes)
+  burst          BURST tickets inserted in one statement, all due in the same
+                 second --margin s later: deadline to outbox row, to SMTP 250
+  updates        --updates UPDATEs committed one by one at 1,000/s, each making
+                 a watched ticket due at once: the update's commit to its
+                 outbox row (an upper bound on update-to-rescheduled)
+  smtp-source    the same number of messages through the same number of
+                 sessions straight to the sink: the local ceiling
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import Postgres, Wafa, free_port, wait_for, IS_ROOT  # noqa: E402
+
+RULE = r'''
+sla "first-response" {
+  stop = "first_reply_at", target = "1d",
+  on_breach = function(t, s)
+    mail { to = t.owner_email, subject = "SLA breached: #" .. t.ref .. " " .. t.subject,
+           body = "Ticket " .. t.ref .. " has waited a day for its first reply." }
+  end,
+}
+'''
+
+
+def note(text):
+    sys.stderr.write("%s %s\n" % (time.strftime("%H:%M:%S"), text))
+    sys.stderr.flush()
+
+
+def pct(values, p):
+    if not values:
+        return None
+    values = sorted(values)
+    return round(values[min(len(values) - 1, int(round(p / 100.0 * (len(values) - 1))))], 4)
+
+
+def summary(values):
+    return {"count": len(values), "p50": pct(values, 50), "p99": pct(values, 99),
+            "max": round(max(values), 4) if values else None}
+
+
+def status_kib(pid, key):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def floats(pg, sql):
+    return [float(r[0]) for r in pg.psql(sql) if r and r[0] != ""]
+
+
+class Sink:
+    """postfix's smtp-sink on a free loopback port."""
+
+    def __init__(self):
+        exe = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
+        if not os.path.exists(exe):
+            sys.exit("smtp-sink not found: install postfix (scripts/deps)")
+        self.port = free_port()
+        cmd = [exe] + (["-u", "nobody"] if IS_ROOT else []) + ["-p", "-c", "127.0.0.1:%d" % self.port,
+                                                             "1000"]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def seed(pg, n):
+    # no NOTIFY per row while seeding: wafa is not running yet
+    pg.psql("ALTER TABLE tickets DISABLE TRIGGER wafa_notify_ticket")
+    pg.psql("INSERT INTO tickets (subject, status, priority, customer_email, customer_name, "
+            "owner_email, owner_name, created_at, updated_at) "
+            "SELECT 'Printer on floor ' || (g %% 40) || ' does not print', "
+            "       CASE WHEN g %% 3 = 0 THEN 'open' ELSE 'new' END, 'normal', "
+            "       'customer' || g || '@example.com', 'Customer ' || g, "
+            "       'agent' || (g %% 50) || '@example.com', 'Agent ' || (g %% 50), "
+            "       now() - (g %% 3600) * interval '1 s', now() "
+            "  FROM generate_series(1, %d) g" % n, timeout=3600)
+    pg.psql("ALTER TABLE tickets ENABLE TRIGGER wafa_notify_ticket")
+    pg.psql("VACUUM ANALYZE tickets", timeout=3600)
+
+
+def cold_start(w):
+    t0 = time.time()
+    w.start(wait_ready=False)
+    peak = 0
+    while "snapshot:" not in w.log(current=True):
+        if w.proc.poll() is not None:
+            raise RuntimeError("wafa exited:\n" + w.log()[-3000:])
+        peak = max(peak, status_kib(w.proc.pid, "VmRSS"))
+        time.sleep(0.02)
+    took = time.time() - t0
+    line = [l for l in w.log(current=True).splitlines() if "snapshot:" in l][-1]
+    return took, line.split("snapshot: ")[1].strip()
+
+
+def single(pg, count=30):
+    ids = []
+    for i in range(count):
+        ids.append(int(pg.value(
+            "INSERT INTO tickets (subject, owner_email, created_at) VALUES "
+            "('single %d', 'agent@example.com', clock_timestamp() - interval '1 day' "
+            "+ interval '500 ms') RETURNING id" % i)))
+        time.sleep(0.2)
+    where = "o.ticket_id IN (%s)" % ",".join(map(str, ids))
+    wait_for(lambda: int(pg.value("SELECT count(*) FROM wafa.outbox o WHERE %s AND "
+                                  "status = 'sent'" % where)) >= count, 30, 0.1)
+    return summary(floats(pg, "SELECT extract(epoch FROM o.sent_at - (t.created_at + "
+                              "interval '1 day')) FROM wafa.outbox o JOIN tickets t ON "
+                              "t.id = o.ticket_id WHERE %s AND o.sent_at IS NOT NULL" % where))
+
+
+def burst(pg, n, margin):
+    t_ins = time.time()
+    due = t_ins + margin
+    pg.psql("INSERT INTO tickets (subject, owner_email, customer_email, created_at) "
+            "SELECT 'burst ' || g, 'agent' || (g %% 50) || '@example.com', "
+            "       'c' || g || '@example.com', to_timestamp(%f) - interval '1 day' "
+            "  FROM generate_series(1, %d) g" % (due, n), timeout=600)
+    inserted = time.time() - t_ins
+    where = "t.subject LIKE 'burst %%' AND t.created_at = to_timestamp(%f) - interval '1 day'" % due
+    count = "SELECT count(*) FROM wafa.outbox o JOIN tickets t ON t.id = o.ticket_id WHERE " + where
+    wait_for(lambda: time.time() > due and int(pg.value(count)) >= n, margin + 120, 0.2)
+    wait_for(lambda: int(pg.value(count + " AND o.status = 'sent'")) >= n, 300, 0.2)
+    queued = floats(pg, "SELECT extract(epoch FROM o.created_at) - %f FROM wafa.outbox o "
+                        "JOIN tickets t ON t.id = o.ticket_id WHERE %s" % (due, where))
+    sent = floats(pg, "SELECT extract(epoch FROM o.sent_at) - %f FROM wafa.outbox o "
+                      "JOIN tickets t ON t.id = o.ticket_id WHERE %s AND o.sent_at IS NOT NULL"
+                      % (due, where))
+    return {"tickets": n, "insert_s": round(inserted, 2), "margin_s": margin,
+            "to_outbox_row": summary(queued), "to_smtp_250": summary(sent),
+            "all_sent_after_s": round(max(sent), 3) if sent else None}
+
+
+def updates(pg, count, rate=1000):
+    ids = [int(r[0]) for r in pg.psql("SELECT id FROM tickets WHERE subject LIKE 'Printer%%' "
+                                      "ORDER BY id LIMIT %d" % count)]
+    lo, hi = ids[0], ids[-1]
+    # one session, one commit per UPDATE, paced to `rate` a second
+    pg.psql("DO $$ DECLARE t0 timestamptz := clock_timestamp(); i int := 0; r bigint; BEGIN "
+            "FOR r IN SELECT id FROM tickets WHERE id BETWEEN %d AND %d "
+            "         AND subject LIKE 'Printer%%' ORDER BY id LOOP "
+            "  UPDATE tickets SET created_at = clock_timestamp() - interval '1 day' WHERE id = r; "
+            "  COMMIT; i := i + 1; "
+            "  PERFORM pg_sleep(greatest(0, extract(epoch FROM t0 + i * interval '%f ms' "
+            "                                                - clock_timestamp()))); "
+            "END LOOP; END $$" % (lo, hi, 1000.0 / rate), timeout=600)
+    where = "o.ticket_id BETWEEN %d AND %d AND t.subject LIKE 'Printer%%'" % (lo, hi)
+    wait_for(lambda: int(pg.value("SELECT count(*) FROM wafa.outbox o JOIN tickets t ON "
+                                  "t.id = o.ticket_id WHERE " + where)) >= len(ids), 120, 0.2)
+    lat = floats(pg, "SELECT extract(epoch FROM o.created_at - t.updated_at) FROM wafa.outbox o "
+                     "JOIN tickets t ON t.id = o.ticket_id WHERE " + where)
+    return {"updates": len(ids), "rate_per_s": rate, "update_to_outbox_row": summary(lat)}
+
+
+def smtp_source(sink, sessions, count):
+    exe = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
+    t0 = time.time()
+    subprocess.run([exe, "-s", str(sessions), "-m", str(count), "-l", "400",
+                    "127.0.0.1:%d" % sink.port], check=True, stdout=subprocess.DEVNULL)
+    return {"sessions": sessions, "messages": count, "seconds": round(time.time() - t0, 3)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=1000000, help="tickets seeded (default 1000000)")
+    ap.add_argument("--burst", type=int, default=100000, help="deadlines due in one second")
+    ap.add_argument("--sessions", type=int, default=4, help="[mail] sessions, if wafa has it")
+    ap.add_argument("--margin", type=float, default=0,
+                    help="seconds from the burst's insert to its deadline (default: 5 + 1 per 10k)")
+    ap.add_argument("--updates", type=int, default=5000, help="UPDATEs at 1,000/s")
+    args = ap.parse_args()
+    margin = args.margin or 5 + args.burst / 10000.0
+
+    out = {"n": args.n, "burst_deadlines": args.burst}
+    pg = Postgres()
+    sink = Sink()
+    conf = {"mail.batch": "500", "log.level": "info", "mail.poll_interval": "1s"}
+    w = Wafa(pg, transport="smtp://127.0.0.1:%d" % sink.port, rules={"bench.lua": RULE},
+             conf=dict(conf, **{"mail.sessions": str(args.sessions)}))
+    sessions = args.sessions
+    if w.check().returncode != 0:  # no [mail] sessions yet: one session
+        w = Wafa(pg, transport="smtp://127.0.0.1:%d" % sink.port, rules={"bench.lua": RULE},
+                 conf=conf)
+        sessions = 1
+    out["sessions"] = sessions
+    if w.setup().returncode != 0:
+        sys.exit("wafa setup failed")
+    t0 = time.time()
+    note('seed')
+    seed(pg, args.n)
+    out["seed_s"] = round(time.time() - t0, 1)
+
+    note('cold_start')
+    took, line = cold_start(w)
+    out["cold_start_s"] = round(took, 2)
+    out["snapshot"] = line
+    pid = w.proc.pid
+    peak = status_kib(pid, "VmHWM")
+    out["peak_rss_mib"] = round(peak / 1024.0, 1)
+    out["peak_rss_per_ticket_b"] = round(peak * 1024.0 / args.n, 1)
+    time.sleep(1)
+    steady = status_kib(pid, "VmRSS")
+    out["steady_rss_mib"] = round(steady / 1024.0, 1)
+    out["steady_rss_per_ticket_b"] = round(steady * 1024.0 / args.n, 1)
+
+    note('single')
+    out["single_to_smtp_250"] = single(pg)
+    if args.burst:
+        note('burst')
+        out["burst"] = burst(pg, args.burst, margin)
+    if args.updates:
+        note('updates')
+        out["updates"] = updates(pg, args.updates)
+    out["peak_rss_end_mib"] = round(status_kib(pid, "VmHWM") / 1024.0, 1)
+    w.stop(60)
+    if args.burst:
+        note('smtp_source')
+        out["smtp_source"] = smtp_source(sink, sessions, args.burst)
+    sink.stop()
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
