@@ -61,7 +61,9 @@ static void usage(FILE *out)
 	        "  -c, --config FILE   the config file (default %s)\n"
 	        "      --json          simulate: one JSON object per line\n"
 	        "  -h, --help          this text\n"
-	        "  -V, --version       the version\n",
+	        "  -V, --version       the version\n"
+	        "\n"
+	        "Manuals: wafa(8), wafa.conf(5) (every key), wafa-rules(7) (the rule language).\n",
 	        DEFAULT_CONFIG);
 }
 
