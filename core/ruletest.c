@@ -1131,7 +1131,15 @@ static void run_file(struct suite *s, const char *path)
 		wafa_clock_set_offset(0);
 		if (err) {
 			result(s, false, name ? name : "?", path);
-			tap_line(s->out, "# ", why);
+			if (err == -ETIME) {
+				lua_getfield(L, -1, "where");
+				fprintf(s->out, "# %sthe test ran longer than %d s and was stopped (a loop "
+				                "that does not end?)\n",
+				        lua_tostring(L, -1) ? lua_tostring(L, -1) : "", TEST_BUDGET_MS / 1000);
+				lua_pop(L, 1);
+			} else {
+				tap_line(s->out, "# ", why);
+			}
 			lua_pop(L, 1);
 			continue;
 		}
