@@ -35,6 +35,7 @@
 enum rec_type { REC_EVENT, REC_MAIL, REC_ERROR, REC_LOG };
 
 struct rec {
+	size_t seq; /* the order it was told in, among records at one instant */
 	enum rec_type type;
 	int64_t at, due;
 	int64_t ticket; /* 0 for an offer */
@@ -59,6 +60,8 @@ struct runner {
 	struct wafa_rules *rules;
 	struct wafa_heap heap;
 	struct wafa_ticket **tickets;
+	int64_t *jnext;  /* per ticket: its next transition not yet told */
+	int64_t *lastbr; /* per ticket: its last breach (offers' last_breach) */
 	size_t nt, tcap;
 	int64_t next_id;
 	int64_t now;
@@ -67,8 +70,6 @@ struct runner {
 	size_t nrec, rcap;
 	struct offered *offers;
 	size_t noff, ocap;
-	struct breach { int64_t ticket, due; } *breaches; /* for offers' last_breach */
-	size_t nbr, bcap;
 	bool oom;
 	FILE *out;
 };
@@ -85,8 +86,9 @@ static struct rec *rec_add(struct runner *x, enum rec_type type)
 		x->recs = grown;
 		x->rcap = cap;
 	}
-	struct rec *r = &x->recs[x->nrec++];
+	struct rec *r = &x->recs[x->nrec];
 	memset(r, 0, sizeof(*r));
+	r->seq = x->nrec++;
 	r->type = type;
 	r->at = r->due = x->now;
 	r->rule = -1;
@@ -129,7 +131,6 @@ static void runner_reset(struct runner *x)
 	for (size_t i = 0; i < x->noff; i++)
 		free(x->offers[i].email);
 	x->noff = 0;
-	x->nbr = 0;
 	x->next_id = 1;
 	x->now = 0;
 	x->clock_set = false;
@@ -196,6 +197,43 @@ static void on_event(void *arg, const struct wafa_ticket *t, const struct wafa_r
 		x->oom = true;
 }
 
+static size_t slot_of(const struct runner *x, const struct wafa_ticket *t)
+{
+	size_t i = 0;
+
+	while (i + 1 < x->nt && x->tickets[i] != t)
+		i++;
+	return i;
+}
+
+/* The instant of t's next transition after now that is not a step (a
+ * start, a pause or a met dated later), or INT64_MAX. */
+static int64_t next_transition(struct runner *x, struct wafa_ticket *t)
+{
+	struct wafa_event_rec ev[WAFA_TRACK_SEGS + 16];
+	int64_t next = INT64_MAX;
+
+	for (int i = 0; i < x->rules->nrules; i++) {
+		const struct wafa_rule *rule = &x->rules->rules[i];
+		struct wafa_track tr;
+		int n;
+		if (rule->nphases == 0)
+			continue;
+		wafa_deadline_track(x->rules, i, t, &tr);
+		n = wafa_deadline_timeline(rule, &tr, t, ev, (int)(sizeof(ev) / sizeof(ev[0])));
+		for (int k = 0; k < n; k++) {
+			if (ev[k].phase < 0 && ev[k].at > x->now) {
+				if (ev[k].at < next)
+					next = ev[k].at;
+				break;
+			}
+		}
+	}
+	return next;
+}
+
+/* Recomputes t's deadlines and tells its transitions up to now, as the
+ * daemon does when a ticket changes or fires. */
 static void schedule(struct runner *x, struct wafa_ticket *t)
 {
 	struct wafa_journal_sink sink = { on_event, x, x->now, NULL };
@@ -203,17 +241,22 @@ static void schedule(struct runner *x, struct wafa_ticket *t)
 	set_clock(x);
 	if (wafa_deadlines_schedule(x->rules, &x->heap, t, &sink) != 0)
 		x->oom = true;
+	x->jnext[slot_of(x, t)] = next_transition(x, t);
 }
 
-/* Tells the transitions up to now that no firing told (a start, a pause
- * dated later than the change that made it, a promise's date reached). */
+/* Tells the transitions up to now that no change or firing told (a start,
+ * a met dated later than the change that set it, a promise made). */
 static void journal_all(struct runner *x)
 {
 	struct wafa_journal_sink sink = { on_event, x, x->now, NULL };
 
 	set_clock(x);
-	for (size_t i = 0; i < x->nt; i++)
+	for (size_t i = 0; i < x->nt; i++) {
+		if (x->jnext[i] > x->now)
+			continue;
 		wafa_deadlines_journal(x->rules, x->tickets[i], &sink);
+		x->jnext[i] = next_transition(x, x->tickets[i]);
+	}
 }
 
 static char *dup_or_null(const char *s, bool *oom)
@@ -324,18 +367,8 @@ static void step_rec(struct runner *x, const struct wafa_ticket *t, int rule, in
 	r->due = due;
 	if (ev == WAFA_EV_BREACH) {
 		/* as the journal keeps it: the offers' last_breach reads it */
-		if (x->nbr == x->bcap) {
-			size_t cap = x->bcap ? x->bcap * 2 : 8;
-			struct breach *grown = realloc(x->breaches, cap * sizeof(*grown));
-			if (!grown) {
-				x->oom = true;
-				return;
-			}
-			x->breaches = grown;
-			x->bcap = cap;
-		}
-		x->breaches[x->nbr].ticket = t->id;
-		x->breaches[x->nbr++].due = due;
+		size_t i = slot_of(x, t);
+		x->lastbr[i] = x->lastbr[i] == WAFA_NO_TIME || due > x->lastbr[i] ? due : x->lastbr[i];
 	}
 	if (detail)
 		r->detail = dup_or_null(detail, &x->oom);
@@ -416,23 +449,32 @@ static const char *max_str(const char *a, const char *b)
 	return strcmp(a, b) >= 0 ? a : b;
 }
 
-/* The customer of ticket i as the daemon's grouping query sees them
- * (core/offer.c): every ticket of the same address counted. */
-static void customer_of(struct runner *x, const char *email, struct wafa_customer *c)
+/* A ticket's customer address, as the daemon's grouping query takes it
+ * (core/offer.c: mail_address(customer_email)), lower-cased. */
+struct by_addr {
+	char addr[320];
+	size_t i; /* the ticket */
+};
+
+static int by_address(const void *a, const void *b)
+{
+	const struct by_addr *x = a, *y = b;
+	int c = strcmp(x->addr, y->addr);
+
+	return c ? c : (x->i < y->i ? -1 : x->i > y->i);
+}
+
+/* The customer of tickets g[0..n) (one address), as the daemon's grouping
+ * query sees them (core/offer.c). */
+static void customer_of(const struct runner *x, const struct by_addr *g, size_t n,
+                        struct wafa_customer *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->email = email;
+	c->email = g[0].addr;
 	c->first_contact = c->last_contact = c->last_breach = WAFA_NO_TIME;
-	for (size_t i = 0; i < x->nt; i++) {
-		const struct wafa_ticket *t = x->tickets[i];
-		char addr[320];
+	for (size_t k = 0; k < n; k++) {
+		const struct wafa_ticket *t = x->tickets[g[k].i];
 		int st = wafa_ticket_status(t);
-		if (!t->str[WAFA_T_CUSTOMER_EMAIL])
-			continue;
-		wafa_outbox_address(t->str[WAFA_T_CUSTOMER_EMAIL], addr, sizeof(addr));
-		lower(addr);
-		if (strcmp(addr, email) != 0)
-			continue;
 		c->name = max_str(c->name, t->str[WAFA_T_CUSTOMER_NAME]);
 		c->locale = max_str(c->locale, t->str[WAFA_T_CUSTOMER_LOCALE]);
 		c->tz = max_str(c->tz, t->str[WAFA_T_CUSTOMER_TZ]);
@@ -446,9 +488,7 @@ static void customer_of(struct runner *x, const char *email, struct wafa_custome
 		c->last_contact = max_time(c->last_contact,
 		                           max_time(t->time[WAFA_T_CREATED_AT],
 		                                    t->time[WAFA_T_LAST_CUSTOMER_AT]));
-		for (size_t k = 0; k < x->nbr; k++)
-			if (x->breaches[k].ticket == t->id)
-				c->last_breach = max_time(c->last_breach, x->breaches[k].due);
+		c->last_breach = max_time(c->last_breach, x->lastbr[g[k].i]);
 	}
 }
 
@@ -462,42 +502,42 @@ static struct offered *find_offered(struct runner *x, int rule, const char *emai
 
 static void look_at_offers(struct runner *x)
 {
-	char **emails = NULL;
-	size_t ne = 0;
+	struct by_addr *all = NULL;
+	size_t n = 0;
+	bool any = false;
 
-	if (x->nt == 0)
+	for (int ri = 0; ri < x->rules->nrules; ri++)
+		any = any || x->rules->rules[ri].kind == WAFA_RULE_OFFER;
+	if (!any || x->nt == 0)
 		return;
-	emails = calloc(x->nt, sizeof(*emails));
-	if (!emails) {
+	if (!(all = malloc(x->nt * sizeof(*all)))) {
 		x->oom = true;
 		return;
 	}
-	/* the distinct addresses, in the order their tickets came */
 	for (size_t i = 0; i < x->nt; i++) {
 		const char *e = x->tickets[i]->str[WAFA_T_CUSTOMER_EMAIL];
-		char addr[320];
-		bool seen = false;
 		if (!e || !strchr(e, '@'))
 			continue;
-		wafa_outbox_address(e, addr, sizeof(addr));
-		lower(addr);
-		for (size_t k = 0; k < ne && !seen; k++)
-			seen = strcmp(emails[k], addr) == 0;
-		if (!seen && !(emails[ne++] = strdup(addr)))
-			x->oom = true;
+		wafa_outbox_address(e, all[n].addr, sizeof(all[n].addr));
+		lower(all[n].addr);
+		all[n++].i = i;
 	}
+	qsort(all, n, sizeof(*all), by_address);
 	set_clock(x);
 	for (int ri = 0; ri < x->rules->nrules && !x->oom; ri++) {
 		const struct wafa_rule *rule = &x->rules->rules[ri];
 		if (rule->kind != WAFA_RULE_OFFER)
 			continue;
-		for (size_t k = 0; k < ne && emails[k]; k++) {
+		for (size_t k = 0, len; k < n && !x->oom; k += len) {
+			const char *email = all[k].addr;
 			struct wafa_customer c;
-			struct offered *o = find_offered(x, ri, emails[k]);
+			struct offered *o = find_offered(x, ri, email);
 			int64_t instance = x->now / rule->every_ms;
+			for (len = 1; k + len < n && strcmp(all[k + len].addr, email) == 0; len++)
+				;
 			if (o && x->now - o->at < rule->every_ms)
 				continue; /* offered within `every` */
-			customer_of(x, emails[k], &c);
+			customer_of(x, &all[k], len, &c);
 			if (wafa_rules_audience(x->rules, ri, &c) != 1)
 				continue;
 			if (wafa_rules_run_offer(x->rules, ri, &c, instance) != 0)
@@ -508,8 +548,8 @@ static void look_at_offers(struct runner *x)
 			r->rule = ri;
 			r->phase = 0;
 			r->event = WAFA_EV_DUE;
-			r->customer = dup_or_null(emails[k], &x->oom);
-			take_mails(x, 0, emails[k], c.locale, ri, 0, x->now);
+			r->customer = dup_or_null(email, &x->oom);
+			take_mails(x, 0, email, c.locale, ri, 0, x->now);
 			if (x->rules->nmails == 0)
 				continue;
 			if (!o) {
@@ -525,7 +565,7 @@ static void look_at_offers(struct runner *x)
 				}
 				o = &x->offers[x->noff++];
 				o->rule = ri;
-				if (!(o->email = strdup(emails[k]))) {
+				if (!(o->email = strdup(email))) {
 					x->noff--;
 					x->oom = true;
 					break;
@@ -534,9 +574,7 @@ static void look_at_offers(struct runner *x)
 			o->at = x->now;
 		}
 	}
-	for (size_t k = 0; k < ne; k++)
-		free(emails[k]);
-	free(emails);
+	free(all);
 }
 
 /* Runs the engine from the clock to `to`: every deadline due on the way
@@ -548,12 +586,13 @@ static int advance(struct runner *x, int64_t to, bool offers)
 	struct wafa_deadline *dl;
 	long steps = 0;
 
+	/* a firing journals its own ticket; the others' transitions up to
+	 * `to` are told after (each carries its instant; push_recs orders) */
 	while ((dl = wafa_heap_peek(&x->heap)) != NULL && dl->at_ms <= to && !x->oom) {
 		if (++steps > MAX_STEPS)
 			return -ELOOP;
 		if (dl->at_ms > x->now)
 			x->now = dl->at_ms;
-		journal_all(x);
 		fire(x, dl);
 	}
 	x->now = to;
@@ -780,12 +819,22 @@ static void push_ms(lua_State *L, const char *name, int64_t v)
 	lua_setfield(L, -2, name);
 }
 
-/* Pushes what happened since the last call as a list of tables, and
- * forgets it. */
+static int by_instant(const void *a, const void *b)
+{
+	const struct rec *x = a, *y = b;
+
+	if (x->at != y->at)
+		return x->at < y->at ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Pushes what happened since the last call as a list of tables, in time
+ * order, and forgets it. */
 static void push_recs(lua_State *L, struct runner *x)
 {
 	static const char *const types[] = { "event", "mail", "error", "log" };
 
+	qsort(x->recs, x->nrec, sizeof(*x->recs), by_instant);
 	lua_createtable(L, (int)x->nrec, 0);
 	for (size_t i = 0; i < x->nrec; i++) {
 		const struct rec *r = &x->recs[i];
@@ -960,13 +1009,22 @@ static int c_ticket(lua_State *L)
 	if (x->nt == x->tcap) {
 		size_t cap = x->tcap ? x->tcap * 2 : 16;
 		struct wafa_ticket **grown = realloc(x->tickets, cap * sizeof(*grown));
-		if (!grown)
+		int64_t *jn, *lb;
+		if (grown)
+			x->tickets = grown;
+		jn = grown ? realloc(x->jnext, cap * sizeof(*jn)) : NULL;
+		if (jn)
+			x->jnext = jn;
+		lb = jn ? realloc(x->lastbr, cap * sizeof(*lb)) : NULL;
+		if (!lb)
 			return luaL_error(L, "out of memory");
-		x->tickets = grown;
+		x->lastbr = lb;
 		x->tcap = cap;
 	}
 	if (build(L, 1, NULL, id, &t) != 0)
 		return luaL_error(L, "out of memory");
+	x->jnext[x->nt] = INT64_MAX;
+	x->lastbr[x->nt] = WAFA_NO_TIME;
 	x->tickets[x->nt++] = t;
 	if (id >= x->next_id)
 		x->next_id = id + 1;
@@ -1290,7 +1348,8 @@ out:
 	free(s.x.tickets);
 	free(s.x.recs);
 	free(s.x.offers);
-	free(s.x.breaches);
+	free(s.x.jnext);
+	free(s.x.lastbr);
 	wafa_heap_free(&s.x.heap);
 	for (size_t i = 0; i < nfiles; i++)
 		free(files[i]);
