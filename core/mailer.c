@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -61,6 +62,9 @@ struct batch {
 	enum batch_state state;    /* (under lock) */
 	bool done, ready, abandoned; /* (under lock) */
 	bool was_done;             /* the loop's copy of done */
+	bool uncommitted;          /* (under lock) a sent mail waits for its record */
+	bool pending_commit;       /* (under lock) its id waits in m->sent_ids */
+	uint64_t commit_seq;       /* (under lock) the sent UPDATE that records it */
 	int slot;
 	struct wafa_send_ctx ctx;
 };
@@ -95,6 +99,10 @@ struct wafa_mailer {
 	bool leak; /* a worker was left in a connect on stop: m outlives the loop */
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
+	pthread_cond_t recorded;         /* a sent UPDATE committed */
+	uint64_t sent_issued, sent_done; /* sent UPDATEs queued and finished (loop) */
+	int64_t *sent_ids;               /* sent, for the next UPDATE (loop) */
+	size_t nsent_ids, capsent_ids;
 	struct batch *todo, **todo_tail; /* (under lock) */
 	struct batch *ready;             /* (under lock) batches with news for the loop */
 	bool quit, closed;               /* (under lock) */
@@ -161,6 +169,20 @@ static void ctx_settled(struct wafa_mail *mail, void *arg)
 	if (!b->abandoned && b->nsettled < b->n) {
 		b->settled[b->nsettled++] = (size_t)(mail - b->mails);
 		post(m, b);
+		/* The session goes on only once this mail is recorded as sent, so
+		 * a crash repeats at most one mail per session: this one, or the
+		 * next one in flight.  Bounded by [mail] timeout should the
+		 * database hang; the record still follows when it can. */
+		if (mail->status == WAFA_MAIL_SENT) {
+			struct timespec until;
+			int rc = 0;
+			b->uncommitted = true;
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_sec += m->cfg->timeout_ms / 1000 + 1;
+			while (b->uncommitted && rc != ETIMEDOUT)
+				rc = pthread_cond_timedwait(&m->recorded, &m->lock, &until);
+			b->uncommitted = false;
+		}
 	}
 	pthread_mutex_unlock(&m->lock);
 }
@@ -217,15 +239,18 @@ static void on_closed(uv_handle_t *h)
 		close(m->cancel_fd);
 	pthread_mutex_destroy(&m->lock);
 	pthread_cond_destroy(&m->wake);
+	pthread_cond_destroy(&m->recorded);
 	free(m->claim_sql);
 	free(m->link_key);
 	free(m->seen);
+	free(m->sent_ids);
 	free(m);
 }
 
 static void maybe_done(struct wafa_mailer *m)
 {
-	if (!m->stopping || m->inflight > 0 || m->claiming || m->open_handles != 2 || m->closed)
+	if (!m->stopping || m->inflight > 0 || m->claiming || m->open_handles != 2 || m->closed ||
+	    m->sent_done != m->sent_issued || m->nsent_ids > 0)
 		return;
 	pthread_mutex_lock(&m->lock);
 	m->quit = true;
@@ -293,6 +318,11 @@ int wafa_mailer_open(uv_loop_t *loop, const struct wafa_config *cfg, struct wafa
 		m->nsessions = MAX_SESSIONS;
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_cond_init(&m->wake, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&m->recorded, &ca);
+	pthread_condattr_destroy(&ca);
 	m->todo_tail = &m->todo;
 	/* mail has its own threads: libESMTP blocks for a whole session and
 	 * must not take libuv's pool from file and DNS work */
@@ -307,6 +337,7 @@ int wafa_mailer_open(uv_loop_t *loop, const struct wafa_config *cfg, struct wafa
 		close(m->cancel_fd);
 		pthread_mutex_destroy(&m->lock);
 		pthread_cond_destroy(&m->wake);
+	pthread_cond_destroy(&m->recorded);
 		free(m->claim_sql);
 		free(m->link_key);
 		free(m);
@@ -426,7 +457,7 @@ static void record_unsent(struct wafa_mailer *m, const char *key, int64_t id_num
 }
 
 /* Adds row i of b to the sent ids in f, or records why it was not sent. */
-static void record_row(struct wafa_mailer *m, struct batch *b, size_t i, FILE *f, size_t *nsent)
+static void record_row(struct wafa_mailer *m, struct batch *b, size_t i)
 {
 	struct row *row = &b->rows[i];
 	struct wafa_mail *mail = &b->mails[i];
@@ -439,7 +470,18 @@ static void record_row(struct wafa_mailer *m, struct batch *b, size_t i, FILE *f
 		record_unsent(m, row->key, row->id, row->attempts, mail, false);
 		return;
 	}
-	fprintf(f, "%s%" PRId64, (*nsent)++ ? "," : "", row->id);
+	if (m->nsent_ids == m->capsent_ids) {
+		size_t cap = m->capsent_ids ? m->capsent_ids * 2 : 256;
+		int64_t *n = realloc(m->sent_ids, cap * sizeof(*n));
+		if (!n) {
+			wafa_log(WAFA_ERROR, "mail", "out of memory recording %s as sent (its lease "
+			                             "expires and it may go again)", row->key);
+			return;
+		}
+		m->sent_ids = n;
+		m->capsent_ids = cap;
+	}
+	m->sent_ids[m->nsent_ids++] = row->id;
 	wafa_log(WAFA_INFO, "mail", "sent %s to %s", row->key, mail->rcpt[0]);
 	wafa_metrics_mails(WAFA_METRIC_SENT, 1);
 }
@@ -453,14 +495,79 @@ static void retire(struct wafa_mailer *m, struct batch *b, bool free_it)
 		free_batch(b);
 }
 
-/* Records what the workers reported: the mails settled so far (the sent
- * ones in one statement), and everything of a batch whose send() ended. */
+static void on_sent(PGresult *res, void *arg);
+
+/* Writes the sent mails gathered so far in one UPDATE; the sessions whose
+ * mail is among them wait for it (ctx_settled).  One at a time: what comes
+ * in meanwhile goes in the next, so the records keep up with any number of
+ * sessions. */
+static void flush_sent(struct wafa_mailer *m)
+{
+	char *ids = NULL;
+	size_t len = 0;
+	uint64_t seq = 0;
+	FILE *f;
+
+	if (m->nsent_ids == 0 || m->sent_issued != m->sent_done)
+		return;
+	f = open_memstream(&ids, &len);
+	if (f) {
+		fputc('{', f);
+		for (size_t i = 0; i < m->nsent_ids; i++)
+			fprintf(f, "%s%" PRId64, i ? "," : "", m->sent_ids[i]);
+		fputc('}', f);
+		fclose(f);
+	}
+	const char *p[] = { ids };
+	if (f && wafa_pg_query(m->pg, wafa_outbox_sent_sql, 1, p, on_sent, m) == 0)
+		seq = ++m->sent_issued;
+	else
+		on_update(NULL, NULL);
+	free(ids);
+	m->nsent_ids = 0;
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 0; i < m->nsessions; i++) {
+		struct batch *b = m->slots[i];
+		if (!b || !b->pending_commit)
+			continue;
+		b->pending_commit = false;
+		if (seq)
+			b->commit_seq = seq;
+		else
+			b->uncommitted = false; /* not recorded: nothing to wait for */
+	}
+	pthread_cond_broadcast(&m->recorded);
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* A sent UPDATE finished: the sessions waiting for it go on, and what was
+ * sent meanwhile is written. */
+static void on_sent(PGresult *res, void *arg)
+{
+	struct wafa_mailer *m = arg;
+
+	on_update(res, NULL);
+	pthread_mutex_lock(&m->lock);
+	m->sent_done++;
+	for (size_t i = 0; i < m->nsessions; i++) {
+		struct batch *b = m->slots[i];
+		if (b && b->commit_seq && b->commit_seq <= m->sent_done) {
+			b->uncommitted = false;
+			b->commit_seq = 0;
+		}
+	}
+	pthread_cond_broadcast(&m->recorded);
+	pthread_mutex_unlock(&m->lock);
+	flush_sent(m);
+	maybe_done(m);
+}
+
+/* Records what the workers reported: the mails settled so far, and
+ * everything of a batch whose send() ended. */
 static void on_async(uv_async_t *a)
 {
 	struct wafa_mailer *m = a->data;
 	struct batch *list, *b, *next;
-	char *ids = NULL;
-	size_t len = 0, nsent = 0;
 	bool freed = false;
 
 	pthread_mutex_lock(&m->lock);
@@ -470,36 +577,23 @@ static void on_async(uv_async_t *a)
 		b->ready = false;
 		b->upto = b->nsettled;
 		b->was_done = b->done;
+		/* the mail this session waits for is among those recorded now */
+		if (b->uncommitted && !b->commit_seq && !b->done)
+			b->pending_commit = true;
 	}
 	pthread_mutex_unlock(&m->lock);
-	if (!list)
-		return;
-	FILE *f = open_memstream(&ids, &len);
-	if (!f) {
-		wafa_log(WAFA_ERROR, "mail", "out of memory recording results (the rows' leases "
-		                             "expire and they are looked at again)");
-		return;
-	}
-	fputc('{', f);
 	for (b = list; b; b = next) {
 		next = b->ready_next;
 		for (; b->nrecorded < b->upto; b->nrecorded++)
-			record_row(m, b, b->settled[b->nrecorded], f, &nsent);
+			record_row(m, b, b->settled[b->nrecorded]);
 		if (b->was_done) {
 			for (size_t i = 0; i < b->n; i++)
-				record_row(m, b, i, f, &nsent);
+				record_row(m, b, i);
 			retire(m, b, true);
 			freed = true;
 		}
 	}
-	fputc('}', f);
-	fclose(f);
-	if (nsent) {
-		const char *p[] = { ids };
-		if (wafa_pg_query(m->pg, wafa_outbox_sent_sql, 1, p, on_update, NULL) != 0)
-			on_update(NULL, NULL);
-	}
-	free(ids);
+	flush_sent(m);
 	if (freed && !m->stopping && (m->more || m->again)) {
 		m->again = false;
 		claim(m);
