@@ -972,7 +972,7 @@ static json_t *num_or_null(double v)
 	return isnan(v) ? json_null() : json_real(v);
 }
 
-static json_t *group_json(const struct sla *s, const struct group *g)
+static json_t *group_json(const struct group *g)
 {
 	int64_t med = percentile(g, 0.5), p90 = percentile(g, 0.9);
 	return json_pack("{ss? si si si so so so}", "group", g->key && strcmp(g->key, "\x01") ? g->key
@@ -981,7 +981,6 @@ static json_t *group_json(const struct sla *s, const struct group *g)
 	                 "compliance", num_or_null(compliance(g->met, g->breached)),
 	                 "median_ms", med < 0 ? json_null() : json_integer(med),
 	                 "p90_ms", p90 < 0 ? json_null() : json_integer(p90));
-	(void)s;
 }
 
 static int render_json(FILE *f, const struct data *d, const struct wafa_report_opts *o)
@@ -1006,9 +1005,9 @@ static int render_json(FILE *f, const struct data *d, const struct wafa_report_o
 	json_object_set_new(root, "weeks", weeks);
 	for (int i = 0; i < d->nslas; i++) {
 		const struct sla *s = &d->slas[i];
-		json_t *g = json_array(), *o2 = group_json(s, &s->total);
+		json_t *g = json_array(), *o2 = group_json(&s->total);
 		for (int j = 0; g && j < s->ngroups; j++)
-			json_array_append_new(g, group_json(s, &s->groups[j]));
+			json_array_append_new(g, group_json(&s->groups[j]));
 		json_object_del(o2, "group");
 		json_object_set_new(o2, "rule", json_string(s->name));
 		json_object_set_new(o2, "goal", s->rule && s->rule->goal_pct > 0

@@ -115,7 +115,7 @@ def chromium():
 
 
 def main():
-    plan(46)
+    plan(47)
     pg = Postgres()
     sink = SmtpSink()
     w = Wafa(pg, transport=sink.url, rules={"10-report.lua": RULES})
@@ -209,6 +209,13 @@ def main():
     ok("٦٠٪" in ar and "٢٠٢٦" in ar and "60%" not in ar,
        "Arabic: Arabic-Indic digits (٦٠٪) and dates (٠٢/١١/٢٠٢٦)",
        diag=re.sub(r"base64,[^\"]*", "", ar)[-3000:])
+
+    r = w.command("report", "--from", FROM, "--to", TO, "--locale", "fa-IR")
+    fa = r.stdout
+    ok(r.returncode == 0 and 'dir="rtl"' in fa and "۶۰٪" in fa and "۱۴۰۵" in fa
+       and "گزارش خدمات" in fa,
+       "Persian: right to left, Persian digits (۶۰٪), Solar Hijri dates (۱۴۰۵)",
+       diag=re.sub(r"base64,[^\"]*", "", fa)[:2000] + r.stderr)
 
     driver, why = chromium()
     if driver is None:
