@@ -2,6 +2,7 @@
 
 #include <cairo.h>
 #include <errno.h>
+#include <fontconfig/fontconfig.h>
 #include <math.h>
 #include <pango/pangocairo.h>
 #include <stdio.h>
@@ -22,6 +23,8 @@ static const double palette[][3] = {
 struct plot {
 	cairo_surface_t *surface;
 	cairo_t *cr;
+	PangoFontMap *fontmap; /* its own: freed whole with the chart */
+	PangoContext *context;
 	PangoLayout *layout;
 	bool rtl;
 	double left, right, top, bottom; /* the plotting area */
@@ -57,8 +60,11 @@ static int begin(struct plot *p, const struct wafa_chart_frame *f)
 	p->cr = cairo_create(p->surface);
 	if (cairo_status(p->cr) != CAIRO_STATUS_SUCCESS)
 		return -ENOMEM;
-	p->layout = pango_cairo_create_layout(p->cr);
-	if (!p->layout)
+	p->fontmap = pango_cairo_font_map_new();
+	if (!p->fontmap || !(p->context = pango_font_map_create_context(p->fontmap)))
+		return -ENOMEM;
+	pango_cairo_update_context(p->cr, p->context);
+	if (!(p->layout = pango_layout_new(p->context)))
 		return -ENOMEM;
 	p->rtl = f->rtl;
 	p->left = f->rtl ? 24 : 56;
@@ -118,6 +124,10 @@ static int finish(struct plot *p, struct wafa_chart_png *out, int err)
 	}
 	if (p->layout)
 		g_object_unref(p->layout);
+	if (p->context)
+		g_object_unref(p->context);
+	if (p->fontmap)
+		g_object_unref(p->fontmap);
 	if (p->cr)
 		cairo_destroy(p->cr);
 	if (p->surface)
@@ -233,4 +243,10 @@ void wafa_chart_png_free(struct wafa_chart_png *p)
 	free(p->data);
 	p->data = NULL;
 	p->len = 0;
+}
+
+void wafa_chart_cleanup(void)
+{
+	cairo_debug_reset_static_data();
+	FcFini();
 }

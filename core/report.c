@@ -622,15 +622,21 @@ static int gather(PGconn *conn, const struct wafa_config *cfg, const struct wafa
 	for (int i = 0; rules && i < rules->nrules; i++)
 		if (rules->rules[i].kind == WAFA_RULE_SLA && !sla_for(d, rules, rules->rules[i].name))
 			return -ENOMEM;
-	qsort(d->slas, (size_t)d->nslas, sizeof(*d->slas), by_name);
+	/* (qsort wants a base even for nothing) */
+	if (d->nslas)
+		qsort(d->slas, (size_t)d->nslas, sizeof(*d->slas), by_name);
 	for (int i = 0; i < d->nslas; i++) {
 		struct sla *s = &d->slas[i];
-		qsort(s->groups, (size_t)s->ngroups, sizeof(*s->groups), by_key);
-		qsort(s->total.times, s->total.ntimes, sizeof(int64_t), cmp_i64);
+		if (s->ngroups)
+			qsort(s->groups, (size_t)s->ngroups, sizeof(*s->groups), by_key);
+		if (s->total.ntimes)
+			qsort(s->total.times, s->total.ntimes, sizeof(int64_t), cmp_i64);
 		for (int j = 0; j < s->ngroups; j++)
-			qsort(s->groups[j].times, s->groups[j].ntimes, sizeof(int64_t), cmp_i64);
+			if (s->groups[j].ntimes)
+				qsort(s->groups[j].times, s->groups[j].ntimes, sizeof(int64_t), cmp_i64);
 	}
-	qsort(d->queues, (size_t)d->nqueues, sizeof(*d->queues), by_breaches);
+	if (d->nqueues)
+		qsort(d->queues, (size_t)d->nqueues, sizeof(*d->queues), by_breaches);
 	return 0;
 }
 
@@ -1324,5 +1330,6 @@ out:
 	PQfinish(conn);
 	wafa_rules_close(rules);
 	wafa_sandbox_close(sb);
+	wafa_chart_cleanup();
 	return code;
 }
