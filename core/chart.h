@@ -46,9 +46,4 @@ WAFA_WUR int wafa_chart_bars(const struct wafa_chart_frame *f, const double *val
 
 void wafa_chart_png_free(struct wafa_chart_png *p);
 
-/* Frees what cairo and fontconfig keep for the process (caches of fonts);
- * call when no chart is being drawn, before exit.  Drawing again after it
- * is allowed (they start again). */
-void wafa_chart_cleanup(void);
-
 #endif

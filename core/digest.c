@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chart.h"
 #include "clock.h"
 #include "log.h"
 #include "pg.h"
@@ -24,7 +23,6 @@ struct wafa_digest {
 	void (*queued)(void *arg);
 	void *arg;
 	PGconn *conn;
-	bool drew; /* a report was built: cairo and fontconfig hold caches */
 	/* by report name: the last period known to be in the outbox */
 	struct done {
 		char *name;
@@ -119,7 +117,6 @@ static int queue(struct wafa_digest *g, const struct wafa_report_decl *rep, int6
 		.locale = rep->locale,
 	};
 	int64_t began = wafa_clock_now_ms();
-	g->drew = true;
 	err = wafa_report_make(g->conn, g->cfg, g->rules, &o, &html, &len, &text, why, sizeof(why));
 	if (err) {
 		wafa_log(WAFA_ERROR, "report", "report=%s: %s", rep->name, why);
@@ -212,8 +209,6 @@ void wafa_digest_close(struct wafa_digest *g)
 	if (!g)
 		return;
 	uv_timer_stop(&g->timer);
-	if (g->drew)
-		wafa_chart_cleanup(); /* the daemon is stopping: fontconfig's caches go */
 	PQfinish(g->conn);
 	g->conn = NULL;
 	g->rules = NULL;

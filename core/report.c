@@ -1330,6 +1330,5 @@ out:
 	PQfinish(conn);
 	wafa_rules_close(rules);
 	wafa_sandbox_close(sb);
-	wafa_chart_cleanup();
 	return code;
 }
