@@ -844,8 +844,9 @@ static int render_html(FILE *f, const struct data *d, const struct wafa_report_o
 		return err;
 	fmt_date(l, d->from, a, sizeof(a));
 	fmt_date(l, d->to - 1, b, sizeof(b));
-	fprintf(f, "<!DOCTYPE html>\n<html lang=\"%s\" dir=\"%s\">\n<head>\n<meta charset=\"utf-8\">\n",
-	        l->locale, l->rtl ? "rtl" : "ltr");
+	fputs("<!DOCTYPE html>\n<html lang=\"", f);
+	esc(f, l->locale);
+	fprintf(f, "\" dir=\"%s\">\n<head>\n<meta charset=\"utf-8\">\n", l->rtl ? "rtl" : "ltr");
 	fprintf(f, "<title>%s: %s – %s</title>\n", l->w[W_TITLE], a, b);
 	fputs("<style>\n"
 	      "body{font-family:'Noto Sans','Noto Sans Arabic','DejaVu Sans',sans-serif;"

@@ -115,7 +115,7 @@ def chromium():
 
 
 def main():
-    plan(47)
+    plan(50)
     pg = Postgres()
     sink = SmtpSink()
     w = Wafa(pg, transport=sink.url, rules={"10-report.lua": RULES})
@@ -254,6 +254,21 @@ def main():
     r = w.command("report", "--from", FROM, "--to", TO, "-o", "/nonexistent/dir/r.html")
     ok(r.returncode == 73 and "/nonexistent/dir/r.html" in r.stderr,
        "an unwritable -o: exit 73 naming the file", diag=r.stderr)
+    r = w.command("report", "--from", FROM, "--to", TO, "--locale", 'en"><b>x')
+    ok(r.returncode == 0 and 'lang="en&quot;&gt;&lt;b&gt;x"' in r.stdout,
+       "a --locale with markup is escaped in the page", diag=r.stdout[:300])
+    w.write_rule("20-bad.lua", 'report "monthly" { every = "30d" }\n'
+                               'sla "x" { target = "1h", goal = "120%", on_breach = function() end }\n')
+    r = w.check()
+    ok(r.returncode == 65 and "20-bad.lua:1: report \"monthly\": to is required" in r.stderr,
+       "wafa check: a report without to, at its line", diag=r.stderr)
+    os.unlink(os.path.join(w.rules_dir, "20-bad.lua"))
+    w.write_rule("20-bad.lua", 'sla "x" { target = "1h", goal = "120%", on_breach = function() end }\n')
+    r = w.check()
+    ok(r.returncode == 65 and '20-bad.lua:1: goal: expected the share of instances to meet, from '
+       '"1%" to "100%"' in r.stderr, "wafa check: goal = \"120%\" is refused, saying the range",
+       diag=r.stderr)
+    os.unlink(os.path.join(w.rules_dir, "20-bad.lua"))
     # the report only reads: its session is read-only
     n = pg.value("SELECT count(*) FROM wafa.outbox")
     r = w.command("report", "--from", FROM, "--to", TO, "--format", "json")
