@@ -28,7 +28,8 @@
 #include "ruletest.inc"
 
 #define TEST_BUDGET_MS (30 * 1000) /* one test, with the rules it runs */
-#define MAX_STEPS 100000           /* firings in one clock move: a runaway series */
+#define MAX_STEPS 1000000          /* firings in one clock move: a runaway series */
+#define OFFER_ROUND_MS (3600 * 1000) /* the daemon looks at offers hourly (core/offer.c) */
 
 /* ---- what happened: transitions, mails, rule errors ---- */
 
@@ -66,6 +67,7 @@ struct runner {
 	int64_t next_id;
 	int64_t now;
 	bool clock_set;
+	int64_t next_round; /* the next offer round; INT64_MAX: no offer rules */
 	struct rec *recs;
 	size_t nrec, rcap;
 	struct offered *offers;
@@ -134,6 +136,7 @@ static void runner_reset(struct runner *x)
 	x->next_id = 1;
 	x->now = 0;
 	x->clock_set = false;
+	x->next_round = INT64_MAX;
 	x->oom = false;
 }
 
@@ -578,27 +581,35 @@ static void look_at_offers(struct runner *x)
 }
 
 /* Runs the engine from the clock to `to`: every deadline due on the way
- * fires at its instant, in time order, as the daemon would fire it.  With
- * offers (the test moved the clock), the offer rules look at the customers
- * then, as the daemon's hourly round would. */
-static int advance(struct runner *x, int64_t to, bool offers)
+ * fires at its instant, in time order, as the daemon would fire it; the
+ * offer rules look at the customers every hour of the test's clock from
+ * where it started, as the daemon's hourly round does. */
+static int advance(struct runner *x, int64_t to)
 {
-	struct wafa_deadline *dl;
 	long steps = 0;
 
 	/* a firing journals its own ticket; the others' transitions up to
 	 * `to` are told after (each carries its instant; push_recs orders) */
-	while ((dl = wafa_heap_peek(&x->heap)) != NULL && dl->at_ms <= to && !x->oom) {
+	while (!x->oom) {
+		struct wafa_deadline *dl = wafa_heap_peek(&x->heap);
+		int64_t fire_at = dl ? dl->at_ms : INT64_MAX;
+		if (fire_at > to && x->next_round > to)
+			break;
 		if (++steps > MAX_STEPS)
 			return -ELOOP;
-		if (dl->at_ms > x->now)
-			x->now = dl->at_ms;
-		fire(x, dl);
+		if (fire_at <= x->next_round) {
+			if (fire_at > x->now)
+				x->now = fire_at;
+			fire(x, dl);
+		} else {
+			if (x->next_round > x->now)
+				x->now = x->next_round;
+			look_at_offers(x);
+			x->next_round += OFFER_ROUND_MS;
+		}
 	}
 	x->now = to;
 	journal_all(x);
-	if (offers)
-		look_at_offers(x);
 	return x->oom ? -ENOMEM : 0;
 }
 
@@ -893,6 +904,9 @@ static int c_clock(lua_State *L)
 
 	x->now = (int64_t)luaL_checkinteger(L, 1);
 	x->clock_set = true;
+	for (int i = 0; i < x->rules->nrules; i++)
+		if (x->rules->rules[i].kind == WAFA_RULE_OFFER)
+			x->next_round = x->now; /* the first round where the test starts */
 	return 0;
 }
 
@@ -905,7 +919,7 @@ static int c_advance(lua_State *L)
 
 	if (to < x->now)
 		return luaL_error(L, "the clock cannot go back");
-	err = advance(x, to, true);
+	err = advance(x, to);
 	if (err == -ELOOP)
 		return luaL_error(L, "more than %d steps fired in one move of the clock: "
 		                     "a runaway series?", MAX_STEPS);
@@ -1040,7 +1054,7 @@ static int c_ticket(lua_State *L)
 			x->oom = true;
 	}
 	schedule(x, t);
-	if (advance(x, x->now, false) != 0)
+	if (advance(x, x->now) != 0)
 		return luaL_error(L, "out of memory");
 	lua_pushinteger(L, (lua_Integer)id);
 	push_recs(L, x);
@@ -1065,7 +1079,7 @@ static int c_change(lua_State *L)
 	    wafa_ticket_add_change(t, x->now, prev, wafa_ticket_status(t)) != 0)
 		x->oom = true;
 	schedule(x, t);
-	if (advance(x, x->now, false) != 0)
+	if (advance(x, x->now) != 0)
 		return luaL_error(L, "out of memory");
 	push_recs(L, x);
 	return 1;
