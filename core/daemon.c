@@ -390,8 +390,12 @@ static struct wafa_ticket *take_row(struct daemon *d, PGresult *res, int row, bo
 	}
 	note_status(d, t, prev, live);
 	t->mark = d->mark;
-	if (schedule_it && schedule(d, t, live) != 0)
-		wafa_log(WAFA_ERROR, "index", "ticket=%" PRId64 ": out of memory scheduling", t->id);
+	if (schedule_it) {
+		if (schedule(d, t, live) != 0)
+			wafa_log(WAFA_ERROR, "index", "ticket=%" PRId64 ": out of memory scheduling",
+			         t->id);
+		wafa_ticket_strip(t); /* scheduled: what the rules said is cached */
+	}
 	return t;
 }
 
@@ -843,6 +847,7 @@ static bool decide(struct daemon *d, PGresult *res, int row, struct fire_item *f
 reschedule:
 	if (schedule(d, t, true) != 0)
 		goto oom;
+	wafa_ticket_strip(t);
 	return queued;
 oom:
 	wafa_log(WAFA_ERROR, "fire", "rule=%s ticket=%" PRId64 ": out of memory", rule->name,
@@ -1361,14 +1366,11 @@ static void on_reload(uv_signal_t *s, int signum)
 	if (d->digest)
 		wafa_digest_set_rules(d->digest, d->rules);
 	apply_marks(d);
-	for (size_t i = 0; i < d->index.cap; i++) {
-		struct wafa_ticket *t = d->index.slots[i];
-		if (t && schedule(d, t, false) != 0)
-			wafa_log(WAFA_ERROR, "rules", "ticket=%" PRId64 ": out of memory", t->id);
-	}
-	wafa_log(WAFA_INFO, "rules", "rescheduled %zu tickets: %zu deadlines", d->index.count,
-	         d->heap.count);
-	start_catch_up(d);
+	/* the index keeps no ticket text (firing re-reads it): the new rules'
+	 * when(t) needs the rows, so they are read again, and each ticket is
+	 * scheduled as it comes; the snapshot's end starts the catch-up */
+	wafa_log(WAFA_INFO, "rules", "reading %zu tickets again for the new rules", d->index.count);
+	snapshot(d);
 	arm(d);
 }
 

@@ -108,6 +108,20 @@ static int parse_int64(const char *s, int64_t *out)
 	return 0;
 }
 
+/* FNV-1a over the string columns, a NULL told from an empty string. */
+static uint64_t hash_strings(const struct wafa_ticket *t)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (int i = 0; i < WAFA_T_NSTR; i++) {
+		const unsigned char *c = (const unsigned char *)t->str[i];
+		h = (h ^ (c ? 1u : 2u)) * 0x100000001b3ull;
+		for (; c && *c; c++)
+			h = (h ^ *c) * 0x100000001b3ull;
+	}
+	return h;
+}
+
 int wafa_ticket_from_row(const PGresult *res, int row, struct wafa_ticket **out, const char **why)
 {
 	struct wafa_ticket *t;
@@ -155,6 +169,7 @@ int wafa_ticket_from_row(const PGresult *res, int row, struct wafa_ticket **out,
 			goto bad;
 		}
 	}
+	t->hash = hash_strings(t);
 	if (t->str[WAFA_T_STATUS])
 		status_ok = wafa_status_index(t->str[WAFA_T_STATUS]) >= 0;
 	if (!status_ok) {
@@ -181,6 +196,8 @@ static bool same_data(const struct wafa_ticket *a, const struct wafa_ticket *b)
 {
 	if (memcmp(a->time, b->time, sizeof(a->time)) != 0)
 		return false;
+	if (a->stripped)
+		return a->hash == b->hash;
 	for (int i = 0; i < WAFA_T_NSTR; i++) {
 		if (!a->str[i] != !b->str[i] || (a->str[i] && strcmp(a->str[i], b->str[i]) != 0))
 			return false;
@@ -200,8 +217,30 @@ void wafa_ticket_replace(struct wafa_ticket *dst, struct wafa_ticket *src)
 	dst->strings = src->strings;
 	memcpy(dst->str, src->str, sizeof(dst->str));
 	memcpy(dst->time, src->time, sizeof(dst->time));
+	dst->hash = src->hash;
+	dst->stripped = false;
 	src->strings = NULL;
 	wafa_ticket_free(src);
+}
+
+static const char *const priority_names[] = { "low", "normal", "high", "urgent" };
+
+void wafa_ticket_strip(struct wafa_ticket *t)
+{
+	const char *p = t->str[WAFA_T_PRIORITY], *priority = NULL;
+	int s = t->str[WAFA_T_STATUS] ? wafa_status_index(t->str[WAFA_T_STATUS]) : -1;
+
+	for (size_t i = 0; p && i < sizeof(priority_names) / sizeof(*priority_names); i++)
+		if (strcmp(p, priority_names[i]) == 0)
+			priority = priority_names[i];
+	memset(t->str, 0, sizeof(t->str));
+	/* static names, never written through (wafa_ticket_replace frees
+	 * `strings`, not these) */
+	t->str[WAFA_T_STATUS] = s >= 0 ? (char *)wafa_status_names[s] : NULL;
+	t->str[WAFA_T_PRIORITY] = (char *)priority;
+	free(t->strings);
+	t->strings = NULL;
+	t->stripped = true;
 }
 
 void wafa_ticket_free(struct wafa_ticket *t)

@@ -58,31 +58,36 @@ struct wafa_done {
 
 struct wafa_deadline;
 
+/* Fields ordered by size so the struct has no holes: one is held per
+ * watched ticket (10M in one process). */
 struct wafa_ticket {
 	int64_t id;
-	char *str[WAFA_T_NSTR];   /* NULL where the column is NULL; one allocation, `strings` */
+	/* NULL where the column is NULL; the text lives in one allocation,
+	 * `strings`.  A stripped ticket (wafa_ticket_strip) has let the text go:
+	 * only status and a known priority remain, as static names. */
+	char *str[WAFA_T_NSTR];
 	int64_t time[WAFA_T_NTIME]; /* ms since the epoch, or WAFA_NO_TIME */
 	char *strings;
+	uint64_t hash; /* of the string columns as read (wafa_ticket_from_row) */
+	int64_t retry_at; /* do not fire before this (after a failed firing) */
 	/* scheduling state, owned by the rules host */
 	struct wafa_deadline **deadlines;
-	size_t ndeadlines, deadlines_cap;
 	struct wafa_done *done;
-	size_t ndone, done_cap;
-	int64_t retry_at; /* do not fire before this (after a failed firing) */
-	unsigned mark;    /* snapshot generation that last saw it */
 	/* each rule's when(t) as last computed, while the data is unchanged:
 	 * 0 not known, 1 false, 2 true; nwhen entries (the rules host's) */
 	unsigned char *when;
-	size_t nwhen;
 	/* values of target/at functions while the data is unchanged (rules host) */
 	int64_t *vals;
-	size_t nvals;
 	/* status changes seen, oldest first (deadline engine, journal) */
 	struct wafa_status_change *hist;
-	unsigned nhist, hist_cap;
 	/* per rule: what has been journaled (nj entries) */
 	struct wafa_jstate *js;
-	size_t nj;
+	uint32_t ndeadlines, deadlines_cap;
+	uint32_t ndone, done_cap;
+	uint32_t nwhen, nvals, nj;
+	unsigned mark; /* snapshot generation that last saw it */
+	unsigned nhist, hist_cap;
+	bool stripped;
 };
 
 /* The ticket's status (enum wafa_status). */
@@ -111,6 +116,11 @@ int wafa_ticket_from_row(const PGresult *res, int row, struct wafa_ticket **out,
  * and frees src.  If the data changed, forgets what when(t) said. */
 void wafa_ticket_replace(struct wafa_ticket *dst, struct wafa_ticket *src);
 void wafa_ticket_free(struct wafa_ticket *t);
+/* Lets the ticket's text go once it is scheduled: what when(t) and the
+ * target and at functions said stays cached, firing re-reads the row, and
+ * a row read again is told from this one by its hash.  Keeps status and a
+ * known priority (as static names) for the deadline engine. */
+void wafa_ticket_strip(struct wafa_ticket *t);
 
 /* Pushes a fresh Lua table with the ticket's columns: strings, timestamps
  * as integer Unix seconds (nil when NULL), and extra (jsonb) as a table. */
