@@ -44,7 +44,7 @@ static const char *const words_en[W_N] = {
 	"Follow-ups sent", "Surveys sent", "Answered", "Response rate", "CSAT", "Score",
 	"Opt-outs", "Mails by status", "Queued", "Sent", "Failed", "Skipped", "All", "(none)",
 	"No data in this period.", "h", "min", "Surveys", "dashed line: the goal", "Count",
-	"in business time, by each SLA's calendar",
+	"and p90: business time from start to stop, by each SLA's calendar, paused time left out",
 };
 
 static const char *const words_ar[W_N] = {
@@ -56,7 +56,7 @@ static const char *const words_ar[W_N] = {
 	"معدل الاستجابة", "رضا العملاء", "الدرجة", "إلغاءات الاشتراك", "الرسائل حسب الحالة",
 	"في الانتظار", "أُرسلت", "فشلت", "تُخطّيت", "الكل", "(لا يوجد)",
 	"لا بيانات في هذه الفترة.", "س", "د", "الاستبيانات", "الخط المتقطع: الهدف", "العدد",
-	"بوقت العمل، حسب تقويم كل اتفاقية",
+	"والمئين ٩٠: وقت العمل من البدء حتى التوقف، حسب تقويم كل اتفاقية، دون وقت الإيقاف",
 };
 
 static const char *const words_fa[W_N] = {
@@ -67,7 +67,7 @@ static const char *const words_fa[W_N] = {
 	"پیگیری‌های ارسال‌شده", "نظرسنجی‌های ارسال‌شده", "پاسخ‌داده‌شده", "نرخ پاسخ",
 	"رضایت مشتری", "امتیاز", "لغو اشتراک‌ها", "نامه‌ها بر اساس وضعیت", "در صف", "ارسال‌شده",
 	"ناموفق", "ردشده", "همه", "(هیچ)", "در این دوره داده‌ای نیست.", "ساعت", "دقیقه",
-	"نظرسنجی‌ها", "خط‌چین: هدف", "تعداد", "به وقت کاری، با تقویم هر توافق‌نامه",
+	"نظرسنجی‌ها", "خط‌چین: هدف", "تعداد", "و صدک ۹۰: وقت کاری از شروع تا توقف، با تقویم هر توافق‌نامه، بی زمان توقف",
 };
 
 /* How the report speaks: its words, digits and direction. */
@@ -855,7 +855,7 @@ static int render_html(FILE *f, const struct data *d, const struct wafa_report_o
 	      "p.period{color:#555;margin:0 0 16px}\n"
 	      "table{border-collapse:collapse;margin:6px 0 12px;font-size:13px}\n"
 	      "th,td{border:1px solid #ccc;padding:4px 8px;text-align:start}\n"
-	      "td{font-variant-numeric:tabular-nums}th{background:#f0f0f0}\n"
+	      "td{font-variant-numeric:tabular-nums}th{background:#f0f0f0}td:first-child{white-space:nowrap}\n"
 	      "tr.total td{font-weight:bold;background:#fafafa}\n"
 	      "td.ok{color:#17631a}td.low{color:#b00020;font-weight:bold}\n"
 	      "figure{margin:8px 0 16px}figcaption{color:#555;font-size:12px}\n"
@@ -892,10 +892,10 @@ static int render_html(FILE *f, const struct data *d, const struct wafa_report_o
 	fprintf(f, "</table>\n<p class=\"period\">%s %s</p>\n", l->w[W_MEDIAN], l->w[W_BUSINESS]);
 
 	/* week by week */
-	fprintf(f, "<h2>%s</h2>\n<table>\n<tr><th>%s</th><th>%s</th><th>%s</th><th>%s</th>"
+	fprintf(f, "<h2>%s</h2>\n<table>\n<tr><th>%s</th><th>%s: %s</th><th>%s</th><th>%s</th>"
 	           "<th>%s</th>",
-	        l->w[W_WEEKS], l->w[W_WEEK_OF], l->w[W_STARTED], l->w[W_MET], l->w[W_BREACHED],
-	        l->w[W_COMPLIANCE]);
+	        l->w[W_WEEKS], l->w[W_WEEK_OF], l->w[W_SLAS], l->w[W_STARTED], l->w[W_MET],
+	        l->w[W_BREACHED], l->w[W_COMPLIANCE]);
 	fprintf(f, "<th>%s: %s</th><th>%s</th><th>%s</th><th>%s</th>", l->w[W_PROMISES],
 	        l->w[W_MADE], l->w[W_KEPT], l->w[W_MOVED], l->w[W_BROKEN]);
 	fprintf(f, "<th>%s</th><th>%s</th><th>%s</th><th>%s</th><th>%s</th><th>%s</th></tr>\n",
