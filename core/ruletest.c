@@ -1085,6 +1085,13 @@ static int c_change(lua_State *L)
 	return 1;
 }
 
+/* c.note(text): a TAP comment */
+static int c_note(lua_State *L)
+{
+	tap_line(runner_of(L)->out, "# ", luaL_checkstring(L, 1));
+	return 0;
+}
+
 /* c.row(id) -> the ticket as rules see it (t) */
 static int c_row(lua_State *L)
 {
@@ -1114,6 +1121,7 @@ static int open_lib(lua_State *L)
 		{ "format_time", c_format_time }, { "rules", c_rules }, { "reset", c_reset },
 		{ "now", c_now },       { "clock", c_clock },       { "advance", c_advance },
 		{ "ticket", c_ticket }, { "change", c_change },     { "row", c_row },
+		{ "note", c_note },
 		{ NULL, NULL },
 	};
 

@@ -693,6 +693,17 @@ local function run(test, path)
   function t.mails() return copies("mail") end
   function t.events() return copies("event") end
 
+  -- t.show(): what happened so far (in scope), as TAP comments, to see
+  -- what a rule does while writing its test
+  function t.show()
+    c.note(here .. "what happened so far (the clock is at "
+      .. (c.now() and time_text(c.now()) or "not set") .. "):")
+    if #log == 0 then c.note("  nothing") end
+    for _, rec in ipairs(log) do
+      c.note("  " .. describe(rec) .. (rec.seen and "  (expected)" or ""))
+    end
+  end
+
   -- t.contains "text", t.matches "lua pattern": for subject, body, to, vars, ...
   function t.contains(text)
     return matcher("containing " .. quote(text), function(v)

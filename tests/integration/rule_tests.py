@@ -64,7 +64,7 @@ FIRST_RESPONSE = os.path.join(EXAMPLES, "first-response.lua")
 
 def main():
     require_wafa()
-    plan(23 + len(example_rules()))
+    plan(24 + len(example_rules()))
     tmp = tempfile.mkdtemp(prefix="wafa-ruletest-")
     try:
         run_all(tmp)
@@ -162,6 +162,29 @@ def run_all(tmp):
     ok(("%s:%d: expected no mail, but one happened:" % (path, l3)) in r.stdout
        and "to omar@example.com: \"SLA breached: #1 Ticket 1\"" in r.stdout,
        "an unexpected mail is shown with its time, rule, recipient and subject", diag=show(r))
+
+    # -- t.show() prints what happened, as TAP comments
+    write(d, "show_test.lua", '''
+        test "show" {
+          rules = "first-response",
+          function(t)
+            t.at "2026-03-05 09:00"
+            t.ticket { priority = "urgent", owner_email = "omar@example.com" }
+            t.wait "2h"
+            t.expect { event = "breach" }
+            t.show()
+          end,
+        }
+    ''')
+    r = cli(["test", "-c", conf_w, os.path.join(d, "show_test.lua")], timeout=60)
+    ok(r.returncode == 0 and re.search(
+        r"^# .*show_test\.lua:\d+: what happened so far \(the clock is at 2026-03-05 11:00 UTC\):\n"
+        r"#   2026-03-05 09:00 UTC  started of first-response, ticket 1\n"
+        r"#   2026-03-05 10:00 UTC  breach of first-response, ticket 1 \(breach\)  \(expected\)\n"
+        r"#   2026-03-05 10:00 UTC  mail from first-response \(breach\), ticket 1, to omar@example.com: "
+        r"\"SLA breached: #1 Ticket 1\"\n", r.stdout, re.M),
+       "t.show() prints what happened, in order, as TAP comments", diag=show(r))
+    os.remove(os.path.join(d, "show_test.lua"))
 
     # -- a broken test file is reported, and the other files still run
     write(d, "broken_test.lua", '''
