@@ -723,7 +723,7 @@ static bool allowed(struct wafa_mailer *m, PGresult *res, int i, struct row *row
 	bool offer = strcmp(PQgetvalue(res, i, WAFA_OB_KIND), "offer") == 0;
 	char addr[320];
 	wafa_outbox_address(rcpt, addr, sizeof(addr));
-	struct seen *s = seen_get(m, addr, true); /* NULL only without memory */
+	struct seen *s = seen_get(m, addr, false); /* mails to addr now in flight */
 	char why[300], id[32], at[32];
 	int64_t until;
 	enum wafa_contact_verdict v;
@@ -741,6 +741,8 @@ static bool allowed(struct wafa_mailer *m, PGresult *res, int i, struct row *row
 	                        PQgetisnull(res, i, WAFA_OB_TZ) ? NULL : PQgetvalue(res, i, WAFA_OB_TZ),
 	                        wafa_clock_now_ms(), &until, why, sizeof(why));
 	if (v == WAFA_CONTACT_SEND) {
+		if (!s)
+			s = seen_get(m, addr, true); /* NULL only without memory */
 		if (s) {
 			s->mails++;
 			s->offers += offer;
