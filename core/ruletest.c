@@ -845,7 +845,8 @@ static void push_recs(lua_State *L, struct runner *x)
 {
 	static const char *const types[] = { "event", "mail", "error", "log" };
 
-	qsort(x->recs, x->nrec, sizeof(*x->recs), by_instant);
+	if (x->nrec > 1)
+		qsort(x->recs, x->nrec, sizeof(*x->recs), by_instant);
 	lua_createtable(L, (int)x->nrec, 0);
 	for (size_t i = 0; i < x->nrec; i++) {
 		const struct rec *r = &x->recs[i];
@@ -1290,7 +1291,8 @@ static int collect(const char *path, char ***files, size_t *n, size_t *cap, FILE
 		}
 		closedir(d);
 		free(trimmed);
-		qsort(*files + first, *n - first, sizeof(**files), by_name);
+		if (*n > first)
+			qsort(*files + first, *n - first, sizeof(**files), by_name);
 		return 0;
 	}
 	if (*n == *cap) {
