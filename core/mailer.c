@@ -212,6 +212,7 @@ static void *worker(void *arg)
 		pthread_mutex_lock(&m->lock);
 		if (me < MAX_SESSIONS)
 			m->running[me] = NULL;
+		pthread_cond_broadcast(&m->recorded); /* maybe_done() may wait for it */
 		if (b->abandoned) {
 			free_batch(b); /* the loop gave it up: it is ours */
 		} else {
@@ -256,7 +257,23 @@ static void maybe_done(struct wafa_mailer *m)
 	m->quit = true;
 	m->closed = true; /* no uv_async_send from here on */
 	pthread_cond_broadcast(&m->wake);
-	/* a worker still in a batch given up on the stop is left behind */
+	/* a session given up on the stop while connecting returns at once when
+	 * its probe sees the cancel fd; one still in libESMTP's connect() does
+	 * not, and is left behind after half a second */
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += 500 * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	for (;;) {
+		bool busy = false;
+		for (size_t i = 0; i < m->nthreads; i++)
+			busy = busy || m->running[i];
+		if (!busy || pthread_cond_timedwait(&m->recorded, &m->lock, &until) == ETIMEDOUT)
+			break;
+	}
 	bool stuck[MAX_SESSIONS] = { false };
 	for (size_t i = 0; i < m->nthreads; i++)
 		if (m->running[i]) {
