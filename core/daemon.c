@@ -522,52 +522,84 @@ static void snapshot(struct daemon *d)
 
 static void fetch_ids(struct daemon *d);
 
+#define IDS_BATCH 10000 /* ticket ids asked for in one query */
+
+static int by_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Sorts the ids waiting to be fetched and drops repeats: a burst of
+ * notifications costs O(n log n), not a scan of the list for each. */
+static void compact_ids(struct daemon *d)
+{
+	size_t n = 0;
+
+	qsort(d->ids, d->nids, sizeof(*d->ids), by_id);
+	for (size_t i = 0; i < d->nids; i++)
+		if (n == 0 || d->ids[i] != d->ids[n - 1])
+			d->ids[n++] = d->ids[i];
+	d->nids = n;
+}
+
 static void on_ids(PGresult *res, void *arg)
 {
 	struct daemon *d = arg;
+	int64_t *seen = NULL;
 
 	d->fetching = false;
 	if (take_rows(d, res, "reading changed tickets", true) >= 0) {
 		/* an id asked for and not returned has left the view */
-		for (size_t i = 0; i < d->ninflight; i++) {
-			bool seen = false;
-			for (int r = 0; r < PQntuples(res) && !seen; r++)
-				seen = strtoll(PQgetvalue(res, r, 0), NULL, 10) == d->inflight[i];
-			if (!seen)
+		int n = PQntuples(res);
+		seen = malloc(((size_t)n + 1) * sizeof(*seen));
+		for (int r = 0; seen && r < n; r++)
+			seen[r] = strtoll(PQgetvalue(res, r, 0), NULL, 10);
+		if (seen)
+			qsort(seen, (size_t)n, sizeof(*seen), by_id);
+		for (size_t i = 0; seen && i < d->ninflight; i++)
+			if (!bsearch(&d->inflight[i], seen, (size_t)n, sizeof(*seen), by_id))
 				drop_ticket(d, d->inflight[i]);
-		}
 		arm(d);
 	}
 	/* on failure the reconnect's snapshot covers these ids */
+	free(seen);
 	d->ninflight = 0;
 	fetch_ids(d);
 }
 
+/* Asks for up to IDS_BATCH of the tickets notified since the last fetch. */
 static void fetch_ids(struct daemon *d)
 {
 	char *list = NULL;
-	size_t len = 0;
+	size_t len = 0, k;
 	FILE *f;
 
 	if (d->fetching || d->nids == 0 || !wafa_pg_connected(d->work) || !d->adapter.ids_sql)
 		return;
+	compact_ids(d);
+	k = d->nids < IDS_BATCH ? d->nids : IDS_BATCH;
+	if (d->inflight_cap < k) {
+		int64_t *grown = realloc(d->inflight, k * sizeof(*grown));
+		if (!grown)
+			return; /* tried again at the next notification or reconciliation */
+		d->inflight = grown;
+		d->inflight_cap = k;
+	}
 	f = open_memstream(&list, &len);
 	if (!f)
 		return;
 	fputc('{', f);
-	for (size_t i = 0; i < d->nids; i++)
+	for (size_t i = 0; i < k; i++)
 		fprintf(f, "%s%" PRId64, i ? "," : "", d->ids[i]);
 	fputc('}', f);
 	fclose(f);
 	/* what is asked now moves aside; new ids collect for the next fetch */
-	int64_t *swap = d->inflight;
-	size_t swap_cap = d->inflight_cap;
-	d->inflight = d->ids;
-	d->inflight_cap = d->ids_cap;
-	d->ninflight = d->nids;
-	d->ids = swap;
-	d->ids_cap = swap_cap;
-	d->nids = 0;
+	memcpy(d->inflight, d->ids, k * sizeof(*d->ids));
+	memmove(d->ids, d->ids + k, (d->nids - k) * sizeof(*d->ids));
+	d->ninflight = k;
+	d->nids -= k;
 	const char *p[] = { list };
 	if (wafa_pg_query(d->work, d->adapter.ids_sql, 1, p, on_ids, d) == 0)
 		d->fetching = true;
@@ -592,21 +624,20 @@ static void on_notify(struct wafa_pg *pg, const char *channel, const char *paylo
 		return;
 	}
 	wafa_log(WAFA_DEBUG, "adapter", "ticket=%lld changed", id);
-	for (size_t i = 0; i < d->nids; i++)
-		if (d->ids[i] == id)
-			goto fetch;
 	if (d->nids == d->ids_cap) {
-		size_t cap = d->ids_cap ? d->ids_cap * 2 : 64;
-		int64_t *grown = realloc(d->ids, cap * sizeof(*grown));
-		if (!grown) {
-			snapshot(d);
-			return;
+		compact_ids(d); /* repeats go; the list grows only for new ids */
+		if (d->nids * 2 >= d->ids_cap) {
+			size_t cap = d->ids_cap ? d->ids_cap * 2 : 64;
+			int64_t *grown = realloc(d->ids, cap * sizeof(*grown));
+			if (!grown) {
+				snapshot(d);
+				return;
+			}
+			d->ids = grown;
+			d->ids_cap = cap;
 		}
-		d->ids = grown;
-		d->ids_cap = cap;
 	}
 	d->ids[d->nids++] = id;
-fetch:
 	fetch_ids(d);
 }
 
@@ -662,6 +693,7 @@ struct fire_item {
 	bool queued; /* its action ran and it is in the insert */
 	const char *event; /* for the metrics: its event, and when it fell due */
 	int cancelled_later; /* later steps recorded cancelled with it (until) */
+	int mails;           /* rows the insert returned for it */
 	int64_t due;
 	char key[512];
 };
@@ -703,6 +735,51 @@ static void batch_retry(struct fire_batch *b, bool queued_only, const char *why)
 	arm(d);
 }
 
+static struct fire_batch *sorting; /* qsort has no argument: the batch being sorted */
+
+static int by_key(const void *a, const void *b)
+{
+	return strcmp(sorting->items[*(const size_t *)a].key, sorting->items[*(const size_t *)b].key);
+}
+
+/* Counts each firing's mails among the keys the insert returned (KEY/N),
+ * by binary search over the firings sorted by key: a batch of n costs
+ * O(n log n), not n times the rows. */
+static void count_mails(struct fire_batch *b, PGresult *res)
+{
+	size_t *order = malloc((b->n + 1) * sizeof(*order));
+
+	for (size_t i = 0; i < b->n; i++)
+		b->items[i].mails = 0;
+	if (!order)
+		return; /* the counts are for the log and metrics only */
+	for (size_t i = 0; i < b->n; i++)
+		order[i] = i;
+	sorting = b;
+	qsort(order, b->n, sizeof(*order), by_key);
+	sorting = NULL;
+	for (int r = 0; r < PQntuples(res); r++) {
+		const char *k = PQgetvalue(res, r, 0), *slash = strrchr(k, '/');
+		size_t len = slash ? (size_t)(slash - k) : strlen(k), lo = 0, hi = b->n;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			const char *key = b->items[order[mid]].key;
+			int c = strncmp(k, key, len);
+			if (c == 0)
+				c = key[len] ? -1 : 0;
+			if (c == 0) {
+				b->items[order[mid]].mails++;
+				break;
+			}
+			if (c < 0)
+				hi = mid;
+			else
+				lo = mid + 1;
+		}
+	}
+	free(order);
+}
+
 static void on_batch_inserted(PGresult *res, void *arg)
 {
 	struct fire_batch *b = arg;
@@ -721,17 +798,13 @@ static void on_batch_inserted(PGresult *res, void *arg)
 		goto out;
 	}
 	rows = PQntuples(res);
+	count_mails(b, res);
 	for (size_t i = 0; i < b->n; i++) {
 		struct fire_item *f = &b->items[i];
 		struct wafa_ticket *t;
-		size_t klen = strlen(f->key);
-		int mails = 0;
+		int mails = f->mails;
 		if (!f->queued)
 			continue;
-		for (int r = 0; r < rows; r++) {
-			const char *k = PQgetvalue(res, r, 0);
-			mails += strncmp(k, f->key, klen) == 0 && k[klen] == '/';
-		}
 		wafa_metrics_firing(f->event);
 		for (int c = 0; c < f->cancelled_later; c++)
 			wafa_metrics_firing("cancelled");

@@ -18,9 +18,11 @@ deadlines fall after the bench ends); then, with wafa running:
                  sessions straight to the sink: the local ceiling
 """
 import argparse
+import atexit
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -79,9 +81,12 @@ class Sink:
         cmd = [exe] + (["-u", "nobody"] if IS_ROOT else []) + ["-p", "-c", "127.0.0.1:%d" % self.port,
                                                              "1000"]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        atexit.register(self.stop)
         time.sleep(0.3)
 
     def stop(self):
+        if self.proc.poll() is not None:
+            return
         self.proc.terminate()
         self.proc.wait()
 
@@ -191,6 +196,8 @@ def main():
                     help="seconds from the burst's insert to its deadline (default: 5 + 1 per 10k)")
     ap.add_argument("--updates", type=int, default=5000, help="UPDATEs at 1,000/s")
     args = ap.parse_args()
+    # a SIGTERM ends the run through the harness's clean-ups (PostgreSQL, wafa)
+    signal.signal(signal.SIGTERM, lambda sig, frame: sys.exit(128 + sig))
     margin = args.margin or 5 + args.burst / 10000.0
 
     out = {"n": args.n, "burst_deadlines": args.burst}
