@@ -862,7 +862,7 @@ int wafa_rules_load_dir(struct wafa_rules *r, const char *dir, FILE *report)
 
 static int64_t target_of(const struct wafa_rule *rule, const struct wafa_ticket *t)
 {
-	const char *p = t->str[WAFA_T_PRIORITY];
+	const char *p = wafa_ticket_str(t, WAFA_T_PRIORITY);
 
 	for (int i = 0; p && i < WAFA_P_DEFAULT; i++)
 		if (strcmp(p, priority_names[i]) == 0 && rule->target_ms[i] >= 0)

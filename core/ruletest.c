@@ -982,15 +982,9 @@ static int build(lua_State *L, int idx, const struct wafa_ticket *base, int64_t 
 	for (int i = 0; i < WAFA_T_NSTR; i++)
 		if (sv[i])
 			total += strlen(sv[i]) + 1;
-	t = calloc(1, sizeof(*t));
+	t = wafa_ticket_alloc(total, &w);
 	if (!t)
 		return -ENOMEM;
-	t->strings = malloc(total ? total : 1);
-	if (!t->strings) {
-		free(t);
-		return -ENOMEM;
-	}
-	w = t->strings;
 	for (int i = 0; i < WAFA_T_NSTR; i++) {
 		if (!sv[i])
 			continue;

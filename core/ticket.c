@@ -62,11 +62,47 @@ int wafa_status_index(const char *name)
 	return -1;
 }
 
+const char *const wafa_priority_names[WAFA_PRIO_N] = { "low", "normal", "high", "urgent" };
+
 int wafa_ticket_status(const struct wafa_ticket *t)
 {
-	int s = t->str[WAFA_T_STATUS] ? wafa_status_index(t->str[WAFA_T_STATUS]) : -1;
+	int s;
 
+	if (!t->str)
+		return t->status;
+	s = t->str[WAFA_T_STATUS] ? wafa_status_index(t->str[WAFA_T_STATUS]) : -1;
 	return s < 0 ? WAFA_S_OPEN : s;
+}
+
+const char *wafa_ticket_str(const struct wafa_ticket *t, int col)
+{
+	if (t->str)
+		return t->str[col];
+	if (col == WAFA_T_STATUS)
+		return wafa_status_names[t->status];
+	if (col == WAFA_T_PRIORITY && t->priority < WAFA_PRIO_N)
+		return wafa_priority_names[t->priority];
+	return NULL;
+}
+
+struct wafa_ticket *wafa_ticket_alloc(size_t text, char **textp)
+{
+	struct wafa_ticket *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->str = calloc(1, WAFA_T_NSTR * sizeof(char *) + (text ? text : 1));
+	if (!t->str) {
+		free(t);
+		return NULL;
+	}
+	if (textp)
+		*textp = (char *)(t->str + WAFA_T_NSTR);
+	for (int i = 0; i < WAFA_T_NTIME; i++)
+		t->time[i] = WAFA_NO_TIME;
+	t->retry_at = WAFA_NO_TIME;
+	t->priority = WAFA_PRIO_N;
+	return t;
 }
 
 int wafa_ticket_add_change(struct wafa_ticket *t, int64_t at, int from, int to)
@@ -140,19 +176,13 @@ int wafa_ticket_from_row(const PGresult *res, int row, struct wafa_ticket **out,
 	for (int i = 0; i < WAFA_T_NSTR; i++)
 		if (!PQgetisnull(res, row, 1 + i))
 			total += (size_t)PQgetlength(res, row, 1 + i) + 1;
-	t = calloc(1, sizeof(*t));
+	t = wafa_ticket_alloc(total, &w);
 	if (!t)
 		return -ENOMEM;
-	t->strings = malloc(total ? total : 1);
-	if (!t->strings) {
-		free(t);
-		return -ENOMEM;
-	}
 	if (parse_int64(PQgetvalue(res, row, 0), &t->id) != 0) {
 		*why = "id is not an integer";
 		goto bad;
 	}
-	w = t->strings;
 	for (int i = 0; i < WAFA_T_NSTR; i++) {
 		if (PQgetisnull(res, row, 1 + i))
 			continue;
@@ -163,7 +193,6 @@ int wafa_ticket_from_row(const PGresult *res, int row, struct wafa_ticket **out,
 	}
 	for (int i = 0; i < WAFA_T_NTIME; i++) {
 		int col = 1 + WAFA_T_NSTR + i;
-		t->time[i] = WAFA_NO_TIME;
 		if (!PQgetisnull(res, row, col) && parse_int64(PQgetvalue(res, row, col), &t->time[i])) {
 			*why = "a timestamp is not a number";
 			goto bad;
@@ -172,6 +201,10 @@ int wafa_ticket_from_row(const PGresult *res, int row, struct wafa_ticket **out,
 	t->hash = hash_strings(t);
 	if (t->str[WAFA_T_STATUS])
 		status_ok = wafa_status_index(t->str[WAFA_T_STATUS]) >= 0;
+	t->status = (unsigned char)wafa_ticket_status(t);
+	for (int i = 0; t->str[WAFA_T_PRIORITY] && i < WAFA_PRIO_N; i++)
+		if (strcmp(t->str[WAFA_T_PRIORITY], wafa_priority_names[i]) == 0)
+			t->priority = (unsigned char)i;
 	if (!status_ok) {
 		*why = "status is not one of new, open, pending, solved, closed (map it in the view)";
 		goto bad;
@@ -184,7 +217,6 @@ int wafa_ticket_from_row(const PGresult *res, int row, struct wafa_ticket **out,
 		*why = "ref or subject is NULL";
 		goto bad;
 	}
-	t->retry_at = WAFA_NO_TIME;
 	*out = t;
 	return 0;
 bad:
@@ -196,7 +228,7 @@ static bool same_data(const struct wafa_ticket *a, const struct wafa_ticket *b)
 {
 	if (memcmp(a->time, b->time, sizeof(a->time)) != 0)
 		return false;
-	if (a->stripped)
+	if (!a->str || !b->str)
 		return a->hash == b->hash;
 	for (int i = 0; i < WAFA_T_NSTR; i++) {
 		if (!a->str[i] != !b->str[i] || (a->str[i] && strcmp(a->str[i], b->str[i]) != 0))
@@ -213,33 +245,28 @@ void wafa_ticket_replace(struct wafa_ticket *dst, struct wafa_ticket *src)
 		for (size_t i = 0; i < dst->nvals; i++)
 			dst->vals[i] = INT64_MAX;
 	}
-	free(dst->strings);
-	dst->strings = src->strings;
-	memcpy(dst->str, src->str, sizeof(dst->str));
+	free(dst->str);
+	dst->str = src->str;
 	memcpy(dst->time, src->time, sizeof(dst->time));
 	dst->hash = src->hash;
+	dst->status = src->status;
+	dst->priority = src->priority;
 	dst->stripped = false;
-	src->strings = NULL;
+	src->str = NULL;
 	wafa_ticket_free(src);
 }
 
-static const char *const priority_names[] = { "low", "normal", "high", "urgent" };
-
 void wafa_ticket_strip(struct wafa_ticket *t)
 {
-	const char *p = t->str[WAFA_T_PRIORITY], *priority = NULL;
-	int s = t->str[WAFA_T_STATUS] ? wafa_status_index(t->str[WAFA_T_STATUS]) : -1;
-
-	for (size_t i = 0; p && i < sizeof(priority_names) / sizeof(*priority_names); i++)
-		if (strcmp(p, priority_names[i]) == 0)
-			priority = priority_names[i];
-	memset(t->str, 0, sizeof(t->str));
-	/* static names, never written through (wafa_ticket_replace frees
-	 * `strings`, not these) */
-	t->str[WAFA_T_STATUS] = s >= 0 ? (char *)wafa_status_names[s] : NULL;
-	t->str[WAFA_T_PRIORITY] = (char *)priority;
-	free(t->strings);
-	t->strings = NULL;
+	if (t->str) {
+		t->status = (unsigned char)wafa_ticket_status(t);
+		t->priority = WAFA_PRIO_N;
+		for (int i = 0; t->str[WAFA_T_PRIORITY] && i < WAFA_PRIO_N; i++)
+			if (strcmp(t->str[WAFA_T_PRIORITY], wafa_priority_names[i]) == 0)
+				t->priority = (unsigned char)i;
+	}
+	free(t->str);
+	t->str = NULL;
 	t->stripped = true;
 }
 
@@ -247,7 +274,7 @@ void wafa_ticket_free(struct wafa_ticket *t)
 {
 	if (!t)
 		return;
-	free(t->strings);
+	free(t->str);
 	free(t->when);
 	free(t->vals);
 	free(t->hist);
@@ -311,16 +338,17 @@ void wafa_ticket_push(lua_State *L, const struct wafa_ticket *t)
 	lua_pushinteger(L, (lua_Integer)t->id);
 	lua_setfield(L, -2, "id");
 	for (int i = 0; i < WAFA_T_NSTR; i++) {
-		if (!t->str[i])
+		const char *s = wafa_ticket_str(t, i);
+		if (!s)
 			continue;
 		if (i == WAFA_T_EXTRA) {
-			json_t *v = json_loads(t->str[i], JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+			json_t *v = json_loads(s, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
 			if (!v)
 				continue;
 			push_json(L, v, 0);
 			json_decref(v);
 		} else {
-			lua_pushstring(L, t->str[i]);
+			lua_pushstring(L, s);
 		}
 		lua_setfield(L, -2, str_names[i]);
 	}

@@ -58,17 +58,18 @@ struct wafa_done {
 
 struct wafa_deadline;
 
-/* Fields ordered by size so the struct has no holes: one is held per
- * watched ticket (10M in one process). */
+/* One is held per watched ticket (10M in one process): fields ordered by
+ * size so the struct has no holes, the text apart and dropped once the
+ * ticket is scheduled. */
 struct wafa_ticket {
 	int64_t id;
-	/* NULL where the column is NULL; the text lives in one allocation,
-	 * `strings`.  A stripped ticket (wafa_ticket_strip) has let the text go:
-	 * only status and a known priority remain, as static names. */
-	char *str[WAFA_T_NSTR];
+	/* the string columns: WAFA_T_NSTR pointers (NULL where the column is
+	 * NULL), one allocation with their text behind them (wafa_ticket_alloc).
+	 * NULL once stripped (wafa_ticket_strip): read them through
+	 * wafa_ticket_str, which still knows status and a known priority */
+	char **str;
 	int64_t time[WAFA_T_NTIME]; /* ms since the epoch, or WAFA_NO_TIME */
-	char *strings;
-	uint64_t hash; /* of the string columns as read (wafa_ticket_from_row) */
+	uint64_t hash;    /* of the string columns as read (wafa_ticket_from_row) */
 	int64_t retry_at; /* do not fire before this (after a failed firing) */
 	/* scheduling state, owned by the rules host */
 	struct wafa_deadline **deadlines;
@@ -87,8 +88,21 @@ struct wafa_ticket {
 	uint32_t nwhen, nvals, nj;
 	unsigned mark; /* snapshot generation that last saw it */
 	unsigned nhist, hist_cap;
+	unsigned char status;   /* enum wafa_status, as read (WAFA_S_OPEN if unknown) */
+	unsigned char priority; /* index in wafa_priority_names, or WAFA_PRIO_N: another */
 	bool stripped;
 };
+
+enum { WAFA_PRIO_N = 4 };
+extern const char *const wafa_priority_names[WAFA_PRIO_N]; /* low normal high urgent */
+
+/* A zeroed ticket with room for the string columns and `text` bytes of
+ * text after them (returned in *text if not NULL); times unset.  NULL when
+ * out of memory.  wafa_ticket_free frees both. */
+struct wafa_ticket *wafa_ticket_alloc(size_t text, char **textp);
+/* A string column (NULL when NULL or let go): status and a known priority
+ * outlive wafa_ticket_strip. */
+const char *wafa_ticket_str(const struct wafa_ticket *t, int col);
 
 /* The ticket's status (enum wafa_status). */
 int wafa_ticket_status(const struct wafa_ticket *t);

@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		goto out;
 	}
 	wafa_rules_load_dir(r, dir, devnull);
-	t = calloc(1, sizeof(*t));
+	t = wafa_ticket_alloc(0, NULL);
 	t->id = 7;
 	t->str[WAFA_T_REF] = ref;
 	t->str[WAFA_T_SUBJECT] = subject;

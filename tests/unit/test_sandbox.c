@@ -61,7 +61,7 @@ static int clear_dir(void **state)
 static struct wafa_ticket *ticket(void)
 {
 	static char ref[] = "42", subject[] = "طلب استرداد", status[] = "open";
-	struct wafa_ticket *t = calloc(1, sizeof(*t));
+	struct wafa_ticket *t = wafa_ticket_alloc(0, NULL);
 
 	t->id = 42;
 	t->str[WAFA_T_REF] = ref;
@@ -176,7 +176,7 @@ static void rules_cannot_escape(void **state)
 
 	wafa_rules_close(r);
 	wafa_sandbox_close(sb);
-	free(t);
+	wafa_ticket_free(t);
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -f %s/*.lua", dir);
 	assert_int_equal(system(cmd), 0);
