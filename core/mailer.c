@@ -103,6 +103,11 @@ struct wafa_mailer {
 	uint64_t sent_issued, sent_done; /* sent UPDATEs queued and finished (loop) */
 	int64_t *sent_ids;               /* sent, for the next UPDATE (loop) */
 	size_t nsent_ids, capsent_ids;
+	/* the ids of the sent UPDATE out: should it fail (the connection lost),
+	 * they go back to sent_ids, written again ahead of the next claim on
+	 * the same connection, so a lease reset never makes them due again */
+	int64_t *issued_ids;
+	size_t nissued_ids, capissued_ids;
 	struct batch *todo, **todo_tail; /* (under lock) */
 	struct batch *ready;             /* (under lock) batches with news for the loop */
 	bool quit, closed;               /* (under lock) */
@@ -245,6 +250,7 @@ static void on_closed(uv_handle_t *h)
 	free(m->link_key);
 	free(m->seen);
 	free(m->sent_ids);
+	free(m->issued_ids);
 	free(m);
 }
 
@@ -473,6 +479,21 @@ static void record_unsent(struct wafa_mailer *m, const char *key, int64_t id_num
 		on_update(NULL, NULL);
 }
 
+/* Adds a sent mail's id to the next sent UPDATE.  Returns 0 or -ENOMEM. */
+static int keep_sent(struct wafa_mailer *m, int64_t id)
+{
+	if (m->nsent_ids == m->capsent_ids) {
+		size_t cap = m->capsent_ids ? m->capsent_ids * 2 : 256;
+		int64_t *n = realloc(m->sent_ids, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		m->sent_ids = n;
+		m->capsent_ids = cap;
+	}
+	m->sent_ids[m->nsent_ids++] = id;
+	return 0;
+}
+
 /* Adds row i of b to the sent ids in f, or records why it was not sent. */
 static void record_row(struct wafa_mailer *m, struct batch *b, size_t i)
 {
@@ -487,18 +508,11 @@ static void record_row(struct wafa_mailer *m, struct batch *b, size_t i)
 		record_unsent(m, row->key, row->id, row->attempts, mail, false);
 		return;
 	}
-	if (m->nsent_ids == m->capsent_ids) {
-		size_t cap = m->capsent_ids ? m->capsent_ids * 2 : 256;
-		int64_t *n = realloc(m->sent_ids, cap * sizeof(*n));
-		if (!n) {
-			wafa_log(WAFA_ERROR, "mail", "out of memory recording %s as sent (its lease "
-			                             "expires and it may go again)", row->key);
-			return;
-		}
-		m->sent_ids = n;
-		m->capsent_ids = cap;
+	if (keep_sent(m, row->id) != 0) {
+		wafa_log(WAFA_ERROR, "mail", "out of memory recording %s as sent (its lease "
+		                             "expires and it may go again)", row->key);
+		return;
 	}
-	m->sent_ids[m->nsent_ids++] = row->id;
 	wafa_log(WAFA_INFO, "mail", "sent %s to %s", row->key, mail->rcpt[0]);
 	wafa_metrics_mails(WAFA_METRIC_SENT, 1);
 }
@@ -536,12 +550,28 @@ static void flush_sent(struct wafa_mailer *m)
 		fclose(f);
 	}
 	const char *p[] = { ids };
-	if (f && wafa_pg_query(m->pg, wafa_outbox_sent_sql, 1, p, on_sent, m) == 0)
+	if (f && wafa_pg_query(m->pg, wafa_outbox_sent_sql, 1, p, on_sent, m) == 0) {
+		/* sent_ids becomes the UPDATE's, kept until it is done */
+		int64_t *swap = m->issued_ids;
+		size_t cap = m->capissued_ids;
 		seq = ++m->sent_issued;
-	else
+		m->issued_ids = m->sent_ids;
+		m->capissued_ids = m->capsent_ids;
+		m->nissued_ids = m->nsent_ids;
+		m->sent_ids = swap;
+		m->capsent_ids = cap;
+		m->nsent_ids = 0;
+	} else if (m->stopping) {
+		/* nothing more is claimed, and a stop must not wait for the database */
 		on_update(NULL, NULL);
+		m->nsent_ids = 0;
+	} else {
+		/* kept in sent_ids: written before the next claim */
+		wafa_log(WAFA_WARN, "mail", "cannot record %zu sent mail(s) now; recorded before the "
+		                            "next claim",
+		         m->nsent_ids);
+	}
 	free(ids);
-	m->nsent_ids = 0;
 	pthread_mutex_lock(&m->lock);
 	for (size_t i = 0; i < m->nsessions; i++) {
 		struct batch *b = m->slots[i];
@@ -563,7 +593,18 @@ static void on_sent(PGresult *res, void *arg)
 {
 	struct wafa_mailer *m = arg;
 
-	on_update(res, NULL);
+	if ((!res || PQresultStatus(res) != PGRES_COMMAND_OK) && m->stopping) {
+		on_update(res, NULL);
+	} else if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+		/* back in line: written again before the next claim */
+		wafa_log(WAFA_WARN, "mail", "recording %zu sent mail(s) failed: %s (recorded again "
+		                            "before the next claim)",
+		         m->nissued_ids, wafa_pg_result_error(res));
+		for (size_t i = 0; i < m->nissued_ids; i++)
+			if (keep_sent(m, m->issued_ids[i]) != 0)
+				break;
+	}
+	m->nissued_ids = 0;
 	pthread_mutex_lock(&m->lock);
 	m->sent_done++;
 	for (size_t i = 0; i < m->nsessions; i++) {
@@ -970,7 +1011,6 @@ out:
 static void claim(struct wafa_mailer *m)
 {
 	char batch[24], lease[32], mails_ms[32], offers_ms[32];
-	const char *p[] = { batch, lease, mails_ms, offers_ms };
 	size_t free_slots;
 
 	if (m->stopping || m->paused)
@@ -979,6 +1019,13 @@ static void claim(struct wafa_mailer *m)
 	if (m->claiming || free_slots == 0) {
 		m->again = true;
 		return;
+	}
+	if (m->nsent_ids > 0) {
+		/* first what was sent and is not yet recorded: its UPDATE goes
+		 * ahead of the claim on this connection */
+		flush_sent(m);
+		if (m->nsent_ids > 0)
+			return; /* not connected, or one is out: on_sent looks again */
 	}
 	if (!m->link_key && m->cfg->web_key_file[0] &&
 	    wafa_token_key_load(m->cfg->web_key_file, &m->link_key, &m->link_keylen) == 0)
@@ -993,6 +1040,7 @@ static void claim(struct wafa_mailer *m)
 	         (long long)(LEASE_S + (m->cfg->batch * 2 + 1) * (m->cfg->timeout_ms / 1000)));
 	snprintf(mails_ms, sizeof(mails_ms), "%" PRId64, m->cfg->customer_mails.per_ms);
 	snprintf(offers_ms, sizeof(offers_ms), "%" PRId64, m->cfg->offers.per_ms);
+	const char *p[] = { batch, lease, mails_ms, offers_ms };
 	if (wafa_pg_query(m->pg, m->claim_sql, 4, p, on_claimed, m) == 0)
 		m->claiming = true;
 }
