@@ -47,6 +47,9 @@ struct daemon {
 	struct wafa_adapter adapter;
 	struct wafa_pg *work;   /* queries */
 	struct wafa_pg *listen; /* LISTEN only: a busy connection hears late */
+	/* the mailer's: a 250 is recorded as it comes, not behind a snapshot or
+	 * a journal batch (a kill -9 in between sends it again) */
+	struct wafa_pg *mail;
 	struct wafa_mailer *mailer;
 	struct wafa_web *web; /* the customers' clicks; NULL without [web] listen */
 	struct wafa_offers *offers;
@@ -1193,6 +1196,17 @@ static void claim_leadership(struct daemon *d);
 static void on_leader_timer(uv_timer_t *t);
 static void on_search_path(PGresult *res, void *arg);
 
+static void on_leases_reset(PGresult *res, void *arg)
+{
+	struct daemon *d = arg;
+
+	if (!res)
+		return; /* lost: the next connection asks to lead again */
+	on_search_path(res, arg); /* logs an error */
+	if (d->leader && d->mailer && !d->stopping)
+		wafa_mailer_start(d->mailer);
+}
+
 /* Leading: dead leaders' leases go (only the leader sends, so a claim that
  * is still held belonged to one that stopped), then the tickets are read. */
 static void on_leadership(PGresult *res, void *arg)
@@ -1221,12 +1235,17 @@ static void on_leadership(PGresult *res, void *arg)
 		wafa_log(WAFA_INFO, "daemon", "leading on schema %s", d->cfg->schema);
 	d->leader = true;
 	d->said_standby = false;
+	/* but not those this process still sends (leading again after a lost
+	 * connection): another session would send them twice */
+	char *held = d->mailer ? wafa_mailer_held(d->mailer) : NULL;
+	const char *hp[] = { held ? held : "{}" };
+	/* the mailer (on its own connection) starts once the reset is done */
 	if (wafa_pg_query(d->work, "UPDATE outbox SET claimed_until = NULL "
-	                           " WHERE status = 'queued' AND claimed_until IS NOT NULL",
-	                  0, NULL, on_search_path, d) != 0)
+	                           " WHERE status = 'queued' AND claimed_until IS NOT NULL "
+	                           "   AND NOT id = ANY($1::int8[])",
+	                  1, hp, on_leases_reset, d) != 0)
 		wafa_log(WAFA_ERROR, "pg", "cannot queue the lease reset");
-	if (d->mailer)
-		wafa_mailer_start(d->mailer);
+	free(held);
 	const char *p[] = { d->cfg->view };
 	if (wafa_pg_query(d->work, d->adapter.columns_sql, 1, p, on_columns, d) != 0)
 		wafa_log(WAFA_ERROR, "pg", "cannot queue the view's column query");
@@ -1296,6 +1315,15 @@ static void on_work_connected(struct wafa_pg *pg, void *arg)
 	if (wafa_pg_query(pg, wafa_schema_search_path_sql, 1, p, on_search_path, d) != 0 ||
 	    wafa_pg_query(pg, wafa_schema_version_sql, 0, NULL, on_version, d) != 0)
 		wafa_log(WAFA_ERROR, "pg", "cannot queue the first queries");
+}
+
+static void on_mail_connected(struct wafa_pg *pg, void *arg)
+{
+	struct daemon *d = arg;
+	const char *p[] = { d->quoted_schema };
+
+	if (wafa_pg_query(pg, wafa_schema_search_path_sql, 1, p, on_search_path, d) != 0)
+		wafa_log(WAFA_ERROR, "pg", "cannot queue the mail connection's search_path");
 }
 
 static void on_listening(PGresult *res, void *arg)
@@ -1458,7 +1486,8 @@ static void close_all(struct daemon *d)
 {
 	wafa_pg_close(d->work);
 	wafa_pg_close(d->listen);
-	d->work = d->listen = NULL;
+	wafa_pg_close(d->mail);
+	d->work = d->listen = d->mail = NULL;
 	uv_close((uv_handle_t *)&d->deadline_timer, on_handle_closed);
 	uv_close((uv_handle_t *)&d->reconcile_timer, on_handle_closed);
 	uv_close((uv_handle_t *)&d->stop_timer, on_handle_closed);
@@ -1480,6 +1509,7 @@ static void on_stop_tick(uv_timer_t *t)
 	if (d->work && wafa_pg_connected(d->work) && unwritten && ticks < 200)
 		on_journal_tick(&d->journal_timer);
 	if ((d->firing > 0 || (d->work && wafa_pg_pending(d->work) > 0) ||
+	     (d->mail && wafa_pg_pending(d->mail) > 0) ||
 	     (d->work && wafa_pg_connected(d->work) && unwritten)) &&
 	    ++ticks < 200)
 		return;
@@ -1562,6 +1592,7 @@ int wafa_daemon_run(struct wafa_config *cfg)
 	uv_loop_t loop;
 	struct wafa_pg_hooks work_hooks = { on_work_connected, NULL, &d };
 	struct wafa_pg_hooks listen_hooks = { on_listen_connected, on_notify, &d };
+	struct wafa_pg_hooks mail_hooks = { on_mail_connected, NULL, &d };
 	int code = EX_OK;
 
 	/* libESMTP writes with write(2): a reset mid-DATA must not kill us */
@@ -1608,7 +1639,8 @@ int wafa_daemon_run(struct wafa_config *cfg)
 
 	if (wafa_pg_open(&loop, cfg->dsn, "work", &work_hooks, &d.work) != 0 ||
 	    wafa_pg_open(&loop, cfg->dsn, "listen", &listen_hooks, &d.listen) != 0 ||
-	    wafa_mailer_open(&loop, cfg, d.work, channel, &d.mailer) != 0) {
+	    wafa_pg_open(&loop, cfg->dsn, "mail", &mail_hooks, &d.mail) != 0 ||
+	    wafa_mailer_open(&loop, cfg, d.mail, channel, &d.mailer) != 0) {
 		code = EX_OSERR;
 		wafa_channel_close(&channel);
 		shutdown_daemon(&d, code);

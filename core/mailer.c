@@ -391,6 +391,26 @@ void wafa_mailer_pause(struct wafa_mailer *m)
 	uv_timer_stop(&m->timer);
 }
 
+char *wafa_mailer_held(const struct wafa_mailer *m)
+{
+	char *ids = NULL;
+	size_t len = 0, n = 0;
+	FILE *f = open_memstream(&ids, &len);
+
+	if (!f)
+		return NULL;
+	fputc('{', f);
+	for (size_t s = 0; s < MAX_SESSIONS; s++)
+		for (size_t i = 0; m->slots[s] && i < m->slots[s]->n; i++)
+			fprintf(f, "%s%" PRId64, n++ ? "," : "", m->slots[s]->rows[i].id);
+	fputc('}', f);
+	if (fclose(f) != 0) {
+		free(ids);
+		return NULL;
+	}
+	return ids;
+}
+
 void wafa_mailer_kick(struct wafa_mailer *m)
 {
 	claim(m);
@@ -1040,7 +1060,11 @@ static void claim(struct wafa_mailer *m)
 	         (long long)(LEASE_S + (m->cfg->batch * 2 + 1) * (m->cfg->timeout_ms / 1000)));
 	snprintf(mails_ms, sizeof(mails_ms), "%" PRId64, m->cfg->customer_mails.per_ms);
 	snprintf(offers_ms, sizeof(offers_ms), "%" PRId64, m->cfg->offers.per_ms);
-	const char *p[] = { batch, lease, mails_ms, offers_ms };
-	if (wafa_pg_query(m->pg, m->claim_sql, 4, p, on_claimed, m) == 0)
+	char *held = wafa_mailer_held(m);
+	if (!held)
+		return; /* out of memory: the next tick tries again */
+	const char *p[] = { batch, lease, mails_ms, offers_ms, held };
+	if (wafa_pg_query(m->pg, m->claim_sql, 5, p, on_claimed, m) == 0)
 		m->claiming = true;
+	free(held);
 }

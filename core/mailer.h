@@ -23,6 +23,10 @@ void wafa_mailer_start(struct wafa_mailer *m);
 void wafa_mailer_pause(struct wafa_mailer *m);
 /* Looks at the outbox now (new rows were queued). */
 void wafa_mailer_kick(struct wafa_mailer *m);
+/* The ids of the rows this mailer holds (claimed, in a batch not yet
+ * done) as an array literal "{1,2}", malloc'ed, or NULL (no memory): a
+ * lease reset on taking the lead again must leave them alone. */
+char *wafa_mailer_held(const struct wafa_mailer *m);
 /* Stops claiming; calls done once no batch is in flight.  Frees m after. */
 void wafa_mailer_stop(struct wafa_mailer *m, void (*done)(void *arg), void *arg);
 

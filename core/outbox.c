@@ -38,6 +38,7 @@ char *wafa_outbox_claim_sql(const char *view)
 	    "            WHERE id IN (SELECT id FROM outbox "
 	    "                          WHERE status = 'queued' AND next_attempt_at <= now() "
 	    "                            AND (claimed_until IS NULL OR claimed_until < now()) "
+	    "                            AND NOT id = ANY($5::int8[]) "
 	    "                          ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) "
 	    "           RETURNING *) "
 	    "SELECT c.id, c.key, c.mail_from, c.rcpt, c.subject, c.body, c.attempts, "

@@ -18,7 +18,9 @@
  * queued. */
 extern const char wafa_outbox_fire_sql[];
 /* The claim query for a helpdesk view (quoted): $1 batch size, $2 lease
- * seconds, $3 and $4 the [contact] customer_mails and offers windows in ms.
+ * seconds, $3 and $4 the [contact] customer_mails and offers windows in ms,
+ * $5 the ids the claiming process holds ("{1,2}": never claimed twice, even
+ * if a lease reset made them look free).
  * Claims due rows (SKIP LOCKED) and returns, per row, the columns named by
  * enum wafa_outbox_col, with the contact facts for a mail to a customer.
  * Returns a malloc'ed string or NULL. */
