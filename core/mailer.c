@@ -525,7 +525,9 @@ static void record_row(struct wafa_mailer *m, struct batch *b, size_t i)
 	row->recorded = true;
 	uncount(m, row);
 	if (mail->status != WAFA_MAIL_SENT) {
-		record_unsent(m, row->key, row->id, row->attempts, mail, false);
+		/* a batch cut short by a stop leaves the rest PENDING: due at once */
+		record_unsent(m, row->key, row->id, row->attempts, mail,
+		              m->stopping && mail->status == WAFA_MAIL_PENDING);
 		return;
 	}
 	if (keep_sent(m, row->id) != 0) {

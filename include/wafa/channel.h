@@ -59,7 +59,9 @@ struct wafa_send_ctx {
 	void (*settled)(struct wafa_mail *mail, void *arg);
 	void *arg;
 	/* Becomes readable when the mailer stops: waits that have not begun()
-	 * (a connect) poll it and give up, leaving their mails PENDING. */
+	 * (a connect) poll it and give up, leaving their mails PENDING; a
+	 * session that has begun sends no further mail (none half: a mail cut
+	 * off must not reach the relay whole) and leaves the rest PENDING. */
 	int cancel_fd;
 };
 

@@ -80,6 +80,7 @@ struct trace {
 	smtp_message_t *msgs;
 	unsigned char *settled; /* per mail: passed to ctx->settled() already */
 	size_t n, next;         /* next: where to look for the message sent next */
+	size_t cancelled_at;    /* 1 + the mail whose data was refused on a stop; 0 none */
 	auth_context_t auth;
 	int connected;
 	int tls_missing;   /* STARTTLS required, not offered */
@@ -96,6 +97,9 @@ struct trace {
 struct feed {
 	const char *data;
 	size_t len, off;
+	int cancel_fd;       /* -1: none */
+	struct trace *t;     /* NULL: none */
+	size_t index;        /* of the mail in the batch */
 };
 
 struct worst {
@@ -356,6 +360,19 @@ static const char *feed_cb(void **ctx, int *len, void *arg)
 	if (!len) { /* rewind */
 		f->off = 0;
 		return NULL;
+	}
+	/* The mailer stops: this mail's data is refused, and libESMTP drops
+	 * the connection before the final dot (the relay keeps nothing of it;
+	 * the mails after it are never begun).  A stop so waits for the mail
+	 * at the relay, not for the rest of a batch. */
+	if (f->off == 0 && f->cancel_fd >= 0 && f->t) {
+		struct pollfd pfd = { .fd = f->cancel_fd, .events = POLLIN };
+		if (poll(&pfd, 1, 0) > 0) {
+			f->t->cancelled_at = f->index + 1;
+			*len = 0;
+			errno = ECANCELED;
+			return NULL;
+		}
 	}
 	n = f->len - f->off;
 	if (n > FEED_CHUNK)
@@ -634,7 +651,7 @@ static void warm_up(void)
 	struct warm w = { .lfd = -1 };
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	socklen_t salen = sizeof(sa);
-	struct feed f = { "\r\n", 2, 0 };
+	struct feed f = { .data = "\r\n", .len = 2, .cancel_fd = -1 };
 	smtp_session_t session = NULL;
 	smtp_message_t msg;
 	pthread_t th;
@@ -823,7 +840,8 @@ static int setup_session(struct smtp *s, struct trace *t, smtp_session_t session
 	return 1;
 }
 
-static int add_mail(smtp_session_t session, const struct wafa_mail *m, struct feed *f, smtp_message_t *out)
+static int add_mail(smtp_session_t session, const struct wafa_mail *m, struct feed *f,
+                    smtp_message_t *out)
 {
 	smtp_message_t msg = smtp_add_message(session);
 
@@ -1065,6 +1083,9 @@ static void st_send(void *state, struct wafa_mail *mails, size_t n, const struct
 	for (size_t i = 0; i < n; i++) {
 		if (mails[i].status != WAFA_MAIL_PENDING)
 			continue;
+		feeds[i].t = &t;
+		feeds[i].index = i;
+		feeds[i].cancel_fd = ctx->cancel_fd;
 		if (!add_mail(session, &mails[i], &feeds[i], &msgs[i])) {
 			fail_pending(mails, n, "cannot set up an SMTP session: out of memory");
 			goto out;
@@ -1090,10 +1111,18 @@ out:
 		smtp_destroy_session(session);
 	if (t.auth)
 		auth_destroy_context(t.auth);
+	fail_pending(mails, n, "not attempted");
+	/* cut short by a stop: the mail refused its data and those after it
+	 * were not sent; PENDING tells the mailer they are due again at once */
+	for (size_t i = t.cancelled_at ? t.cancelled_at - 1 : n; i < n; i++) {
+		if (t.settled[i])
+			continue;
+		mails[i].status = WAFA_MAIL_PENDING;
+		snprintf(mails[i].reason, sizeof(mails[i].reason), "not sent: wafa stopped");
+	}
 	free(feeds);
 	free(msgs);
 	free(t.settled);
-	fail_pending(mails, n, "not attempted");
 }
 
 const struct wafa_channel wafa_channel_smtp = { WAFA_ABI, "smtp", WAFA_CHANNEL_PARALLEL, st_open,
