@@ -12,7 +12,7 @@
 #include "config.h"
 #include "error.h"
 
-#define WAFA_ADAPTER_PAGE 1000
+#define WAFA_ADAPTER_PAGE 5000
 
 struct wafa_adapter {
 	char *view;       /* quoted */

@@ -454,7 +454,16 @@ static void sweep(struct daemon *d)
 static void on_page(PGresult *res, void *arg)
 {
 	struct daemon *d = arg;
-	int n = take_rows(d, res, "reading the tickets", false);
+	int n;
+
+	/* a full page: the next is asked for before this one is taken in, so
+	 * PostgreSQL reads it while wafa indexes this one */
+	if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == WAFA_ADAPTER_PAGE) {
+		snapshot_page(d, strtoll(PQgetvalue(res, WAFA_ADAPTER_PAGE - 1, 0), NULL, 10));
+		take_rows(d, res, "reading the tickets", false);
+		return;
+	}
+	n = take_rows(d, res, "reading the tickets", false);
 
 	if (n < 0) {
 		d->loading = false;
@@ -467,10 +476,6 @@ static void on_page(PGresult *res, void *arg)
 		} else if (res) {
 			d->reload = true; /* try again at the next reconciliation */
 		}
-		return;
-	}
-	if (n == WAFA_ADAPTER_PAGE) {
-		snapshot_page(d, strtoll(PQgetvalue(res, n - 1, 0), NULL, 10));
 		return;
 	}
 	d->loading = false;
@@ -688,6 +693,7 @@ static void on_reconcile(uv_timer_t *t)
  * two round trips and one commit, not two per ticket. */
 
 #define FIRE_BATCH 500
+#define FIRE_INFLIGHT 3 /* batches between their check and their insert */
 
 struct fire_item {
 	int64_t ticket_id;
@@ -722,8 +728,11 @@ static void fire_retry(struct daemon *d, const struct fire_item *f)
 
 static void batch_end(struct fire_batch *b)
 {
-	b->d->firing--;
+	struct daemon *d = b->d;
+
+	d->firing--;
 	free(b);
+	arm(d); /* the next batch, if one waited for this one */
 }
 
 static void batch_retry(struct fire_batch *b, bool queued_only, const char *why)
@@ -1066,6 +1075,9 @@ static void on_deadline(uv_timer_t *timer)
 		return; /* the leader fires; leading again reads and arms anew */
 	if (!wafa_pg_connected(d->work))
 		return; /* the reconnect's snapshot re-arms */
+	if (d->firing >= FIRE_INFLIGHT)
+		return; /* the end of a batch re-arms: a burst does not queue all its
+		         * batches at once ahead of every other query */
 	fire_due(d, wafa_clock_now_ms());
 	arm(d);
 }
