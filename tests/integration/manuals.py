@@ -338,6 +338,32 @@ def check_config(conf):
     return keys
 
 
+def check_example_file(keys):
+    """contrib/wafa.conf.example (installed as /etc/wafa/wafa.conf.example,
+    which wafa.conf(5) says holds every key with its default) has every key,
+    set to its default or, for an installation path, commented out."""
+    found, section = {}, None
+    for line in source("contrib/wafa.conf.example").split("\n"):
+        m = re.match(r"\[(\w+)\]", line)
+        if m:
+            section = m.group(1)
+            continue
+        m = re.match(r"(;?)(\w+)\s*=(.*)$", line)
+        if m and section:
+            value = re.sub(r"(^|\s);.*$", "", m.group(3)).strip()  # inih's inline comment
+            found[(section, m.group(2))] = (m.group(1), value)
+    problems = []
+    for k in keys:
+        got = found.get((k["section"], k["name"]))
+        if got is None:
+            problems.append("[%s] %s is missing" % (k["section"], k["name"]))
+        elif k["default"] is not None and not got[0] and got[1] != k["default"]:
+            problems.append("[%s] %s = %s, but its default is \"%s\"" %
+                            (k["section"], k["name"], got[1], k["default"]))
+    ok(not problems, "contrib/wafa.conf.example has every key with its default",
+       diag="\n".join(problems))
+
+
 def check_config_examples(conf, keys):
     """Each key's example value is parsed by wafa check (a type error there
     is reported as [section] key = "value": why)."""
@@ -557,6 +583,7 @@ def main():
     cmd = Page(PAGES["wafa.8"])
     keys = check_config(conf)
     check_config_examples(conf, keys)
+    check_example_file(keys)
     check_rules(rules)
     check_rule_examples(rules)
     check_cookbook(rules)
