@@ -407,43 +407,57 @@ void wafa_deadline_unmark(struct wafa_ticket *t, int rule, int phase, int64_t in
 
 void wafa_deadlines_unschedule(struct wafa_heap *h, struct wafa_ticket *t)
 {
-	for (size_t i = 0; i < t->ndeadlines; i++) {
-		wafa_heap_remove(h, t->deadlines[i]);
-		free(t->deadlines[i]);
-	}
+	for (size_t i = 0; i < t->ndeadlines; i++)
+		wafa_heap_remove(h, &t->deadlines[i]);
 	t->ndeadlines = 0;
 }
 
-static int add_deadline(struct wafa_heap *h, struct wafa_ticket *t, int rule, int phase,
-                        int64_t instance, int64_t at)
+/* Collects a deadline in *v (growing it off the stack buffer `stack` when
+ * needed). */
+static int collect(struct wafa_deadline **v, size_t *n, size_t *cap,
+                   struct wafa_deadline *stack, const struct wafa_deadline *d)
 {
-	struct wafa_deadline *d = malloc(sizeof(*d));
-	int err;
-
-	if (!d)
-		return -ENOMEM;
-	if (t->ndeadlines == t->deadlines_cap) {
-		size_t cap = t->deadlines_cap ? t->deadlines_cap * 2 : 4;
-		struct wafa_deadline **grown = realloc(t->deadlines, cap * sizeof(*grown));
-		if (!grown) {
-			free(d);
+	if (*n == *cap) {
+		size_t ncap = *cap * 2;
+		struct wafa_deadline *grown = malloc(ncap * sizeof(*grown));
+		if (!grown)
 			return -ENOMEM;
-		}
-		t->deadlines = grown;
-		t->deadlines_cap = cap;
+		memcpy(grown, *v, *n * sizeof(*grown));
+		if (*v != stack)
+			free(*v);
+		*v = grown;
+		*cap = ncap;
 	}
-	d->at_ms = t->retry_at != WAFA_NO_TIME && t->retry_at > at ? t->retry_at : at;
-	d->ticket = t;
-	d->rule = rule;
-	d->phase = phase;
-	d->instance = instance;
-	err = wafa_heap_push(h, d);
-	if (err) {
-		free(d);
-		return err;
-	}
-	t->deadlines[t->ndeadlines++] = d;
+	(*v)[(*n)++] = *d;
 	return 0;
+}
+
+/* Gives t exactly the deadlines in v, each in the heap: one allocation per
+ * ticket (the heap points into it), sized to fit, none when n is 0. */
+static int install(struct wafa_heap *h, struct wafa_ticket *t, const struct wafa_deadline *v,
+                   size_t n)
+{
+	int err = 0;
+
+	if (n > UINT16_MAX)
+		return -E2BIG; /* 65,535 steps due for one ticket: not kept */
+	if (n != t->deadlines_cap) {
+		struct wafa_deadline *sized = n ? realloc(t->deadlines, n * sizeof(*sized)) : NULL;
+		if (n && !sized)
+			return -ENOMEM;
+		if (!n)
+			free(t->deadlines);
+		t->deadlines = sized;
+		t->deadlines_cap = (uint16_t)n;
+	}
+	memcpy(t->deadlines, v, n * sizeof(*v));
+	for (size_t i = 0; i < n && !err; i++) {
+		t->deadlines[i].pos = SIZE_MAX;
+		err = wafa_heap_push(h, &t->deadlines[i]);
+		if (!err)
+			t->ndeadlines = (uint16_t)(i + 1);
+	}
+	return err;
 }
 
 /* Tells the sink the transitions of (t, rule) it has not been told. */
@@ -516,6 +530,8 @@ void wafa_deadlines_journal(struct wafa_rules *r, struct wafa_ticket *t,
 int wafa_deadlines_schedule(struct wafa_rules *r, struct wafa_heap *h, struct wafa_ticket *t,
                             const struct wafa_journal_sink *sink)
 {
+	struct wafa_deadline stack[8], *v = stack;
+	size_t n = 0, cap = sizeof(stack) / sizeof(stack[0]);
 	int err = 0;
 
 	wafa_deadlines_unschedule(h, t);
@@ -534,9 +550,18 @@ int wafa_deadlines_schedule(struct wafa_rules *r, struct wafa_heap *h, struct wa
 			if (find_done(t, i, p, tr.instance))
 				continue;
 			at = wafa_deadline_phase(rule, &tr, p, &due);
-			if (at != WAFA_NO_TIME)
-				err = add_deadline(h, t, i, p, tr.instance, at);
+			if (at == WAFA_NO_TIME)
+				continue;
+			struct wafa_deadline d = {
+				.at_ms = t->retry_at != WAFA_NO_TIME && t->retry_at > at ? t->retry_at : at,
+				.pos = SIZE_MAX, .ticket = t, .rule = i, .phase = p, .instance = tr.instance,
+			};
+			err = collect(&v, &n, &cap, stack, &d);
 		}
 	}
+	if (!err)
+		err = install(h, t, v, n);
+	if (v != stack)
+		free(v);
 	return err;
 }

@@ -251,7 +251,6 @@ void wafa_ticket_replace(struct wafa_ticket *dst, struct wafa_ticket *src)
 	dst->hash = src->hash;
 	dst->status = src->status;
 	dst->priority = src->priority;
-	dst->stripped = false;
 	src->str = NULL;
 	wafa_ticket_free(src);
 }
@@ -267,7 +266,6 @@ void wafa_ticket_strip(struct wafa_ticket *t)
 	}
 	free(t->str);
 	t->str = NULL;
-	t->stripped = true;
 }
 
 void wafa_ticket_free(struct wafa_ticket *t)

@@ -72,7 +72,7 @@ struct wafa_ticket {
 	uint64_t hash;    /* of the string columns as read (wafa_ticket_from_row) */
 	int64_t retry_at; /* do not fire before this (after a failed firing) */
 	/* scheduling state, owned by the rules host */
-	struct wafa_deadline **deadlines;
+	struct wafa_deadline *deadlines; /* ndeadlines in the heap; the heap points here */
 	struct wafa_done *done;
 	/* each rule's when(t) as last computed, while the data is unchanged:
 	 * 0 not known, 1 false, 2 true; nwhen entries (the rules host's) */
@@ -83,14 +83,14 @@ struct wafa_ticket {
 	struct wafa_status_change *hist;
 	/* per rule: what has been journaled (nj entries) */
 	struct wafa_jstate *js;
-	uint32_t ndeadlines, deadlines_cap;
 	uint32_t ndone, done_cap;
-	uint32_t nwhen, nvals, nj;
 	unsigned mark; /* snapshot generation that last saw it */
 	unsigned nhist, hist_cap;
+	/* per (rule, phase) or per rule: a few each */
+	uint16_t ndeadlines, deadlines_cap;
+	uint16_t nwhen, nvals, nj;
 	unsigned char status;   /* enum wafa_status, as read (WAFA_S_OPEN if unknown) */
 	unsigned char priority; /* index in wafa_priority_names, or WAFA_PRIO_N: another */
-	bool stripped;
 };
 
 enum { WAFA_PRIO_N = 4 };
