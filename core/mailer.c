@@ -173,21 +173,32 @@ static void ctx_settled(struct wafa_mail *mail, void *arg)
 	pthread_mutex_lock(&m->lock);
 	if (!b->abandoned && b->nsettled < b->n) {
 		b->settled[b->nsettled++] = (size_t)(mail - b->mails);
+		if (mail->status == WAFA_MAIL_SENT)
+			b->uncommitted = true; /* ctx_recorded() waits for it */
 		post(m, b);
-		/* The session goes on only once this mail is recorded as sent, so
-		 * a crash repeats at most one mail per session: this one, or the
-		 * next one in flight.  Bounded by [mail] timeout should the
-		 * database hang; the record still follows when it can. */
-		if (mail->status == WAFA_MAIL_SENT) {
-			struct timespec until;
-			int rc = 0;
-			b->uncommitted = true;
-			clock_gettime(CLOCK_MONOTONIC, &until);
-			until.tv_sec += m->cfg->timeout_ms / 1000 + 1;
-			while (b->uncommitted && rc != ETIMEDOUT)
-				rc = pthread_cond_timedwait(&m->recorded, &m->lock, &until);
-			b->uncommitted = false;
-		}
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* The session's next mail goes only once this one is recorded as sent, so
+ * a crash repeats at most one mail per session.  Bounded by [mail] timeout
+ * should the database hang; the record still follows when it can. */
+static void ctx_recorded(void *arg)
+{
+	struct batch *b = arg;
+	struct wafa_mailer *m = b->m;
+	struct timespec until;
+	int rc = 0;
+
+	pthread_mutex_lock(&m->lock);
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += m->cfg->timeout_ms / 1000 + 1;
+	while (b->uncommitted && !b->abandoned && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&m->recorded, &m->lock, &until);
+	if (b->uncommitted) { /* given up waiting: the next one waits for its own */
+		b->uncommitted = false;
+		b->pending_commit = false;
+		b->commit_seq = 0;
 	}
 	pthread_mutex_unlock(&m->lock);
 }
@@ -948,6 +959,7 @@ static void dispatch(struct wafa_mailer *m, struct row *rows, size_t n)
 		}
 		b->ctx.begun = ctx_begun;
 		b->ctx.settled = ctx_settled;
+		b->ctx.recorded = ctx_recorded;
 		b->ctx.arg = b;
 		b->ctx.cancel_fd = m->cancel_fd;
 		while (m->slots[slot])

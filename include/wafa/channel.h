@@ -57,6 +57,11 @@ struct wafa_send_ctx {
 	 * flight.  The channel does not touch that mail afterwards.  Mails never
 	 * passed here are judged by their status when send() returns. */
 	void (*settled)(struct wafa_mail *mail, void *arg);
+	/* Waits until the mails passed to settled() as sent are recorded
+	 * (bounded by [mail] timeout).  A channel calls it before the last byte
+	 * of its next mail leaves, so a crash repeats at most one mail of the
+	 * session: the one whose record was not yet in, or the one in flight. */
+	void (*recorded)(void *arg);
 	void *arg;
 	/* Becomes readable when the mailer stops: waits that have not begun()
 	 * (a connect) poll it and give up, leaving their mails PENDING; a

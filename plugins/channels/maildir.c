@@ -328,6 +328,7 @@ static void md_send(void *state, struct wafa_mail *mails, size_t n, const struct
 			mails[i].status = WAFA_MAIL_PERMFAIL;
 			snprintf(mails[i].reason, sizeof(mails[i].reason), "empty message");
 		} else {
+			ctx->recorded(ctx->arg); /* the one before is in the outbox */
 			deliver(state, &mails[i], o);
 		}
 		ctx->settled(&mails[i], ctx->arg);

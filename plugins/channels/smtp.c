@@ -361,6 +361,9 @@ static const char *feed_cb(void **ctx, int *len, void *arg)
 		f->off = 0;
 		return NULL;
 	}
+	/* before this mail's final dot, the one before it is recorded as sent */
+	if (f->off == 0 && f->t)
+		f->t->ctx->recorded(f->t->ctx->arg);
 	/* The mailer stops: this mail's data is refused, and libESMTP drops
 	 * the connection before the final dot (the relay keeps nothing of it;
 	 * the mails after it are never begun).  A stop so waits for the mail
