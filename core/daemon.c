@@ -92,6 +92,7 @@ struct daemon {
 	bool fetching;
 	bool reconciling;
 	unsigned firing; /* firings in flight */
+	size_t reconciled; /* rows the running reconciliation has streamed */
 	bool stopping;
 	int exit_code;
 };
@@ -651,14 +652,26 @@ static void on_notify(struct wafa_pg *pg, const char *channel, const char *paylo
 
 /* ---- reconciliation: the safety net for lost notifications ---- */
 
+/* One row of the reconciliation, streamed: after a bulk update it may
+ * re-read every ticket, and a result of them all would be held whole. */
+static void on_since_row(PGresult *res, void *arg)
+{
+	struct daemon *d = arg;
+
+	take_row(d, res, 0, true, true);
+	if (++d->reconciled % 1000 == 0 && wafa_journal_pending(&d->journal) >= JOURNAL_BATCH)
+		on_journal_tick(&d->journal_timer);
+}
+
 static void on_since(PGresult *res, void *arg)
 {
 	struct daemon *d = arg;
 	int n = take_rows(d, res, "reconciling", true);
 
 	d->reconciling = false;
-	if (n > 0)
-		wafa_log(WAFA_DEBUG, "adapter", "reconcile: %d tickets re-read", n);
+	if (n >= 0 && n + d->reconciled > 0)
+		wafa_log(WAFA_DEBUG, "adapter", "reconcile: %zu tickets re-read",
+		         (size_t)n + d->reconciled);
 }
 
 static void on_reconcile(uv_timer_t *t)
@@ -681,7 +694,8 @@ static void on_reconcile(uv_timer_t *t)
 	/* re-read with an overlap: a transaction may commit an older updated_at
 	 * after a newer one was seen */
 	snprintf(buf, sizeof(buf), "%" PRId64, d->seen_updated_ms - overlap);
-	if (wafa_pg_query(d->work, d->adapter.since_sql, 1, p, on_since, d) == 0)
+	d->reconciled = 0;
+	if (wafa_pg_query_rows(d->work, d->adapter.since_sql, 1, p, on_since_row, on_since, d) == 0)
 		d->reconciling = true;
 }
 

@@ -18,6 +18,7 @@ struct query {
 	int nparams;
 	char **params;
 	wafa_pg_result_cb cb;
+	wafa_pg_result_cb row; /* single-row mode: each row, then cb */
 	void *arg;
 };
 
@@ -274,6 +275,8 @@ static void send_next(struct wafa_pg *pg)
 		lost(pg, PQerrorMessage(pg->conn));
 		return;
 	}
+	if (q->row)
+		PQsetSingleRowMode(pg->conn); /* if it fails, the rows come whole, to cb */
 	pg->busy = true;
 	flush(pg);
 }
@@ -298,6 +301,13 @@ static void read_results(struct wafa_pg *pg)
 	drain_notifies(pg);
 	while (pg->busy && !PQisBusy(pg->conn)) {
 		PGresult *res = PQgetResult(pg->conn);
+		if (res && PQresultStatus(res) == PGRES_SINGLE_TUPLE && pg->head->row) {
+			pg->head->row(res, pg->head->arg);
+			PQclear(res);
+			if (pg->state != S_READY)
+				return;
+			continue;
+		}
 		if (res) {
 			if (pg->last)
 				PQclear(pg->last);
@@ -381,6 +391,13 @@ int wafa_pg_open(uv_loop_t *loop, const char *dsn, const char *name,
 int wafa_pg_query(struct wafa_pg *pg, const char *sql, int nparams, const char *const *params,
                   wafa_pg_result_cb cb, void *arg)
 {
+	return wafa_pg_query_rows(pg, sql, nparams, params, NULL, cb, arg);
+}
+
+int wafa_pg_query_rows(struct wafa_pg *pg, const char *sql, int nparams,
+                       const char *const *params, wafa_pg_result_cb row, wafa_pg_result_cb cb,
+                       void *arg)
+{
 	struct query *q;
 
 	if (pg->state != S_READY)
@@ -398,6 +415,7 @@ int wafa_pg_query(struct wafa_pg *pg, const char *sql, int nparams, const char *
 			goto fail;
 	}
 	q->cb = cb;
+	q->row = row;
 	q->arg = arg;
 	if (pg->tail)
 		pg->tail->next = q;

@@ -32,6 +32,13 @@ WAFA_WUR int wafa_pg_open(uv_loop_t *loop, const char *dsn, const char *name,
  * queue further queries but must not close pg. */
 WAFA_WUR int wafa_pg_query(struct wafa_pg *pg, const char *sql, int nparams,
                            const char *const *params, wafa_pg_result_cb cb, void *arg);
+/* Like wafa_pg_query, with the rows streamed (libpq's single-row mode):
+ * row gets each row as a one-row result (cleared after it returns), then cb
+ * the end (a result of no rows, an error, or NULL), so a large result never
+ * sits in memory whole. */
+WAFA_WUR int wafa_pg_query_rows(struct wafa_pg *pg, const char *sql, int nparams,
+                                const char *const *params, wafa_pg_result_cb row,
+                                wafa_pg_result_cb cb, void *arg);
 bool wafa_pg_connected(const struct wafa_pg *pg);
 /* Number of queries queued or running. */
 unsigned wafa_pg_pending(const struct wafa_pg *pg);
