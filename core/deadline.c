@@ -459,7 +459,8 @@ static int install(struct wafa_heap *h, struct wafa_ticket *t, const struct wafa
 		t->deadlines = sized;
 		t->deadlines_cap = (uint16_t)n;
 	}
-	memcpy(t->deadlines, v, n * sizeof(*v));
+	if (n)
+		memcpy(t->deadlines, v, n * sizeof(*v));
 	for (size_t i = 0; i < n && !err; i++) {
 		t->deadlines[i].pos = SIZE_MAX;
 		err = wafa_heap_push(h, &t->deadlines[i]);
