@@ -729,6 +729,9 @@ void wafa_mailer_stop(struct wafa_mailer *m, void (*done)(void *arg), void *arg)
 	/* wakes the sessions that wait for a connect (probe() in the smtp channel) */
 	if (write(m->cancel_fd, &one, sizeof(one)) < 0)
 		wafa_log(WAFA_WARN, "mail", "cannot wake the sessions: %s", strerror(errno));
+	/* sent mails kept for a claim that will not come: written now, or
+	 * dropped if they cannot be (maybe_done waits for them) */
+	flush_sent(m);
 	maybe_done(m);
 }
 
