@@ -93,6 +93,7 @@ struct daemon {
 	bool reconciling;
 	unsigned firing; /* firings in flight */
 	size_t reconciled; /* rows the running reconciliation has streamed */
+	int64_t reconciled_at; /* when the last reconciliation started (ms) */
 	bool stopping;
 	int exit_code;
 };
@@ -693,7 +694,15 @@ static void on_reconcile(uv_timer_t *t)
 	advance_marks(d, overlap);
 	/* re-read with an overlap: a transaction may commit an older updated_at
 	 * after a newer one was seen */
-	snprintf(buf, sizeof(buf), "%" PRId64, d->seen_updated_ms - overlap);
+	/* ... but not forever: with no newer change seen, the floor also rises
+	 * with the time of the reconciliation before this one (two overlaps
+	 * back, for a wafa clock behind the database's), so a bulk update is
+	 * re-read a few times, not every interval until the next change */
+	int64_t since = d->seen_updated_ms - overlap, now = wafa_clock_now_ms();
+	if (d->reconciled_at && d->reconciled_at - 2 * overlap > since)
+		since = d->reconciled_at - 2 * overlap;
+	d->reconciled_at = now;
+	snprintf(buf, sizeof(buf), "%" PRId64, since);
 	d->reconciled = 0;
 	if (wafa_pg_query_rows(d->work, d->adapter.since_sql, 1, p, on_since_row, on_since, d) == 0)
 		d->reconciling = true;
@@ -707,7 +716,7 @@ static void on_reconcile(uv_timer_t *t)
  * two round trips and one commit, not two per ticket. */
 
 #define FIRE_BATCH 500
-#define FIRE_INFLIGHT 3 /* batches between their check and their insert */
+#define FIRE_INFLIGHT 8 /* batches between their check and their insert */
 
 struct fire_item {
 	int64_t ticket_id;
