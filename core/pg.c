@@ -149,9 +149,12 @@ static void schedule_reconnect(struct wafa_pg *pg)
 static void connect_start(struct wafa_pg *pg)
 {
 	/* fallback_application_name names wafa's sessions in pg_stat_activity
-	 * unless the DSN names them itself */
-	const char *keys[] = { "dbname", "fallback_application_name", NULL };
-	const char *values[] = { pg->dsn, pg->app, NULL };
+	 * unless the DSN names them itself.  synchronous_commit is on for wafa's
+	 * own sessions (a server set to off can lose, in a crash, a commit wafa
+	 * has acted on: a firing it believes recorded); options before dbname,
+	 * so a DSN's own options still win. */
+	const char *keys[] = { "options", "dbname", "fallback_application_name", NULL };
+	const char *values[] = { "-c synchronous_commit=on", pg->dsn, pg->app, NULL };
 
 	pg->conn = PQconnectStartParams(keys, values, 1);
 	if (!pg->conn || PQstatus(pg->conn) == CONNECTION_BAD) {

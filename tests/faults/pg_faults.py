@@ -58,13 +58,12 @@ def main():
     plan(15)
     pg = Postgres()
     sink = SmtpSink()
-    # wafa logs in as its own role, so that it can be cut off; the harness
-    # runs PostgreSQL with synchronous_commit off (fast tests), and a crash
-    # (restart -m immediate) may then lose wafa's last commits, which no
-    # client can notice: its sessions commit as on a production server
+    # wafa logs in as its own role, so that it can be cut off.  The harness
+    # runs PostgreSQL with synchronous_commit off (fast tests); wafa turns it
+    # on for its own sessions, or a crash (restart -m immediate) could lose
+    # commits wafa has acted on: this test is where that shows
     pg.psql("CREATE ROLE wafa_fault LOGIN SUPERUSER")
-    dsn = (pg.dsn.replace("user=postgres", "user=wafa_fault") +
-           " options='-c synchronous_commit=on'")
+    dsn = pg.dsn.replace("user=postgres", "user=wafa_fault")
     rule = {"fr.lua": breach_rule(target="%ds" % TARGET_S, to="t.owner_email",
                                   subject='"breach #" .. t.ref', body='"no reply yet\\n"')}
     w = Wafa(pg, sink.url, rules=rule,
