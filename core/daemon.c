@@ -715,8 +715,8 @@ static void on_reconcile(uv_timer_t *t)
  * records the new firings with their mails, so a burst of breaches costs
  * two round trips and one commit, not two per ticket. */
 
-#define FIRE_BATCH 500
-#define FIRE_INFLIGHT 8 /* batches between their check and their insert */
+#define FIRE_BATCH 2000
+#define FIRE_INFLIGHT 4 /* batches between their check and their insert */
 
 struct fire_item {
 	int64_t ticket_id;
