@@ -26,7 +26,7 @@ static const char *const priority_names[WAFA_P_N] = { "low", "normal", "high", "
 	                                              "default" };
 
 /* c.duration(text) -> ms | nil, why */
-static int c_duration(lua_State *L)
+int wafa_rules_lua_duration(lua_State *L)
 {
 	const char *why;
 	int64_t ms;
@@ -41,7 +41,7 @@ static int c_duration(lua_State *L)
 }
 
 /* c.where(level) -> "file:line:" */
-static int c_where(lua_State *L)
+int wafa_rules_lua_where(lua_State *L)
 {
 	luaL_where(L, (int)luaL_checkinteger(L, 1));
 	return 1;
@@ -367,9 +367,9 @@ static int load_prelude(lua_State *L)
 	lua_pushcclosure(L, api_mail, 1);
 	lua_setfield(L, -2, "mail");
 	lua_newtable(L);
-	lua_pushcfunction(L, c_duration);
+	lua_pushcfunction(L, wafa_rules_lua_duration);
 	lua_setfield(L, -2, "duration");
-	lua_pushcfunction(L, c_where);
+	lua_pushcfunction(L, wafa_rules_lua_where);
 	lua_setfield(L, -2, "where");
 	lua_pushcfunction(L, c_now);
 	lua_setfield(L, -2, "now");

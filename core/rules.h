@@ -123,6 +123,11 @@ struct wafa_customer {
 /* Does offer rule's audience(c) take customer c?  1 yes, 0 no, negative on an
  * error (logged). */
 int wafa_rules_audience(struct wafa_rules *r, int rule, const struct wafa_customer *c);
+
+/* The prelude's c.duration(text) -> ms | nil, why and c.where(level) ->
+ * "file:line:", shared with the rule tests' own table. */
+int wafa_rules_lua_duration(lua_State *L);
+int wafa_rules_lua_where(lua_State *L);
 /* Runs offer rule's on_due(c, s); the mails are in r->mails as for
  * wafa_rules_run. */
 WAFA_WUR int wafa_rules_run_offer(struct wafa_rules *r, int rule, const struct wafa_customer *c,

@@ -719,28 +719,6 @@ static struct runner *runner_of(lua_State *L)
 	return lua_touserdata(L, lua_upvalueindex(1));
 }
 
-/* c.where(level) -> "file:line:" */
-static int c_where(lua_State *L)
-{
-	luaL_where(L, (int)luaL_checkinteger(L, 1));
-	return 1;
-}
-
-/* c.duration(text) -> ms | nil, why */
-static int c_duration(lua_State *L)
-{
-	const char *why;
-	int64_t ms;
-
-	if (wafa_duration_parse(luaL_checkstring(L, 1), &ms, &why) != 0) {
-		lua_pushnil(L);
-		lua_pushstring(L, why);
-		return 2;
-	}
-	lua_pushinteger(L, (lua_Integer)ms);
-	return 1;
-}
-
 /* c.parse_time(text, zone) -> ms | nil, why */
 static int c_parse_time(lua_State *L)
 {
@@ -1112,7 +1090,7 @@ static int open_lib(lua_State *L)
 {
 	struct suite *s = lua_touserdata(L, 1);
 	static const luaL_Reg fns[] = {
-		{ "where", c_where },   { "duration", c_duration }, { "parse_time", c_parse_time },
+		{ "where", wafa_rules_lua_where },   { "duration", wafa_rules_lua_duration }, { "parse_time", c_parse_time },
 		{ "format_time", c_format_time }, { "rules", c_rules }, { "reset", c_reset },
 		{ "now", c_now },       { "clock", c_clock },       { "advance", c_advance },
 		{ "ticket", c_ticket }, { "change", c_change },     { "row", c_row },
