@@ -86,6 +86,7 @@ struct trace {
 	int tls_missing;   /* STARTTLS required, not offered */
 	int auth_state;
 	long long last_io; /* CLOCK_MONOTONIC ms of the last traffic seen */
+	long long last_write; /* ... and of the last command written */
 	char line[512];    /* reply line being assembled from monitor chunks */
 	size_t linelen;
 	char last_reply[200];
@@ -434,6 +435,8 @@ static void on_monitor(const char *buf, int len, int writing, void *arg)
 	struct trace *t = arg;
 
 	t->last_io = now_ms();
+	if (writing)
+		t->last_write = t->last_io;
 	if (writing) {
 		/* AUTH is always flushed on its own, so it starts a write */
 		if (len >= 5 && strncasecmp(buf, "AUTH ", 5) == 0)
@@ -499,7 +502,7 @@ static void on_event(smtp_session_t session, int event, void *arg, ...)
 			for (;;)
 				pause();
 		t->connected = 1;
-		t->last_io = now_ms();
+		t->last_io = t->last_write = now_ms(); /* the greeting answers the connect */
 		break;
 	case SMTP_EV_MESSAGESENT:
 		on_message_sent(t, va_arg(ap, smtp_message_t));
@@ -978,9 +981,15 @@ static void session_reason(const struct smtp *s, const struct trace *t, char *wh
 			snprintf(why, size, "TLS handshake with %.120s failed: %.120s", s->server, buf);
 		} else if ((e == SMTP_ERR_DROPPED_CONNECTION || e == SMTP_ERR_INVALID_RESPONSE_SYNTAX ||
 		            e == SMTP_ERR_UNTERMINATED_RESPONSE) &&
-		           s->timeout_ms > 0 && now_ms() - t->last_io >= s->timeout_ms - 50)
+		           s->timeout_ms > 0 &&
+		           (now_ms() - t->last_io >= s->timeout_ms - 50 ||
+		            (e != SMTP_ERR_DROPPED_CONNECTION && t->last_write &&
+		             now_ms() - t->last_write >= s->timeout_ms - 50)))
 			/* libESMTP reports its timeouts as a dropped connection, or
-			 * (when a reply stalls part-way) as the broken line it read */
+			 * (when a reply stalls part-way) as the broken line it read;
+			 * the monitor may see that part just before the error, so a
+			 * broken reply counts as a stall when its command was written
+			 * a timeout ago */
 			snprintf(why, size, "no reply from %.120s within %ld ms", s->server, s->timeout_ms);
 		else
 			snprintf(why, size, "SMTP %.120s: %s", s->server, text);
