@@ -29,6 +29,7 @@ struct wafa_pg {
 	char *dsn;
 	char *name;
 	char app[64];
+	char options[256]; /* wafa's own server settings, then the hooks' */
 	struct wafa_pg_hooks hooks;
 	enum state state;
 	PGconn *conn;
@@ -154,7 +155,7 @@ static void connect_start(struct wafa_pg *pg)
 	 * has acted on: a firing it believes recorded); options before dbname,
 	 * so a DSN's own options still win. */
 	const char *keys[] = { "options", "dbname", "fallback_application_name", NULL };
-	const char *values[] = { "-c synchronous_commit=on", pg->dsn, pg->app, NULL };
+	const char *values[] = { pg->options, pg->dsn, pg->app, NULL };
 
 	pg->conn = PQconnectStartParams(keys, values, 1);
 	if (!pg->conn || PQstatus(pg->conn) == CONNECTION_BAD) {
@@ -381,6 +382,11 @@ int wafa_pg_open(uv_loop_t *loop, const char *dsn, const char *name,
 	}
 	pg->hooks = *hooks;
 	snprintf(pg->app, sizeof(pg->app), "wafa-%s", name);
+	/* jit off: wafa's statements are short, and compiling one (when the
+	 * planner's estimate passes jit_above_cost, as at a burst) costs more
+	 * than running it */
+	snprintf(pg->options, sizeof(pg->options), "-c synchronous_commit=on -c jit=off%s%s",
+	         hooks->options ? " " : "", hooks->options ? hooks->options : "");
 	pg->poll_fd = -1;
 	pg->backoff_ms = BACKOFF_MIN_MS;
 	uv_timer_init(loop, &pg->timer);

@@ -22,6 +22,9 @@ struct wafa_pg_hooks {
 	void (*connected)(struct wafa_pg *pg, void *arg);
 	void (*notify)(struct wafa_pg *pg, const char *channel, const char *payload, void *arg);
 	void *arg;
+	/* server settings for this session ("-c name=value ..."), after
+	 * wafa's own; NULL for none */
+	const char *options;
 };
 
 /* Starts connecting; the hooks run on the loop.  name is for logs. */

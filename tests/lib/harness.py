@@ -321,6 +321,9 @@ class Postgres:
         opts = ("-c listen_addresses='' -k %s -p %d -c fsync=off -c synchronous_commit=off "
                 "-c full_page_writes=off -c max_connections=50 -c TimeZone=UTC"
                 % (self.sockdir, self.port))
+        # extra server settings for a bench or a look inside, e.g.
+        # WAFA_PG_OPTS="-c log_min_duration_statement=20"
+        opts += " " + os.environ.get("WAFA_PG_OPTS", "")
         self._pg_ctl("-l", self.logfile, "-w", "-t", "30", "-o", opts, "start")
         self.running = True
         _cleanups.append(self.stop)
