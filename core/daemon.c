@@ -413,8 +413,13 @@ static int take_rows(struct daemon *d, PGresult *res, const char *what, bool liv
 		return -1;
 	}
 	n = PQntuples(res);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		take_row(d, res, i, true, live);
+		/* the next page streams in meanwhile, instead of waiting in
+		 * the server for the socket to drain */
+		if (i % 512 == 511)
+			wafa_pg_consume(d->work);
+	}
 	arm(d);
 	/* a snapshot's transitions go out between its pages, not all at the end */
 	if (wafa_journal_pending(&d->journal) >= JOURNAL_BATCH)

@@ -3,15 +3,26 @@
 #include <errno.h>
 #include <stdlib.h>
 
+/* Fibonacci hashing: the product's top bits, which every bit of id mixes
+ * into (its low bits would follow id's own low bits). */
 static size_t slot_of(int64_t id, size_t cap)
 {
 	uint64_t h = (uint64_t)id * 0x9E3779B97F4A7C15ull;
-	return (size_t)(h >> 32) & (cap - 1);
+
+	return (size_t)(h >> (64 - __builtin_ctzll((unsigned long long)cap)));
+}
+
+/* A slot's tag: a lookup compares it before it reads the ticket, so a probe
+ * past other tickets costs no miss in the cache for each. */
+static uint32_t tag_of(int64_t id)
+{
+	return (uint32_t)((uint64_t)id ^ ((uint64_t)id >> 32));
 }
 
 void wafa_index_init(struct wafa_index *ix)
 {
 	ix->slots = NULL;
+	ix->tags = NULL;
 	ix->cap = 0;
 	ix->count = 0;
 }
@@ -21,29 +32,33 @@ void wafa_index_free(struct wafa_index *ix)
 	for (size_t i = 0; i < ix->cap; i++)
 		wafa_ticket_free(ix->slots[i]);
 	free(ix->slots);
+	free(ix->tags);
 	wafa_index_init(ix);
 }
 
 struct wafa_ticket *wafa_index_get(const struct wafa_index *ix, int64_t id)
 {
+	uint32_t tag = tag_of(id);
+
 	if (ix->cap == 0)
 		return NULL;
 	for (size_t i = slot_of(id, ix->cap);; i = (i + 1) & (ix->cap - 1)) {
 		struct wafa_ticket *t = ix->slots[i];
 		if (!t)
 			return NULL;
-		if (t->id == id)
+		if (ix->tags[i] == tag && t->id == id)
 			return t;
 	}
 }
 
-static void put(struct wafa_ticket **slots, size_t cap, struct wafa_ticket *t)
+static void put(struct wafa_ticket **slots, uint32_t *tags, size_t cap, struct wafa_ticket *t)
 {
 	size_t i = slot_of(t->id, cap);
 
 	while (slots[i])
 		i = (i + 1) & (cap - 1);
 	slots[i] = t;
+	tags[i] = tag_of(t->id);
 }
 
 int wafa_index_add(struct wafa_index *ix, struct wafa_ticket *t)
@@ -51,16 +66,22 @@ int wafa_index_add(struct wafa_index *ix, struct wafa_ticket *t)
 	if ((ix->count + 1) * 4 > ix->cap * 3) {
 		size_t cap = ix->cap ? ix->cap * 2 : 1024;
 		struct wafa_ticket **slots = calloc(cap, sizeof(*slots));
-		if (!slots)
+		uint32_t *tags = malloc(cap * sizeof(*tags));
+		if (!slots || !tags) {
+			free(slots);
+			free(tags);
 			return -ENOMEM;
+		}
 		for (size_t i = 0; i < ix->cap; i++)
 			if (ix->slots[i])
-				put(slots, cap, ix->slots[i]);
+				put(slots, tags, cap, ix->slots[i]);
 		free(ix->slots);
+		free(ix->tags);
 		ix->slots = slots;
+		ix->tags = tags;
 		ix->cap = cap;
 	}
-	put(ix->slots, ix->cap, t);
+	put(ix->slots, ix->tags, ix->cap, t);
 	ix->count++;
 	return 0;
 }
@@ -68,6 +89,7 @@ int wafa_index_add(struct wafa_index *ix, struct wafa_ticket *t)
 struct wafa_ticket *wafa_index_remove(struct wafa_index *ix, int64_t id)
 {
 	size_t mask = ix->cap - 1, i, j;
+	uint32_t tag = tag_of(id);
 	struct wafa_ticket *found;
 
 	if (ix->cap == 0)
@@ -75,7 +97,7 @@ struct wafa_ticket *wafa_index_remove(struct wafa_index *ix, int64_t id)
 	for (i = slot_of(id, ix->cap);; i = (i + 1) & mask) {
 		if (!ix->slots[i])
 			return NULL;
-		if (ix->slots[i]->id == id)
+		if (ix->tags[i] == tag && ix->slots[i]->id == id)
 			break;
 	}
 	found = ix->slots[i];
@@ -87,6 +109,7 @@ struct wafa_ticket *wafa_index_remove(struct wafa_index *ix, int64_t id)
 		size_t home = slot_of(ix->slots[j]->id, ix->cap);
 		if (((j - home) & mask) >= ((j - i) & mask)) {
 			ix->slots[i] = ix->slots[j];
+			ix->tags[i] = ix->tags[j];
 			ix->slots[j] = NULL;
 			i = j;
 		}

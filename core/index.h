@@ -10,6 +10,7 @@
 
 struct wafa_index {
 	struct wafa_ticket **slots; /* open addressing, linear probing */
+	uint32_t *tags;             /* beside each filled slot: its id, folded */
 	size_t cap;                 /* a power of two */
 	size_t count;
 };

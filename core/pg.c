@@ -439,6 +439,13 @@ fail:
 	return -ENOMEM;
 }
 
+void wafa_pg_consume(struct wafa_pg *pg)
+{
+	/* an error shows at the next read, where it is handled */
+	if (pg->state == S_READY && pg->conn)
+		(void)PQconsumeInput(pg->conn);
+}
+
 bool wafa_pg_connected(const struct wafa_pg *pg)
 {
 	return pg->state == S_READY;

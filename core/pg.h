@@ -42,6 +42,10 @@ WAFA_WUR int wafa_pg_query(struct wafa_pg *pg, const char *sql, int nparams,
 WAFA_WUR int wafa_pg_query_rows(struct wafa_pg *pg, const char *sql, int nparams,
                                 const char *const *params, wafa_pg_result_cb row,
                                 wafa_pg_result_cb cb, void *arg);
+/* Reads what the server has sent so far into libpq's buffer, nothing more:
+ * called during long work on the loop, so a server sending the next result
+ * is not held up by a full socket meanwhile. */
+void wafa_pg_consume(struct wafa_pg *pg);
 bool wafa_pg_connected(const struct wafa_pg *pg);
 /* Number of queries queued or running. */
 unsigned wafa_pg_pending(const struct wafa_pg *pg);
