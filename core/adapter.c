@@ -54,11 +54,12 @@ static int has_column(const char *name, void *arg)
 static void drop_queries(struct wafa_adapter *a)
 {
 	free(a->page_sql);
+	free(a->page_desc_sql);
 	free(a->ids_sql);
 	free(a->since_sql);
 	free(a->fire_sql);
 	free(a->all_sql);
-	a->page_sql = a->ids_sql = a->since_sql = a->fire_sql = a->all_sql = NULL;
+	a->page_sql = a->page_desc_sql = a->ids_sql = a->since_sql = a->fire_sql = a->all_sql = NULL;
 }
 
 int wafa_adapter_build(struct wafa_adapter *a, const PGresult *columns)
@@ -76,8 +77,12 @@ int wafa_adapter_build(struct wafa_adapter *a, const PGresult *columns)
 	for (int i = WAFA_T_FIRST_OPTIONAL; i < WAFA_T_NSTR; i++)
 		if (has_column(wafa_ticket_str_names[i], (void *)columns))
 			a->optional |= 1u << (i - WAFA_T_FIRST_OPTIONAL);
-	a->page_sql = format("SELECT %s FROM %s WHERE id > $1::int8 ORDER BY id LIMIT %d", cols,
-	                     a->view, WAFA_ADAPTER_PAGE);
+	a->page_sql = format("SELECT %s FROM %s WHERE id > $1::int8 AND id < $2::int8 "
+	                     "ORDER BY id LIMIT %d",
+	                     cols, a->view, WAFA_ADAPTER_PAGE);
+	a->page_desc_sql = format("SELECT %s FROM %s WHERE id < $1::int8 AND id > $2::int8 "
+	                          "ORDER BY id DESC LIMIT %d",
+	                          cols, a->view, WAFA_ADAPTER_PAGE);
 	a->ids_sql = format("SELECT %s FROM %s WHERE id = ANY($1::int8[])", cols, a->view);
 	a->since_sql = format("SELECT %s FROM %s WHERE updated_at > to_timestamp($1::float8 / 1000) "
 	                      "ORDER BY updated_at, id",
@@ -93,7 +98,7 @@ int wafa_adapter_build(struct wafa_adapter *a, const PGresult *columns)
 		" ORDER BY k.ord",
 		cols, a->view);
 	a->all_sql = format("SELECT %s FROM %s ORDER BY id", cols, a->view);
-	if (!a->page_sql || !a->ids_sql || !a->since_sql || !a->fire_sql || !a->all_sql)
+	if (!a->page_sql || !a->page_desc_sql || !a->ids_sql || !a->since_sql || !a->fire_sql || !a->all_sql)
 		err = -ENOMEM;
 	free(cols);
 	return err;

@@ -17,7 +17,9 @@
 struct wafa_adapter {
 	char *view;       /* quoted */
 	char *columns_sql; /* $1 the view's name: its column names */
-	char *page_sql;  /* $1 last id seen: the next WAFA_ADAPTER_PAGE tickets */
+	/* the next WAFA_ADAPTER_PAGE tickets with ids between $1 and $2, up
+	 * from $1 (page_sql) or down from $1 (page_desc_sql), both ends out */
+	char *page_sql, *page_desc_sql;
 	char *ids_sql;   /* $1 array literal of ids */
 	char *since_sql; /* $1 ms: tickets updated after it */
 	char *fire_sql;  /* $1 keys, $2 ids (arrays): each ticket, then key, fired, id, ord */

@@ -138,6 +138,7 @@ static void on_notice(void *arg, const char *message)
 }
 
 static void on_timer(uv_timer_t *t);
+static void read_results(struct wafa_pg *pg);
 
 static void schedule_reconnect(struct wafa_pg *pg)
 {
@@ -177,6 +178,8 @@ static void on_timer(uv_timer_t *t)
 		connect_start(pg);
 	else if (pg->state == S_CONNECTING)
 		lost(pg, "connection timed out");
+	else if (pg->state == S_READY && pg->conn)
+		read_results(pg); /* what wafa_pg_consume read */
 }
 
 static void connect_step(struct wafa_pg *pg)
@@ -441,9 +444,13 @@ fail:
 
 void wafa_pg_consume(struct wafa_pg *pg)
 {
-	/* an error shows at the next read, where it is handled */
-	if (pg->state == S_READY && pg->conn)
+	/* an error shows at the next read, where it is handled.  What was read
+	 * no longer wakes the socket's poll: the results it completes are taken
+	 * from the loop's next turn */
+	if (pg->state == S_READY && pg->conn) {
 		(void)PQconsumeInput(pg->conn);
+		uv_timer_start(&pg->timer, on_timer, 0, 0);
+	}
 }
 
 bool wafa_pg_connected(const struct wafa_pg *pg)
