@@ -1034,7 +1034,8 @@ static void on_batch_checked(PGresult *res, void *arg)
 	struct fire_batch *b = arg;
 	struct daemon *d = b->d;
 	struct wafa_outbox_batch ob;
-	const char *fires, *mails;
+	const char *p[WAFA_OUTBOX_NPARAMS];
+	int err;
 
 	if (b->rules_gen != d->rules_gen) {
 		batch_end(b); /* the rules were reloaded; the tickets were rescheduled */
@@ -1056,11 +1057,12 @@ static void on_batch_checked(PGresult *res, void *arg)
 		batch_end(b);
 		goto out;
 	}
-	fires = wafa_outbox_batch_fires(&ob);
-	mails = wafa_outbox_batch_mails(&ob);
-	const char *p[] = { fires, d->cfg->from, mails };
-	if (!fires || !mails || wafa_pg_query(d->work, wafa_outbox_fire_sql, 3, p, on_batch_inserted, b) != 0) {
-		batch_retry(b, true, fires && mails ? "not connected" : "out of memory");
+	err = wafa_outbox_batch_params(&ob, d->cfg->from, p);
+	if (err == 0)
+		err = wafa_pg_query(d->work, wafa_outbox_fire_sql, WAFA_OUTBOX_NPARAMS, p,
+		                    on_batch_inserted, b);
+	if (err != 0) {
+		batch_retry(b, true, err == -ENOMEM ? "out of memory" : "not connected");
 		batch_end(b);
 	}
 out:

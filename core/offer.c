@@ -174,10 +174,9 @@ static void on_customers(PGresult *res, void *arg)
 	wafa_log(offered ? WAFA_INFO : WAFA_DEBUG, "offer", "rule=%s: %d customer(s), %d offered",
 	         rule->name, n, offered);
 	if (offered) {
-		const char *fires = wafa_outbox_batch_fires(&ob), *mails = wafa_outbox_batch_mails(&ob);
-		const char *p[] = { fires, o->cfg->from, mails };
-		if (fires && mails &&
-		    wafa_pg_query(o->pg, wafa_outbox_fire_sql, 3, p, on_inserted, o) == 0)
+		const char *p[WAFA_OUTBOX_NPARAMS];
+		if (wafa_outbox_batch_params(&ob, o->cfg->from, p) == 0 &&
+		    wafa_pg_query(o->pg, wafa_outbox_fire_sql, WAFA_OUTBOX_NPARAMS, p, on_inserted, o) == 0)
 			o->busy++;
 		else
 			wafa_log(WAFA_ERROR, "offer", "rule=%s: cannot queue the offers", rule->name);

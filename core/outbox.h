@@ -8,14 +8,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "error.h"
 #include "mail.h"
 
-/* $1 the firings as JSON ([{"key", "ticket_id", "rule", "phase", "kind",
- * "event", "instance", "due_ms"}]), $2 the sender, $3 their mails ([{"key",
- * "n", "rcpt", "subject", "body", "audience", "template", "vars", "locale",
- * "tz", "thread", "survey"}]).  Records each firing whose key is new, its
- * journal row and its mails, in one statement; returns one row per mail
- * queued. */
+/* Its WAFA_OUTBOX_NPARAMS parameters come from wafa_outbox_batch_params: the
+ * firings as arrays ($1-$8: key, ticket_id, rule, phase, kind, instance,
+ * event, due ms), the sender ($9), their mails as arrays ($10-$21: firing key,
+ * n, rcpt, subject, body, audience, template, vars, locale, tz, thread,
+ * survey).  Records each firing whose key is new, its journal row and its
+ * mails, in one statement; returns one row per mail queued (KEY/N). */
+#define WAFA_OUTBOX_NPARAMS 21
 extern const char wafa_outbox_fire_sql[];
 /* The claim query for a helpdesk view (quoted): $1 batch size, $2 lease
  * seconds, $3 and $4 the [contact] customer_mails and offers windows in ms,
@@ -43,10 +45,14 @@ extern const char wafa_outbox_retry_sql[];
 /* $1 id, $2 reason. */
 extern const char wafa_outbox_failed_sql[];
 
-/* The two JSON parameters of fire_sql, built firing by firing. */
+/* The parameters of fire_sql, built firing by firing: one array literal a
+ * column. */
+struct wafa_outbox_array {
+	char *p;
+	size_t len, cap;
+};
 struct wafa_outbox_batch {
-	struct json_t *fires_json, *mails_json;
-	char *fires, *mails; /* their text, once taken */
+	struct wafa_outbox_array cols[WAFA_OUTBOX_NPARAMS - 1];
 	size_t nfires, nmails;
 	int oom;
 };
@@ -72,9 +78,10 @@ void wafa_outbox_batch_init(struct wafa_outbox_batch *b);
 /* Adds a firing and its mails.  Returns 0 or -ENOMEM. */
 int wafa_outbox_batch_add(struct wafa_outbox_batch *b, const struct wafa_outbox_firing *f,
                           const struct wafa_mail_req *mails, size_t n);
-/* NUL-terminated JSON arrays, valid until the batch is freed. */
-const char *wafa_outbox_batch_fires(struct wafa_outbox_batch *b);
-const char *wafa_outbox_batch_mails(struct wafa_outbox_batch *b);
+/* Points params at fire_sql's parameters, from the sender; valid until the
+ * batch is freed or added to.  Returns 0 or -ENOMEM. */
+WAFA_WUR int wafa_outbox_batch_params(struct wafa_outbox_batch *b, const char *from,
+                                      const char *params[WAFA_OUTBOX_NPARAMS]);
 void wafa_outbox_batch_free(struct wafa_outbox_batch *b);
 
 #endif

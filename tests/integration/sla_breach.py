@@ -2,6 +2,7 @@
 """An SLA breach sends exactly one mail, on time, with a correctly encoded
 subject; an answered ticket sends none; a subject cannot inject headers or
 recipients.  Tickets come both from the start-up snapshot and from NOTIFY."""
+import hashlib
 import os
 import re
 import sys
@@ -12,6 +13,8 @@ from harness import *  # noqa: E402,F401
 
 ARABIC = "طلب استرداد المبلغ"
 INJECT = "Hi\r\nBcc: evil@example.com\r\nX-Injected: yes"
+# what an array literal (the outbox's parameters) quotes or escapes
+LITERAL = 'Before "wafa" {started}, a\\b, NULL'
 TARGET = 2.0
 LATE = 1.0     # a breach mail must arrive within this many seconds of the deadline
 EARLY = 0.001  # float rounding of the epoch timestamps; a real early fire is far bigger
@@ -30,7 +33,7 @@ def main():
         return
 
     # D exists before wafa starts: it comes from the snapshot.
-    d_id, d_created = pg.create_ticket("Created before wafa started", "d@example.com")
+    d_id, d_created = pg.create_ticket(LITERAL, "d@example.com")
     w.start()
     ready_at = time.time()
     diag("wafa ready %.2fs after ticket D was created" % (ready_at - d_created))
@@ -136,6 +139,14 @@ def main():
                diag="received %.3f s after the deadline" % (mails[0].received - d_created - TARGET))
         else:
             skip("ticket D's mail on time", "wafa started after D's deadline")
+        is_(str(mails[0]["subject"]), "SLA breached: #%d %s" % (d_id, LITERAL),
+            "ticket D: quotes, braces, a comma, a backslash and NULL reach the subject as they were")
+    rows = pg.outbox(d_id)
+    ok(len(rows) == 1 and rows[0]["subject"] == "SLA breached: #%d %s" % (d_id, LITERAL),
+       "ticket D: the outbox subject holds the ticket's subject as it was", diag=repr(rows))
+    body = "Ticket #%d: %s\nNo first reply yet.\n" % (d_id, LITERAL)
+    is_(pg.value("SELECT md5(body) FROM wafa.outbox WHERE ticket_id = %d" % d_id),
+        hashlib.md5(body.encode()).hexdigest(), "ticket D: the outbox body is the rule's, byte for byte")
     is_(len(sink.messages()), 3, "three mails in all (A, C, D)", diag=sink.summary)
 
     w.stop_ok()
