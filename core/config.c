@@ -130,6 +130,10 @@ static int set(struct wafa_config *cfg, const struct key *k, const char *value, 
 			*why = "unknown size unit (use K, M or G)";
 			return -EINVAL;
 		}
+		if (n > INT64_MAX / mult) {
+			*why = "a size too large (more than 8 EiB)";
+			return -EINVAL;
+		}
 		*(int64_t *)field = (int64_t)n * mult;
 		return 0;
 	}

@@ -111,6 +111,21 @@ static void reports_an_overlong_line(void **state)
 	wafa_config_free(&cfg);
 }
 
+/* found by fuzz_config: the unit's product overflowed int64 */
+static void refuses_a_size_too_large(void **state)
+{
+	struct wafa_config cfg;
+	char report[1024];
+
+	(void)state;
+	assert_int_equal(load("[database]\ndsn = dbname=x\n[mail]\ntransport = maildir:/tmp/x\n"
+	                      "from = a@example.com\n[rules]\nmemory = 584467151640970993M\n",
+	                      &cfg, report, sizeof(report)),
+	                 -EINVAL);
+	assert_non_null(strstr(report, ":7: [rules] memory = \"584467151640970993M\": a size too large"));
+	wafa_config_free(&cfg);
+}
+
 static void missing_file(void **state)
 {
 	struct wafa_config cfg;
@@ -127,6 +142,7 @@ int main(void)
 		cmocka_unit_test(names_the_line_of_each_problem),
 		cmocka_unit_test(requires_keys),
 		cmocka_unit_test(reports_an_overlong_line),
+		cmocka_unit_test(refuses_a_size_too_large),
 		cmocka_unit_test(missing_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
