@@ -46,7 +46,10 @@ struct daemon {
 	struct wafa_heap heap;
 	struct wafa_adapter adapter;
 	struct wafa_pg *work;   /* queries */
-	struct wafa_pg *listen; /* LISTEN, half of a snapshot's pages, the journal */
+	struct wafa_pg *listen; /* LISTEN only: a busy connection hears late */
+	/* the journal, and half of a snapshot's pages: neither a firing on the
+	 * work connection nor a notification waits behind them */
+	struct wafa_pg *jconn;
 	/* the mailer's: a 250 is recorded as it comes, not behind a snapshot or
 	 * a journal batch (a kill -9 in between sends it again) */
 	struct wafa_pg *mail;
@@ -201,13 +204,13 @@ static void on_journal_written(PGresult *res, void *arg)
 	}
 }
 
-/* The journal is written on the listen connection when it is up, so that a
- * firing never waits behind a batch of it on the work connection: after a
+/* The journal has a connection of its own (the work connection while that
+ * one is down), so that a firing never waits behind a batch of it: after a
  * first start, one `started` row per ticket (10M at 10M tickets) goes in.
  * Marks advance only once a batch is known written, whichever carried it. */
 static struct wafa_pg *journal_conn(struct daemon *d)
 {
-	return wafa_pg_connected(d->listen) ? d->listen : d->work;
+	return d->jconn && wafa_pg_connected(d->jconn) ? d->jconn : d->work;
 }
 
 /* Writes what the journal collected, a batch at a time: status changes
@@ -432,7 +435,7 @@ static int take_rows(struct daemon *d, PGresult *res, const char *what, bool liv
 		 * the server for the socket to drain */
 		if (i % 512 == 511) {
 			wafa_pg_consume(d->work);
-			wafa_pg_consume(d->listen);
+			wafa_pg_consume(d->jconn);
 		}
 	}
 	arm(d);
@@ -464,11 +467,10 @@ static void start_catch_up(struct daemon *d)
  * The database, not wafa, is the slower part of a snapshot (formatting
  * and sending 5,000 rows takes it twice as long as wafa takes to index
  * them), so the tickets are read in two streams at once: up from the lowest
- * id on the work connection, and down from the highest on the listen
- * connection, which is otherwise idle (a notification waits at most for a
- * page).  Each asks only for ids short of where the other has got to, so
- * they meet wherever the tickets are, and a stream ends at a short page.
- * Without the listen connection, one stream reads all. */
+ * id on the work connection, and down from the highest on the journal's.
+ * Each asks only for ids short of where the other has got to, so they meet
+ * wherever the tickets are, and a stream ends at a short page.  Without the
+ * journal's connection, one stream reads all. */
 
 struct snap_page {
 	struct daemon *d;
@@ -501,8 +503,9 @@ static void snapshot_done(struct daemon *d)
 			shutdown_daemon(d, EX_CONFIG);
 		} else if (d->snap_bad_view) {
 			d->reload = true; /* again at the next reconciliation */
-		} else if (d->reload) {
-			/* a connection was lost, and its reconnect asked for this */
+		} else {
+			/* a connection was lost: again now with those still up (none
+			 * while the work connection is down: its reconnect starts one) */
 			snapshot(d);
 		}
 		return;
@@ -565,7 +568,7 @@ static void snapshot_page(struct daemon *d, int part)
 		pg->gen = d->mark;
 		pg->part = part;
 	}
-	if (!pg || wafa_pg_query(part == 0 ? d->work : d->listen,
+	if (!pg || wafa_pg_query(part == 0 ? d->work : d->jconn,
 	                         part == 0 ? d->adapter.page_sql : d->adapter.page_desc_sql, 2, p,
 	                         on_page, pg) != 0) {
 		free(pg);
@@ -594,7 +597,7 @@ static void snapshot(struct daemon *d)
 	d->reload = false;
 	d->mark++;
 	d->snap_failed = d->snap_bad_view = false;
-	d->snap_parts = wafa_pg_connected(d->listen) ? 2 : 1;
+	d->snap_parts = d->jconn && wafa_pg_connected(d->jconn) ? 2 : 1;
 	d->snap_running = d->snap_parts;
 	d->snap_last[0] = INT64_MIN; /* the ends of the ids: neither stream has read any */
 	d->snap_last[1] = INT64_MAX;
@@ -1457,13 +1460,18 @@ static void on_listening(PGresult *res, void *arg)
 static void on_listen_connected(struct wafa_pg *pg, void *arg)
 {
 	struct daemon *d = arg;
+
+	if (wafa_pg_query(pg, d->adapter.listen_sql, 0, NULL, on_listening, d) != 0)
+		wafa_log(WAFA_ERROR, "pg", "cannot queue LISTEN");
+}
+
+static void on_jconn_connected(struct wafa_pg *pg, void *arg)
+{
+	struct daemon *d = arg;
 	const char *p[] = { d->quoted_schema };
 
-	/* the search_path as on the work connection: this one reads tickets
-	 * and writes the journal too */
-	if (wafa_pg_query(pg, wafa_schema_search_path_sql, 1, p, on_search_path, d) != 0 ||
-	    wafa_pg_query(pg, d->adapter.listen_sql, 0, NULL, on_listening, d) != 0)
-		wafa_log(WAFA_ERROR, "pg", "cannot queue LISTEN");
+	if (wafa_pg_query(pg, wafa_schema_search_path_sql, 1, p, on_search_path, d) != 0)
+		wafa_log(WAFA_ERROR, "pg", "cannot queue the journal connection's search_path");
 }
 
 /* ---- rules: loaded at start and again on SIGHUP ---- */
@@ -1601,8 +1609,9 @@ static void close_all(struct daemon *d)
 {
 	wafa_pg_close(d->work);
 	wafa_pg_close(d->listen);
+	wafa_pg_close(d->jconn);
 	wafa_pg_close(d->mail);
-	d->work = d->listen = d->mail = NULL;
+	d->work = d->listen = d->jconn = d->mail = NULL;
 	uv_close((uv_handle_t *)&d->deadline_timer, on_handle_closed);
 	uv_close((uv_handle_t *)&d->reconcile_timer, on_handle_closed);
 	uv_close((uv_handle_t *)&d->stop_timer, on_handle_closed);
@@ -1625,7 +1634,7 @@ static void on_stop_tick(uv_timer_t *t)
 	if (writable && unwritten && ticks < 200)
 		on_journal_tick(&d->journal_timer);
 	if ((d->firing > 0 || (d->work && wafa_pg_pending(d->work) > 0) ||
-	     (d->listen && wafa_pg_pending(d->listen) > 0) ||
+	     (d->jconn && wafa_pg_pending(d->jconn) > 0) ||
 	     (d->mail && wafa_pg_pending(d->mail) > 0) || (writable && unwritten)) &&
 	    ++ticks < 200)
 		return;
@@ -1708,6 +1717,7 @@ int wafa_daemon_run(struct wafa_config *cfg)
 	uv_loop_t loop;
 	struct wafa_pg_hooks work_hooks = { on_work_connected, NULL, &d, NULL };
 	struct wafa_pg_hooks listen_hooks = { on_listen_connected, on_notify, &d, NULL };
+	struct wafa_pg_hooks jconn_hooks = { on_jconn_connected, NULL, &d, NULL };
 	/* the mailer's claim walks outbox_claim in order.  The planner, with
 	 * statistics from before a burst (few queued), would rather gather
 	 * every queued row with a bitmap scan and sort them all: 0.1-0.7 s a
@@ -1760,6 +1770,7 @@ int wafa_daemon_run(struct wafa_config *cfg)
 
 	if (wafa_pg_open(&loop, cfg->dsn, "work", &work_hooks, &d.work) != 0 ||
 	    wafa_pg_open(&loop, cfg->dsn, "listen", &listen_hooks, &d.listen) != 0 ||
+	    wafa_pg_open(&loop, cfg->dsn, "journal", &jconn_hooks, &d.jconn) != 0 ||
 	    wafa_pg_open(&loop, cfg->dsn, "mail", &mail_hooks, &d.mail) != 0 ||
 	    wafa_mailer_open(&loop, cfg, d.mail, channel, &d.mailer) != 0) {
 		code = EX_OSERR;

@@ -447,7 +447,7 @@ void wafa_pg_consume(struct wafa_pg *pg)
 	/* an error shows at the next read, where it is handled.  What was read
 	 * no longer wakes the socket's poll: the results it completes are taken
 	 * from the loop's next turn */
-	if (pg->state == S_READY && pg->conn) {
+	if (pg && pg->state == S_READY && pg->conn) {
 		(void)PQconsumeInput(pg->conn);
 		uv_timer_start(&pg->timer, on_timer, 0, 0);
 	}

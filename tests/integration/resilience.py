@@ -27,7 +27,8 @@ def main():
     # 1. Both connections are cut; a ticket created meanwhile has no NOTIFY
     # anyone hears.  The reconnection's full re-read must find it.
     n = terminate_wafa(pg)
-    is_(n, "3", "wafa's three sessions are named wafa-work, wafa-listen and wafa-mail and were cut")
+    is_(n, "4", "wafa's four sessions are named wafa-work, wafa-listen, wafa-journal and "
+        "wafa-mail and were cut")
     a_id, a_created = pg.create_ticket("Created while wafa was disconnected", "a@example.com")
     got = wait_for(lambda: sink.messages_to("a@example.com"), a_created + 3 + 5 - time.time())
     ok(got, "its breach mail still comes", diag=lambda: sink.summary() + "\n" + w.log())
