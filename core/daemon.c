@@ -168,7 +168,7 @@ static void catch_up(struct daemon *d)
 	}
 	while (d->catchup_pos < d->index.cap && budget-- > 0 &&
 	       wafa_journal_pending(&d->journal) < JOURNAL_BATCH) {
-		struct wafa_ticket *t = d->index.slots[d->catchup_pos++];
+		struct wafa_ticket *t = d->index.slots[d->catchup_pos++].t;
 		if (t)
 			wafa_deadlines_journal(d->rules, t, &sink);
 	}
@@ -482,7 +482,7 @@ static void sweep(struct daemon *d)
 {
 	/* tickets the snapshot did not see have left the view */
 	for (size_t i = 0; i < d->index.cap; i++) {
-		struct wafa_ticket *t = d->index.slots[i];
+		struct wafa_ticket *t = d->index.slots[i].t;
 		if (t && t->mark != d->mark) {
 			drop_ticket(d, t->id);
 			i--; /* backward shift may have moved another into slot i */
@@ -1558,7 +1558,7 @@ static void on_reload(uv_signal_t *s, int signum)
 		return;
 	}
 	for (size_t i = 0; i < d->index.cap; i++) {
-		struct wafa_ticket *t = d->index.slots[i];
+		struct wafa_ticket *t = d->index.slots[i].t;
 		if (!t)
 			continue;
 		wafa_deadlines_unschedule(&d->heap, t);
@@ -1804,8 +1804,8 @@ int wafa_daemon_run(struct wafa_config *cfg)
 	wafa_log(WAFA_INFO, "daemon", "stopped");
 out:
 	for (size_t i = 0; i < d.index.cap; i++)
-		if (d.index.slots[i])
-			wafa_deadlines_unschedule(&d.heap, d.index.slots[i]);
+		if (d.index.slots[i].t)
+			wafa_deadlines_unschedule(&d.heap, d.index.slots[i].t);
 	wafa_index_free(&d.index);
 	wafa_heap_free(&d.heap);
 	wafa_rules_close(d.rules);

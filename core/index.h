@@ -9,8 +9,10 @@
 #include "ticket.h"
 
 struct wafa_index {
-	struct wafa_ticket **slots; /* open addressing, linear probing */
-	uint32_t *tags;             /* beside each filled slot: its id, folded */
+	struct wafa_index_slot {
+		struct wafa_ticket *t; /* NULL: empty */
+		uint32_t tag;          /* t's id, folded */
+	} *slots;                      /* open addressing, linear probing */
 	size_t cap;                 /* a power of two */
 	size_t count;
 };
