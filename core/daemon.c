@@ -146,6 +146,8 @@ static int schedule(struct daemon *d, struct wafa_ticket *t, bool journal)
 {
 	struct wafa_journal_sink sink = { on_journal_event, d, wafa_clock_now_ms(), d->marks };
 
+	if (d->reconciling)
+		journal = false; /* the catch-up after it journals them (on_since) */
 	return wafa_deadlines_schedule(d->rules, &d->heap, t, journal ? &sink : NULL);
 }
 
@@ -747,9 +749,14 @@ static void on_since(PGresult *res, void *arg)
 	int n = take_rows(d, res, "reconciling", true);
 
 	d->reconciling = false;
-	if (n >= 0 && n + d->reconciled > 0)
+	if (n >= 0 && n + d->reconciled > 0) {
 		wafa_log(WAFA_DEBUG, "adapter", "reconcile: %zu tickets re-read",
 		         (size_t)n + d->reconciled);
+		/* their transitions are journaled a batch at a time, as after a
+		 * snapshot: journaled row by row, a bulk update of 10M tickets
+		 * queued 5 GB of journal in memory faster than it was written */
+		start_catch_up(d);
+	}
 }
 
 static void on_reconcile(uv_timer_t *t)
