@@ -97,6 +97,8 @@ struct daemon {
 	size_t nids, ids_cap, ninflight, inflight_cap;
 	bool fetching;
 	bool reconciling;
+	bool reconcile_aside; /* the reconciliation reads on the journal's connection */
+	bool reading_aside;   /* rows being taken in were read there (take_row) */
 	unsigned firing; /* firings in flight */
 	size_t reconciled; /* rows the running reconciliation has streamed */
 	int64_t reconciled_at; /* when the last reconciliation started (ms) */
@@ -398,6 +400,14 @@ static struct wafa_ticket *take_row(struct daemon *d, PGresult *res, int row, bo
 	    fresh->time[WAFA_T_UPDATED_AT] > d->seen_updated_ms)
 		d->seen_updated_ms = fresh->time[WAFA_T_UPDATED_AT];
 	t = wafa_index_get(&d->index, fresh->id);
+	if (t && d->reading_aside && fresh->time[WAFA_T_UPDATED_AT] != WAFA_NO_TIME &&
+	    fresh->time[WAFA_T_UPDATED_AT] < t->time[WAFA_T_UPDATED_AT]) {
+		/* read on the journal's connection before a newer read of it on
+		 * the work connection was taken in: the newer one stays */
+		t->mark = d->mark;
+		wafa_ticket_free(fresh);
+		return t;
+	}
 	if (t) {
 		prev = wafa_ticket_status(t);
 		wafa_ticket_replace(t, fresh);
@@ -534,7 +544,7 @@ static void on_page(PGresult *res, void *arg)
 {
 	struct snap_page *pg = arg;
 	struct daemon *d = pg->d;
-	int part = pg->part;
+	int part = pg->part, n;
 	bool current = pg->gen == d->mark && d->loading;
 
 	free(pg);
@@ -545,10 +555,15 @@ static void on_page(PGresult *res, void *arg)
 	if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == WAFA_ADAPTER_PAGE) {
 		d->snap_last[part] = strtoll(PQgetvalue(res, WAFA_ADAPTER_PAGE - 1, 0), NULL, 10);
 		snapshot_page(d, part);
+		d->reading_aside = part == 1;
 		take_rows(d, res, "reading the tickets", false);
+		d->reading_aside = false;
 		return;
 	}
-	if (take_rows(d, res, "reading the tickets", false) < 0) {
+	d->reading_aside = part == 1;
+	n = take_rows(d, res, "reading the tickets", false);
+	d->reading_aside = false;
+	if (n < 0) {
 		d->snap_failed = true;
 		d->snap_bad_view = d->snap_bad_view || res;
 	}
@@ -738,7 +753,9 @@ static void on_since_row(PGresult *res, void *arg)
 {
 	struct daemon *d = arg;
 
+	d->reading_aside = d->reconcile_aside;
 	take_row(d, res, 0, true, true);
+	d->reading_aside = false;
 	if (++d->reconciled % 1000 == 0 && wafa_journal_pending(&d->journal) >= JOURNAL_BATCH)
 		on_journal_tick(&d->journal_timer);
 }
@@ -746,8 +763,11 @@ static void on_since_row(PGresult *res, void *arg)
 static void on_since(PGresult *res, void *arg)
 {
 	struct daemon *d = arg;
-	int n = take_rows(d, res, "reconciling", true);
+	int n;
 
+	d->reading_aside = d->reconcile_aside;
+	n = take_rows(d, res, "reconciling", true);
+	d->reading_aside = false;
 	d->reconciling = false;
 	if (n >= 0 && n + d->reconciled > 0) {
 		wafa_log(WAFA_DEBUG, "adapter", "reconcile: %zu tickets re-read",
@@ -788,7 +808,11 @@ static void on_reconcile(uv_timer_t *t)
 	d->reconciled_at = now;
 	snprintf(buf, sizeof(buf), "%" PRId64, since);
 	d->reconciled = 0;
-	if (wafa_pg_query_rows(d->work, d->adapter.since_sql, 1, p, on_since_row, on_since, d) == 0)
+	/* on the journal's connection when it is up: a bulk update re-read
+	 * there (10M rows: minutes) holds up no firing and no notification */
+	struct wafa_pg *c = d->jconn && wafa_pg_connected(d->jconn) ? d->jconn : d->work;
+	d->reconcile_aside = c != d->work;
+	if (wafa_pg_query_rows(c, d->adapter.since_sql, 1, p, on_since_row, on_since, d) == 0)
 		d->reconciling = true;
 }
 
