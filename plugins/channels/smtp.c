@@ -983,13 +983,15 @@ static void session_reason(const struct smtp *s, const struct trace *t, char *wh
 		            e == SMTP_ERR_UNTERMINATED_RESPONSE) &&
 		           s->timeout_ms > 0 &&
 		           (now_ms() - t->last_io >= s->timeout_ms - 50 ||
-		            (e != SMTP_ERR_DROPPED_CONNECTION && t->last_write &&
-		             now_ms() - t->last_write >= s->timeout_ms - 50)))
+		            (e != SMTP_ERR_DROPPED_CONNECTION &&
+		             (t->linelen > 0 ||
+		              (t->last_write && now_ms() - t->last_write >= s->timeout_ms - 50)))))
 			/* libESMTP reports its timeouts as a dropped connection, or
 			 * (when a reply stalls part-way) as the broken line it read;
 			 * the monitor may see that part just before the error, so a
-			 * broken reply counts as a stall when its command was written
-			 * a timeout ago */
+			 * broken reply counts as a stall when it ended mid-line (a
+			 * server's own bad reply is a whole line), or when its
+			 * command was written a timeout ago */
 			snprintf(why, size, "no reply from %.120s within %ld ms", s->server, s->timeout_ms);
 		else
 			snprintf(why, size, "SMTP %.120s: %s", s->server, text);
