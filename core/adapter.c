@@ -1,6 +1,7 @@
 #include "adapter.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@ int wafa_adapter_init(struct wafa_adapter *a, const struct wafa_config *cfg)
 	int err = 0;
 
 	memset(a, 0, sizeof(*a));
+	a->wanted = ~0u;
 	a->view = wafa_pg_quote_ident(cfg->view);
 	if (!a->view || !channel || !(a->listen_sql = format("LISTEN %s", channel)) ||
 	    !(a->columns_sql = strdup("SELECT attname FROM pg_attribute "
@@ -62,31 +64,41 @@ static void drop_queries(struct wafa_adapter *a)
 	a->page_sql = a->page_desc_sql = a->ids_sql = a->since_sql = a->fire_sql = a->all_sql = NULL;
 }
 
-int wafa_adapter_build(struct wafa_adapter *a, const PGresult *columns)
+/* arg: a mask of optional columns (bit i: WAFA_T_FIRST_OPTIONAL + i) */
+static int in_mask(const char *name, void *arg)
 {
-	char *cols;
+	unsigned mask = *(const unsigned *)arg;
+
+	for (int i = WAFA_T_FIRST_OPTIONAL; i < WAFA_T_NSTR; i++)
+		if (strcmp(wafa_ticket_str_names[i], name) == 0)
+			return (int)(mask >> (i - WAFA_T_FIRST_OPTIONAL) & 1u);
+	return 0;
+}
+
+static int build_queries(struct wafa_adapter *a)
+{
+	unsigned sched = a->optional & a->wanted;
+	/* all columns for firing and simulate; for scheduling only those the
+	 * rules can read then */
+	char *cols = wafa_ticket_columns_sql(in_mask, &a->optional);
+	char *scols = wafa_ticket_columns_sql(in_mask, &sched);
 	int err = 0;
 
-	if (PQntuples(columns) == 0)
-		return -ENOENT;
-	cols = wafa_ticket_columns_sql(has_column, (void *)columns);
-	if (!cols)
-		return -ENOMEM;
 	drop_queries(a);
-	a->optional = 0;
-	for (int i = WAFA_T_FIRST_OPTIONAL; i < WAFA_T_NSTR; i++)
-		if (has_column(wafa_ticket_str_names[i], (void *)columns))
-			a->optional |= 1u << (i - WAFA_T_FIRST_OPTIONAL);
+	if (!cols || !scols) {
+		err = -ENOMEM;
+		goto out;
+	}
 	a->page_sql = format("SELECT %s FROM %s WHERE id > $1::int8 AND id < $2::int8 "
 	                     "ORDER BY id LIMIT %d",
-	                     cols, a->view, WAFA_ADAPTER_PAGE);
+	                     scols, a->view, WAFA_ADAPTER_PAGE);
 	a->page_desc_sql = format("SELECT %s FROM %s WHERE id < $1::int8 AND id > $2::int8 "
 	                          "ORDER BY id DESC LIMIT %d",
-	                          cols, a->view, WAFA_ADAPTER_PAGE);
-	a->ids_sql = format("SELECT %s FROM %s WHERE id = ANY($1::int8[])", cols, a->view);
+	                          scols, a->view, WAFA_ADAPTER_PAGE);
+	a->ids_sql = format("SELECT %s FROM %s WHERE id = ANY($1::int8[])", scols, a->view);
 	a->since_sql = format("SELECT %s FROM %s WHERE updated_at > to_timestamp($1::float8 / 1000) "
 	                      "ORDER BY updated_at, id",
-	                      cols, a->view);
+	                      scols, a->view);
 	a->fire_sql = format(
 		/* a scalar subquery, not EXISTS: PostgreSQL hashes a whole fired
 		 * table for EXISTS (66 ms at 150k rows), but looks a scalar up by
@@ -100,8 +112,31 @@ int wafa_adapter_build(struct wafa_adapter *a, const PGresult *columns)
 	a->all_sql = format("SELECT %s FROM %s ORDER BY id", cols, a->view);
 	if (!a->page_sql || !a->page_desc_sql || !a->ids_sql || !a->since_sql || !a->fire_sql || !a->all_sql)
 		err = -ENOMEM;
+out:
 	free(cols);
+	free(scols);
 	return err;
+}
+
+int wafa_adapter_build(struct wafa_adapter *a, const PGresult *columns)
+{
+	if (PQntuples(columns) == 0)
+		return -ENOENT;
+	a->optional = 0;
+	for (int i = WAFA_T_FIRST_OPTIONAL; i < WAFA_T_NSTR; i++)
+		if (has_column(wafa_ticket_str_names[i], (void *)columns))
+			a->optional |= 1u << (i - WAFA_T_FIRST_OPTIONAL);
+	return build_queries(a);
+}
+
+int wafa_adapter_want(struct wafa_adapter *a, unsigned wanted)
+{
+	bool built = a->page_sql != NULL;
+
+	if (wanted == a->wanted)
+		return 0;
+	a->wanted = wanted;
+	return built ? build_queries(a) : 0;
 }
 
 /* Appends src to f with each @NAME@ of the table replaced. */

@@ -26,6 +26,10 @@ struct wafa_adapter {
 	char *all_sql;   /* every ticket (wafa simulate) */
 	char *listen_sql;
 	unsigned optional; /* bit i: the view has optional column WAFA_T_FIRST_OPTIONAL + i */
+	/* bit i: the rules read optional column WAFA_T_FIRST_OPTIONAL + i
+	 * when they schedule (wafa_rules_columns); the reads that only schedule
+	 * (page, ids, since) select the others as NULL.  All until set. */
+	unsigned wanted;
 };
 
 WAFA_WUR int wafa_adapter_init(struct wafa_adapter *a, const struct wafa_config *cfg);
@@ -37,6 +41,9 @@ WAFA_WUR int wafa_adapter_file(const struct wafa_config *cfg, const char *name, 
 /* (Re)builds the ticket queries from the result of columns_sql.  Returns 0,
  * -ENOMEM, or -ENOENT when the view has no columns (it does not exist). */
 WAFA_WUR int wafa_adapter_build(struct wafa_adapter *a, const PGresult *columns);
+/* Sets wanted, rebuilding the queries if they were built.  Returns 0 or
+ * -ENOMEM. */
+WAFA_WUR int wafa_adapter_want(struct wafa_adapter *a, unsigned wanted);
 void wafa_adapter_free(struct wafa_adapter *a);
 
 #endif

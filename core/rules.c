@@ -732,9 +732,18 @@ static int load_file(struct wafa_rules *r, const char *path, FILE *report)
 {
 	lua_State *L = wafa_sandbox_state(r->sb);
 	char why[1024];
-	int err = wafa_sandbox_run_file(r->sb, path, why, sizeof(why));
+	char *text = NULL;
+	int err = wafa_sandbox_run_file(r->sb, path, why, sizeof(why), &text);
 	int n, first = r->nrules, first_cal = r->ncals, first_slot = r->nslots;
 	int first_report = r->nreports;
+	unsigned named = 0;
+
+	/* the optional columns the file names anywhere (a rule, an action, a
+	 * comment): only those are read for scheduling (wafa_rules_columns) */
+	for (int i = WAFA_T_FIRST_OPTIONAL; text && i < WAFA_T_NSTR; i++)
+		if (strstr(text, wafa_ticket_str_names[i]))
+			named |= 1u << (i - WAFA_T_FIRST_OPTIONAL);
+	free(text);
 
 	/* take what was declared even on failure, to drop it */
 	lua_rawgeti(L, LUA_REGISTRYINDEX, r->take_ref);
@@ -810,8 +819,15 @@ static int load_file(struct wafa_rules *r, const char *path, FILE *report)
 		while (r->nreports > first_report)
 			report_free(&r->reports[--r->nreports]);
 		r->nslots = first_slot;
+	} else {
+		r->named_optional |= named;
 	}
 	return err;
+}
+
+unsigned wafa_rules_columns(const struct wafa_rules *r)
+{
+	return r->named_optional;
 }
 
 static int by_name(const void *a, const void *b)

@@ -1143,7 +1143,7 @@ static void run_file(struct suite *s, const char *path)
 {
 	lua_State *L = wafa_sandbox_state(s->tsb);
 	char why[2048] = "", twhy[512];
-	int err = wafa_sandbox_run_file(s->tsb, path, why, sizeof(why));
+	int err = wafa_sandbox_run_file(s->tsb, path, why, sizeof(why), NULL);
 	int n;
 
 	fprintf(s->out, "# %s\n", path);

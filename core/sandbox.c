@@ -386,7 +386,8 @@ static void push_lib_copy(lua_State *L, const char *name)
 	lua_remove(L, -2);
 }
 
-int wafa_sandbox_run_file(struct wafa_sandbox *sb, const char *path, char *why, size_t whylen)
+int wafa_sandbox_run_file(struct wafa_sandbox *sb, const char *path, char *why, size_t whylen,
+                          char **text)
 {
 	lua_State *L = sb->L;
 	FILE *f = fopen(path, "rb");
@@ -435,6 +436,11 @@ int wafa_sandbox_run_file(struct wafa_sandbox *sb, const char *path, char *why, 
 	lua_setmetatable(L, -2);
 	lua_setupvalue(L, -2, 1);
 	err = wafa_sandbox_call(sb, 0, 0, why, whylen);
+	if (err == 0 && text) {
+		buf[len] = '\0'; /* room was left for it */
+		*text = buf;
+		buf = NULL;
+	}
 out:
 	lua_settop(L, top);
 	free(buf);

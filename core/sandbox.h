@@ -34,8 +34,10 @@ WAFA_WUR int wafa_sandbox_call(struct wafa_sandbox *sb, int nargs, int nresults,
                                size_t whylen);
 
 /* Loads a rule file as text in an _ENV of its own and runs it.  On failure
- * why holds "path:line: message".  Returns 0 or a negative errno. */
+ * why holds "path:line: message".  On success, when text is not NULL,
+ * *text is the file's text as run (NUL-terminated, malloc'ed).  Returns 0
+ * or a negative errno. */
 WAFA_WUR int wafa_sandbox_run_file(struct wafa_sandbox *sb, const char *path, char *why,
-                                   size_t whylen);
+                                   size_t whylen, char **text);
 
 #endif

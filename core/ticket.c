@@ -158,12 +158,29 @@ static int parse_int64(const char *s, int64_t *out)
 	return 0;
 }
 
+/* the optional columns the rules see when they schedule (bit i:
+ * WAFA_T_FIRST_OPTIONAL + i); the others are not part of a ticket's data */
+static unsigned scheduled_optional = ~0u;
+
+void wafa_ticket_scheduled_columns(unsigned optional)
+{
+	scheduled_optional = optional;
+}
+
+static bool scheduled(int col)
+{
+	return col < WAFA_T_FIRST_OPTIONAL ||
+	       (scheduled_optional >> (col - WAFA_T_FIRST_OPTIONAL) & 1u);
+}
+
 /* FNV-1a over the string columns, a NULL told from an empty string. */
 static uint64_t hash_strings(const struct wafa_ticket *t)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
 
 	for (int i = 0; i < WAFA_T_NSTR; i++) {
+		if (!scheduled(i))
+			continue;
 		const unsigned char *c = (const unsigned char *)t->str[i];
 		h = (h ^ (c ? 1u : 2u)) * 0x100000001b3ull;
 		for (; c && *c; c++)
@@ -249,6 +266,8 @@ static bool same_data(const struct wafa_ticket *a, const struct wafa_ticket *b)
 	if (!a->str || !b->str)
 		return a->hash == b->hash;
 	for (int i = 0; i < WAFA_T_NSTR; i++) {
+		if (!scheduled(i))
+			continue;
 		if (!a->str[i] != !b->str[i] || (a->str[i] && strcmp(a->str[i], b->str[i]) != 0))
 			return false;
 	}

@@ -126,6 +126,12 @@ int wafa_ticket_time_index(const char *name);
 /* Builds a ticket from row of res.  Returns 0, -ENOMEM, or -EINVAL with a
  * reason in why for a malformed row (which the caller logs and skips). */
 int wafa_ticket_from_row(const PGresult *res, int row, struct wafa_ticket **out, const char **why);
+/* Which optional columns (bit i: WAFA_T_FIRST_OPTIONAL + i) are part of a
+ * ticket's data as its hash and wafa_ticket_replace compare it: those the
+ * rules read when they schedule (wafa_rules_columns); all until set.  A
+ * column left out is not read for scheduling, so a firing's read of it is
+ * no change. */
+void wafa_ticket_scheduled_columns(unsigned optional);
 /* Moves the data columns of src into dst (keeping dst's scheduling state)
  * and frees src.  If the data changed, forgets what when(t) said. */
 void wafa_ticket_replace(struct wafa_ticket *dst, struct wafa_ticket *src);
