@@ -78,14 +78,18 @@ static int in_mask(const char *name, void *arg)
 static int build_queries(struct wafa_adapter *a)
 {
 	unsigned sched = a->optional & a->wanted;
-	/* all columns for firing and simulate; for scheduling only those the
-	 * rules can read then */
+	/* a firing's mail takes thread_message_id (In-Reply-To) whether the
+	 * rules name it or not; the rules' actions see only what they name */
+	unsigned fire = a->optional &
+	                (a->wanted | 1u << (WAFA_T_THREAD_MESSAGE_ID - WAFA_T_FIRST_OPTIONAL));
+	/* every column for simulate; for firing and scheduling what is used */
 	char *cols = wafa_ticket_columns_sql(in_mask, &a->optional);
 	char *scols = wafa_ticket_columns_sql(in_mask, &sched);
+	char *fcols = wafa_ticket_columns_sql(in_mask, &fire);
 	int err = 0;
 
 	drop_queries(a);
-	if (!cols || !scols) {
+	if (!cols || !scols || !fcols) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -108,13 +112,14 @@ static int build_queries(struct wafa_adapter *a)
 		"  FROM unnest($1::text[], $2::int8[]) WITH ORDINALITY AS k(key, id, ord) "
 		"  LEFT JOIN LATERAL (SELECT %s FROM %s v WHERE v.id = k.id) t ON true "
 		" ORDER BY k.ord",
-		cols, a->view);
+		fcols, a->view);
 	a->all_sql = format("SELECT %s FROM %s ORDER BY id", cols, a->view);
 	if (!a->page_sql || !a->page_desc_sql || !a->ids_sql || !a->since_sql || !a->fire_sql || !a->all_sql)
 		err = -ENOMEM;
 out:
 	free(cols);
 	free(scols);
+	free(fcols);
 	return err;
 }
 

@@ -27,8 +27,9 @@ struct wafa_adapter {
 	char *listen_sql;
 	unsigned optional; /* bit i: the view has optional column WAFA_T_FIRST_OPTIONAL + i */
 	/* bit i: the rules read optional column WAFA_T_FIRST_OPTIONAL + i
-	 * when they schedule (wafa_rules_columns); the reads that only schedule
-	 * (page, ids, since) select the others as NULL.  All until set. */
+	 * (wafa_rules_columns); the reads that only schedule (page, ids, since)
+	 * select the others as NULL, and so does firing's but for
+	 * thread_message_id, which the mail uses.  All until set. */
 	unsigned wanted;
 };
 

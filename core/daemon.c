@@ -1593,9 +1593,9 @@ static int reload_config(struct daemon *d)
  * them.  What has fired is known by key in wafa.fired, so nothing fires
  * twice; firings in flight under the old rules are dropped (their tickets
  * are rescheduled and checked again). */
-/* The reads that only schedule select the optional columns the rules name
- * (a view's last_agent_body subquery was 45% of a snapshot's database
- * time); firing reads every column. */
+/* The ticket reads select the optional columns the rules name (a view's
+ * last_agent_body subquery was 45% of a snapshot's database time), and
+ * firing's thread_message_id for the mail. */
 static int use_rules_columns(struct daemon *d)
 {
 	unsigned named = wafa_rules_columns(d->rules);

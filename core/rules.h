@@ -89,10 +89,11 @@ void wafa_rules_close(struct wafa_rules *r);
  * declarations dropped; the others stay.
  * Returns the number of problems, or a negative errno if dir is unreadable. */
 int wafa_rules_load_dir(struct wafa_rules *r, const char *dir, FILE *report);
-/* The optional columns the loaded rules can read when they schedule (bit i:
- * WAFA_T_FIRST_OPTIONAL + i): those their files name.  The others are left
- * out of the reads that only schedule (a subquery for last_agent_body can be
- * most of the database's work) and come with the row read when firing. */
+/* The optional columns the loaded rules can read (bit i:
+ * WAFA_T_FIRST_OPTIONAL + i): those their files name.  The others are not
+ * read from the view (a subquery for last_agent_body can be most of the
+ * database's work), but for thread_message_id when firing (the mail's
+ * In-Reply-To). */
 unsigned wafa_rules_columns(const struct wafa_rules *r);
 
 /* Does rule apply to t (its when(t))?  Kept until t's data changes. */
