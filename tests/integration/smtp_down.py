@@ -53,6 +53,9 @@ def main():
     t_rej, c_rej = pg.create_ticket("Rejected recipient", "reject@example.com")
     t_tmp, c_tmp = pg.create_ticket("Deferred recipient", "tempfail@example.com")
     t_ok, c_ok = pg.create_ticket("Fine recipient", "fine@example.com")
+    # two recipients, one refused: DATA is not sent, so neither gets it (a
+    # mail to one recipient has RCPT and DATA pipelined; this one must not)
+    t_two, c_two = pg.create_ticket("Two recipients", "both@example.com, reject-2@example.com")
 
     row = wait_for(lambda: (lambda x: x if x and x["status"] == "failed" else None)(row_of(pg, t_rej)),
                    c_rej + 2 + 8 - time.time(), 0.1)
@@ -81,6 +84,12 @@ def main():
        diag=lambda: repr(sink.rcpt_log()))
     is_(sink.messages_to("tempfail@example.com") + sink.messages_to("reject@example.com"), [],
         "no mail was delivered to the refused recipients")
+    row = row_of(pg, t_two)
+    ok(row and row["status"] == "failed" and "reject-2@example.com" in (row["last_error"] or ""),
+       "a mail to two recipients, one refused with 550, is parked as failed naming it",
+       diag=repr(row))
+    is_(sink.messages_to("both@example.com"), [],
+        "and the accepted recipient did not get it either (all or none)", diag=sink.summary)
 
     w.stop_ok()
 
