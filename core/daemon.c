@@ -28,6 +28,8 @@
 
 #define RETRY_FIRE_MS 1000
 #define RECONCILE_OVERLAP_MS 60000
+/* on a reload, deadlines due within this are read again ahead of the rest */
+#define RELOAD_SOON_MS 120000
 #define JOURNAL_FLUSH_MS 200
 #define JOURNAL_BATCH 1000
 
@@ -712,6 +714,25 @@ static void fetch_ids(struct daemon *d)
 	free(list);
 }
 
+/* Puts id on the list of tickets to read again (fetch_ids).  Returns 0 or
+ * -ENOMEM. */
+static int want_id(struct daemon *d, int64_t id)
+{
+	if (d->nids == d->ids_cap) {
+		compact_ids(d); /* repeats go; the list grows only for new ids */
+		if (d->nids * 2 >= d->ids_cap) {
+			size_t cap = d->ids_cap ? d->ids_cap * 2 : 64;
+			int64_t *grown = realloc(d->ids, cap * sizeof(*grown));
+			if (!grown)
+				return -ENOMEM;
+			d->ids = grown;
+			d->ids_cap = cap;
+		}
+	}
+	d->ids[d->nids++] = id;
+	return 0;
+}
+
 static void on_notify(struct wafa_pg *pg, const char *channel, const char *payload, void *arg)
 {
 	struct daemon *d = arg;
@@ -728,20 +749,10 @@ static void on_notify(struct wafa_pg *pg, const char *channel, const char *paylo
 		return;
 	}
 	wafa_log(WAFA_DEBUG, "adapter", "ticket=%lld changed", id);
-	if (d->nids == d->ids_cap) {
-		compact_ids(d); /* repeats go; the list grows only for new ids */
-		if (d->nids * 2 >= d->ids_cap) {
-			size_t cap = d->ids_cap ? d->ids_cap * 2 : 64;
-			int64_t *grown = realloc(d->ids, cap * sizeof(*grown));
-			if (!grown) {
-				snapshot(d);
-				return;
-			}
-			d->ids = grown;
-			d->ids_cap = cap;
-		}
+	if (want_id(d, id) != 0) {
+		snapshot(d);
+		return;
 	}
-	d->ids[d->nids++] = id;
 	fetch_ids(d);
 }
 
@@ -1616,6 +1627,18 @@ static void on_reload(uv_signal_t *s, int signum)
 		wafa_log(WAFA_ERROR, "daemon", "reload failed; what was loaded before stays");
 		return;
 	}
+	/* the tickets with a deadline soon are read again first, by id, ahead
+	 * of the snapshot: at 10M it takes half a minute, and their deadlines
+	 * are gone until they are read */
+	int64_t soon = wafa_clock_now_ms() + RELOAD_SOON_MS;
+	size_t nsoon = 0;
+	for (size_t i = 0; i < d->heap.count; i++) {
+		if (d->heap.items[i]->at_ms > soon)
+			continue;
+		if (want_id(d, d->heap.items[i]->ticket->id) != 0)
+			break; /* the snapshot reads the rest */
+		nsoon++;
+	}
 	for (size_t i = 0; i < d->index.cap; i++) {
 		struct wafa_ticket *t = d->index.slots[i].t;
 		if (!t)
@@ -1654,7 +1677,10 @@ static void on_reload(uv_signal_t *s, int signum)
 	/* the index keeps no ticket text (firing re-reads it): the new rules'
 	 * when(t) needs the rows, so they are read again, and each ticket is
 	 * scheduled as it comes; the snapshot's end starts the catch-up */
-	wafa_log(WAFA_INFO, "rules", "reading %zu tickets again for the new rules", d->index.count);
+	wafa_log(WAFA_INFO, "rules", "reading %zu tickets again for the new rules (first the %zu "
+	                             "deadline(s) due within %d s)",
+	         d->index.count, nsoon, RELOAD_SOON_MS / 1000);
+	fetch_ids(d); /* ahead of the snapshot's pages on the work connection */
 	snapshot(d);
 	arm(d);
 }
