@@ -59,7 +59,8 @@ def main():
     if got:
         late = got[0].received - due
         # a firing waits for the snapshot pages in front of it on the work
-        # connection (about a second here, 12 s without the early read; 15-30 ms a page at the usual pace)
+        # connection: about a second here (12 s without the early read),
+        # 15-30 ms a page at the usual pace
         ok(late < 3.0, "on time: %.2f s after its deadline (read again ahead of the snapshot)"
            % late, diag=lambda: w.log(current=True)[-3000:])
     else:
