@@ -31,7 +31,7 @@ VIEW = dedent('''
 
 def main():
     require_wafa()
-    plan(5)
+    plan(6)
     pg = Postgres()
     pg.psql(VIEW)
     sink = SmtpSink()
