@@ -1600,10 +1600,6 @@ static int reload_config(struct daemon *d)
 	return 0;
 }
 
-/* SIGHUP: the config and the rule files are read again and every ticket rescheduled under
- * them.  What has fired is known by key in wafa.fired, so nothing fires
- * twice; firings in flight under the old rules are dropped (their tickets
- * are rescheduled and checked again). */
 /* The ticket reads select the optional columns the rules name (a view's
  * last_agent_body subquery was 45% of a snapshot's database time), and
  * firing's thread_message_id for the mail. */
@@ -1615,6 +1611,10 @@ static int use_rules_columns(struct daemon *d)
 	return wafa_adapter_want(&d->adapter, named);
 }
 
+/* SIGHUP: the config and the rule files are read again and every ticket rescheduled under
+ * them.  What has fired is known by key in wafa.fired, so nothing fires
+ * twice; firings in flight under the old rules are dropped (their tickets
+ * are rescheduled and checked again). */
 static void on_reload(uv_signal_t *s, int signum)
 {
 	struct daemon *d = s->data;
