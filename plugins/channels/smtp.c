@@ -828,7 +828,7 @@ static int setup_session(struct smtp *s, struct trace *t, smtp_session_t session
 	 * also keeps libESMTP from pipelining DATA after RCPT: tried for mails
 	 * to one recipient, that round trip less made the 250 before a kill -9
 	 * likelier to be unrecorded (kill_loop: 1.12 duplicates a kill against
-	 * 0.88) for 5-10% more mails/s on loopback; left off. */
+	 * 0.88) for a gain lost in the noise on loopback; left off. */
 	if (!smtp_option_require_all_recipients(session, 1) || !smtp_set_eventcb(session, on_event, t) ||
 	    !smtp_set_monitorcb(session, on_monitor, t, 0))
 		return 0;
