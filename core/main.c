@@ -31,7 +31,7 @@ static void usage(FILE *out)
 	        "       wafa setup [-c FILE] [--dry-run] [--uninstall [--purge]]\n"
 	        "       wafa report [-c FILE] --from DATE --to DATE [--by queue|priority|rule|owner]\n"
 	        "                   [--format html|csv|json] [--locale LOCALE] [-o FILE]\n"
-	        "       wafa test [-c FILE] [PATH...]\n"
+	        "       wafa test [-c FILE] [--mutate] [PATH...]\n"
 	        "       wafa --version | --help\n"
 	        "\n"
 	        "wafa keeps a support team's promises: it watches a helpdesk's tickets in\n"
@@ -55,7 +55,9 @@ static void usage(FILE *out)
 	        "          to --to: SLA compliance against goals, business times, promises,\n"
 	        "          surveys, opt-outs, mails; HTML with charts (default), CSV or JSON\n"
 	        "  test    run the rule tests (NAME_test.lua in PATH, or beside the rules)\n"
-	        "          on virtual time; prints TAP; exit 0 only if every test passed\n"
+	        "          on virtual time; prints TAP; exit 0 only if every test passed;\n"
+	        "          --mutate changes each duration and percentage of the rules in\n"
+	        "          turn and lists every change no test notices\n"
 	        "\n"
 	        "Options:\n"
 	        "  -c, --config FILE   the config file (default %s)\n"
@@ -133,12 +135,13 @@ int main(int argc, char **argv)
 		{ "format", required_argument, NULL, 'F' },
 		{ "locale", required_argument, NULL, 'l' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "mutate", no_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = DEFAULT_CONFIG, *command, *from_text = NULL, *to_text = NULL;
-	bool json = false;
+	bool json = false, mutations = false;
 	unsigned setup_flags = 0;
 	int64_t from = 0, to = 0;
 	struct wafa_config cfg = { 0 };
@@ -197,6 +200,10 @@ int main(int argc, char **argv)
 		if (strcmp(command, "setup") == 0 && (opt == 'd' || opt == 'u' || opt == 'p')) {
 			setup_flags |= opt == 'd' ? WAFA_SETUP_DRY_RUN
 			             : opt == 'u' ? WAFA_SETUP_UNINSTALL : WAFA_SETUP_PURGE;
+			continue;
+		}
+		if (test && opt == 'M') {
+			mutations = true;
 			continue;
 		}
 		if (simulate && (opt == 'f' || opt == 't' || opt == 'j')) {
@@ -290,7 +297,8 @@ int main(int argc, char **argv)
 		code = wafa_report_run(&cfg, &ropts, report_path, stdout, stderr);
 	}
 	else if (test)
-		code = wafa_ruletest_run(&cfg, argv + optind, argc - optind, stdout, stderr);
+		code = wafa_ruletest_run(&cfg, argv + optind, argc - optind, mutations, stdout,
+		                         stderr);
 	else if (strcmp(command, "setup") == 0)
 		code = wafa_schema_setup(&cfg, setup_flags, stdout, stderr) == 0 ? EX_OK
 		                                                                 : EX_UNAVAILABLE;

@@ -12,12 +12,14 @@
 #include <sys/stat.h>
 #include <sysexits.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "deadline.h"
 #include "duration.h"
 #include "heap.h"
 #include "log.h"
+#include "mutation.h"
 #include "outbox.h"
 #include "rules.h"
 #include "sandbox.h"
@@ -1279,28 +1281,16 @@ static int collect(const char *path, char ***files, size_t *n, size_t *cap, FILE
 	return 0;
 }
 
-int wafa_ruletest_run(const struct wafa_config *cfg, char *const *paths, int npaths, FILE *out,
-                      FILE *err)
+/* Runs the test files against the rules in rules_dir: TAP to out, problems
+ * with the rule files to err.  Returns EX_OK when every test passed, 1 when
+ * one failed, or EX_SOFTWARE; *failed is the number of failing points. */
+static int run_suite(const struct wafa_config *cfg, const char *rules_dir, char *const *files,
+                     size_t nfiles, FILE *out, FILE *err, int *failed)
 {
 	struct wafa_sandbox *rsb = NULL;
 	struct suite s = { 0 };
-	char **files = NULL;
-	size_t nfiles = 0, cap = 0;
 	int code = EX_OK, problems;
 
-	for (int i = 0; i < npaths; i++)
-		if (collect(paths[i], &files, &nfiles, &cap, err) != 0)
-			code = EX_NOINPUT;
-	if (npaths == 0 && collect(cfg->rules_dir, &files, &nfiles, &cap, err) != 0)
-		code = EX_NOINPUT;
-	if (code)
-		goto out;
-	if (nfiles == 0) {
-		fprintf(err, "wafa test: no tests found in %s (test files are named NAME_test.lua)\n",
-		        npaths ? paths[0] : cfg->rules_dir);
-		code = EX_NOINPUT;
-		goto out;
-	}
 	if (wafa_sandbox_open((size_t)cfg->rules_memory, cfg->rules_budget_ms, &rsb) != 0 ||
 	    wafa_rules_open(rsb, &s.x.rules) != 0 ||
 	    wafa_sandbox_open((size_t)cfg->rules_memory, TEST_BUDGET_MS, &s.tsb) != 0) {
@@ -1313,13 +1303,13 @@ int wafa_ruletest_run(const struct wafa_config *cfg, char *const *paths, int npa
 	s.out = out;
 	wafa_heap_init(&s.x.heap);
 	fprintf(out, "TAP version 13\n");
-	problems = wafa_rules_load_dir(s.x.rules, cfg->rules_dir, err);
+	problems = wafa_rules_load_dir(s.x.rules, rules_dir, err);
 	if (problems != 0) {
 		/* the tests still run, with the rules that loaded */
-		result(&s, false, "the rule files load", cfg->rules_dir);
+		result(&s, false, "the rule files load", rules_dir);
 		fprintf(out, "# %s: %d rule file(s) with problems (reported above): their rules "
 		             "are left out, as wafa run would\n",
-		        cfg->rules_dir, problems < 0 ? 1 : problems);
+		        rules_dir, problems < 0 ? 1 : problems);
 	}
 	lua_State *L = wafa_sandbox_state(s.tsb);
 	lua_pushcfunction(L, open_lib);
@@ -1340,6 +1330,7 @@ int wafa_ruletest_run(const struct wafa_config *cfg, char *const *paths, int npa
 	if (fflush(out) != 0)
 		code = EX_IOERR;
 out:
+	*failed = s.failed;
 	runner_reset(&s.x);
 	free(s.x.tickets);
 	free(s.x.recs);
@@ -1347,11 +1338,267 @@ out:
 	free(s.x.jnext);
 	free(s.x.lastbr);
 	wafa_heap_free(&s.x.heap);
-	for (size_t i = 0; i < nfiles; i++)
-		free(files[i]);
-	free(files);
 	wafa_rules_close(s.x.rules);
 	wafa_sandbox_close(rsb);
 	wafa_sandbox_close(s.tsb);
+	return code;
+}
+
+/* ---- wafa test --mutate ---- */
+
+static int read_all(const char *path, char **text, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t cap = 0, n = 0, got;
+	int err = 0;
+
+	if (!f)
+		return -errno;
+	do {
+		if (n == cap) {
+			char *grown = realloc(buf, (cap = cap ? cap * 2 : 8192) + 1);
+			if (!grown) {
+				err = -ENOMEM;
+				goto out;
+			}
+			buf = grown;
+		}
+		got = fread(buf + n, 1, cap - n, f);
+		n += got;
+	} while (got > 0);
+	if (ferror(f))
+		err = -EIO;
+	else
+		buf[n] = '\0';
+out:
+	fclose(f);
+	if (err) {
+		free(buf);
+		return err;
+	}
+	*text = buf;
+	*len = n;
+	return 0;
+}
+
+static int write_all(const char *path, const char *text, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	int err = 0;
+
+	if (!f)
+		return -errno;
+	if (fwrite(text, 1, len, f) != len)
+		err = -EIO;
+	if (fclose(f) != 0 && !err)
+		err = -errno;
+	return err;
+}
+
+/* The rule files of dir (NAME.lua, not NAME_test.lua), sorted. */
+static int rule_files(const char *dir, char ***names, size_t *n)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	size_t cap = 0;
+
+	*names = NULL;
+	*n = 0;
+	if (!d)
+		return -errno;
+	while ((e = readdir(d)) != NULL) {
+		size_t len = strlen(e->d_name);
+		if (e->d_name[0] == '.' || len < 5 || strcmp(e->d_name + len - 4, ".lua") != 0 ||
+		    is_test_name(e->d_name))
+			continue;
+		if (*n == cap) {
+			char **grown = realloc(*names, (cap = cap ? cap * 2 : 16) * sizeof(**names));
+			if (!grown)
+				break;
+			*names = grown;
+		}
+		if (!((*names)[*n] = strdup(e->d_name)))
+			break;
+		(*n)++;
+	}
+	closedir(d);
+	if (*n)
+		qsort(*names, *n, sizeof(**names), by_name);
+	return 0;
+}
+
+/* A copy of the rule files of dir in a new temporary directory, with name's
+ * text replaced by text.  Returns the directory (malloc'ed) or NULL. */
+static char *mutant_dir(const char *dir, char *const *names, size_t n, const char *name,
+                        const char *text, size_t len)
+{
+	const char *tmp = getenv("TMPDIR");
+	char *path = NULL, *file = NULL, *orig = NULL;
+	size_t olen;
+
+	if (asprintf(&path, "%s/wafa-mutate.XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0)
+		return NULL;
+	if (!mkdtemp(path)) {
+		free(path);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int err;
+		if (asprintf(&file, "%s/%s", path, names[i]) < 0)
+			goto fail;
+		if (strcmp(names[i], name) == 0) {
+			err = write_all(file, text, len);
+		} else {
+			char *src = NULL;
+			if (asprintf(&src, "%s/%s", dir, names[i]) < 0)
+				goto fail;
+			err = read_all(src, &orig, &olen);
+			free(src);
+			if (!err)
+				err = write_all(file, orig, olen);
+			free(orig);
+			orig = NULL;
+		}
+		free(file);
+		file = NULL;
+		if (err)
+			goto fail;
+	}
+	return path;
+fail:
+	free(file);
+	return path; /* removed by the caller, which sees the suite fail to load */
+}
+
+static void remove_dir(const char *path, char *const *names, size_t n)
+{
+	char *file;
+
+	for (size_t i = 0; i < n; i++) {
+		if (asprintf(&file, "%s/%s", path, names[i]) >= 0) {
+			unlink(file);
+			free(file);
+		}
+	}
+	rmdir(path);
+}
+
+/* Changes each duration and percentage literal of the rule files in turn
+ * and runs the tests against the changed rules: a change no test notices is
+ * a "not ok" point.  The tests must pass unchanged first. */
+static int mutate(const struct wafa_config *cfg, char *const *files, size_t nfiles, FILE *out,
+                  FILE *err)
+{
+	FILE *null = fopen("/dev/null", "w");
+	char **names = NULL;
+	size_t nnames = 0;
+	int code = EX_OK, failed = 0, count = 0, survived = 0;
+
+	if (!null) {
+		fprintf(err, "wafa test: /dev/null: %s\n", strerror(errno));
+		return EX_OSERR;
+	}
+	code = run_suite(cfg, cfg->rules_dir, files, nfiles, null, null, &failed);
+	if (code != EX_OK) {
+		fprintf(err, "wafa test --mutate: the tests do not pass as the rules are (%d failing); "
+		             "run wafa test and fix them first\n",
+		        failed);
+		code = code == 1 ? 1 : code;
+		goto out;
+	}
+	if (rule_files(cfg->rules_dir, &names, &nnames) != 0) {
+		fprintf(err, "wafa test: %s: %s\n", cfg->rules_dir, strerror(errno));
+		code = EX_NOINPUT;
+		goto out;
+	}
+	fprintf(out, "TAP version 13\n");
+	for (size_t i = 0; i < nnames; i++) {
+		struct wafa_mutation *ms = NULL;
+		size_t nm = 0, len;
+		char *src = NULL, *path = NULL;
+
+		if (asprintf(&path, "%s/%s", cfg->rules_dir, names[i]) < 0 ||
+		    read_all(path, &src, &len) != 0 || wafa_mutation_find(src, len, &ms, &nm) != 0) {
+			fprintf(err, "wafa test: %s: cannot read it\n", path ? path : names[i]);
+			code = EX_IOERR;
+			free(path);
+			free(src);
+			continue;
+		}
+		fprintf(out, "# %s: %zu duration and percentage literal(s)\n", path, nm);
+		for (size_t k = 0; k < nm; k++) {
+			char *text = wafa_mutation_apply(src, len, &ms[k]), *dir = NULL;
+			int mfailed = 0, mcode;
+			if (!text || !(dir = mutant_dir(cfg->rules_dir, names, nnames, names[i], text,
+			                                strlen(text)))) {
+				free(text);
+				code = EX_OSERR;
+				fprintf(err, "wafa test: cannot write a changed copy of %s\n", path);
+				break;
+			}
+			mcode = run_suite(cfg, dir, files, nfiles, null, null, &mfailed);
+			remove_dir(dir, names, nnames);
+			free(dir);
+			free(text);
+			count++;
+			if (mcode == EX_OK) {
+				survived++;
+				fprintf(out, "not ok %d - %s:%d \"%s\" -> \"%s\": no test noticed\n", count,
+				        names[i], ms[k].line, ms[k].from, ms[k].to);
+			} else {
+				fprintf(out, "ok %d - %s:%d \"%s\" -> \"%s\": %d test(s) failed\n", count,
+				        names[i], ms[k].line, ms[k].from, ms[k].to, mfailed);
+			}
+		}
+		free(ms);
+		free(src);
+		free(path);
+	}
+	fprintf(out, "1..%d\n", count);
+	if (survived)
+		fprintf(out, "# %d of %d change(s) survived: the tests do not pin those numbers "
+		             "(add a test that fails with the changed value)\n",
+		        survived, count);
+	else
+		fprintf(out, "# every one of %d change(s) made a test fail\n", count);
+	if (code == EX_OK && survived)
+		code = 1;
+out:
+	for (size_t i = 0; i < nnames; i++)
+		free(names[i]);
+	free(names);
+	fclose(null);
+	return code;
+}
+
+int wafa_ruletest_run(const struct wafa_config *cfg, char *const *paths, int npaths, bool mutations,
+                      FILE *out, FILE *err)
+{
+	char **files = NULL;
+	size_t nfiles = 0, cap = 0;
+	int code = EX_OK, failed;
+
+	for (int i = 0; i < npaths; i++)
+		if (collect(paths[i], &files, &nfiles, &cap, err) != 0)
+			code = EX_NOINPUT;
+	if (npaths == 0 && collect(cfg->rules_dir, &files, &nfiles, &cap, err) != 0)
+		code = EX_NOINPUT;
+	if (code)
+		goto out;
+	if (nfiles == 0) {
+		fprintf(err, "wafa test: no tests found in %s (test files are named NAME_test.lua)\n",
+		        npaths ? paths[0] : cfg->rules_dir);
+		code = EX_NOINPUT;
+		goto out;
+	}
+	if (mutations)
+		code = mutate(cfg, files, nfiles, out, err);
+	else
+		code = run_suite(cfg, cfg->rules_dir, files, nfiles, out, err, &failed);
+out:
+	for (size_t i = 0; i < nfiles; i++)
+		free(files[i]);
+	free(files);
 	return code;
 }

@@ -8,6 +8,7 @@
 #ifndef WAFA_RULETEST_H
 #define WAFA_RULETEST_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "config.h"
@@ -16,8 +17,12 @@
  * with npaths 0, the *_test.lua files in [rules] dir.  Prints TAP to out and
  * problems with the rule files to err.  Returns 0 when every test passed, 1
  * when one failed or a test file could not be run, or a sysexits code
- * (EX_NOINPUT: no tests found, EX_SOFTWARE: the Lua host did not start). */
-int wafa_ruletest_run(const struct wafa_config *cfg, char *const *paths, int npaths, FILE *out,
-                      FILE *err);
+ * (EX_NOINPUT: no tests found, EX_SOFTWARE: the Lua host did not start).
+ * With mutations, runs the tests once per duration and percentage literal
+ * of the rule files, each changed in turn (core/mutation.h), and prints a
+ * TAP point per change: "not ok" for a change no test noticed; returns 1
+ * when one survived or the tests do not pass unchanged. */
+int wafa_ruletest_run(const struct wafa_config *cfg, char *const *paths, int npaths, bool mutations,
+                      FILE *out, FILE *err);
 
 #endif

@@ -85,3 +85,35 @@ test "gold customers are solved within one working day" {
     t.expect { event = "breach", rule = "resolution", ticket = plain }
   end,
 }
+
+test "urgent tickets get one working hour, high ones four" {
+  zone = "Africa/Cairo",
+  function(t)
+    t.at "2026-03-08 09:00"                       -- Sunday morning
+    local urgent = t.ticket { priority = "urgent", subject = "Down", owner_email = "omar@example.com" }
+    local high = t.ticket { priority = "high", subject = "Slow", owner_email = "omar@example.com" }
+    t.at "2026-03-08 10:00"
+    t.expect { event = "breach", rule = "first-response-hours", ticket = urgent,
+               at = "2026-03-08 10:00" }
+    t.expect_not { event = "breach", rule = "first-response-hours", ticket = high }
+    t.at "2026-03-08 13:00"
+    t.expect { event = "breach", rule = "first-response-hours", ticket = high,
+               at = "2026-03-08 13:00" }
+  end,
+}
+
+test "an unsolved ticket reaches the lead one working day after its resolution breach" {
+  zone = "Africa/Cairo",
+  function(t)
+    t.at "2026-03-08 09:00"
+    local tk = t.ticket { subject = "Slow", owner_email = "omar@example.com", first_reply_at = "now" }
+    t.at "2026-03-10 17:00"                       -- three working days
+    t.expect { event = "breach", rule = "resolution", ticket = tk, at = "2026-03-10 17:00" }
+    t.expect_mail { to = "omar@example.com", subject = "Not solved in time: #1 Slow" }
+    t.at "2026-03-11 16:59"
+    t.expect_no_mail { to = "support-lead@example.com", subject = "Resolution escalation: #1 Slow" }
+    t.at "2026-03-11 17:00"                       -- one more working day
+    t.expect { event = "escalate", rule = "resolution", ticket = tk, at = "2026-03-11 17:00" }
+    t.expect_mail { to = "support-lead@example.com", subject = "Resolution escalation: #1 Slow" }
+  end,
+}

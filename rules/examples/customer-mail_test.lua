@@ -77,7 +77,8 @@ test "a customer with five solved tickets and none open is thanked once a year" 
     t.ticket { customer_email = "new@example.com", status = "solved", solved_at = "now" }
     t.wait "1h"
     t.expect_mail { to = "loyal@example.com", template = "thank-you-offer",
-                    subject = "Thank you for another year with us, Nadia" }
+                    subject = "Thank you for another year with us, Nadia",
+                    vars = { offer_expiry = "Feb 9, 2025" } }   -- thirty days to use it
     t.expect_no_mail { to = "new@example.com", template = "thank-you-offer" }
     t.wait "100d"
     t.expect_no_mail { template = "thank-you-offer" }

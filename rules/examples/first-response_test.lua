@@ -35,3 +35,18 @@ test "without an owner the lead hears of it" {
     t.expect_mail { to = "support-lead@example.com", subject = "SLA breached: #1 Nobody's" }
   end,
 }
+
+test "a high-priority ticket breaches after four hours, a normal one after eight" {
+  function(t)
+    t.at "2026-03-05 09:00"
+    local high = t.ticket { priority = "high", subject = "Slow", owner_email = "omar@example.com" }
+    local normal = t.ticket { subject = "Question", owner_email = "omar@example.com" }
+    t.at "2026-03-05 13:00"
+    t.expect { event = "breach", ticket = high, at = "2026-03-05 13:00" }
+    t.expect_mail { to = "omar@example.com", subject = "SLA breached: #1 Slow",
+                    body = t.contains "no first reply for 4 hours" }
+    t.expect_not { event = "breach", ticket = normal }
+    t.at "2026-03-05 17:00"
+    t.expect { event = "breach", ticket = normal, at = "2026-03-05 17:00" }
+  end,
+}

@@ -42,7 +42,8 @@ test "a year with us, three cases solved, none open: thanked once a year" {
     t.expect_mail { to = "nadia@example.com", template = "thank-you-offer",
                     subject = "Thank you for another year with us, Nadia",
                     vars = { offer_url = "https://shop.example.com/loyal",
-                             offer_code = t.matches "^LOYAL%-%d+$" } }
+                             offer_code = t.matches "^LOYAL%-%d+$",
+                             offer_expiry = "Apr 4, 2026" } }      -- thirty days to use it
     t.expect_no_mail { to = "new@example.com" }
     t.wait "200d"
     t.expect_no_mail { template = "thank-you-offer" }

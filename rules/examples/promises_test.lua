@@ -53,7 +53,7 @@ test "a promise in words is held to" {
     t.at "2026-03-08 09:00"
     t.reply(tk, { body = "We will get back to you within 24 hours." })
     t.at "2026-03-09 08:00"
-    t.expect { event = "warn", rule = "promised-in-words", ticket = tk }
+    t.expect { event = "warn", rule = "promised-in-words", ticket = tk, at = "2026-03-09 08:00" }
     t.expect_mail { to = "layla@example.com", subject = "You promised #1 for within the hour" }
     t.at "2026-03-09 09:00"
     t.expect_mail { subject = "Promise in your reply was not kept: #1" }
