@@ -13,7 +13,12 @@
  * Persian month-days through ICU's islamic-umalqura and persian calendars)
  * and kept in a small table of years.
  *
- * Setting hours or adding a holiday empties the caches.  Queries fill them,
+ * Special periods (Ramadan hours, a half day, a Saturday worked) are turned
+ * into spans of day numbers the same way, per Gregorian year; a day a period
+ * covers takes the period's hours instead of the weekly ones (the last
+ * declared period that covers it wins), and holidays still close it.
+ *
+ * Setting hours or adding a holiday or period empties the caches.  Queries fill them,
  * which is why the query functions take a non-const calendar; a calendar is
  * not to be shared between threads. */
 #include "calendar.h"
@@ -65,10 +70,19 @@ struct holiday {
 	int year, month, day;
 };
 
+struct special {
+	enum wafa_holiday_kind kind; /* how from and to are written */
+	int y0, m0, d0, y1, m1, d1;  /* first and last day (years for WAFA_HOLIDAY_DATE) */
+	struct span hours[7][MAX_RANGES];
+	uint8_t nhours[7];
+};
+
 struct yearhol {
 	int year;    /* Gregorian year, or INT32_MIN when empty */
 	int n;       /* day numbers in dn */
 	int32_t *dn; /* the year's closed days, owned here */
+	int nsp;     /* special periods that touch the year: triples in sp */
+	int32_t *sp; /* first day, last day, index in specials; owned here */
 };
 
 struct wafa_calendar {
@@ -78,6 +92,8 @@ struct wafa_calendar {
 	uint8_t nhours[7];
 	struct holiday *hol; /* owned, nhol of them */
 	int nhol, holcap;
+	struct special *specials; /* owned, nspecial of them; the last that covers a day wins */
+	int nspecial;
 	struct block *blocks[NBLOCKS]; /* owned, NULL until first used */
 	struct yearhol years[NYEARS];
 };
@@ -147,8 +163,11 @@ static void cache_clear(struct wafa_calendar *cal, bool years)
 		return;
 	for (int i = 0; i < NYEARS; i++) {
 		free(cal->years[i].dn);
+		free(cal->years[i].sp);
 		cal->years[i].dn = NULL;
+		cal->years[i].sp = NULL;
 		cal->years[i].n = 0;
+		cal->years[i].nsp = 0;
 		cal->years[i].year = INT32_MIN;
 	}
 }
@@ -195,6 +214,7 @@ void wafa_calendar_free(struct wafa_calendar *cal)
 	if (cal->persian)
 		ucal_close(cal->persian);
 	free(cal->hol);
+	free(cal->specials);
 	free(cal->name);
 	free(cal->tz);
 	free(cal);
@@ -255,17 +275,13 @@ static const char *skip_space(const char *s)
 	return s;
 }
 
-int wafa_calendar_set_hours(struct wafa_calendar *cal, int wday, const char *spec, char *why,
-                            size_t whylen)
+/* Parses a day's hours ("09:00-12:00,13:00-17:00") into sp (MAX_RANGES),
+ * their count in *np.  Returns 0 or -EINVAL with a reason in why. */
+static int parse_hours(const char *spec, struct span *sp, int *np, char *why, size_t whylen)
 {
-	struct span sp[MAX_RANGES];
 	const char *p;
 	int n = 0, err;
 
-	if (wday < 0 || wday > 6) {
-		say(why, whylen, "weekday %d is out of range (use 0 Sunday .. 6 Saturday)", wday);
-		return -EINVAL;
-	}
 	if (!spec) {
 		say(why, whylen, "no hours given (use \"09:00-17:00\", or leave the day out to close it)");
 		return -EINVAL;
@@ -328,14 +344,31 @@ int wafa_calendar_set_hours(struct wafa_calendar *cal, int wday, const char *spe
 			return -EINVAL;
 		}
 	}
+	*np = n;
+	return 0;
+}
+
+int wafa_calendar_set_hours(struct wafa_calendar *cal, int wday, const char *spec, char *why,
+                            size_t whylen)
+{
+	struct span sp[MAX_RANGES];
+	int n = 0, err;
+
+	if (wday < 0 || wday > 6) {
+		say(why, whylen, "weekday %d is out of range (use 0 Sunday .. 6 Saturday)", wday);
+		return -EINVAL;
+	}
+	if ((err = parse_hours(spec, sp, &n, why, whylen)) != 0)
+		return err;
 	memcpy(cal->hours[wday], sp, (size_t)n * sizeof(sp[0]));
 	cal->nhours[wday] = (uint8_t)n;
 	cache_clear(cal, false);
 	return 0;
 }
 
-int wafa_calendar_add_holiday(struct wafa_calendar *cal, enum wafa_holiday_kind kind, int year,
-                              int month, int day, char *why, size_t whylen)
+/* Is (year,) month, day a day that kind can name?  0 or -EINVAL with why. */
+static int check_day(enum wafa_holiday_kind kind, int year, int month, int day, char *why,
+                     size_t whylen)
 {
 	switch (kind) {
 	case WAFA_HOLIDAY_DATE:
@@ -384,6 +417,16 @@ int wafa_calendar_add_holiday(struct wafa_calendar *cal, enum wafa_holiday_kind 
 		say(why, whylen, "unknown kind of holiday %d", (int)kind);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+int wafa_calendar_add_holiday(struct wafa_calendar *cal, enum wafa_holiday_kind kind, int year,
+                              int month, int day, char *why, size_t whylen)
+{
+	int err = check_day(kind, year, month, day, why, whylen);
+
+	if (err)
+		return err;
 	if (cal->nhol == cal->holcap) {
 		int cap = cal->holcap ? 2 * cal->holcap : 16;
 		struct holiday *h = realloc(cal->hol, (size_t)cap * sizeof(*h));
@@ -397,6 +440,64 @@ int wafa_calendar_add_holiday(struct wafa_calendar *cal, enum wafa_holiday_kind 
 	}
 	cal->hol[cal->nhol++] = (struct holiday){ kind, year, month, day };
 	cache_clear(cal, true);
+	return 0;
+}
+
+int wafa_calendar_add_special(struct wafa_calendar *cal, enum wafa_holiday_kind kind, int y0,
+                              int m0, int d0, int y1, int m1, int d1, char *why, size_t whylen)
+{
+	struct special *grown;
+	int err;
+
+	if ((err = check_day(kind, y0, m0, d0, why, whylen)) != 0 ||
+	    (err = check_day(kind, y1, m1, d1, why, whylen)) != 0)
+		return err;
+	if (kind == WAFA_HOLIDAY_DATE &&
+	    wafa_zone_days_from_civil(y1, m1, d1) < wafa_zone_days_from_civil(y0, m0, d0)) {
+		say(why, whylen, "%04d-%02d-%02d is before %04d-%02d-%02d: the period ends before it "
+		                 "starts",
+		    y1, m1, d1, y0, m0, d0);
+		return -EINVAL;
+	}
+	if (cal->nspecial >= INT16_MAX) {
+		say(why, whylen, "too many special periods");
+		return -EINVAL;
+	}
+	grown = realloc(cal->specials, (size_t)(cal->nspecial + 1) * sizeof(*grown));
+	if (!grown) {
+		say(why, whylen, "out of memory");
+		return -ENOMEM;
+	}
+	cal->specials = grown;
+	memset(&grown[cal->nspecial], 0, sizeof(*grown));
+	grown[cal->nspecial] = (struct special){ .kind = kind, .y0 = y0, .m0 = m0, .d0 = d0,
+		                                 .y1 = y1, .m1 = m1, .d1 = d1 };
+	cache_clear(cal, true);
+	return cal->nspecial++;
+}
+
+int wafa_calendar_set_special_hours(struct wafa_calendar *cal, int idx, int wday, const char *spec,
+                                    char *why, size_t whylen)
+{
+	struct span sp[MAX_RANGES];
+	int n = 0, err;
+
+	if (idx < 0 || idx >= cal->nspecial) {
+		say(why, whylen, "no special period %d", idx);
+		return -EINVAL;
+	}
+	if (wday < -1 || wday > 6) {
+		say(why, whylen, "weekday %d is out of range (use 0 Sunday .. 6 Saturday, -1 every day)",
+		    wday);
+		return -EINVAL;
+	}
+	if ((err = parse_hours(spec, sp, &n, why, whylen)) != 0)
+		return err;
+	for (int d = wday < 0 ? 0 : wday; d <= (wday < 0 ? 6 : wday); d++) {
+		memcpy(cal->specials[idx].hours[d], sp, (size_t)n * sizeof(sp[0]));
+		cal->specials[idx].nhours[d] = (uint8_t)n;
+	}
+	cache_clear(cal, false);
 	return 0;
 }
 
@@ -455,6 +556,82 @@ static int other_in_year(UCalendar *uc, int year, int m, int d, int32_t *list, i
 	return 0;
 }
 
+/* Month-day (m, d) of year ey of calendar uc as a Gregorian day number; a
+ * day the month lacks that year (a 30th) is the month's last.  -1 on error. */
+static int64_t other_dn_clamped(UCalendar *uc, int ey, int m, int d)
+{
+	int64_t dn = -1;
+
+	for (; d >= 1 && (dn = other_to_dn(uc, ey, m, d)) == -1; d--)
+		;
+	return dn;
+}
+
+/* Adds to list (triples: first day, last day, idx) the span of special
+ * period idx that touches Gregorian days [lo, hi], once per recurrence. */
+static int special_spans(struct wafa_calendar *cal, int idx, int year, int32_t *list, int *n)
+{
+	const struct special *sp = &cal->specials[idx];
+	int64_t lo = wafa_zone_days_from_civil(year, 1, 1), hi = wafa_zone_days_from_civil(year, 12, 31);
+	bool wraps = sp->m1 < sp->m0 || (sp->m1 == sp->m0 && sp->d1 < sp->d0);
+	int64_t from, to;
+
+	switch (sp->kind) {
+	case WAFA_HOLIDAY_DATE:
+		from = wafa_zone_days_from_civil(sp->y0, sp->m0, sp->d0);
+		to = wafa_zone_days_from_civil(sp->y1, sp->m1, sp->d1);
+		if (from <= hi && to >= lo) {
+			list[(*n)++] = (int32_t)from;
+			list[(*n)++] = (int32_t)to;
+			list[(*n)++] = idx;
+		}
+		return 0;
+	case WAFA_HOLIDAY_YEARLY:
+		for (int y = year - 1; y <= year; y++) {
+			int ty = wraps ? y + 1 : y;
+			from = wafa_zone_days_from_civil(y, sp->m0, sp->d0 < month_days(y, sp->m0)
+			                                                ? sp->d0 : month_days(y, sp->m0));
+			to = wafa_zone_days_from_civil(ty, sp->m1, sp->d1 < month_days(ty, sp->m1)
+			                                               ? sp->d1 : month_days(ty, sp->m1));
+			if (from <= hi && to >= lo) {
+				list[(*n)++] = (int32_t)from;
+				list[(*n)++] = (int32_t)to;
+				list[(*n)++] = idx;
+			}
+		}
+		return 0;
+	case WAFA_HOLIDAY_HIJRI:
+	case WAFA_HOLIDAY_PERSIAN: {
+		UCalendar **uc = sp->kind == WAFA_HOLIDAY_HIJRI ? &cal->hijri : &cal->persian;
+		bool ok = true;
+		int e0, e1;
+
+		if (!*uc)
+			*uc = open_ucal("UTC", sp->kind == WAFA_HOLIDAY_HIJRI ? "en@calendar=islamic-umalqura"
+			                                                     : "en@calendar=persian");
+		if (!*uc)
+			return -EINVAL;
+		e0 = other_year(*uc, lo, &ok) - 1;
+		e1 = other_year(*uc, hi, &ok);
+		if (!ok)
+			return -EINVAL;
+		for (int ey = e0; ey <= e1; ey++) {
+			from = other_dn_clamped(*uc, ey, sp->m0, sp->d0);
+			to = other_dn_clamped(*uc, wraps ? ey + 1 : ey, sp->m1, sp->d1);
+			if (from < 0 || to < 0)
+				return -EINVAL;
+			if (from <= hi && to >= lo) {
+				list[(*n)++] = (int32_t)from;
+				list[(*n)++] = (int32_t)to;
+				list[(*n)++] = idx;
+			}
+		}
+		return 0;
+	}
+	}
+	return -EINVAL;
+}
+
 /* The closed days of Gregorian year year, computed once and cached, or
  * NULL (no memory, or ICU failed). */
 static const struct yearhol *year_holidays(struct wafa_calendar *cal, int year)
@@ -462,6 +639,9 @@ static const struct yearhol *year_holidays(struct wafa_calendar *cal, int year)
 	struct yearhol *yh = &cal->years[((year % NYEARS) + NYEARS) % NYEARS];
 	int32_t *list = NULL;
 	int n = 0;
+
+	int32_t *spans = NULL;
+	int nsp = 0;
 
 	if (yh->year == year)
 		return yh;
@@ -471,6 +651,15 @@ static const struct yearhol *year_holidays(struct wafa_calendar *cal, int year)
 		if (!list)
 			goto fail;
 	}
+	/* at most three spans a year for each special period (a Hijri month recurs) */
+	if (cal->nspecial) {
+		spans = malloc((size_t)cal->nspecial * 9 * sizeof(*spans));
+		if (!spans)
+			goto fail;
+	}
+	for (int i = 0; i < cal->nspecial; i++)
+		if (special_spans(cal, i, year, spans, &nsp) != 0)
+			goto fail;
 	for (int i = 0; i < cal->nhol; i++) {
 		const struct holiday *h = &cal->hol[i];
 		UCalendar **uc;
@@ -497,12 +686,16 @@ static const struct yearhol *year_holidays(struct wafa_calendar *cal, int year)
 		}
 	}
 	free(yh->dn);
+	free(yh->sp);
 	yh->dn = list; /* owned by the cache now */
 	yh->n = n;
+	yh->sp = spans;
+	yh->nsp = nsp / 3;
 	yh->year = year;
 	return yh;
 fail:
 	free(list);
+	free(spans);
 	return NULL;
 }
 
@@ -524,9 +717,28 @@ static int64_t local_ms(struct wafa_calendar *cal, int64_t dn, int min)
 static int fill_block(struct wafa_calendar *cal, struct block *b, int64_t key)
 {
 	int64_t dn0 = key * BLOCK_DAYS, starts[BLOCK_DAYS + 1];
+	int16_t special[BLOCK_DAYS]; /* the period whose hours a day keeps, or -1 */
 	int y0, y1, m, d;
 
 	b->key = NO_BLOCK;
+	wafa_zone_civil_from_days(dn0, &y0, &m, &d);
+	wafa_zone_civil_from_days(dn0 + BLOCK_DAYS - 1, &y1, &m, &d);
+	for (int i = 0; i < BLOCK_DAYS; i++)
+		special[i] = -1;
+	for (int y = y0; y <= y1 && cal->nspecial; y++) {
+		const struct yearhol *yh = year_holidays(cal, y);
+
+		if (!yh)
+			return -EINVAL;
+		for (int k = 0; k < yh->nsp; k++) {
+			int64_t from = yh->sp[3 * k] - dn0, to = yh->sp[3 * k + 1] - dn0;
+			int16_t idx = (int16_t)yh->sp[3 * k + 2];
+
+			for (int64_t i = from < 0 ? 0 : from; i <= to && i < BLOCK_DAYS; i++)
+				if (idx > special[i])
+					special[i] = idx;
+		}
+	}
 	for (int i = 0; i <= BLOCK_DAYS; i++) {
 		starts[i] = local_ms(cal, dn0 + i, 0);
 		if (starts[i] == WAFA_NO_TIME)
@@ -541,10 +753,14 @@ static int fill_block(struct wafa_calendar *cal, struct block *b, int64_t key)
 
 		day->start = starts[i];
 		day->len = (int32_t)(end - starts[i]);
+		const struct span *hours = special[i] >= 0 ? cal->specials[special[i]].hours[wd]
+		                                           : cal->hours[wd];
+		int nhours = special[i] >= 0 ? cal->specials[special[i]].nhours[wd] : cal->nhours[wd];
+
 		day->open = 0;
 		day->n = 0;
-		for (int k = 0; k < cal->nhours[wd]; k++) {
-			const struct span *sp = &cal->hours[wd][k];
+		for (int k = 0; k < nhours; k++) {
+			const struct span *sp = &hours[k];
 			int64_t s = sp->from == 0 ? starts[i] : local_ms(cal, dn0 + i, sp->from);
 			int64_t e = sp->to == 1440 ? end : local_ms(cal, dn0 + i, sp->to);
 
@@ -568,8 +784,6 @@ static int fill_block(struct wafa_calendar *cal, struct block *b, int64_t key)
 			prev = e;
 		}
 	}
-	wafa_zone_civil_from_days(dn0, &y0, &m, &d);
-	wafa_zone_civil_from_days(dn0 + BLOCK_DAYS - 1, &y1, &m, &d);
 	for (int y = y0; y <= y1 && cal->nhol; y++) {
 		const struct yearhol *yh = year_holidays(cal, y);
 
@@ -628,9 +842,13 @@ static const struct day *day_at(struct wafa_calendar *cal, int64_t t, int64_t *d
 
 static bool has_hours(const struct wafa_calendar *cal)
 {
-	for (int i = 0; i < 7; i++)
+	for (int i = 0; i < 7; i++) {
 		if (cal->nhours[i])
 			return true;
+		for (int k = 0; k < cal->nspecial; k++)
+			if (cal->specials[k].nhours[i])
+				return true;
+	}
 	return false;
 }
 

@@ -1,6 +1,6 @@
 /* Calendars and business time (on ICU).  A calendar is a time zone, weekly
  * opening hours (any weekend pattern, split shifts, "00:00-24:00" for a
- * whole day) and holidays (Gregorian dates, and month-days that recur in the
+ * whole day), special periods with hours of their own, and holidays (Gregorian dates, and month-days that recur in the
  * Gregorian, Hijri Umm al-Qura or Solar Hijri calendar).  Business time is
  * the time a calendar is open; all arithmetic is exact to the millisecond
  * and counts real elapsed time across DST changes.
@@ -44,6 +44,24 @@ WAFA_WUR int wafa_calendar_set_hours(struct wafa_calendar *cal, int wday, const 
  * -ENOMEM, or -EINVAL with a reason (a month or day out of range). */
 WAFA_WUR int wafa_calendar_add_holiday(struct wafa_calendar *cal, enum wafa_holiday_kind kind,
                                        int year, int month, int day, char *why, size_t whylen);
+
+/* A special period from (y0-)m0-d0 to (y1-)m1-d1, both days included, both
+ * written as kind says (dates, yearly month-days, Hijri or Solar Hijri
+ * month-days; a yearly or month-day period may run over the year's end, as
+ * 12-20 to 01-10).  A Hijri or Solar Hijri last day that a year's month
+ * lacks (a 30th) is that month's last day.  On the days it covers, the
+ * period's hours replace the weekly hours (a period with no hours set is
+ * closed); holidays still close a day; where periods overlap, the one added
+ * last wins.  Returns the period's index (>= 0), -ENOMEM, or -EINVAL with a
+ * reason in why. */
+WAFA_WUR int wafa_calendar_add_special(struct wafa_calendar *cal, enum wafa_holiday_kind kind,
+                                       int y0, int m0, int d0, int y1, int m1, int d1, char *why,
+                                       size_t whylen);
+
+/* The hours of special period idx on weekday wday (0 Sunday .. 6 Saturday;
+ * -1 every day of the period), as for wafa_calendar_set_hours. */
+WAFA_WUR int wafa_calendar_set_special_hours(struct wafa_calendar *cal, int idx, int wday,
+                                             const char *spec, char *why, size_t whylen);
 
 /* Is the calendar open at instant at (ms)?  Open ranges are [from, to). */
 bool wafa_calendar_is_open(struct wafa_calendar *cal, int64_t at);

@@ -708,6 +708,50 @@ static int take_calendar(struct wafa_rules *r, lua_State *L, FILE *report)
 		lua_pop(L, 5);
 	}
 	lua_settop(L, top);
+	lua_getfield(L, top, "special");
+	for (lua_Integer i = 1; !err && lua_rawgeti(L, -1, i) == LUA_TTABLE; i++) {
+		int period = lua_gettop(L), kinds[2] = { 0, 0 }, ymd[2][3];
+		char *text = field_string(L, period, "text");
+		for (int b = 0; b < 2; b++) {
+			static const char *const names[] = { "date", "yearly", "hijri", "persian" };
+			lua_getfield(L, period, b == 0 ? "from" : "to");
+			char *kind = field_string(L, -1, "kind");
+			for (int j = 0; kind && j < 4; j++)
+				if (strcmp(kind, names[j]) == 0)
+					kinds[b] = j;
+			free(kind);
+			lua_getfield(L, -1, "year");
+			lua_getfield(L, -2, "month");
+			lua_getfield(L, -3, "day");
+			for (int k = 0; k < 3; k++)
+				ymd[b][k] = (int)lua_tointeger(L, -3 + k);
+			lua_settop(L, period);
+		}
+		int idx = wafa_calendar_add_special(cal, (enum wafa_holiday_kind)kinds[0], ymd[0][0],
+		                                    ymd[0][1], ymd[0][2], ymd[1][0], ymd[1][1], ymd[1][2],
+		                                    why, sizeof(why));
+		if (idx < 0) {
+			err = idx;
+			if (err == -EINVAL)
+				fprintf(report, "%scalendar \"%s\": special period %s: %s\n", where, name,
+				        text ? text : "?", why);
+		}
+		lua_getfield(L, period, "hours");
+		for (lua_Integer h = 1; !err && lua_rawgeti(L, -1, h) == LUA_TTABLE; h++) {
+			lua_getfield(L, -1, "day");
+			lua_getfield(L, -2, "spec");
+			lua_getfield(L, -3, "text");
+			err = wafa_calendar_set_special_hours(cal, idx, (int)lua_tointeger(L, -3),
+			                                      lua_tostring(L, -2), why, sizeof(why));
+			if (err == -EINVAL)
+				fprintf(report, "%scalendar \"%s\": special period %s: %s: %s\n", where,
+				        name, text ? text : "?", lua_tostring(L, -1), why);
+			lua_pop(L, 4);
+		}
+		free(text);
+		lua_settop(L, period - 1);
+	}
+	lua_settop(L, top);
 	if (err)
 		goto out;
 	grown = realloc(r->cals, (size_t)(r->ncals + 1) * sizeof(*grown));

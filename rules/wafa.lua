@@ -435,13 +435,89 @@ function api.hijri(v) local h = month_day("hijri", v, 2) return h end
 -- persian "01-01": a holiday on a Solar Hijri month-day (Nowruz), every year.
 function api.persian(v) local h = month_day("persian", v, 2) return h end
 
-local CALENDAR_FIELDS = { timezone = true, hours = true, holidays = true }
+local CALENDAR_FIELDS = { timezone = true, hours = true, holidays = true, special = true }
+
+-- A day as holidays and special periods write it, for the C side, or nil.
+local function calendar_day(h)
+  if getmetatable(h) == HOLIDAY then
+    return { kind = h.kind, year = 0, month = h.month, day = h.day,
+             text = h.kind .. ' "' .. h.month .. "-" .. h.day .. '"' }
+  elseif type(h) == "string" and h:match("^%d%d%d%d%-%d%d?%-%d%d?$") then
+    local y, m, d = h:match("^(%d+)%-(%d+)%-(%d+)$")
+    return { kind = "date", year = tonumber(y), month = tonumber(m), day = tonumber(d), text = h }
+  elseif type(h) == "string" and h:match("^%d%d?%-%d%d?$") then
+    local m, d = h:match("^(%d+)%-(%d+)$")
+    return { kind = "yearly", year = 0, month = tonumber(m), day = tonumber(d), text = h }
+  end
+  return nil
+end
+
+-- A week's hours ({ sun = "09:00-17:00", ... }) as a list for the C side.
+local function week_hours(hours, what, level)
+  local list = {}
+  for k, v in pairs(hours) do
+    if DAYS[k] == nil then
+      error(string.format('%s: unknown day "%s" (use sun, mon, tue, wed, thu, fri, sat)',
+        what, tostring(k)), level + 1)
+    end
+    if type(v) ~= "string" then
+      error(string.format('%s.%s: expected a string like "09:00-17:00"', what, k), level + 1)
+    end
+    list[#list + 1] = { day = DAYS[k], spec = v, text = k }
+  end
+  return list
+end
+
+-- special = { { from, [to,] hours = "09:00-13:00" | { sun = ..., ... } }, ... }
+local function special_periods(name, special, level)
+  local list = {}
+  if type(special) ~= "table" then
+    error('calendar "' .. name .. '": special: expected a list like special = { { hijri "09-01", '
+      .. 'hijri "09-30", hours = { sun = "09:00-14:00", ... } }, { "2026-12-24", hours = '
+      .. '"09:00-13:00" } }', level + 1)
+  end
+  for i, p in ipairs(special) do
+    local what = string.format("special[%d]", i)
+    if type(p) ~= "table" then
+      error(what .. ': expected { from, to, hours = ... }, like { hijri "09-01", hijri "09-30", '
+        .. 'hours = { sun = "09:00-14:00" } } or { "2026-12-24", hours = "09:00-13:00" }', level + 1)
+    end
+    for k in pairs(p) do
+      if k ~= 1 and k ~= 2 and k ~= "hours" then
+        error(string.format('%s: unknown field "%s" (a period is { from, to, hours = ... })',
+          what, tostring(k)), level + 1)
+      end
+    end
+    local from, to = calendar_day(p[1]), calendar_day(p[2] == nil and p[1] or p[2])
+    if not from or not to then
+      error(what .. ': its days are "2026-12-24" (a date), "07-01" (every year), hijri "09-01" or '
+        .. 'persian "01-01"; give the first day, and the last if it is not the same', level + 1)
+    end
+    if from.kind ~= to.kind then
+      error(string.format('%s: %s and %s are written differently: write both days the same way',
+        what, from.text, to.text), level + 1)
+    end
+    local period = { kind = from.kind, from = from, to = to, hours = {},
+                     text = from.text .. (p[2] ~= nil and (" to " .. to.text) or "") }
+    if type(p.hours) == "string" then
+      period.hours[1] = { day = -1, spec = p.hours, text = "hours" }
+    elseif type(p.hours) == "table" then
+      period.hours = week_hours(p.hours, what .. ".hours", level + 1)
+    else
+      error(what .. ': hours is required: "09:00-13:00" for every day of the period, '
+        .. '{ sun = "09:00-14:00", ... } by weekday (a day left out is closed), or {} for closed',
+        level + 1)
+    end
+    list[#list + 1] = period
+  end
+  return list
+end
 
 -- calendar "name" { timezone = ..., hours = { ... }, holidays = { ... } }
 function api.calendar(name)
   check_name("calendar", name, 2)
   return function(spec)
-    check_fields("calendar", name, spec, CALENDAR_FIELDS, "timezone, hours, holidays", 2)
+    check_fields("calendar", name, spec, CALENDAR_FIELDS, "timezone, hours, holidays, special", 2)
     if type(spec.timezone) ~= "string" then
       error('calendar "' .. name .. '": timezone is required, like timezone = "Africa/Cairo"', 2)
     end
@@ -450,33 +526,15 @@ function api.calendar(name)
         .. ' (a day left out is closed)', 2)
     end
     local decl = { kind = "calendar", name = name, where = c.where(2), timezone = spec.timezone,
-                   hours = {}, holidays = {} }
-    for k, v in pairs(spec.hours) do
-      if DAYS[k] == nil then
-        error(string.format('hours: unknown day "%s" (use sun, mon, tue, wed, thu, fri, sat)',
-          tostring(k)), 2)
-      end
-      if type(v) ~= "string" then
-        error(string.format('hours.%s: expected a string like "09:00-17:00"', k), 2)
-      end
-      decl.hours[#decl.hours + 1] = { day = DAYS[k], spec = v, text = k }
-    end
+                   hours = week_hours(spec.hours, "hours", 2), holidays = {},
+                   special = spec.special ~= nil and special_periods(name, spec.special, 2) or {} }
     for i, h in ipairs(spec.holidays or {}) do
-      if getmetatable(h) == HOLIDAY then
-        decl.holidays[#decl.holidays + 1] = { kind = h.kind, year = 0, month = h.month, day = h.day,
-                                              text = h.kind .. ' "' .. h.month .. "-" .. h.day .. '"' }
-      elseif type(h) == "string" and h:match("^%d%d%d%d%-%d%d?%-%d%d?$") then
-        local y, m, d = h:match("^(%d+)%-(%d+)%-(%d+)$")
-        decl.holidays[#decl.holidays + 1] = { kind = "date", year = tonumber(y), month = tonumber(m),
-                                              day = tonumber(d), text = h }
-      elseif type(h) == "string" and h:match("^%d%d?%-%d%d?$") then
-        local m, d = h:match("^(%d+)%-(%d+)$")
-        decl.holidays[#decl.holidays + 1] = { kind = "yearly", year = 0, month = tonumber(m),
-                                              day = tonumber(d), text = h }
-      else
+      local day = calendar_day(h)
+      if not day then
         error(string.format('holidays[%d]: expected "2026-10-06" (a date), "12-25" (every year), '
           .. 'hijri "10-01" or persian "01-01"', i), 2)
       end
+      decl.holidays[#decl.holidays + 1] = day
     end
     declared[#declared + 1] = decl
   end

@@ -973,6 +973,116 @@ static void hijri_holidays(void **state)
 	wafa_calendar_free(cal);
 }
 
+static int special(struct wafa_calendar *cal, enum wafa_holiday_kind kind, int y0, int m0, int d0,
+                   int y1, int m1, int d1)
+{
+	char why[256] = "";
+	int idx = wafa_calendar_add_special(cal, kind, y0, m0, d0, y1, m1, d1, why, sizeof(why));
+
+	if (idx < 0)
+		fail_msg("special period: %s", why);
+	return idx;
+}
+
+static void special_hours(struct wafa_calendar *cal, int idx, int wday, const char *spec)
+{
+	char why[256] = "";
+
+	if (wafa_calendar_set_special_hours(cal, idx, wday, spec, why, sizeof(why)) != 0)
+		fail_msg("%s: %s", spec, why);
+}
+
+/* Ramadan hours (a Hijri month, whose 30th some years lack), a half day, a
+ * Saturday worked, summer hours over the year's end, overlaps and errors. */
+static void special_periods(void **state)
+{
+	struct wafa_calendar *cal = mkcal("Asia/Riyadh", SUN_THU);
+	char why[256] = "";
+	int r;
+
+	(void)state;
+	/* Ramadan 1447: Sun-Thu 09:00-14:00; it ends on 29 Ramadan (2026-03-19,
+	 * Eid al-Fitr is 2026-03-20), so "09-30" is the month's last day */
+	r = special(cal, WAFA_HOLIDAY_HIJRI, 0, 9, 1, 0, 9, 30);
+	for (int d = 0; d <= 4; d++)
+		special_hours(cal, r, d, "09:00-14:00");
+	holiday(cal, WAFA_HOLIDAY_HIJRI, 0, 10, 1);
+	assert_true(wafa_calendar_is_open(cal, at_off(2026, 2, 17, 15, 0, 180)));  /* Tuesday before */
+	assert_true(wafa_calendar_is_open(cal, at_off(2026, 2, 22, 13, 59, 180))); /* a Ramadan Sunday */
+	assert_false(wafa_calendar_is_open(cal, at_off(2026, 2, 22, 14, 0, 180)));
+	assert_false(wafa_calendar_is_open(cal, at_off(2026, 3, 19, 15, 0, 180))); /* 29 Ramadan */
+	assert_true(wafa_calendar_is_open(cal, at_off(2026, 3, 19, 10, 0, 180)));
+	assert_true(wafa_calendar_is_open(cal, at_off(2026, 3, 22, 15, 0, 180)));  /* after Eid */
+	assert_false(wafa_calendar_is_open(cal, at_off(2026, 2, 27, 10, 0, 180))); /* Friday stays shut */
+	assert_ms(wafa_calendar_elapsed(cal, at_off(2026, 2, 22, 0, 0, 180),
+	                                at_off(2026, 2, 23, 0, 0, 180)),
+	          5 * H_MS);
+	/* Thursday 19 March 13:00 + 3h: 1h, Eid and the weekend, 2h on Sunday 22nd */
+	assert_ms(wafa_calendar_add(cal, at_off(2026, 3, 19, 13, 0, 180), 3 * H_MS),
+	          at_off(2026, 3, 22, 11, 0, 180));
+	/* and again a Hijri year later: Ramadan 1448 starts around 2027-02-08 */
+	assert_false(wafa_calendar_is_open(cal, at_off(2027, 2, 15, 15, 0, 180)));
+	assert_true(wafa_calendar_is_open(cal, at_off(2027, 4, 15, 15, 0, 180)));
+
+	/* a half day on a date; a Saturday worked; an every-day period's hours */
+	r = special(cal, WAFA_HOLIDAY_DATE, 2026, 12, 24, 2026, 12, 24);
+	special_hours(cal, r, -1, "09:00-13:00");
+	r = special(cal, WAFA_HOLIDAY_DATE, 2026, 10, 10, 2026, 10, 10);
+	special_hours(cal, r, -1, "09:00-17:00");
+	assert_ms(wafa_calendar_elapsed(cal, at_off(2026, 12, 24, 0, 0, 180),
+	                                at_off(2026, 12, 25, 0, 0, 180)),
+	          4 * H_MS);
+	assert_true(wafa_calendar_is_open(cal, at_off(2026, 10, 10, 10, 0, 180))); /* a Saturday */
+	assert_false(wafa_calendar_is_open(cal, at_off(2026, 10, 17, 10, 0, 180))); /* the next one */
+	/* Thursday 8 Oct 16:00 + 2h: 1h Thursday, 1h on the Saturday worked */
+	assert_ms(wafa_calendar_add(cal, at_off(2026, 10, 8, 16, 0, 180), 2 * H_MS),
+	          at_off(2026, 10, 10, 10, 0, 180));
+	/* a holiday still closes a day a period covers */
+	holiday(cal, WAFA_HOLIDAY_DATE, 2026, 10, 10);
+	assert_false(wafa_calendar_is_open(cal, at_off(2026, 10, 10, 10, 0, 180)));
+	wafa_calendar_free(cal);
+
+	/* winter hours every year from 12-20 to 01-10 (over the year's end), and
+	 * inside them one later-declared day that wins */
+	cal = mkcal("Europe/Berlin", MON_FRI);
+	r = special(cal, WAFA_HOLIDAY_YEARLY, 0, 12, 20, 0, 1, 10);
+	for (int d = 1; d <= 5; d++)
+		special_hours(cal, r, d, "10:00-12:00");
+	r = special(cal, WAFA_HOLIDAY_DATE, 2027, 1, 4, 2027, 1, 4);
+	special_hours(cal, r, -1, "08:00-18:00");
+	assert_true(wafa_calendar_is_open(cal, at_off(2026, 12, 18, 15, 0, 60)));   /* Friday before */
+	assert_false(wafa_calendar_is_open(cal, at_off(2026, 12, 21, 15, 0, 60)));  /* Monday in */
+	assert_true(wafa_calendar_is_open(cal, at_off(2026, 12, 21, 11, 0, 60)));
+	assert_false(wafa_calendar_is_open(cal, at_off(2027, 1, 5, 15, 0, 60)));    /* Tuesday in */
+	assert_true(wafa_calendar_is_open(cal, at_off(2027, 1, 4, 17, 0, 60)));     /* the exception */
+	assert_true(wafa_calendar_is_open(cal, at_off(2027, 1, 11, 15, 0, 60)));    /* Monday after */
+	assert_false(wafa_calendar_is_open(cal, at_off(2026, 1, 9, 15, 0, 60)));    /* last winter's */
+	assert_ms(wafa_calendar_elapsed(cal, at_off(2026, 12, 28, 0, 0, 60),
+	                                at_off(2027, 1, 2, 0, 0, 60)),
+	          10 * H_MS);
+
+	/* errors name the problem */
+	assert_int_equal(wafa_calendar_add_special(cal, WAFA_HOLIDAY_DATE, 2026, 5, 2, 2026, 5, 1, why,
+	                                           sizeof(why)),
+	                 -EINVAL);
+	assert_non_null(strstr(why, "ends before it starts"));
+	assert_int_equal(wafa_calendar_add_special(cal, WAFA_HOLIDAY_HIJRI, 0, 13, 1, 0, 13, 2, why,
+	                                           sizeof(why)),
+	                 -EINVAL);
+	assert_non_null(strstr(why, "Hijri month 13"));
+	assert_int_equal(wafa_calendar_set_special_hours(cal, r, 1, "10:00-09:00", why, sizeof(why)),
+	                 -EINVAL);
+	assert_non_null(strstr(why, "backwards"));
+	wafa_calendar_free(cal);
+
+	/* a calendar open only in a period still answers */
+	cal = mkcal("UTC", NULL);
+	r = special(cal, WAFA_HOLIDAY_DATE, 2026, 6, 1, 2026, 6, 30);
+	special_hours(cal, r, -1, "09:00-17:00");
+	assert_ms(wafa_calendar_add(cal, utc(2026, 5, 20, 0, 0), 8 * H_MS), utc(2026, 6, 1, 17, 0));
+	wafa_calendar_free(cal);
+}
+
 static void persian_holidays(void **state)
 {
 	/* Nowruz (1-4 Farvardin), and 30 Esfand (leap years only) */
@@ -1141,6 +1251,7 @@ int main(void)
 		cmocka_unit_test(oracle_over_dst),
 		cmocka_unit_test(hijri_holidays),
 		cmocka_unit_test(persian_holidays),
+		cmocka_unit_test(special_periods),
 		cmocka_unit_test(gregorian_holidays),
 		cmocka_unit_test(consistency),
 	};
