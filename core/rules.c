@@ -349,6 +349,91 @@ static int api_datetime(lua_State *L)
 	return format_date(L, WAFA_DATETIME);
 }
 
+static struct wafa_calendar *find_calendar(struct wafa_rules *r, const char *name);
+
+/* The calendar named by argument idx, or a Lua error that says what to do. */
+static struct wafa_calendar *calendar_arg(lua_State *L, int idx, const char *fn)
+{
+	struct wafa_rules *r = lua_touserdata(L, lua_upvalueindex(1));
+	const char *name = luaL_checkstring(L, idx);
+	struct wafa_calendar *cal = find_calendar(r, name);
+
+	if (!cal)
+		luaL_error(L, "wafa.%s: no calendar \"%s\" is declared (declare it with calendar "
+		              "\"%s\" { ... } in this file or one loaded before it)",
+		           fn, name, name);
+	return cal;
+}
+
+/* Unix seconds at argument idx as ms, or a Lua error. */
+static int64_t instant_arg(lua_State *L, int idx, const char *fn)
+{
+	lua_Number v = luaL_checknumber(L, idx);
+
+	if (!(v > -1e13 && v < 1e13))
+		luaL_error(L, "wafa.%s: %f is not a time in Unix seconds", fn, (double)v);
+	return (int64_t)(v * 1000.0);
+}
+
+/* ms as Lua seconds: an integer when whole. */
+static void push_seconds(lua_State *L, int64_t ms)
+{
+	if (ms % 1000 == 0)
+		lua_pushinteger(L, (lua_Integer)(ms / 1000));
+	else
+		lua_pushnumber(L, (lua_Number)ms / 1000.0);
+}
+
+/* wafa.business_add(t, "4h", "cairo") -> the instant 4 business hours after
+ * t in calendar cairo (Unix seconds), or nil when never within ten years */
+static int api_business_add(lua_State *L)
+{
+	int64_t from = instant_arg(L, 1, "business_add"), amount, at;
+	const char *why;
+	struct wafa_calendar *cal = calendar_arg(L, 3, "business_add");
+
+	if (lua_isinteger(L, 2)) {
+		if (lua_tointeger(L, 2) < 0 || lua_tointeger(L, 2) > INT64_MAX / 1000)
+			return luaL_error(L, "wafa.business_add: %I seconds is out of range",
+			                  lua_tointeger(L, 2));
+		amount = (int64_t)lua_tointeger(L, 2) * 1000;
+	} else if (wafa_duration_parse(luaL_checkstring(L, 2), &amount, &why) != 0) {
+		return luaL_error(L, "wafa.business_add: \"%s\": %s", lua_tostring(L, 2), why);
+	}
+	at = wafa_calendar_add(cal, from, amount);
+	if (at == WAFA_NO_TIME)
+		lua_pushnil(L);
+	else
+		push_seconds(L, at);
+	return 1;
+}
+
+/* wafa.next_open(t, "cairo") -> t if cairo is open at t, else when it opens
+ * next (Unix seconds), or nil when never within ten years */
+static int api_next_open(lua_State *L)
+{
+	int64_t from = instant_arg(L, 1, "next_open"), at;
+	struct wafa_calendar *cal = calendar_arg(L, 2, "next_open");
+
+	at = wafa_calendar_next_open(cal, from);
+	if (at == WAFA_NO_TIME)
+		lua_pushnil(L);
+	else
+		push_seconds(L, at);
+	return 1;
+}
+
+/* wafa.business_between(a, b, "cairo") -> business seconds in [a, b) (0 when
+ * b <= a) */
+static int api_business_between(lua_State *L)
+{
+	int64_t a = instant_arg(L, 1, "business_between"), b = instant_arg(L, 2, "business_between");
+	struct wafa_calendar *cal = calendar_arg(L, 3, "business_between");
+
+	push_seconds(L, wafa_calendar_elapsed(cal, a, b));
+	return 1;
+}
+
 static int read_only(lua_State *L)
 {
 	return luaL_error(L, "wafa.%s: the rule library is shared by every rule file and "
@@ -404,6 +489,15 @@ static int load_prelude(lua_State *L)
 	lua_setfield(L, -2, "date");
 	lua_pushcfunction(L, api_datetime);
 	lua_setfield(L, -2, "datetime");
+	lua_pushlightuserdata(L, r);
+	lua_pushcclosure(L, api_business_add, 1);
+	lua_setfield(L, -2, "business_add");
+	lua_pushlightuserdata(L, r);
+	lua_pushcclosure(L, api_next_open, 1);
+	lua_setfield(L, -2, "next_open");
+	lua_pushlightuserdata(L, r);
+	lua_pushcclosure(L, api_business_between, 1);
+	lua_setfield(L, -2, "business_between");
 	lua_newuserdatauv(L, 0, 0);
 	lua_createtable(L, 0, 3);
 	lua_pushvalue(L, -3);

@@ -1,0 +1,108 @@
+#!/usr/bin/python3
+"""Business time in Lua: wafa.business_add, wafa.next_open and
+wafa.business_between answer from a declared calendar (weekend, holidays,
+special periods) as the deadline engine does, in Unix seconds; a calendar
+that is not declared is an error naming the function and the fix.  Run
+through `wafa test`, whose rules run in the daemon's engine."""
+import os
+import re
+import shutil
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import *  # noqa: E402,F401
+
+RULE = '''
+calendar "office" {
+  timezone = "Africa/Cairo",
+  hours = { sun = "09:00-17:00", mon = "09:00-17:00", tue = "09:00-17:00",
+            wed = "09:00-17:00", thu = "09:00-17:00" },
+  holidays = { "2026-03-10" },
+  special = { { "2026-03-11", hours = "09:00-13:00" } },
+}
+
+followup "tell" {
+  since = "created_at", after = "1m", once = true,
+  on_due = function(t, s)
+    local c = t.created_at
+    mail { to = "lead@example.com", subject = "times",
+           body = table.concat({
+             "add4h=" .. tostring(wafa.business_add(c, "4h", "office")),
+             "add600=" .. tostring(wafa.business_add(c, 600, "office")),
+             "open=" .. tostring(wafa.next_open(c, "office")),
+             "between=" .. tostring(wafa.business_between(c, c + 7 * 86400, "office")),
+             "backwards=" .. tostring(wafa.business_between(c + 60, c, "office")),
+           }, " ") }
+  end,
+}
+
+followup "wrong" {
+  since = "created_at", after = "2m", once = true,
+  when = function(t) return t.subject == "wrong" end,
+  on_due = function(t, s)
+    mail { to = "lead@example.com", subject = "x",
+           body = tostring(wafa.business_add(t.created_at, "4h", "nowhere")) }
+  end,
+}
+'''
+
+TEST = '''
+test "times" {
+  zone = "Africa/Cairo",
+  function(t)
+    t.at "2026-03-09 15:00"      -- Monday; Tuesday is a holiday, Wednesday a half day
+    t.ticket { subject = "one" }
+    t.wait "1m"
+    -- 15:00 Cairo is 13:00Z, 1773061200; Wednesday 11:00 is 44 h later
+    t.expect_mail { subject = "times", body = "add4h=1773219600 add600=1773061800 "
+                    .. "open=1773061200 between=100800 backwards=0" }
+  end,
+}
+
+test "wrong" {
+  zone = "Africa/Cairo",
+  function(t)
+    t.at "2026-03-09 15:00"
+    t.ticket { subject = "wrong" }
+    t.wait "3m"
+  end,
+}
+'''
+
+
+def main():
+    require_wafa()
+    plan(3)
+    d = tempfile.mkdtemp(prefix="wafa-business-lua-")
+    try:
+        with open(os.path.join(d, "times.lua"), "w") as f:
+            f.write(dedent(RULE))
+        with open(os.path.join(d, "times_test.lua"), "w") as f:
+            f.write(dedent(TEST))
+        conf = os.path.join(d, "wafa.conf")
+        with open(conf, "w") as f:
+            f.write("[database]\ndsn = host=/nonexistent dbname=x connect_timeout=1\n"
+                    "[rules]\ndir = %s\n[mail]\ntransport = maildir:%s/mail\n"
+                    "from = s@example.com\n" % (d, d))
+        r = cli(["test", "-c", conf], timeout=60)
+        ok(re.search(r"^ok \d+ - times ", r.stdout, re.M),
+           "business_add (2h Monday, Tuesday's holiday, 2h of Wednesday's half day), a number "
+           "of seconds, next_open, business_between over a week (28 h) and backwards (0) "
+           "answer as the test file expects", diag=r.stdout)
+        ok(re.search(r"^not ok \d+ - wrong ", r.stdout, re.M) and
+           'wafa.business_add: no calendar "nowhere" is declared (declare it with calendar'
+           in r.stdout and "times.lua:29:" in r.stdout,
+           "an undeclared calendar is an error with the rule file's line, the function and "
+           "the fix", diag=r.stdout)
+        # the same rule with a wrong expectation fails: the test above can fail
+        with open(os.path.join(d, "times_test.lua"), "w") as f:
+            f.write(dedent(TEST).replace("between=100800", "between=115200"))
+        r = cli(["test", "-c", conf], timeout=60)
+        ok(re.search(r"^not ok \d+ - times ", r.stdout, re.M) and "between=100800" in r.stdout,
+           "a wrong figure fails the test and shows the real one", diag=r.stdout)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+run(main)
