@@ -74,7 +74,7 @@ static void push_seg(const struct wafa_rule *rule, struct wafa_track *tr, int64_
 	if (tr->nseg == WAFA_TRACK_SEGS) {
 		/* the oldest stretch leaves the track; what it ran is carried */
 		if (tr->seg[0].cls == RUN)
-			tr->carried += rule->cal ? wafa_calendar_elapsed(rule->cal, tr->seg[0].from,
+			tr->carried += tr->cal ? wafa_calendar_elapsed(tr->cal, tr->seg[0].from,
 			                                                 tr->seg[0].to)
 			                         : tr->seg[0].to - tr->seg[0].from;
 		tr->carried_end = tr->seg[0].to;
@@ -124,6 +124,7 @@ void wafa_deadline_track(struct wafa_rules *r, int rule_i, struct wafa_ticket *t
 	tr->end = INT64_MAX;
 	if (rule->kind == WAFA_RULE_OFFER)
 		return; /* over customers, not tickets: core/offer.c */
+	tr->cal = wafa_rules_calendar(r, rule_i, t);
 	if (rule->kind == WAFA_RULE_PROMISE) {
 		tr->start = wafa_rules_at(r, rule_i, t);
 		if (tr->start == WAFA_NO_TIME || !wafa_rules_applies(r, rule_i, t))
@@ -208,16 +209,16 @@ static int64_t reach(const struct wafa_rule *rule, const struct wafa_track *tr, 
 		if (tr->seg[i].cls != RUN)
 			continue;
 		if (b == INT64_MAX)
-			return rule->cal ? wafa_calendar_add(rule->cal, a, amount - acc)
+			return tr->cal ? wafa_calendar_add(tr->cal, a, amount - acc)
 			                 : a + (amount - acc);
-		if (rule->cal) {
+		if (tr->cal) {
 			/* adding what is left costs the days it spans; the elapsed time
 			 * of the whole stretch costs every day of it: a row whose
 			 * timestamps reach the year 7000 took 27 s (fuzz_rows) */
-			int64_t x = wafa_calendar_add(rule->cal, a, amount - acc);
+			int64_t x = wafa_calendar_add(tr->cal, a, amount - acc);
 			if (x != WAFA_NO_TIME && x <= b)
 				return x;
-			e = wafa_calendar_elapsed(rule->cal, a, b);
+			e = wafa_calendar_elapsed(tr->cal, a, b);
 		} else {
 			e = b - a;
 			if (acc + e >= amount)
@@ -237,15 +238,15 @@ static int64_t phase_instant(const struct wafa_rule *rule, const struct wafa_tra
 	if (!tr->applies)
 		return WAFA_NO_TIME;
 	if (rule->kind == WAFA_RULE_FOLLOWUP)
-		return rule->cal ? wafa_calendar_add(rule->cal, tr->start, ph->offset_ms)
+		return tr->cal ? wafa_calendar_add(tr->cal, tr->start, ph->offset_ms)
 		                 : tr->start + ph->offset_ms;
 	if (rule->kind == WAFA_RULE_PROMISE) {
 		int64_t off = ph->offset_ms;
 		if (off == 0)
 			return tr->start;
-		if (rule->cal)
-			return off < 0 ? wafa_calendar_sub(rule->cal, tr->start, -off)
-			               : wafa_calendar_add(rule->cal, tr->start, off);
+		if (tr->cal)
+			return off < 0 ? wafa_calendar_sub(tr->cal, tr->start, -off)
+			               : wafa_calendar_add(tr->cal, tr->start, off);
 		return tr->start + off;
 	}
 	if (ph->pct > 0)
@@ -260,12 +261,12 @@ static int64_t phase_instant(const struct wafa_rule *rule, const struct wafa_tra
 /* With notify_in = "business", a step outside the calendar's hours waits for
  * the next opening; the closing instant itself counts as inside (a target
  * reached as the office closes fires then). */
-static int64_t held(const struct wafa_rule *rule, int64_t at)
+static int64_t held(const struct wafa_rule *rule, const struct wafa_track *tr, int64_t at)
 {
-	if (at == WAFA_NO_TIME || !rule->notify_business || !rule->cal ||
-	    wafa_calendar_is_open(rule->cal, at - 1))
+	if (at == WAFA_NO_TIME || !rule->notify_business || !tr->cal ||
+	    wafa_calendar_is_open(tr->cal, at - 1))
 		return at;
-	return wafa_calendar_next_open(rule->cal, at);
+	return wafa_calendar_next_open(tr->cal, at);
 }
 
 int64_t wafa_deadline_phase(const struct wafa_rule *rule, const struct wafa_track *tr, int phase,
@@ -278,7 +279,7 @@ int64_t wafa_deadline_phase(const struct wafa_rule *rule, const struct wafa_trac
 		return WAFA_NO_TIME;
 	at = phase_instant(rule, tr, phase);
 	*due = at;
-	return held(rule, at);
+	return held(rule, tr, at);
 }
 
 int64_t wafa_deadline_breach(const struct wafa_rule *rule, const struct wafa_track *tr)
@@ -364,7 +365,7 @@ int wafa_deadline_timeline(const struct wafa_rule *rule, const struct wafa_track
 			continue;
 		if (tr->state == WAFA_TRACK_CANCELLED && rule->kind == WAFA_RULE_PROMISE && due >= end)
 			continue;
-		int64_t at = held(rule, due);
+		int64_t at = held(rule, tr, due);
 		if (made != WAFA_NO_TIME && at < made)
 			at = made;
 		n = add_event(out, n, max, at, due, kinds[rule->phases[p].kind], p);

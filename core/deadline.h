@@ -43,6 +43,7 @@ enum wafa_track_state { WAFA_TRACK_RUNNING, WAFA_TRACK_PAUSED, WAFA_TRACK_MET, W
  * from the start on, by what the clock did in them. */
 struct wafa_track {
 	bool applies;
+	struct wafa_calendar *cal; /* the rule's calendar for this ticket, or NULL */
 	int64_t instance; /* seconds: the start (SLA) or the date (promise) */
 	int64_t start;    /* ms: SLA clock start; promise date */
 	int64_t target;   /* ms of clock time (SLA) */

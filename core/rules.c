@@ -296,6 +296,7 @@ static void rule_free(struct wafa_rule *rule, lua_State *L)
 	luaL_unref(L, LUA_REGISTRYINDEX, rule->until_ref);
 	luaL_unref(L, LUA_REGISTRYINDEX, rule->unless_ref);
 	luaL_unref(L, LUA_REGISTRYINDEX, rule->audience_ref);
+	luaL_unref(L, LUA_REGISTRYINDEX, rule->cal_ref);
 	free(rule->phases);
 	free(rule->name);
 	free(rule->where);
@@ -630,7 +631,8 @@ static int take_decl(struct wafa_rules *r, lua_State *L, struct wafa_rule *rule,
 	memset(rule, 0, sizeof(*rule));
 	rule->when_ref = rule->target_ref = rule->at_ref = LUA_NOREF;
 	rule->until_ref = rule->unless_ref = rule->audience_ref = LUA_NOREF;
-	rule->slot = -1;
+	rule->slot = rule->cal_slot = -1;
+	rule->cal_ref = LUA_NOREF;
 	rule->name = field_string(L, top, "name");
 	rule->where = field_string(L, top, "where");
 	if (!rule->name || !rule->where)
@@ -675,6 +677,9 @@ static int take_decl(struct wafa_rules *r, lua_State *L, struct wafa_rule *rule,
 	lua_pop(L, 2);
 	if (rule->target_ref != LUA_NOREF || rule->at_ref != LUA_NOREF)
 		rule->slot = r->nslots++;
+	rule->cal_ref = field_ref(L, top, "calendar_fn");
+	if (rule->cal_ref != LUA_NOREF)
+		rule->cal_slot = r->nslots++;
 	lua_getfield(L, top, "pause");
 	if (lua_istable(L, -1)) {
 		for (lua_Integer i = 1; lua_rawgeti(L, -1, i) == LUA_TSTRING; i++) {
@@ -1061,6 +1066,21 @@ bool wafa_rules_applies(struct wafa_rules *r, int rule_i, struct wafa_ticket *t)
 	return yes;
 }
 
+/* Sizes the ticket's value cache for the loaded rules (empty: INT64_MAX). */
+static void vals_ready(struct wafa_rules *r, struct wafa_ticket *t)
+{
+	if (t->nvals != (size_t)r->nslots) {
+		int64_t *vals = malloc((size_t)r->nslots * sizeof(*vals));
+		if (vals) {
+			for (int i = 0; i < r->nslots; i++)
+				vals[i] = INT64_MAX;
+			free(t->vals);
+			t->vals = vals;
+			t->nvals = (size_t)r->nslots;
+		}
+	}
+}
+
 /* Calls a rule's target or at function; its answer (ms, or WAFA_NO_TIME for
  * none) is kept in the ticket's value cache until the data changes. */
 static int64_t call_value(struct wafa_rules *r, int rule_i, struct wafa_ticket *t, int ref,
@@ -1072,16 +1092,7 @@ static int64_t call_value(struct wafa_rules *r, int rule_i, struct wafa_ticket *
 	char why[512];
 	const char *what = is_at ? "at" : "target";
 
-	if (t->nvals != (size_t)r->nslots) {
-		int64_t *vals = malloc((size_t)r->nslots * sizeof(*vals));
-		if (vals) {
-			for (int i = 0; i < r->nslots; i++)
-				vals[i] = INT64_MAX;
-			free(t->vals);
-			t->vals = vals;
-			t->nvals = (size_t)r->nslots;
-		}
-	}
+	vals_ready(r, t);
 	if (t->nvals > (size_t)rule->slot && t->vals[rule->slot] != INT64_MAX)
 		return t->vals[rule->slot];
 	lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
@@ -1147,9 +1158,52 @@ int64_t wafa_rules_at(struct wafa_rules *r, int rule_i, struct wafa_ticket *t)
 	return call_value(r, rule_i, t, rule->at_ref, true);
 }
 
-/* Pushes the `s` table of a firing. */
+struct wafa_calendar *wafa_rules_calendar(struct wafa_rules *r, int rule_i, struct wafa_ticket *t)
+{
+	const struct wafa_rule *rule = &r->rules[rule_i];
+	lua_State *L = wafa_sandbox_state(r->sb);
+	int64_t v = 0; /* 0: none; i + 1: r->cals[i] */
+	char why[512];
+
+	if (rule->cal_ref == LUA_NOREF)
+		return rule->cal;
+	vals_ready(r, t);
+	if (t->nvals > (size_t)rule->cal_slot && t->vals[rule->cal_slot] != INT64_MAX) {
+		v = t->vals[rule->cal_slot];
+		return v > 0 && v <= r->ncals ? r->cals[v - 1] : NULL;
+	}
+	lua_rawgeti(L, LUA_REGISTRYINDEX, rule->cal_ref);
+	wafa_ticket_push(L, t);
+	if (wafa_sandbox_call(r->sb, 1, 1, why, sizeof(why)) != 0) {
+		wafa_log(WAFA_ERROR, "rules", "rule=%s ticket=%lld: calendar: %s (wall-clock time "
+		                              "is used)",
+		         rule->name, (long long)t->id, why);
+		wafa_metrics_rule_error(rule->name);
+	} else {
+		if (lua_type(L, -1) == LUA_TSTRING) {
+			for (int i = 0; i < r->ncals; i++)
+				if (strcmp(wafa_calendar_name(r->cals[i]), lua_tostring(L, -1)) == 0)
+					v = i + 1;
+		}
+		if (v == 0 && !lua_isnil(L, -1)) {
+			wafa_log(WAFA_ERROR, "rules",
+			         "rule=%s ticket=%lld: calendar returned %s%s%s: not a declared calendar "
+			         "(declare it with calendar \"NAME\" { ... }; wall-clock time is used)",
+			         rule->name, (long long)t->id, luaL_typename(L, -1),
+			         lua_type(L, -1) == LUA_TSTRING ? " " : "",
+			         lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "");
+			wafa_metrics_rule_error(rule->name);
+		}
+		lua_pop(L, 1);
+	}
+	if (t->nvals > (size_t)rule->cal_slot)
+		t->vals[rule->cal_slot] = v;
+	return v > 0 ? r->cals[v - 1] : NULL;
+}
+
+/* Pushes the `s` table of a firing; cal is the ticket's calendar. */
 static void push_firing(lua_State *L, const struct wafa_rule *rule, const struct wafa_phase *ph,
-                        const struct wafa_firing *f)
+                        const struct wafa_firing *f, const struct wafa_calendar *cal)
 {
 	lua_createtable(L, 0, 10);
 	lua_pushstring(L, rule->name);
@@ -1183,8 +1237,8 @@ static void push_firing(lua_State *L, const struct wafa_rule *rule, const struct
 		lua_pushinteger(L, (lua_Integer)((wafa_clock_now_ms() - f->deadline) / 1000));
 		lua_setfield(L, -2, "overdue");
 	}
-	if (rule->cal) {
-		lua_pushstring(L, wafa_calendar_name(rule->cal));
+	if (cal) {
+		lua_pushstring(L, wafa_calendar_name(cal));
 		lua_setfield(L, -2, "calendar");
 	}
 }
@@ -1200,9 +1254,10 @@ static int ask(struct wafa_rules *r, struct wafa_ticket *t, int rule_i, int phas
 
 	if (ref == LUA_NOREF)
 		return 0;
+	struct wafa_calendar *cal = wafa_rules_calendar(r, rule_i, t);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
 	wafa_ticket_push(L, t);
-	push_firing(L, rule, &rule->phases[phase], f);
+	push_firing(L, rule, &rule->phases[phase], f, cal);
 	if (wafa_sandbox_call(r->sb, 2, 1, why, sizeof(why)) != 0) {
 		wafa_log(WAFA_ERROR, "rules", "rule=%s ticket=%lld: %s: %s", rule->name,
 		         (long long)t->id, what, why);
@@ -1319,10 +1374,11 @@ int wafa_rules_run(struct wafa_rules *r, struct wafa_ticket *t, int rule_i, int 
 	char why[512];
 	int err;
 
+	struct wafa_calendar *cal = wafa_rules_calendar(r, rule_i, t);
 	mails_clear(r);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, ph->fn_ref);
 	wafa_ticket_push(L, t);
-	push_firing(L, rule, ph, f);
+	push_firing(L, rule, ph, f, cal);
 	r->in_action = true;
 	err = wafa_sandbox_call(r->sb, 2, 0, why, sizeof(why));
 	r->in_action = false;

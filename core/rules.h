@@ -50,6 +50,8 @@ struct wafa_rule {
 	bool restart_on_reopen;
 	bool notify_business;        /* hold steps until the calendar opens */
 	struct wafa_calendar *cal;   /* NULL: wall-clock time; owned by wafa_rules */
+	int cal_ref;                 /* calendar = function(t): LUA_NOREF for none */
+	int cal_slot;                /* its answer in a ticket's value cache, or -1 */
 	struct wafa_phase *phases;
 	int nphases;
 	double goal_pct; /* sla goal = "95%": 95; 0 for none */
@@ -104,6 +106,11 @@ int64_t wafa_rules_target(struct wafa_rules *r, int rule, struct wafa_ticket *t)
 /* A promise's date for t in ms (its column, or its at function), or
  * WAFA_NO_TIME. */
 int64_t wafa_rules_at(struct wafa_rules *r, int rule, struct wafa_ticket *t);
+/* The rule's calendar for t: the one it names, or what its calendar
+ * function answers for t (kept in the ticket's value cache until the data
+ * changes); NULL for wall-clock time.  A function that fails or names no
+ * declared calendar is logged and gives NULL. */
+struct wafa_calendar *wafa_rules_calendar(struct wafa_rules *r, int rule, struct wafa_ticket *t);
 
 /* What a firing tells the action about itself (the `s` table). */
 struct wafa_firing {

@@ -190,10 +190,14 @@ local function check_common(decl, spec, level)
   end
   decl.when = spec.when
   if spec.calendar ~= nil then
-    if type(spec.calendar) ~= "string" then
-      error('calendar: expected the name of a calendar, like calendar = "cairo"', level + 1)
+    if type(spec.calendar) == "function" then
+      decl.calendar_fn = spec.calendar     -- the calendar's name for each ticket, or nil
+    elseif type(spec.calendar) ~= "string" then
+      error('calendar: expected the name of a calendar, like calendar = "cairo", or '
+        .. 'function(t) ... end returning one for each ticket', level + 1)
+    else
+      decl.calendar = spec.calendar
     end
-    decl.calendar = spec.calendar
   end
   local n = spec.notify_in
   if n ~= nil and n ~= "business" and n ~= "any" then

@@ -37,6 +37,12 @@ followup "tell" {
   end,
 }
 
+sla "per-ticket" {
+  calendar = function(t) if t.subject == "lost" then return "nowhere" end return "office" end,
+  start = "created_at", stop = "first_reply_at", target = "4h",
+  on_breach = function(t, s) mail { to = "lead@example.com", subject = "late " .. t.subject } end,
+}
+
 followup "wrong" {
   since = "created_at", after = "2m", once = true,
   when = function(t) return t.subject == "wrong" end,
@@ -60,6 +66,28 @@ test "times" {
   end,
 }
 
+test "a calendar function names a calendar for each ticket" {
+  zone = "Africa/Cairo",
+  rules = { "per-ticket" },
+  function(t)
+    t.at "2026-03-09 15:00"
+    t.ticket { subject = "here" }
+    t.at "2026-03-11 11:00"          -- 2h Monday, Tuesday's holiday, 2h Wednesday
+    t.expect { event = "breach", at = "2026-03-11 11:00" }
+  end,
+}
+
+test "lost" {
+  zone = "Africa/Cairo",
+  rules = { "per-ticket" },
+  function(t)
+    t.at "2026-03-09 15:00"
+    t.ticket { subject = "lost" }
+    t.at "2026-03-09 19:00"          -- wall-clock time: four hours later
+    t.expect { event = "breach", at = "2026-03-09 19:00" }
+  end,
+}
+
 test "wrong" {
   zone = "Africa/Cairo",
   function(t)
@@ -73,7 +101,7 @@ test "wrong" {
 
 def main():
     require_wafa()
-    plan(3)
+    plan(5)
     d = tempfile.mkdtemp(prefix="wafa-business-lua-")
     try:
         with open(os.path.join(d, "times.lua"), "w") as f:
@@ -92,9 +120,17 @@ def main():
            "answer as the test file expects", diag=r.stdout)
         ok(re.search(r"^not ok \d+ - wrong ", r.stdout, re.M) and
            'wafa.business_add: no calendar "nowhere" is declared (declare it with calendar'
-           in r.stdout and "times.lua:29:" in r.stdout,
+           in r.stdout and re.search(r"times.lua:\d+: wafa.business_add", r.stdout),
            "an undeclared calendar is an error with the rule file's line, the function and "
            "the fix", diag=r.stdout)
+        ok(re.search(r"^ok \d+ - a calendar function names", r.stdout, re.M),
+           "calendar = function(t): business time in the calendar it names", diag=r.stdout)
+        ok(re.search(r"^not ok \d+ - lost ", r.stdout, re.M) and
+           "calendar returned string nowhere: not a declared calendar" in r.stdout and
+           "wall-clock time is used" in r.stdout and
+           not re.search(r"lost \(times_test.lua\)\n# .*expected", r.stdout),
+           "a calendar function naming no declared calendar is a rule error, and the clock "
+           "runs on wall-clock time meanwhile (the breach comes, four hours on)", diag=r.stdout)
         # the same rule with a wrong expectation fails: the test above can fail
         with open(os.path.join(d, "times_test.lua"), "w") as f:
             f.write(dedent(TEST).replace("between=100800", "between=115200"))
