@@ -987,3 +987,34 @@ int64_t wafa_calendar_next_open(struct wafa_calendar *cal, int64_t at)
 	}
 	return WAFA_NO_TIME;
 }
+
+int64_t wafa_calendar_add_days(struct wafa_calendar *cal, int64_t from, int n)
+{
+	int64_t s = wafa_calendar_next_open(cal, from), dn, at;
+	struct wafa_local lt;
+	const struct day *d;
+	int left = n;
+
+	if (s == WAFA_NO_TIME || n <= 0)
+		return s;
+	if (!(d = day_at(cal, s, &dn)) || wafa_zone_split(s, cal->tz, &lt) != 0)
+		return WAFA_NO_TIME;
+	for (int i = 0; i < HORIZON_DAYS && left > 0; i++) {
+		if (!(d = get_day(cal, ++dn)))
+			return WAFA_NO_TIME;
+		if (d->open > 0)
+			left--;
+	}
+	if (left > 0)
+		return WAFA_NO_TIME;
+	at = local_ms(cal, dn, lt.hour * 60 + lt.minute);
+	if (at == WAFA_NO_TIME)
+		return WAFA_NO_TIME;
+	at += lt.second * 1000LL + (((s % 1000) + 1000) % 1000);
+	/* a DST gap moved the minute: keep it inside the day */
+	if (at < d->start)
+		at = d->start;
+	if (at >= d->start + d->len)
+		at = d->start + d->len - 1;
+	return at;
+}

@@ -80,6 +80,13 @@ int64_t wafa_calendar_add(struct wafa_calendar *cal, int64_t from, int64_t amoun
  * business time before to".  WAFA_NO_TIME as for add. */
 int64_t wafa_calendar_sub(struct wafa_calendar *cal, int64_t to, int64_t amount);
 
+/* Business days: from the first open instant s >= from, the same local
+ * time of day n open days later (days with no open hours do not count; n 0
+ * gives s).  A day whose hours do not include that time is answered all the
+ * same: business time up to it counts to that day's close (or the previous
+ * open day's).  WAFA_NO_TIME as for add. */
+int64_t wafa_calendar_add_days(struct wafa_calendar *cal, int64_t from, int n);
+
 /* at if the calendar is open at at, else the next instant it opens
  * (WAFA_NO_TIME if never within ten years). */
 int64_t wafa_calendar_next_open(struct wafa_calendar *cal, int64_t at);

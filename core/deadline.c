@@ -6,6 +6,7 @@
 
 #include "calendar.h"
 #include "clock.h"
+#include "duration.h"
 
 const char *const wafa_event_names[WAFA_EV_N] = {
 	"started", "paused", "resumed", "warn", "breach", "escalate", "due", "met", "cancelled",
@@ -170,6 +171,18 @@ void wafa_deadline_track(struct wafa_rules *r, int rule_i, struct wafa_ticket *t
 	tr->target = wafa_rules_target(r, rule_i, t);
 	if (tr->target < 0 || !wafa_rules_applies(r, rule_i, t))
 		return;
+	if (tr->target & WAFA_DURATION_DAYS) {
+		/* business days: the business time from the start to the same local
+		 * time N open days later (calendar days without a calendar) */
+		int64_t n = tr->target & ~WAFA_DURATION_DAYS, end;
+		if (!tr->cal) {
+			tr->target = n * 86400000;
+		} else if ((end = wafa_calendar_add_days(tr->cal, tr->start, (int)n)) == WAFA_NO_TIME) {
+			return; /* never open within ten years: no deadline */
+		} else {
+			tr->target = wafa_calendar_elapsed(tr->cal, tr->start, end);
+		}
+	}
 	tr->applies = true;
 	tr->instance = wafa_ms_to_s(tr->start);
 	/* met: the stop column set at or after the start; a solved_at counts

@@ -46,3 +46,28 @@ int wafa_duration_parse(const char *text, int64_t *ms, const char **why)
 	*why = "unknown unit (use ms, s, m, h, d)";
 	return -EINVAL;
 }
+
+int wafa_duration_parse_days(const char *text, int64_t *v, const char **why)
+{
+	const char *p = text;
+	int64_t n = 0;
+
+	while (isspace((unsigned char)*p))
+		p++;
+	if (!isdigit((unsigned char)*p)) {
+		*why = "business days are a whole number and \"bd\", like \"2bd\"";
+		return -EINVAL;
+	}
+	while (isdigit((unsigned char)*p) && n <= WAFA_DURATION_MAX_DAYS)
+		n = n * 10 + (*p++ - '0');
+	if (strncmp(p, "bd", 2) != 0 || p[2 + strspn(p + 2, " \t")] != '\0') {
+		*why = "business days are a whole number and \"bd\", like \"2bd\"";
+		return -EINVAL;
+	}
+	if (n < 1 || n > WAFA_DURATION_MAX_DAYS) {
+		*why = "business days run from 1 to 36600";
+		return -EINVAL;
+	}
+	*v = WAFA_DURATION_DAYS | n;
+	return 0;
+}

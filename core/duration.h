@@ -10,4 +10,15 @@
  * person in why (e.g. "unknown unit \"x\" (use ms, s, m, h, d)"). */
 WAFA_WUR int wafa_duration_parse(const char *text, int64_t *ms, const char **why);
 
+/* A target in business days ("2bd": the same local time two open days of
+ * the rule's calendar later; calendar days without one) is carried as
+ * WAFA_DURATION_DAYS | N where a target in ms would be (targets are at most
+ * 100 years of ms, far below the flag). */
+#define WAFA_DURATION_DAYS ((int64_t)1 << 62)
+#define WAFA_DURATION_MAX_DAYS 36600
+
+/* Parses "Nbd" into WAFA_DURATION_DAYS | N (1 <= N <= WAFA_DURATION_MAX_DAYS).
+ * Returns 0, or -EINVAL (not written so, or out of range, with why). */
+WAFA_WUR int wafa_duration_parse_days(const char *text, int64_t *v, const char **why);
+
 #endif

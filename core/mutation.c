@@ -70,9 +70,12 @@ static bool laxer(const char *text, size_t len, char *to, size_t size)
 		snprintf(to, size, "%ld%%", m);
 		return true;
 	}
-	/* a duration as the rules write it: digits and a unit, no spaces */
-	if (strchr(buf, ' ') || strchr(buf, '\t') || wafa_duration_parse(buf, &ms, &why) != 0 ||
-	    ms == 0)
+	/* a duration as the rules write it: digits and a unit, no spaces (or
+	 * business days, "3bd") */
+	if (strchr(buf, ' ') || strchr(buf, '\t'))
+		return false;
+	if (wafa_duration_parse_days(buf, &ms, &why) != 0 &&
+	    (wafa_duration_parse(buf, &ms, &why) != 0 || ms == 0))
 		return false;
 	snprintf(to, size, "%ld%s", n * 2, buf + digits);
 	return true;

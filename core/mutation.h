@@ -1,5 +1,5 @@
 /* Mutations of a rule file for `wafa test --mutate`: the duration and
- * percentage literals of its Lua source ("4h", "75%"), each with one change
+ * percentage literals of its Lua source ("4h", "3bd", "75%"), each with one change
  * that makes the policy laxer (a duration doubled, a warning moved halfway
  * to the deadline).  A change no test notices is a number the tests do not
  * pin.  Only plain short strings are taken: comments, long strings and

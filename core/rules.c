@@ -40,6 +40,21 @@ int wafa_rules_lua_duration(lua_State *L)
 	return 1;
 }
 
+/* c.business_days(text) -> WAFA_DURATION_DAYS | N | nil, why */
+static int c_business_days(lua_State *L)
+{
+	const char *why;
+	int64_t v;
+
+	if (wafa_duration_parse_days(luaL_checkstring(L, 1), &v, &why) != 0) {
+		lua_pushnil(L);
+		lua_pushstring(L, why);
+		return 2;
+	}
+	lua_pushinteger(L, (lua_Integer)v);
+	return 1;
+}
+
 /* c.where(level) -> "file:line:" */
 int wafa_rules_lua_where(lua_State *L)
 {
@@ -457,6 +472,8 @@ static int load_prelude(lua_State *L)
 	lua_setfield(L, -2, "duration");
 	lua_pushcfunction(L, wafa_rules_lua_where);
 	lua_setfield(L, -2, "where");
+	lua_pushcfunction(L, c_business_days);
+	lua_setfield(L, -2, "business_days");
 	lua_pushcfunction(L, c_now);
 	lua_setfield(L, -2, "now");
 	lua_newtable(L);
@@ -1111,6 +1128,10 @@ static int64_t call_value(struct wafa_rules *r, int rule_i, struct wafa_ticket *
 		} else if (lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 0 &&
 		           lua_tointeger(L, -1) <= 100LL * 366 * 86400) {
 			v = (int64_t)lua_tointeger(L, -1) * 1000;
+		} else if (lua_type(L, -1) == LUA_TSTRING && !is_at &&
+		           wafa_duration_parse_days(lua_tostring(L, -1), &v, &(const char *){ NULL }) ==
+		               0) {
+			/* "2bd": business days, turned into business time by deadline.c */
 		} else if (lua_type(L, -1) == LUA_TSTRING && !is_at) {
 			const char *dwhy;
 			int bad = wafa_duration_parse(lua_tostring(L, -1), &v, &dwhy);
@@ -1128,7 +1149,7 @@ static int64_t call_value(struct wafa_rules *r, int rule_i, struct wafa_ticket *
 			wafa_log(WAFA_ERROR, "rules", "rule=%s ticket=%lld: %s returned %s; expected %s",
 			         rule->name, (long long)t->id, what, luaL_typename(L, -1),
 			         is_at ? "Unix seconds (an integer) or nil"
-			               : "a duration like \"4h\", seconds, or nil");
+			               : "a duration like \"4h\" or \"2bd\", seconds, or nil");
 			wafa_metrics_rule_error(rule->name);
 		}
 		lua_pop(L, 1);

@@ -25,10 +25,19 @@ local declared = {}
 
 -- Returns the duration in ms, or raises an error at the rule file's line
 -- (level counts from the caller of check_duration).
-local function check_duration(v, what, level)
+local function check_duration(v, what, level, days_too)
   if type(v) ~= "string" then
     error(string.format('%s: expected a duration string like "90s", "15m", "4h", "2d", got %s',
       what, type(v)), level + 1)
+  end
+  if v:match("^%s*%d+%s*bd%s*$") then
+    if not days_too then
+      error(string.format('%s "%s": business days ("bd") are for a target; here write business '
+        .. 'hours, like "8h"', what, v), level + 1)
+    end
+    local n, why = c.business_days(v)
+    if not n then error(string.format('%s "%s": %s', what, v, why), level + 1) end
+    return n
   end
   local ms, why = c.duration(v)
   if not ms then
@@ -41,7 +50,7 @@ local PRIORITIES = { low = true, normal = true, high = true, urgent = true, defa
 
 local function check_target(v, level)
   if type(v) == "string" then
-    return { default = check_duration(v, "target", level + 1) }
+    return { default = check_duration(v, "target", level + 1, true) }
   end
   if type(v) ~= "table" then
     error('target: expected a duration like "4h" or a table by priority like '
@@ -53,7 +62,7 @@ local function check_target(v, level)
       error(string.format('target: unknown priority "%s" (use low, normal, high, urgent, default)',
         tostring(k)), level + 1)
     end
-    t[k] = check_duration(d, "target." .. k, level + 1)
+    t[k] = check_duration(d, "target." .. k, level + 1, true)
   end
   if next(t) == nil then
     error("target: the table is empty", level + 1)

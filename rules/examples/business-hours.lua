@@ -1,8 +1,10 @@
 -- Service levels in business time, for a team in Cairo: first response,
 -- next reply and resolution, paused while the ticket waits on the customer,
 -- with an escalation chain.  With a calendar every duration is business
--- time: "8h" is one 8-hour working day here, "1d" would be 24 business hours
--- (three working days).  Copy to rules.d/ and adjust.
+-- time: "8h" is eight working hours, one working day here; "1d" would be 24
+-- business hours (three working days).  A target in working days is written
+-- "bd": "3bd" is the same time of day three working days later.  Copy to
+-- rules.d/ and adjust.
 
 calendar "cairo" {
   timezone = "Africa/Cairo",
@@ -47,12 +49,12 @@ sla "next-reply" {
   on_breach = tell(nil, "Customer waiting"),
 }
 
--- Solved within three business days (gold customers: one); a reopen
+-- Solved within three working days (gold customers: one); a reopen
 -- resumes the clock where it stopped.
 sla "resolution" {
   calendar = "cairo",
   start = "created_at", stop = "solved_at",
-  target = function(t) if t.extra and t.extra.tier == "gold" then return "8h" end return "24h" end,
+  target = function(t) if t.extra and t.extra.tier == "gold" then return "1bd" end return "3bd" end,
   pause = { "pending" },
   on_breach = { tell(nil, "Not solved in time"), after "8h" (tell(LEAD, "Resolution escalation")) },
 }

@@ -43,6 +43,12 @@ sla "per-ticket" {
   on_breach = function(t, s) mail { to = "lead@example.com", subject = "late " .. t.subject } end,
 }
 
+sla "two-working-days" {
+  calendar = "office",
+  start = "created_at", stop = "first_reply_at", target = "2bd",
+  on_breach = function(t, s) mail { to = "lead@example.com", subject = "2bd " .. t.subject } end,
+}
+
 followup "wrong" {
   since = "created_at", after = "2m", once = true,
   when = function(t) return t.subject == "wrong" end,
@@ -77,6 +83,19 @@ test "a calendar function names a calendar for each ticket" {
   end,
 }
 
+test "two working days: the same time two open days later" {
+  zone = "Africa/Cairo",
+  rules = { "two-working-days" },
+  function(t)
+    t.at "2026-03-09 15:00"          -- Monday; Tuesday a holiday, Wednesday a half day
+    t.ticket { subject = "x" }
+    t.at "2026-03-12 14:59"
+    t.expect_not { event = "breach" }
+    t.at "2026-03-12 15:00"          -- Thursday 15:00, not 16 business hours (Sunday 11:00)
+    t.expect { event = "breach", at = "2026-03-12 15:00" }
+  end,
+}
+
 test "lost" {
   zone = "Africa/Cairo",
   rules = { "per-ticket" },
@@ -101,7 +120,7 @@ test "wrong" {
 
 def main():
     require_wafa()
-    plan(5)
+    plan(7)
     d = tempfile.mkdtemp(prefix="wafa-business-lua-")
     try:
         with open(os.path.join(d, "times.lua"), "w") as f:
@@ -131,6 +150,21 @@ def main():
            not re.search(r"lost \(times_test.lua\)\n# .*expected", r.stdout),
            "a calendar function naming no declared calendar is a rule error, and the clock "
            "runs on wall-clock time meanwhile (the breach comes, four hours on)", diag=r.stdout)
+        ok(re.search(r"^ok \d+ - two working days", r.stdout, re.M),
+           "target = \"2bd\": the same local time two open days later, over a holiday and a "
+           "half day", diag=r.stdout)
+        bad = os.path.join(d, "bad")
+        os.makedirs(bad)
+        with open(os.path.join(bad, "x.lua"), "w") as f:
+            f.write('sla "x" { start = "created_at", stop = "first_reply_at", target = "8h",\n'
+                    '  warn = { "1bd" }, on_warn = function() end }\n')
+        with open(os.path.join(bad, "wafa.conf"), "w") as f:
+            f.write("[database]\ndsn = host=/nonexistent dbname=x\n[rules]\ndir = %s\n"
+                    "[mail]\ntransport = maildir:%s/mail\nfrom = s@example.com\n" % (bad, bad))
+        r2 = cli(["check", "-c", os.path.join(bad, "wafa.conf")])
+        ok(r2.returncode != 0 and 'x.lua:1: warn[1] "1bd": business days ("bd") are for a target'
+           in r2.stderr, "business days elsewhere than a target are refused with the place and "
+           "the fix", diag=show(r2))
         # the same rule with a wrong expectation fails: the test above can fail
         with open(os.path.join(d, "times_test.lua"), "w") as f:
             f.write(dedent(TEST).replace("between=100800", "between=115200"))

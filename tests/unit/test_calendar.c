@@ -1083,6 +1083,44 @@ static void special_periods(void **state)
 	wafa_calendar_free(cal);
 }
 
+/* Business days: the same local time n open days later. */
+static void business_days(void **state)
+{
+	struct wafa_calendar *cal = mkcal("Africa/Cairo", SUN_THU);
+	int r;
+
+	(void)state;
+	/* Thursday 2026-03-05 15:00 (UTC+2): Sunday is one, Monday two */
+	assert_ms(wafa_calendar_add_days(cal, at_off(2026, 3, 5, 15, 0, 120), 2),
+	          at_off(2026, 3, 9, 15, 0, 120));
+	assert_ms(wafa_calendar_add_days(cal, at_off(2026, 3, 5, 15, 0, 120), 0),
+	          at_off(2026, 3, 5, 15, 0, 120));
+	/* Friday is shut: from Sunday 09:00, two days on is Tuesday 09:00 */
+	assert_ms(wafa_calendar_add_days(cal, at_off(2026, 3, 6, 10, 0, 120), 2),
+	          at_off(2026, 3, 10, 9, 0, 120));
+	/* a holiday does not count */
+	holiday(cal, WAFA_HOLIDAY_DATE, 2026, 3, 8);
+	assert_ms(wafa_calendar_add_days(cal, at_off(2026, 3, 5, 15, 0, 120), 2),
+	          at_off(2026, 3, 10, 15, 0, 120));
+	/* over Egypt's change to summer time (Friday 2026-04-24): Thursday
+	 * 10:00 +02 to Sunday 10:00 +03 */
+	assert_ms(wafa_calendar_add_days(cal, at_off(2026, 4, 23, 10, 0, 120), 1),
+	          at_off(2026, 4, 26, 10, 0, 180));
+	/* a half day is still a day: Wednesday 15:00 + 1 is Thursday 15:00,
+	 * after that day's 13:00 close; business time up to it is 4h + 2h */
+	r = wafa_calendar_add_special(cal, WAFA_HOLIDAY_DATE, 2026, 3, 12, 2026, 3, 12, NULL, 0);
+	assert_true(r >= 0);
+	assert_int_equal(wafa_calendar_set_special_hours(cal, r, -1, "09:00-13:00", NULL, 0), 0);
+	int64_t end = wafa_calendar_add_days(cal, at_off(2026, 3, 11, 15, 0, 120), 1);
+	assert_ms(end, at_off(2026, 3, 12, 15, 0, 120));
+	assert_ms(wafa_calendar_elapsed(cal, at_off(2026, 3, 11, 15, 0, 120), end), 6 * H_MS);
+	wafa_calendar_free(cal);
+	/* never open: no answer */
+	cal = mkcal("UTC", NULL);
+	assert_ms(wafa_calendar_add_days(cal, utc(2026, 3, 5, 0, 0), 1), WAFA_NO_TIME);
+	wafa_calendar_free(cal);
+}
+
 static void persian_holidays(void **state)
 {
 	/* Nowruz (1-4 Farvardin), and 30 Esfand (leap years only) */
@@ -1252,6 +1290,7 @@ int main(void)
 		cmocka_unit_test(hijri_holidays),
 		cmocka_unit_test(persian_holidays),
 		cmocka_unit_test(special_periods),
+		cmocka_unit_test(business_days),
 		cmocka_unit_test(gregorian_holidays),
 		cmocka_unit_test(consistency),
 	};
