@@ -33,7 +33,8 @@ enum word {
 	W_TIME_TO, W_FIRST_RESPONSE, W_RESOLUTION, W_WEEKS, W_WEEK_OF, W_PROMISES, W_MADE, W_KEPT,
 	W_MOVED, W_BROKEN, W_FOLLOWUPS, W_SURVEYS_SENT, W_ANSWERED, W_RESPONSE_RATE, W_CSAT,
 	W_SCORE, W_OPTOUTS, W_MAILS, W_QUEUED, W_SENT, W_FAILED, W_SKIPPED, W_ALL, W_NONE,
-	W_NO_DATA, W_HOURS, W_MINUTES, W_SURVEYS, W_DASHED_GOAL, W_COUNT, W_BUSINESS, W_N
+	W_NO_DATA, W_HOURS, W_MINUTES, W_SURVEYS, W_DASHED_GOAL, W_COUNT, W_BUSINESS, W_RULE,
+	W_CSAT_BY, W_MEAN, W_N
 };
 
 static const char *const words_en[W_N] = {
@@ -45,6 +46,7 @@ static const char *const words_en[W_N] = {
 	"Opt-outs", "Mails by status", "Queued", "Sent", "Failed", "Skipped", "All", "(none)",
 	"No data in this period.", "h", "min", "Surveys", "dashed line: the goal", "Count",
 	"and p90: business time from start to stop, by each SLA's calendar, paused time left out",
+	"Rule", "Satisfaction by", "Mean score",
 };
 
 static const char *const words_ar[W_N] = {
@@ -57,6 +59,7 @@ static const char *const words_ar[W_N] = {
 	"في الانتظار", "أُرسلت", "فشلت", "تُخطّيت", "الكل", "(لا يوجد)",
 	"لا بيانات في هذه الفترة.", "س", "د", "الاستبيانات", "الخط المتقطع: الهدف", "العدد",
 	"والمئين ٩٠: وقت العمل من البدء حتى التوقف، حسب تقويم كل اتفاقية، دون وقت الإيقاف",
+	"القاعدة", "رضا العملاء حسب", "متوسط الدرجة",
 };
 
 static const char *const words_fa[W_N] = {
@@ -68,6 +71,7 @@ static const char *const words_fa[W_N] = {
 	"رضایت مشتری", "امتیاز", "لغو اشتراک‌ها", "نامه‌ها بر اساس وضعیت", "در صف", "ارسال‌شده",
 	"ناموفق", "ردشده", "همه", "(هیچ)", "در این دوره داده‌ای نیست.", "ساعت", "دقیقه",
 	"نظرسنجی‌ها", "خط‌چین: هدف", "تعداد", "و صدک ۹۰: وقت کاری از شروع تا توقف، با تقویم هر توافق‌نامه، بی زمان توقف",
+	"قاعده", "رضایت مشتری بر اساس", "میانگین امتیاز",
 };
 
 /* How the report speaks: its words, digits and direction. */
@@ -183,6 +187,9 @@ struct data {
 	int nqueues;
 	int *p_made, *p_kept, *p_moved, *p_broken;
 	int *followups, *surveys, *answered, *optouts;
+	/* answered surveys by --by group (the survey's rule by default) */
+	struct csat { char *key; int scores[5]; } *csat;
+	int ncsat;
 	int *mails[4]; /* queued, sent, failed, skipped */
 	int scores[5];
 };
@@ -225,6 +232,9 @@ static void data_free(struct data *d)
 	free(d->surveys);
 	free(d->answered);
 	free(d->optouts);
+	for (int i = 0; i < d->ncsat; i++)
+		free(d->csat[i].key);
+	free(d->csat);
 	for (int i = 0; i < 4; i++)
 		free(d->mails[i]);
 }
@@ -505,6 +515,81 @@ out:
 	return err;
 }
 
+/* Answered surveys by group: the ticket's queue, priority or owner as the
+ * view has it now, or the survey's rule ("\x01": none). */
+static int gather_csat(PGconn *conn, const struct wafa_config *cfg, enum wafa_report_by by,
+                       struct data *d, char *why, size_t whylen)
+{
+	static const char *const cols[] = { "s.rule", "t.queue", "t.priority", "t.owner_email" };
+	char *view = wafa_pg_quote_ident(cfg->view), *sql = NULL;
+	PGresult *res = NULL;
+	int err = 0;
+
+	if (!view)
+		return -ENOMEM;
+	if (asprintf(&sql,
+	             "SELECT %s, s.score, count(*) FROM survey s JOIN outbox o ON o.id = s.mail_id "
+	             "  LEFT JOIN %s t ON t.id = s.ticket_id "
+	             " WHERE o.status = 'sent' AND " IN_PERIOD("o.sent_at")
+	             "   AND s.answered_at < to_timestamp($2::float8 / 1000) "
+	             " GROUP BY 1, 2 ORDER BY 1",
+	             cols[by], view) < 0) {
+		sql = NULL;
+		err = -ENOMEM;
+		goto out;
+	}
+	if (!(res = query(conn, sql, d, why, whylen))) {
+		err = -EIO;
+		goto out;
+	}
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *key = PQgetisnull(res, i, 0) || !*PQgetvalue(res, i, 0)
+		                          ? "\x01" : PQgetvalue(res, i, 0);
+		int sc = atoi(PQgetvalue(res, i, 1));
+		if (sc < 1 || sc > 5)
+			continue;
+		if (!d->ncsat || strcmp(d->csat[d->ncsat - 1].key, key) != 0) {
+			struct csat *grown = realloc(d->csat, (size_t)(d->ncsat + 1) * sizeof(*grown));
+			if (!grown) {
+				err = -ENOMEM;
+				goto out;
+			}
+			d->csat = grown;
+			memset(&d->csat[d->ncsat], 0, sizeof(*grown));
+			if (!(d->csat[d->ncsat].key = strdup(key))) {
+				err = -ENOMEM;
+				goto out;
+			}
+			d->ncsat++;
+		}
+		d->csat[d->ncsat - 1].scores[sc - 1] += atoi(PQgetvalue(res, i, 2));
+	}
+out:
+	PQclear(res);
+	free(sql);
+	free(view);
+	return err;
+}
+
+static int csat_answered(const struct csat *c)
+{
+	return c->scores[0] + c->scores[1] + c->scores[2] + c->scores[3] + c->scores[4];
+}
+
+static double csat_share(const struct csat *c)
+{
+	int n = csat_answered(c);
+	return n ? (double)(c->scores[3] + c->scores[4]) / n : NAN;
+}
+
+static double csat_mean(const struct csat *c)
+{
+	int n = csat_answered(c);
+	return n ? (double)(c->scores[0] + 2 * c->scores[1] + 3 * c->scores[2] + 4 * c->scores[3] +
+	                    5 * c->scores[4]) / n
+	         : NAN;
+}
+
 static int gather_mail(PGconn *conn, struct data *d, char *why, size_t whylen)
 {
 	static const char mails_sql[] =
@@ -615,6 +700,8 @@ static int gather(PGconn *conn, const struct wafa_config *cfg, const struct wafa
 	err = gather_instances(conn, cfg, rules, o->by, d, why, whylen);
 	if (!err)
 		err = gather_mail(conn, d, why, whylen);
+	if (!err)
+		err = gather_csat(conn, cfg, o->by, d, why, whylen);
 	PQclear(PQexec(conn, "ROLLBACK"));
 	if (err)
 		return err;
@@ -949,6 +1036,31 @@ static int render_html(FILE *f, const struct data *d, const struct wafa_report_o
 	for (int k = 0; k < 5; k++)
 		cell_num(f, l, d->scores[k]);
 	fputs("</tr>\n</table>\n", f);
+	if (d->ncsat) {
+		int w = o->by == WAFA_BY_QUEUE ? W_QUEUE : o->by == WAFA_BY_PRIORITY ? W_PRIORITY
+		      : o->by == WAFA_BY_OWNER ? W_OWNER : W_RULE;
+		fprintf(f, "<h2>%s %s</h2>\n<table>\n<tr><th>%s</th><th>%s</th><th>%s</th><th>%s</th>",
+		        l->w[W_CSAT_BY], l->w[w], l->w[w], l->w[W_ANSWERED], l->w[W_CSAT],
+		        l->w[W_MEAN]);
+		for (int k = 0; k < 5; k++)
+			fprintf(f, "<th>%s %s</th>", l->w[W_SCORE], fmt_num(l, k + 1, false, n, sizeof(n)));
+		fputs("</tr>\n", f);
+		for (int i = 0; i < d->ncsat; i++) {
+			const struct csat *c = &d->csat[i];
+			double mean = csat_mean(c);
+			fputs("<tr><td>", f);
+			esc(f, group_name(l, c->key));
+			fputs("</td>", f);
+			cell_num(f, l, csat_answered(c));
+			cell_pct(f, l, csat_share(c), 0);
+			fprintf(f, "<td>%s</td>", isnan(mean) ? "–"
+			        : fmt_num(l, round(mean * 10) / 10, false, n, sizeof(n)));
+			for (int k = 0; k < 5; k++)
+				cell_num(f, l, c->scores[k]);
+			fputs("</tr>\n", f);
+		}
+		fputs("</table>\n", f);
+	}
 
 	/* mails */
 	fprintf(f, "<h2>%s</h2>\n<table>\n<tr>", l->w[W_MAILS]);
@@ -1050,6 +1162,17 @@ static int render_json(FILE *f, const struct data *d, const struct wafa_report_o
 		          num_or_null(sent ? (double)answered / sent : NAN), "csat",
 		          num_or_null(ns ? (double)(d->scores[3] + d->scores[4]) / ns : NAN), "scores",
 		          d->scores[0], d->scores[1], d->scores[2], d->scores[3], d->scores[4]));
+	json_t *by = json_array();
+	for (int i = 0; by && i < d->ncsat; i++) {
+		const struct csat *c = &d->csat[i];
+		json_array_append_new(
+			by, json_pack("{ss? si so so s[iiiii]}", "group",
+			              strcmp(c->key, "\x01") ? c->key : NULL, "answered", csat_answered(c),
+			              "csat", num_or_null(csat_share(c)), "mean", num_or_null(csat_mean(c)),
+			              "scores", c->scores[0], c->scores[1], c->scores[2], c->scores[3],
+			              c->scores[4]));
+	}
+	json_object_set_new(root, "surveys_by", by);
 	json_object_set_new(root, "optouts", weeks_json(d->optouts, d->nweeks));
 	for (int k = 0; k < 4; k++)
 		json_object_set_new(mails, mail_statuses[k], weeks_json(d->mails[k], d->nweeks));
@@ -1154,6 +1277,15 @@ static int render_csv(FILE *f, const struct data *d)
 		snprintf(metric, sizeof(metric), "score_%d", k + 1);
 		snprintf(v, sizeof(v), "%d", d->scores[k]);
 		csv_line(f, "survey", "all", "", "", metric, v);
+	}
+	for (int i = 0; i < d->ncsat; i++) {
+		const struct csat *c = &d->csat[i];
+		for (int k = 0; k < 5; k++) {
+			char metric[16];
+			snprintf(metric, sizeof(metric), "score_%d", k + 1);
+			snprintf(v, sizeof(v), "%d", c->scores[k]);
+			csv_line(f, "survey_by", "all", "", c->key, metric, v);
+		}
 	}
 	csv_weeks(f, d, "optout", "", "count", d->optouts);
 	for (int k = 0; k < 4; k++)

@@ -115,7 +115,7 @@ def chromium():
 
 
 def main():
-    plan(50)
+    plan(53)
     pg = Postgres()
     sink = SmtpSink()
     w = Wafa(pg, transport=sink.url, rules={"10-report.lua": RULES})
@@ -173,6 +173,17 @@ def main():
         if r.returncode == 0 else []
     is_(owners, [None, "amal@example.com", "badr@example.com"],
         "--by owner: T4 without an owner is a group of its own", diag=r.stderr)
+    # satisfaction by owner: badr's T2 (5) and T3 (4); T4 (2) has no owner
+    by = json.loads(r.stdout).get("surveys_by") if r.returncode == 0 else None
+    is_([(g["group"], g["answered"], g["scores"], round(g["csat"], 3), round(g["mean"], 3))
+         for g in by or []],
+        [("badr@example.com", 2, [0, 0, 0, 1, 1], 1.0, 4.5), (None, 1, [0, 1, 0, 0, 0], 0.0, 2.0)],
+        "--by owner: survey scores, CSAT and mean per agent (an answer without an owner apart)",
+        diag=repr(by))
+    r = w.command("report", "--from", FROM, "--to", TO, "--format", "json")
+    by = json.loads(r.stdout).get("surveys_by") if r.returncode == 0 else None
+    is_([(g["group"], g["answered"], round(g["mean"], 3)) for g in by or []],
+        [("csat", 3, round(11 / 3, 3))], "without --by: satisfaction by survey rule", diag=repr(by))
 
     # ---- CSV
     r = w.command("report", "--from", FROM, "--to", TO, "--format", "csv")
@@ -197,6 +208,8 @@ def main():
         with open(path, encoding="utf-8") as f:
             pages[lang] = f.read()
     en, ar = pages["en"], pages["ar-EG"]
+    ok("<h2>Satisfaction by Rule</h2>" in en and "<h2>رضا العملاء حسب القاعدة</h2>" in ar,
+       "the page has satisfaction by rule, in its language")
     srcs = re.findall(r'(?:src|href)="([^"]*)"', en + ar)
     ok(srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
        and "http" not in "".join(re.findall(r"url\(([^)]*)\)", en + ar)),
