@@ -413,10 +413,15 @@ static int api_business_add(lua_State *L)
 			return luaL_error(L, "wafa.business_add: %I seconds is out of range",
 			                  lua_tointeger(L, 2));
 		amount = (int64_t)lua_tointeger(L, 2) * 1000;
+	} else if (wafa_duration_parse_days(luaL_checkstring(L, 2), &amount, &why) == 0) {
+		/* "2bd": the same local time two open days later */
+		at = wafa_calendar_add_days(cal, from, (int)(amount & ~WAFA_DURATION_DAYS));
+		goto done;
 	} else if (wafa_duration_parse(luaL_checkstring(L, 2), &amount, &why) != 0) {
 		return luaL_error(L, "wafa.business_add: \"%s\": %s", lua_tostring(L, 2), why);
 	}
 	at = wafa_calendar_add(cal, from, amount);
+done:
 	if (at == WAFA_NO_TIME)
 		lua_pushnil(L);
 	else

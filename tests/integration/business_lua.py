@@ -30,6 +30,7 @@ followup "tell" {
            body = table.concat({
              "add4h=" .. tostring(wafa.business_add(c, "4h", "office")),
              "add600=" .. tostring(wafa.business_add(c, 600, "office")),
+             "add2bd=" .. tostring(wafa.business_add(c, "2bd", "office")),
              "open=" .. tostring(wafa.next_open(c, "office")),
              "between=" .. tostring(wafa.business_between(c, c + 7 * 86400, "office")),
              "backwards=" .. tostring(wafa.business_between(c + 60, c, "office")),
@@ -67,7 +68,7 @@ test "times" {
     t.ticket { subject = "one" }
     t.wait "1m"
     -- 15:00 Cairo is 13:00Z, 1773061200; Wednesday 11:00 is 44 h later
-    t.expect_mail { subject = "times", body = "add4h=1773219600 add600=1773061800 "
+    t.expect_mail { subject = "times", body = "add4h=1773219600 add600=1773061800 add2bd=1773320400 "
                     .. "open=1773061200 between=100800 backwards=0" }
   end,
 }
