@@ -219,13 +219,13 @@ def floor(pg, w, ids):
             "  INSERT INTO bench_floor.journal (ticket_id, rule, kind, instance, event, step, at, "
             "                                   fired_at) "
             "  SELECT ticket_id, rule, kind, instance, event, step, at, now() FROM wafa.journal "
-            "   WHERE ticket_id BETWEEN a AND a + %d - 1 AND step <> ''; "
+            "   WHERE ticket_id BETWEEN a AND least(a + %d - 1, %d) AND step <> ''; "
             "  INSERT INTO bench_floor.outbox (key, ticket_id, rule, phase, mail_from, rcpt, "
             "                                  subject, body, audience, kind) "
             "  SELECT key, ticket_id, rule, phase, mail_from, rcpt, subject, body, audience, kind "
-            "    FROM wafa.outbox WHERE ticket_id BETWEEN a AND a + %d - 1; "
+            "    FROM wafa.outbox WHERE ticket_id BETWEEN a AND least(a + %d - 1, %d); "
             "  COMMIT; a := a + %d; "
-            "END LOOP; END $$" % (lo, hi, FIRE_BATCH, FIRE_BATCH, FIRE_BATCH), timeout=3600)
+            "END LOOP; END $$" % (lo, hi, FIRE_BATCH, hi, FIRE_BATCH, hi, FIRE_BATCH), timeout=3600)
     rows = floats(pg, "SELECT extract(epoch FROM o.created_at - t.t0) FROM bench_floor.outbox o, "
                       "bench_floor.t0 t")
     return {"rows": len(rows), "to_outbox_row": summary(rows),
