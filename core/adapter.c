@@ -104,15 +104,19 @@ static int build_queries(struct wafa_adapter *a)
 	                      "ORDER BY updated_at, id",
 	                      scols, a->view);
 	a->fire_sql = format(
-		/* a scalar subquery, not EXISTS: PostgreSQL hashes a whole fired
-		 * table for EXISTS (66 ms at 150k rows), but looks a scalar up by
-		 * its index (3.5 ms for 500 keys).  OFFSET 0 keeps the view's read
+		/* whether the step has fired: its journal step row (journal_step).
+		 * A scalar subquery, not EXISTS: PostgreSQL hashes a whole table
+		 * for EXISTS (66 ms at 150k rows), but looks a scalar up by its
+		 * index (3.5 ms for 500 keys).  OFFSET 0 keeps the view's read
 		 * per key: flattened, a planner with stale statistics (tickets
 		 * added since the last ANALYZE) hashed the whole view for each
 		 * batch of 2,000 (60 ms at 100k tickets, 5-8 ms so) */
-		"SELECT t.*, k.key, (SELECT true FROM fired f WHERE f.key = k.key) IS NOT NULL, "
+		"SELECT t.*, k.key, (SELECT true FROM journal j WHERE j.rule = k.rule "
+		"                       AND j.ticket_id = k.id AND j.step = k.phase "
+		"                       AND j.instance = k.instance AND j.step <> '') IS NOT NULL, "
 		"       k.id, k.ord "
-		"  FROM unnest($1::text[], $2::int8[]) WITH ORDINALITY AS k(key, id, ord) "
+		"  FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::int8[]) "
+		"       WITH ORDINALITY AS k(key, id, rule, phase, instance, ord) "
 		"  LEFT JOIN LATERAL (SELECT %s FROM %s v WHERE v.id = k.id OFFSET 0) t ON true "
 		" ORDER BY k.ord",
 		fcols, a->view);

@@ -22,7 +22,8 @@ struct wafa_adapter {
 	char *page_sql, *page_desc_sql;
 	char *ids_sql;   /* $1 array literal of ids */
 	char *since_sql; /* $1 ms: tickets updated after it */
-	char *fire_sql;  /* $1 keys, $2 ids (arrays): each ticket, then key, fired, id, ord */
+	char *fire_sql;  /* $1 keys, $2 ids, $3 rules, $4 phases, $5 instances (arrays): each
+	                  * ticket, then key, fired, id, ord */
 	char *all_sql;   /* every ticket (wafa simulate) */
 	char *listen_sql;
 	unsigned optional; /* bit i: the view has optional column WAFA_T_FIRST_OPTIONAL + i */

@@ -942,7 +942,7 @@ static void on_batch_inserted(PGresult *res, void *arg)
 
 	if (b->rules_gen != d->rules_gen) {
 		/* recorded under the old rules; the tickets were rescheduled and
-		 * wafa.fired keeps them from firing again */
+		 * their journal step rows keep them from firing again */
 		if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0 && d->mailer)
 			wafa_mailer_kick(d->mailer);
 		goto out;
@@ -1157,9 +1157,9 @@ static void fire_due(struct daemon *d, int64_t now)
 {
 	struct fire_batch *b = malloc(sizeof(*b) + FIRE_BATCH * sizeof(struct fire_item));
 	struct wafa_deadline *dl;
-	char *keys = NULL, *ids = NULL;
-	size_t keys_len = 0, ids_len = 0;
-	FILE *kf = NULL, *idf = NULL;
+	char *keys = NULL, *ids = NULL, *names = NULL, *phases = NULL, *insts = NULL;
+	size_t keys_len = 0, ids_len = 0, names_len = 0, phases_len = 0, insts_len = 0;
+	FILE *kf = NULL, *idf = NULL, *nf = NULL, *pf = NULL, *inf = NULL;
 
 	if (!b)
 		goto oom;
@@ -1168,10 +1168,16 @@ static void fire_due(struct daemon *d, int64_t now)
 	b->n = 0;
 	kf = open_memstream(&keys, &keys_len);
 	idf = open_memstream(&ids, &ids_len);
-	if (!kf || !idf)
+	nf = open_memstream(&names, &names_len);
+	pf = open_memstream(&phases, &phases_len);
+	inf = open_memstream(&insts, &insts_len);
+	if (!kf || !idf || !nf || !pf || !inf)
 		goto oom;
 	fputc('{', kf);
 	fputc('{', idf);
+	fputc('{', nf);
+	fputc('{', pf);
+	fputc('{', inf);
 	while (b->n < FIRE_BATCH && (dl = wafa_heap_peek(&d->heap)) != NULL && dl->at_ms <= now) {
 		struct wafa_ticket *t = dl->ticket;
 		const struct wafa_rule *rule = &d->rules->rules[dl->rule];
@@ -1190,22 +1196,32 @@ static void fire_due(struct daemon *d, int64_t now)
 		         rule->phases[dl->phase].name, dl->instance);
 		array_element(kf, f->key, b->n == 0);
 		fprintf(idf, "%s%" PRId64, b->n ? "," : "", t->id);
+		/* the key's parts: its step row is looked up by them */
+		array_element(nf, rule->name, b->n == 0);
+		array_element(pf, rule->phases[dl->phase].name, b->n == 0);
+		fprintf(inf, "%s%" PRId64, b->n ? "," : "", dl->instance);
 		wafa_log(WAFA_DEBUG, "fire", "rule=%s ticket=%" PRId64 " phase=%s due", rule->name, t->id,
 		         rule->phases[dl->phase].name);
 		b->n++;
 	}
 	fputc('}', kf);
 	fputc('}', idf);
+	fputc('}', nf);
+	fputc('}', pf);
+	fputc('}', inf);
 	fclose(kf);
 	fclose(idf);
-	kf = idf = NULL;
+	fclose(nf);
+	fclose(pf);
+	fclose(inf);
+	kf = idf = nf = pf = inf = NULL;
 	if (b->n == 0) {
 		free(b);
 		goto out;
 	}
 	d->firing++;
-	const char *p[] = { keys, ids };
-	if (wafa_pg_query(d->work, d->adapter.fire_sql, 2, p, on_batch_checked, b) != 0) {
+	const char *p[] = { keys, ids, names, phases, insts };
+	if (wafa_pg_query(d->work, d->adapter.fire_sql, 5, p, on_batch_checked, b) != 0) {
 		/* not connected: the reconnect's snapshot schedules them again */
 		for (size_t i = 0; i < b->n; i++) {
 			struct wafa_ticket *t = wafa_index_get(&d->index, b->items[i].ticket_id);
@@ -1224,8 +1240,17 @@ out:
 		fclose(kf);
 	if (idf)
 		fclose(idf);
+	if (nf)
+		fclose(nf);
+	if (pf)
+		fclose(pf);
+	if (inf)
+		fclose(inf);
 	free(keys);
 	free(ids);
+	free(names);
+	free(phases);
+	free(insts);
 }
 
 static void on_deadline(uv_timer_t *timer)
@@ -1612,7 +1637,7 @@ static int use_rules_columns(struct daemon *d)
 }
 
 /* SIGHUP: the config and the rule files are read again and every ticket rescheduled under
- * them.  What has fired is known by key in wafa.fired, so nothing fires
+ * them.  What has fired is known by its journal step row, so nothing fires
  * twice; firings in flight under the old rules are dropped (their tickets
  * are rescheduled and checked again). */
 static void on_reload(uv_signal_t *s, int signum)

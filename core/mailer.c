@@ -650,6 +650,11 @@ static void on_sent(PGresult *res, void *arg)
 	pthread_cond_broadcast(&m->recorded);
 	pthread_mutex_unlock(&m->lock);
 	flush_sent(m);
+	/* a claim put off for this record goes now, not at the next tick */
+	if (m->again && !m->stopping && !m->claiming && m->inflight < m->nsessions) {
+		m->again = false;
+		claim(m);
+	}
 	maybe_done(m);
 }
 
@@ -1061,8 +1066,11 @@ static void claim(struct wafa_mailer *m)
 		/* first what was sent and is not yet recorded: its UPDATE goes
 		 * ahead of the claim on this connection */
 		flush_sent(m);
-		if (m->nsent_ids > 0)
-			return; /* not connected, or one is out: on_sent looks again */
+		if (m->nsent_ids > 0) {
+			/* not connected, or one is out: on_sent claims once it is in */
+			m->again = true;
+			return;
+		}
 	}
 	if (!m->link_key && m->cfg->web_key_file[0] &&
 	    wafa_token_key_load(m->cfg->web_key_file, &m->link_key, &m->link_keylen) == 0)

@@ -1,5 +1,6 @@
-/* The outbox: what has fired and what is to be sent, in wafa's schema.  A
- * firing inserts its `fired` row and its mails in one statement, keyed
+/* The outbox: what is to be sent, in wafa's schema.  A firing inserts its
+ * journal step row (the record that it fired) and its mails in one
+ * statement, the step unique by
  * rule/ticket/phase/instance: a key already present means "already done",
  * so a restart or a replay never sends twice. */
 #ifndef WAFA_OUTBOX_H
@@ -15,8 +16,8 @@
  * firings as arrays ($1-$8: key, ticket_id, rule, phase, kind, instance,
  * event, due ms), the sender ($9), their mails as arrays ($10-$21: firing key,
  * n, rcpt, subject, body, audience, template, vars, locale, tz, thread,
- * survey).  Records each firing whose key is new, its journal row and its
- * mails, in one statement; returns one row per mail queued (KEY/N). */
+ * survey).  Records each firing whose step row is new (journal_step) and
+ * its mails, in one statement; returns one row per mail queued (KEY/N). */
 #define WAFA_OUTBOX_NPARAMS 21
 extern const char wafa_outbox_fire_sql[];
 /* The claim query for a helpdesk view (quoted): $1 batch size, $2 lease

@@ -109,6 +109,36 @@ static const char *const migrations[] = {
 	 * queued, 33 ms -> 3 ms per claim, and sent records queue behind it. */
 	"CREATE INDEX outbox_claim ON outbox (next_attempt_at, id) WHERE status = 'queued';\n"
 	"DROP INDEX outbox_due;\n",
+	/* 5: the journal's step row is the firing's record: fired goes, and a
+	 * firing with one mail writes two rows (step, outbox), not three.  A
+	 * step (step <> '') is unique by rule/ticket/phase/instance, the old
+	 * fired key; the transitions (step = '') keep their own unique index.
+	 * Firings that fired holds without a step row (fired before the
+	 * journal existed) come over as event 'fired': their event was never
+	 * recorded, and wafa report counts them as nothing. */
+	"ALTER TABLE journal DROP CONSTRAINT journal_event_check;\n"
+	"ALTER TABLE journal ADD CONSTRAINT journal_event_check\n"
+	"    CHECK (event IN ('started', 'paused', 'resumed', 'warn', 'breach', 'escalate', 'due',\n"
+	"                     'met', 'cancelled', 'fired'));\n"
+	"DO $$ DECLARE c text; BEGIN\n"
+	"    SELECT conname INTO c FROM pg_constraint\n"
+	"     WHERE conrelid = 'journal'::regclass AND contype = 'u';\n"
+	"    IF c IS NOT NULL THEN EXECUTE format('ALTER TABLE journal DROP CONSTRAINT %I', c); END IF;\n"
+	"END $$;\n"
+	"CREATE UNIQUE INDEX journal_transition ON journal (ticket_id, rule, instance, event, step, at)\n"
+	"    WHERE step = '';\n"
+	"CREATE UNIQUE INDEX journal_step ON journal (rule, ticket_id, step, instance)\n"
+	"    WHERE step <> '';\n"
+	"INSERT INTO journal (ticket_id, rule, kind, instance, event, step, at, fired_at, detail)\n"
+	"SELECT f.ticket_id, f.rule,\n"
+	"       coalesce((SELECT o.kind FROM outbox o WHERE o.key = f.key || '/1' AND\n"
+	"                        o.kind IN ('sla', 'promise', 'followup', 'offer')), 'sla'),\n"
+	"       substring(f.key from '/(-?[0-9]+)$')::int8, 'fired', f.phase, f.fired_at, f.fired_at,\n"
+	"       'carried over from wafa.fired (its event was not recorded)'\n"
+	"  FROM fired f\n"
+	" WHERE substring(f.key from '/(-?[0-9]+)$') IS NOT NULL\n"
+	"ON CONFLICT DO NOTHING;\n"
+	"DROP TABLE fired;\n",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -196,7 +196,7 @@ class LogTail:
 
 
 def reset(pg):
-    pg.psql("TRUNCATE wafa.journal, wafa.status_log, wafa.journal_mark, wafa.fired, "
+    pg.psql("TRUNCATE wafa.journal, wafa.status_log, wafa.journal_mark, "
             "wafa.outbox; CHECKPOINT", timeout=300)
 
 

@@ -149,7 +149,7 @@ def main():
             PERFORM pg_stat_clear_snapshot();
             SELECT pid, query INTO p, q FROM pg_stat_activity
              WHERE application_name = 'wafa-work' AND state = 'active'
-               AND query LIKE 'WITH x AS (SELECT * FROM unnest(%' AND query LIKE '%INSERT INTO fired%';
+               AND query LIKE 'WITH x AS (SELECT * FROM unnest(%' AND query LIKE '%INSERT INTO outbox%';
             IF p IS NOT NULL THEN
               PERFORM pg_terminate_backend(p);
               INSERT INTO hit VALUES (p, left(q, 60));

@@ -95,8 +95,9 @@ def main():
     r = w.setup()
     is_(r.returncode, 0, "wafa setup exits 0", diag=show(r))
     tables = pg.psql("SELECT table_name FROM information_schema.tables WHERE table_schema = 'wafa' "
-                     "AND table_name IN ('outbox', 'fired') ORDER BY 1")
-    is_(tables, [["fired"], ["outbox"]], "setup created wafa.outbox and wafa.fired")
+                     "AND table_name IN ('outbox', 'journal', 'fired') ORDER BY 1")
+    is_(tables, [["journal"], ["outbox"]], "setup created wafa.outbox and wafa.journal (no "
+        "wafa.fired: a journal step row records a firing)")
     r = w.setup()
     is_(r.returncode, 0, "wafa setup a second time exits 0", diag=show(r))
     r = w.check()

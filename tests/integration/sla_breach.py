@@ -98,9 +98,10 @@ def main():
        diag=repr(rows))
     ok(rows and re.fullmatch(r"first-response/%d/breach/[^/]+/[^/]+" % a_id, rows[0]["key"] or ""),
        "ticket A: outbox key is rule/ticket/phase/instance/n", diag=repr(rows))
-    fired = pg.value("SELECT count(*) FROM wafa.fired WHERE ticket_id = %d AND "
-                     "rule = 'first-response' AND phase = 'breach'" % a_id)
-    is_(fired, "1", "ticket A: one row in wafa.fired")
+    fired = pg.value("SELECT count(*) FROM wafa.journal WHERE ticket_id = %d AND "
+                     "rule = 'first-response' AND step = 'breach' AND fired_at IS NOT NULL"
+                     % a_id)
+    is_(fired, "1", "ticket A: one step row in wafa.journal (the firing's record)")
 
     # --- ticket B: answered in time
     is_(len(sink.messages_to("b@example.com")), 0, "no mail for ticket B (answered in time)",
