@@ -31,8 +31,10 @@ struct wafa_pg_hooks {
 WAFA_WUR int wafa_pg_open(uv_loop_t *loop, const char *dsn, const char *name,
                           const struct wafa_pg_hooks *hooks, struct wafa_pg **out);
 /* Queues sql with params ($1..$n, text format).  Returns 0 and later calls cb
- * exactly once; or -ENOTCONN / -ENOMEM and never calls cb.  A callback may
- * queue further queries but must not close pg. */
+ * exactly once, never from inside this call (a connection found dead while
+ * sending fails its queries on the loop's next turn); or -ENOTCONN /
+ * -ENOMEM and never calls cb.  A callback may queue further queries but
+ * must not close pg. */
 WAFA_WUR int wafa_pg_query(struct wafa_pg *pg, const char *sql, int nparams,
                            const char *const *params, wafa_pg_result_cb cb, void *arg);
 /* Like wafa_pg_query, with the rows streamed (libpq's single-row mode):
