@@ -1380,8 +1380,10 @@ static void on_leases_reset(PGresult *res, void *arg)
 		wafa_mailer_start(d->mailer);
 }
 
-/* Leading: dead leaders' leases go (only the leader sends, so a claim that
- * is still held belonged to one that stopped), then the tickets are read. */
+/* Leading: the leases of claimers that are gone go (a claim records the
+ * claimer's backend pid; a claimer whose session is still there may still
+ * be sending, and stops when it learns it lost the lead), then the tickets
+ * are read. */
 static void on_leadership(PGresult *res, void *arg)
 {
 	struct daemon *d = arg;
@@ -1408,6 +1410,8 @@ static void on_leadership(PGresult *res, void *arg)
 		wafa_log(WAFA_INFO, "daemon", "leading on schema %s", d->cfg->schema);
 	d->leader = true;
 	d->said_standby = false;
+	if (d->mailer)
+		wafa_mailer_set_leader(d->mailer, atoi(PQgetvalue(res, 0, 4)), d->cfg->schema);
 	/* but not those this process still sends (leading again after a lost
 	 * connection): another session would send them twice */
 	char *held = d->mailer ? wafa_mailer_held(d->mailer) : NULL;
@@ -1415,7 +1419,9 @@ static void on_leadership(PGresult *res, void *arg)
 	/* the mailer (on its own connection) starts once the reset is done */
 	if (wafa_pg_query(d->work, "UPDATE outbox SET claimed_until = NULL "
 	                           " WHERE status = 'queued' AND claimed_until IS NOT NULL "
-	                           "   AND NOT id = ANY($1::int8[])",
+	                           "   AND NOT id = ANY($1::int8[]) "
+	                           "   AND (claimed_by IS NULL OR claimed_by NOT IN "
+	                           "        (SELECT pid FROM pg_stat_activity))",
 	                  1, hp, on_leases_reset, d) != 0)
 		wafa_log(WAFA_ERROR, "pg", "cannot queue the lease reset");
 	free(held);
@@ -1435,9 +1441,27 @@ static void claim_leadership(struct daemon *d)
 	                  "SELECT pg_try_advisory_lock(hashtextextended('wafa leader:' || $1, 0)), "
 	                  "       set_config('tcp_keepalives_idle', '5', false), "
 	                  "       set_config('tcp_keepalives_interval', '2', false), "
-	                  "       set_config('tcp_keepalives_count', '2', false)",
+	                  "       set_config('tcp_keepalives_count', '2', false), pg_backend_pid()",
 	                  1, p, on_leadership, d) != 0)
 		wafa_log(WAFA_ERROR, "pg", "cannot queue the leadership query");
+}
+
+/* The session that holds the leader lock is gone: another instance may
+ * lead now.  Fencing: this one stops sending at once (its batches given
+ * up) and asks to lead again once connected. */
+static void on_work_lost(struct wafa_pg *pg, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)pg;
+	if (!d->leader)
+		return;
+	wafa_log(WAFA_WARN, "daemon", "the work connection, which holds the lead, is lost: not "
+	                              "sending until leading again");
+	d->leader = false;
+	uv_timer_stop(&d->deadline_timer);
+	if (d->mailer)
+		wafa_mailer_fence(d->mailer);
 }
 
 static void on_leader_timer(uv_timer_t *t)
@@ -1802,15 +1826,16 @@ int wafa_daemon_run(struct wafa_config *cfg)
 	struct daemon d = { 0 };
 	struct wafa_channel_handle channel = { 0 };
 	uv_loop_t loop;
-	struct wafa_pg_hooks work_hooks = { on_work_connected, NULL, &d, NULL };
-	struct wafa_pg_hooks listen_hooks = { on_listen_connected, on_notify, &d, NULL };
-	struct wafa_pg_hooks jconn_hooks = { on_jconn_connected, NULL, &d, NULL };
+	struct wafa_pg_hooks work_hooks = { on_work_connected, NULL, &d, NULL, on_work_lost };
+	struct wafa_pg_hooks listen_hooks = { on_listen_connected, on_notify, &d, NULL, NULL };
+	struct wafa_pg_hooks jconn_hooks = { on_jconn_connected, NULL, &d, NULL, NULL };
 	/* the mailer's claim walks outbox_claim in order.  The planner, with
 	 * statistics from before a burst (few queued), would rather gather
 	 * every queued row with a bitmap scan and sort them all: 0.1-0.7 s a
 	 * claim at 100k queued, which made the mailer a tenth of the relay's
 	 * pace.  Its other statements look rows up by id. */
-	struct wafa_pg_hooks mail_hooks = { on_mail_connected, NULL, &d, "-c enable_bitmapscan=off" };
+	struct wafa_pg_hooks mail_hooks = { on_mail_connected, NULL, &d, "-c enable_bitmapscan=off",
+	                                    NULL };
 	int code = EX_OK;
 
 	/* libESMTP writes with write(2): a reset mid-DATA must not kill us */

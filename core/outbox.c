@@ -41,11 +41,18 @@ char *wafa_outbox_claim_sql(const char *view)
 
 	if (asprintf(&sql,
 	    "WITH c AS (UPDATE outbox SET claimed_until = now() + make_interval(secs => $2::int), "
-	    "                 attempts = attempts + 1 "
+	    "                 claimed_by = pg_backend_pid(), attempts = attempts + 1 "
 	    "            WHERE id IN (SELECT id FROM outbox "
 	    "                          WHERE status = 'queued' AND next_attempt_at <= now() "
 	    "                            AND (claimed_until IS NULL OR claimed_until < now()) "
 	    "                            AND NOT id = ANY($5::int8[]) "
+	    /* fencing: only while this instance's work session ($6) holds
+	     * the leader lock (daemon.c), however late it learns it lost it */
+	    "                            AND EXISTS (SELECT 1 FROM pg_locks l "
+	    "                                 WHERE l.locktype = 'advisory' AND l.granted "
+	    "                                   AND l.pid = $6::int4 AND l.objsubid = 1 "
+	    "                                   AND ((l.classid::int8 << 32) | l.objid::int8) = "
+	    "                                       hashtextextended('wafa leader:' || $7, 0)) "
 	    "                          ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) "
 	    "           RETURNING *) "
 	    "SELECT c.id, c.key, c.mail_from, c.rcpt, c.subject, c.body, c.attempts, "

@@ -43,6 +43,7 @@ struct wafa_pg {
 	 * query as out only once the call returns 0 */
 	uv_timer_t fail_timer;
 	struct query *failed, **failed_tail;
+	bool was_lost; /* the lost hook runs with them */
 	unsigned backoff_ms;
 	struct query *head, *tail; /* head is running when busy */
 	bool busy;
@@ -234,7 +235,14 @@ static void run_failed(struct wafa_pg *pg)
 
 static void on_fail_timer(uv_timer_t *t)
 {
-	run_failed(t->data);
+	struct wafa_pg *pg = t->data;
+
+	if (pg->was_lost && pg->hooks.lost) {
+		pg->was_lost = false;
+		pg->hooks.lost(pg, pg->hooks.arg);
+	}
+	pg->was_lost = false;
+	run_failed(pg);
 }
 
 /* Moves the queued queries to the failed ones, whose callbacks run on the
@@ -254,7 +262,7 @@ static void fail_queries(struct wafa_pg *pg, bool now)
 	}
 	if (now)
 		run_failed(pg);
-	else if (pg->failed)
+	else if (pg->failed || pg->was_lost)
 		uv_timer_start(&pg->fail_timer, on_fail_timer, 0, 0);
 }
 
@@ -272,6 +280,7 @@ static void lost(struct wafa_pg *pg, const char *why)
 		pg->conn = NULL;
 	}
 	schedule_reconnect(pg);
+	pg->was_lost = true;
 	fail_queries(pg, false);
 }
 
@@ -498,6 +507,7 @@ void wafa_pg_close(struct wafa_pg *pg)
 		return;
 	pg->hooks.connected = NULL;
 	pg->hooks.notify = NULL;
+	pg->hooks.lost = NULL;
 	pg->state = S_CLOSING;
 	unwatch(pg);
 	if (pg->conn) {

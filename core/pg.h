@@ -25,6 +25,9 @@ struct wafa_pg_hooks {
 	/* server settings for this session ("-c name=value ..."), after
 	 * wafa's own; NULL for none */
 	const char *options;
+	/* the connection was lost (on the loop's next turn, before its
+	 * queries fail); NULL for none */
+	void (*lost)(struct wafa_pg *pg, void *arg);
 };
 
 /* Starts connecting; the hooks run on the loop.  name is for logs. */

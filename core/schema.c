@@ -109,6 +109,10 @@ static const char *const migrations[] = {
 	 * queued, 33 ms -> 3 ms per claim, and sent records queue behind it. */
 	"CREATE INDEX outbox_claim ON outbox (next_attempt_at, id) WHERE status = 'queued';\n"
 	"DROP INDEX outbox_due;\n",
+	/* 5: a claim records who holds it (the backend pid of the claiming
+	 * instance's mail connection), so a new leader clears only the leases
+	 * of claimers that are gone, never those of one that still sends. */
+	"ALTER TABLE outbox ADD COLUMN claimed_by integer;  -- pg_backend_pid() of the claimer\n",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -6,6 +6,7 @@
  * counts as sent.  Files use LF line ends, as maildir readers expect, and
  * start with Return-Path, which the final delivery adds (RFC 5321 4.4). */
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -329,6 +330,9 @@ static void md_send(void *state, struct wafa_mail *mails, size_t n, const struct
 			snprintf(mails[i].reason, sizeof(mails[i].reason), "empty message");
 		} else {
 			ctx->recorded(ctx->arg); /* the one before is in the outbox */
+			struct pollfd pfd = { .fd = ctx->cancel_fd, .events = POLLIN };
+			if (ctx->cancel_fd >= 0 && poll(&pfd, 1, 0) > 0)
+				break; /* told to stop: the rest stay PENDING */
 			deliver(state, &mails[i], o);
 		}
 		ctx->settled(&mails[i], ctx->arg);
