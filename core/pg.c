@@ -519,17 +519,17 @@ void wafa_pg_close(struct wafa_pg *pg)
 	uv_close((uv_handle_t *)&pg->fail_timer, on_handle_closed);
 }
 
-char *wafa_pg_quote_ident(const char *dotted)
+static char *quote(const char *name, bool dotted)
 {
-	size_t n = strlen(dotted);
+	size_t n = strlen(name);
 	char *out = malloc(2 * n + 3 * (n + 1) + 1);
 	char *w = out;
 
 	if (!out)
 		return NULL;
 	*w++ = '"';
-	for (const char *p = dotted; *p; p++) {
-		if (*p == '.') {
+	for (const char *p = name; *p; p++) {
+		if (*p == '.' && dotted) {
 			*w++ = '"';
 			*w++ = '.';
 			*w++ = '"';
@@ -542,6 +542,16 @@ char *wafa_pg_quote_ident(const char *dotted)
 	*w++ = '"';
 	*w = '\0';
 	return out;
+}
+
+char *wafa_pg_quote_ident(const char *dotted)
+{
+	return quote(dotted, true);
+}
+
+char *wafa_pg_quote_name(const char *name)
+{
+	return quote(name, false);
 }
 
 const char *wafa_pg_result_error(const PGresult *res)

@@ -61,6 +61,8 @@ void wafa_pg_close(struct wafa_pg *pg);
 /* Quotes a possibly schema-qualified name ("public.tickets") as SQL
  * identifiers ("public"."tickets").  Returns a malloc'd string or NULL. */
 char *wafa_pg_quote_ident(const char *dotted);
+/* Quotes one name whole, dots and all (a LISTEN channel "wafa.tickets"). */
+char *wafa_pg_quote_name(const char *name);
 
 /* Text of a failed result or connection, one line, for logs. */
 const char *wafa_pg_result_error(const PGresult *res);
