@@ -44,7 +44,10 @@ char *wafa_outbox_claim_sql(const char *view)
 	    "                 claimed_by = pg_backend_pid(), attempts = attempts + 1 "
 	    "            WHERE id IN (SELECT id FROM outbox "
 	    "                          WHERE status = 'queued' AND next_attempt_at <= now() "
-	    "                            AND (claimed_until IS NULL OR claimed_until < now()) "
+	    /* a lease whose claimer's session is gone (a hold or retry it
+	     * could not record) is free at once, not when its hour runs out */
+	    "                            AND (claimed_until IS NULL OR claimed_until < now() "
+	    "                                 OR claimed_by NOT IN (SELECT pid FROM pg_stat_activity)) "
 	    "                            AND NOT id = ANY($5::int8[]) "
 	    /* fencing: only while this instance's work session ($6) holds
 	     * the leader lock (daemon.c), however late it learns it lost it */
