@@ -290,14 +290,15 @@ static void deliver(struct maildir *md, struct wafa_mail *m, struct out *o)
 		goto fail;
 	}
 	created = 0;
-	/* the mail counts as delivered once its name in new/ is on disk */
-	step = "sync new/";
-	if (fsync(md->newfd) != 0) {
-		rc = -errno;
-		goto fail;
-	}
+	/* renamed: the mail is in new/, where a reader finds it.  A failed
+	 * sync of new/ (a crash may still lose the name) is said, but the mail
+	 * counts as delivered: tried again, it would be there twice */
 	m->status = WAFA_MAIL_SENT;
-	snprintf(m->reason, sizeof(m->reason), "delivered as new/%.200s", name);
+	if (fsync(md->newfd) != 0)
+		snprintf(m->reason, sizeof(m->reason), "delivered as new/%.120s (sync of new/: %s)",
+		         name, errtext(errno, e, sizeof(e)));
+	else
+		snprintf(m->reason, sizeof(m->reason), "delivered as new/%.200s", name);
 	return;
 fail:
 	if (fd >= 0)
