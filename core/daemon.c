@@ -10,6 +10,7 @@
 
 #include "adapter.h"
 #include "clock.h"
+#include "customer.h"
 #include "deadline.h"
 #include "heap.h"
 #include "index.h"
@@ -58,6 +59,12 @@ struct daemon {
 	struct wafa_mailer *mailer;
 	struct wafa_web *web; /* the customers' clicks; NULL without [web] listen */
 	struct wafa_offers *offers;
+	/* each ticket's customer address and openness, for the mailer's claim
+	 * (customer.h): collected here, written on the journal's connection */
+	struct wafa_customer_batch customers;
+	char **customer_params; /* the batch out, or waiting to go again */
+	bool customers_busy;
+	int customer_tries;
 	struct wafa_digest *digest; /* the mailed reports */
 	uv_timer_t deadline_timer, reconcile_timer, stop_timer, journal_timer, leader_timer;
 	/* the leadership lease: a session advisory lock on the work connection;
@@ -124,9 +131,65 @@ static void drop_ticket(struct daemon *d, int64_t id)
 	if (!t)
 		return;
 	d->drops++;
+	if (wafa_customer_add(&d->customers, id, NULL, false) != 0)
+		wafa_log(WAFA_ERROR, "index", "ticket=%" PRId64 ": out of memory", id);
 	wafa_deadlines_unschedule(&d->heap, t);
 	wafa_ticket_free(t);
 	wafa_log(WAFA_DEBUG, "index", "ticket=%" PRId64 " gone", id);
+}
+
+/* ---- the customer facts (customer.h), written in batches ---- */
+
+#define CUSTOMER_BATCH 5000
+
+static void flush_customers(struct daemon *d);
+
+static void on_customers_written(PGresult *res, void *arg)
+{
+	struct daemon *d = arg;
+
+	d->customers_busy = false;
+	if (res && PQresultStatus(res) == PGRES_COMMAND_OK) {
+		d->customer_tries = 0;
+	} else if (res && ++d->customer_tries >= 3) {
+		wafa_log(WAFA_ERROR, "index", "writing customer facts failed 3 times, batch dropped "
+		                              "(the contact policy may miss open tickets until they "
+		                              "change): %s",
+		         wafa_pg_result_error(res));
+		d->customer_tries = 0;
+	} else {
+		if (res)
+			wafa_log(WAFA_WARN, "index", "writing customer facts: %s; trying again",
+			         wafa_pg_result_error(res));
+		return; /* lost, or once more: kept for the next tick */
+	}
+	wafa_customer_params_free(d->customer_params);
+	d->customer_params = NULL;
+	if (d->customers.n >= CUSTOMER_BATCH)
+		flush_customers(d);
+}
+
+static void flush_customers(struct daemon *d)
+{
+	struct wafa_pg *pg = d->jconn && wafa_pg_connected(d->jconn) ? d->jconn : d->work;
+
+	if (d->customers_busy || !wafa_pg_connected(pg))
+		return;
+	if (!d->customer_params && !(d->customer_params = wafa_customer_take(&d->customers)))
+		return;
+	if (wafa_pg_query(pg, wafa_customer_write_sql, 3,
+	                  (const char *const *)d->customer_params, on_customers_written, d) == 0)
+		d->customers_busy = true;
+}
+
+/* A ticket read: its customer facts, when they may have changed. */
+static void note_customer(struct daemon *d, struct wafa_ticket *t)
+{
+	int status = wafa_ticket_status(t);
+
+	if (wafa_customer_add(&d->customers, t->id, wafa_ticket_str(t, WAFA_T_CUSTOMER_EMAIL),
+	                      status != WAFA_S_SOLVED && status != WAFA_S_CLOSED) != 0)
+		wafa_log(WAFA_ERROR, "index", "ticket=%" PRId64 ": out of memory", t->id);
 }
 
 /* ---- the journal: transitions and status changes, written in batches ---- */
@@ -224,6 +287,8 @@ static struct wafa_pg *journal_conn(struct daemon *d)
 static void on_journal_tick(uv_timer_t *timer)
 {
 	struct daemon *d = timer->data;
+
+	flush_customers(d);
 
 	if (d->journal_busy || !wafa_pg_connected(journal_conn(d)))
 		return;
@@ -410,6 +475,7 @@ static struct wafa_ticket *take_row(struct daemon *d, PGresult *res, int row, bo
 		wafa_ticket_free(fresh);
 		return t;
 	}
+	bool facts = !t || t->hash != fresh->hash; /* the address or status may differ */
 	if (t) {
 		prev = wafa_ticket_status(t);
 		wafa_ticket_replace(t, fresh);
@@ -424,6 +490,8 @@ static struct wafa_ticket *take_row(struct daemon *d, PGresult *res, int row, bo
 		prev = t->nhist ? t->hist[t->nhist - 1].to : WAFA_S_UNKNOWN;
 	}
 	note_status(d, t, prev, live);
+	if (facts)
+		note_customer(d, t);
 	t->mark = d->mark;
 	if (schedule_it) {
 		if (schedule(d, t, live) != 0)
@@ -453,6 +521,8 @@ static int take_rows(struct daemon *d, PGresult *res, const char *what, bool liv
 		}
 	}
 	arm(d);
+	if (d->customers.n >= CUSTOMER_BATCH)
+		flush_customers(d);
 	/* a snapshot's transitions go out between its pages, not all at the end */
 	if (wafa_journal_pending(&d->journal) >= JOURNAL_BATCH)
 		on_journal_tick(&d->journal_timer);
@@ -1931,5 +2001,7 @@ out:
 	free(d.journal_text);
 	free_jmarks(&d);
 	wafa_journal_free(&d.journal);
+	wafa_customer_free(&d.customers);
+	wafa_customer_params_free(d.customer_params);
 	return code;
 }
