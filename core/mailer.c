@@ -216,7 +216,7 @@ static void ctx_recorded(void *arg)
 		rc = pthread_cond_timedwait(&m->recorded, &m->lock, &until);
 	/* not recorded (the database is away): the session sends nothing more,
 	 * so an outage and a stop repeat at most this one mail */
-	if (b->uncommitted && !b->abandoned) {
+	if (b->uncommitted && !b->abandoned && !b->cancelled) {
 		wafa_log(WAFA_WARN, "mail", "a sent mail is not recorded yet: its session stops; the "
 		                            "rest of its batch stays queued");
 		cancel(b);
