@@ -25,7 +25,7 @@ static char *format(const char *fmt, ...)
 
 int wafa_adapter_init(struct wafa_adapter *a, const struct wafa_config *cfg)
 {
-	char *channel = wafa_pg_quote_ident(cfg->notify_channel);
+	char *channel = wafa_pg_quote_name(cfg->notify_channel);
 	int err = 0;
 
 	memset(a, 0, sizeof(*a));

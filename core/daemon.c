@@ -10,6 +10,7 @@
 
 #include "adapter.h"
 #include "clock.h"
+#include "customer.h"
 #include "deadline.h"
 #include "heap.h"
 #include "index.h"
@@ -58,6 +59,12 @@ struct daemon {
 	struct wafa_mailer *mailer;
 	struct wafa_web *web; /* the customers' clicks; NULL without [web] listen */
 	struct wafa_offers *offers;
+	/* each ticket's customer address and openness, for the mailer's claim
+	 * (customer.h): collected here, written on the journal's connection */
+	struct wafa_customer_batch customers;
+	char **customer_params; /* the batch out, or waiting to go again */
+	bool customers_busy;
+	int customer_tries;
 	struct wafa_digest *digest; /* the mailed reports */
 	uv_timer_t deadline_timer, reconcile_timer, stop_timer, journal_timer, leader_timer;
 	/* the leadership lease: a session advisory lock on the work connection;
@@ -124,9 +131,65 @@ static void drop_ticket(struct daemon *d, int64_t id)
 	if (!t)
 		return;
 	d->drops++;
+	if (wafa_customer_add(&d->customers, id, NULL, false) != 0)
+		wafa_log(WAFA_ERROR, "index", "ticket=%" PRId64 ": out of memory", id);
 	wafa_deadlines_unschedule(&d->heap, t);
 	wafa_ticket_free(t);
 	wafa_log(WAFA_DEBUG, "index", "ticket=%" PRId64 " gone", id);
+}
+
+/* ---- the customer facts (customer.h), written in batches ---- */
+
+#define CUSTOMER_BATCH 5000
+
+static void flush_customers(struct daemon *d);
+
+static void on_customers_written(PGresult *res, void *arg)
+{
+	struct daemon *d = arg;
+
+	d->customers_busy = false;
+	if (res && PQresultStatus(res) == PGRES_COMMAND_OK) {
+		d->customer_tries = 0;
+	} else if (res && ++d->customer_tries >= 3) {
+		wafa_log(WAFA_ERROR, "index", "writing customer facts failed 3 times, batch dropped "
+		                              "(the contact policy may miss open tickets until they "
+		                              "change): %s",
+		         wafa_pg_result_error(res));
+		d->customer_tries = 0;
+	} else {
+		if (res)
+			wafa_log(WAFA_WARN, "index", "writing customer facts: %s; trying again",
+			         wafa_pg_result_error(res));
+		return; /* lost, or once more: kept for the next tick */
+	}
+	wafa_customer_params_free(d->customer_params);
+	d->customer_params = NULL;
+	if (d->customers.n >= CUSTOMER_BATCH)
+		flush_customers(d);
+}
+
+static void flush_customers(struct daemon *d)
+{
+	struct wafa_pg *pg = d->jconn && wafa_pg_connected(d->jconn) ? d->jconn : d->work;
+
+	if (d->customers_busy || !wafa_pg_connected(pg))
+		return;
+	if (!d->customer_params && !(d->customer_params = wafa_customer_take(&d->customers)))
+		return;
+	if (wafa_pg_query(pg, wafa_customer_write_sql, 3,
+	                  (const char *const *)d->customer_params, on_customers_written, d) == 0)
+		d->customers_busy = true;
+}
+
+/* A ticket read: its customer facts, when they may have changed. */
+static void note_customer(struct daemon *d, struct wafa_ticket *t)
+{
+	int status = wafa_ticket_status(t);
+
+	if (wafa_customer_add(&d->customers, t->id, wafa_ticket_str(t, WAFA_T_CUSTOMER_EMAIL),
+	                      status != WAFA_S_SOLVED && status != WAFA_S_CLOSED) != 0)
+		wafa_log(WAFA_ERROR, "index", "ticket=%" PRId64 ": out of memory", t->id);
 }
 
 /* ---- the journal: transitions and status changes, written in batches ---- */
@@ -224,6 +287,8 @@ static struct wafa_pg *journal_conn(struct daemon *d)
 static void on_journal_tick(uv_timer_t *timer)
 {
 	struct daemon *d = timer->data;
+
+	flush_customers(d);
 
 	if (d->journal_busy || !wafa_pg_connected(journal_conn(d)))
 		return;
@@ -410,6 +475,7 @@ static struct wafa_ticket *take_row(struct daemon *d, PGresult *res, int row, bo
 		wafa_ticket_free(fresh);
 		return t;
 	}
+	bool facts = !t || t->hash != fresh->hash; /* the address or status may differ */
 	if (t) {
 		prev = wafa_ticket_status(t);
 		wafa_ticket_replace(t, fresh);
@@ -424,6 +490,8 @@ static struct wafa_ticket *take_row(struct daemon *d, PGresult *res, int row, bo
 		prev = t->nhist ? t->hist[t->nhist - 1].to : WAFA_S_UNKNOWN;
 	}
 	note_status(d, t, prev, live);
+	if (facts)
+		note_customer(d, t);
 	t->mark = d->mark;
 	if (schedule_it) {
 		if (schedule(d, t, live) != 0)
@@ -453,6 +521,8 @@ static int take_rows(struct daemon *d, PGresult *res, const char *what, bool liv
 		}
 	}
 	arm(d);
+	if (d->customers.n >= CUSTOMER_BATCH)
+		flush_customers(d);
 	/* a snapshot's transitions go out between its pages, not all at the end */
 	if (wafa_journal_pending(&d->journal) >= JOURNAL_BATCH)
 		on_journal_tick(&d->journal_timer);
@@ -1405,8 +1475,10 @@ static void on_leases_reset(PGresult *res, void *arg)
 		wafa_mailer_start(d->mailer);
 }
 
-/* Leading: dead leaders' leases go (only the leader sends, so a claim that
- * is still held belonged to one that stopped), then the tickets are read. */
+/* Leading: the leases of claimers that are gone go (a claim records the
+ * claimer's backend pid; a claimer whose session is still there may still
+ * be sending, and stops when it learns it lost the lead), then the tickets
+ * are read. */
 static void on_leadership(PGresult *res, void *arg)
 {
 	struct daemon *d = arg;
@@ -1433,6 +1505,8 @@ static void on_leadership(PGresult *res, void *arg)
 		wafa_log(WAFA_INFO, "daemon", "leading on schema %s", d->cfg->schema);
 	d->leader = true;
 	d->said_standby = false;
+	if (d->mailer)
+		wafa_mailer_set_leader(d->mailer, atoi(PQgetvalue(res, 0, 4)), d->cfg->schema);
 	/* but not those this process still sends (leading again after a lost
 	 * connection): another session would send them twice */
 	char *held = d->mailer ? wafa_mailer_held(d->mailer) : NULL;
@@ -1440,7 +1514,9 @@ static void on_leadership(PGresult *res, void *arg)
 	/* the mailer (on its own connection) starts once the reset is done */
 	if (wafa_pg_query(d->work, "UPDATE outbox SET claimed_until = NULL "
 	                           " WHERE status = 'queued' AND claimed_until IS NOT NULL "
-	                           "   AND NOT id = ANY($1::int8[])",
+	                           "   AND NOT id = ANY($1::int8[]) "
+	                           "   AND (claimed_by IS NULL OR claimed_by NOT IN "
+	                           "        (SELECT pid FROM pg_stat_activity))",
 	                  1, hp, on_leases_reset, d) != 0)
 		wafa_log(WAFA_ERROR, "pg", "cannot queue the lease reset");
 	free(held);
@@ -1460,9 +1536,27 @@ static void claim_leadership(struct daemon *d)
 	                  "SELECT pg_try_advisory_lock(hashtextextended('wafa leader:' || $1, 0)), "
 	                  "       set_config('tcp_keepalives_idle', '5', false), "
 	                  "       set_config('tcp_keepalives_interval', '2', false), "
-	                  "       set_config('tcp_keepalives_count', '2', false)",
+	                  "       set_config('tcp_keepalives_count', '2', false), pg_backend_pid()",
 	                  1, p, on_leadership, d) != 0)
 		wafa_log(WAFA_ERROR, "pg", "cannot queue the leadership query");
+}
+
+/* The session that holds the leader lock is gone: another instance may
+ * lead now.  Fencing: this one stops sending at once (its batches given
+ * up) and asks to lead again once connected. */
+static void on_work_lost(struct wafa_pg *pg, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)pg;
+	if (!d->leader)
+		return;
+	wafa_log(WAFA_WARN, "daemon", "the work connection, which holds the lead, is lost: not "
+	                              "sending until leading again");
+	d->leader = false;
+	uv_timer_stop(&d->deadline_timer);
+	if (d->mailer)
+		wafa_mailer_fence(d->mailer);
 }
 
 static void on_leader_timer(uv_timer_t *t)
@@ -1827,15 +1921,16 @@ int wafa_daemon_run(struct wafa_config *cfg)
 	struct daemon d = { 0 };
 	struct wafa_channel_handle channel = { 0 };
 	uv_loop_t loop;
-	struct wafa_pg_hooks work_hooks = { on_work_connected, NULL, &d, NULL };
-	struct wafa_pg_hooks listen_hooks = { on_listen_connected, on_notify, &d, NULL };
-	struct wafa_pg_hooks jconn_hooks = { on_jconn_connected, NULL, &d, NULL };
+	struct wafa_pg_hooks work_hooks = { on_work_connected, NULL, &d, NULL, on_work_lost };
+	struct wafa_pg_hooks listen_hooks = { on_listen_connected, on_notify, &d, NULL, NULL };
+	struct wafa_pg_hooks jconn_hooks = { on_jconn_connected, NULL, &d, NULL, NULL };
 	/* the mailer's claim walks outbox_claim in order.  The planner, with
 	 * statistics from before a burst (few queued), would rather gather
 	 * every queued row with a bitmap scan and sort them all: 0.1-0.7 s a
 	 * claim at 100k queued, which made the mailer a tenth of the relay's
 	 * pace.  Its other statements look rows up by id. */
-	struct wafa_pg_hooks mail_hooks = { on_mail_connected, NULL, &d, "-c enable_bitmapscan=off" };
+	struct wafa_pg_hooks mail_hooks = { on_mail_connected, NULL, &d, "-c enable_bitmapscan=off",
+	                                    NULL };
 	int code = EX_OK;
 
 	/* libESMTP writes with write(2): a reset mid-DATA must not kill us */
@@ -1931,5 +2026,7 @@ out:
 	free(d.journal_text);
 	free_jmarks(&d);
 	wafa_journal_free(&d.journal);
+	wafa_customer_free(&d.customers);
+	wafa_customer_params_free(d.customer_params);
 	return code;
 }

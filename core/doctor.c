@@ -124,7 +124,7 @@ out:
 static void check_notify(struct doctor *d, PGconn *conn, const struct wafa_config *cfg)
 {
 	PGconn *other = PQconnectdb(cfg->dsn);
-	char *listen = NULL, *channel = wafa_pg_quote_ident(cfg->notify_channel);
+	char *listen = NULL, *channel = wafa_pg_quote_name(cfg->notify_channel);
 	PGresult *res;
 	bool got = false;
 

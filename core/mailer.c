@@ -61,6 +61,8 @@ struct batch {
 	size_t upto;               /* the loop's copy of nsettled */
 	enum batch_state state;    /* (under lock) */
 	bool done, ready, abandoned; /* (under lock) */
+	bool cancelled;            /* (under lock) told to send no further mail */
+	int cancel_fd;             /* this session's ctx.cancel_fd, an eventfd */
 	bool was_done;             /* the loop's copy of done */
 	bool uncommitted;          /* (under lock) a sent mail waits for its record */
 	bool pending_commit;       /* (under lock) its id waits in m->sent_ids */
@@ -83,6 +85,8 @@ struct wafa_mailer {
 	size_t claim_limit; /* rows the claim out asked for */
 	bool stopping;
 	bool paused; /* on standby: another instance sends (until wafa_mailer_start) */
+	char leader_pid[16]; /* the work session holding the leader lock */
+	char *schema;
 	void (*done)(void *arg);
 	void *done_arg;
 	char *claim_sql;          /* built for the helpdesk view */
@@ -111,7 +115,6 @@ struct wafa_mailer {
 	struct batch *todo, **todo_tail; /* (under lock) */
 	struct batch *ready;             /* (under lock) batches with news for the loop */
 	bool quit, closed;               /* (under lock) */
-	int cancel_fd;                   /* an eventfd, written once on stop */
 };
 
 static void claim(struct wafa_mailer *m);
@@ -134,7 +137,23 @@ static void free_batch(struct batch *b)
 	free(b->rows);
 	free(b->mails);
 	free(b->settled);
+	if (b->cancel_fd >= 0)
+		close(b->cancel_fd);
 	free(b);
+}
+
+/* Tells b's session to send no further mail: a connect in progress gives
+ * up, a session sending stops before its next mail's last byte (feed and
+ * probe poll the fd).  Called with the lock held. */
+static void cancel(struct batch *b)
+{
+	uint64_t one = 1;
+
+	if (b->cancelled)
+		return;
+	b->cancelled = true;
+	if (b->cancel_fd >= 0 && write(b->cancel_fd, &one, sizeof(one)) < 0)
+		wafa_log(WAFA_WARN, "mail", "cannot stop a session: %s", strerror(errno));
 }
 
 /* ---- the worker threads ---- */
@@ -193,12 +212,14 @@ static void ctx_recorded(void *arg)
 	pthread_mutex_lock(&m->lock);
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += m->cfg->timeout_ms / 1000 + 1;
-	while (b->uncommitted && !b->abandoned && rc != ETIMEDOUT)
+	while (b->uncommitted && !b->abandoned && !b->cancelled && rc != ETIMEDOUT)
 		rc = pthread_cond_timedwait(&m->recorded, &m->lock, &until);
-	if (b->uncommitted) { /* given up waiting: the next one waits for its own */
-		b->uncommitted = false;
-		b->pending_commit = false;
-		b->commit_seq = 0;
+	/* not recorded (the database is away): the session sends nothing more,
+	 * so an outage and a stop repeat at most this one mail */
+	if (b->uncommitted && !b->abandoned && !b->cancelled) {
+		wafa_log(WAFA_WARN, "mail", "a sent mail is not recorded yet: its session stops; the "
+		                            "rest of its batch stays queued");
+		cancel(b);
 	}
 	pthread_mutex_unlock(&m->lock);
 }
@@ -252,12 +273,11 @@ static void on_closed(uv_handle_t *h)
 	if (m->leak)
 		return; /* a worker may still wake in a connect and look at m */
 	wafa_channel_close(&m->channel);
-	if (m->cancel_fd >= 0)
-		close(m->cancel_fd);
 	pthread_mutex_destroy(&m->lock);
 	pthread_cond_destroy(&m->wake);
 	pthread_cond_destroy(&m->recorded);
 	free(m->claim_sql);
+	free(m->schema);
 	free(m->link_key);
 	free(m->seen);
 	free(m->sent_ids);
@@ -322,20 +342,12 @@ int wafa_mailer_open(uv_loop_t *loop, const struct wafa_config *cfg, struct wafa
 	m->loop = loop;
 	m->cfg = cfg;
 	m->pg = pg;
-	m->cancel_fd = -1;
 	char *view = wafa_pg_quote_ident(cfg->view);
 	m->claim_sql = view ? wafa_outbox_claim_sql(view) : NULL;
 	free(view);
 	if (!m->claim_sql) {
 		free(m);
 		return -ENOMEM;
-	}
-	m->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (m->cancel_fd < 0) {
-		err = -errno;
-		free(m->claim_sql);
-		free(m);
-		return err;
 	}
 	if (cfg->web_key_file[0]) {
 		err = wafa_token_key_load(cfg->web_key_file, &m->link_key, &m->link_keylen);
@@ -368,7 +380,6 @@ int wafa_mailer_open(uv_loop_t *loop, const struct wafa_config *cfg, struct wafa
 	}
 	pthread_mutex_unlock(&m->lock);
 	if (m->nthreads == 0) {
-		close(m->cancel_fd);
 		pthread_mutex_destroy(&m->lock);
 		pthread_cond_destroy(&m->wake);
 	pthread_cond_destroy(&m->recorded);
@@ -536,9 +547,10 @@ static void record_row(struct wafa_mailer *m, struct batch *b, size_t i)
 	row->recorded = true;
 	uncount(m, row);
 	if (mail->status != WAFA_MAIL_SENT) {
-		/* a batch cut short by a stop leaves the rest PENDING: due at once */
+		/* a batch cut short by a stop or a fence leaves the rest
+		 * PENDING: due at once */
 		record_unsent(m, row->key, row->id, row->attempts, mail,
-		              m->stopping && mail->status == WAFA_MAIL_PENDING);
+		              (m->stopping || b->cancelled) && mail->status == WAFA_MAIL_PENDING);
 		return;
 	}
 	if (keep_sent(m, row->id) != 0) {
@@ -610,11 +622,14 @@ static void flush_sent(struct wafa_mailer *m)
 		struct batch *b = m->slots[i];
 		if (!b || !b->pending_commit)
 			continue;
-		b->pending_commit = false;
-		if (seq)
+		if (seq) {
+			b->pending_commit = false;
 			b->commit_seq = seq;
-		else
-			b->uncommitted = false; /* not recorded: nothing to wait for */
+		} else {
+			/* not recorded now: its session sends no further mail (its
+			 * record stays in sent_ids, written when it can be) */
+			cancel(b);
+		}
 	}
 	pthread_cond_broadcast(&m->recorded);
 	pthread_mutex_unlock(&m->lock);
@@ -637,14 +652,20 @@ static void on_sent(PGresult *res, void *arg)
 			if (keep_sent(m, m->issued_ids[i]) != 0)
 				break;
 	}
+	bool failed = !res || PQresultStatus(res) != PGRES_COMMAND_OK;
 	m->nissued_ids = 0;
 	pthread_mutex_lock(&m->lock);
 	m->sent_done++;
 	for (size_t i = 0; i < m->nsessions; i++) {
 		struct batch *b = m->slots[i];
 		if (b && b->commit_seq && b->commit_seq <= m->sent_done) {
-			b->uncommitted = false;
+			/* failed: its mail waits for the next UPDATE, which
+			 * flush_sent() below queues, or its session stops */
+			b->uncommitted = failed;
+			b->pending_commit = failed && !m->stopping;
 			b->commit_seq = 0;
+			if (failed && m->stopping)
+				cancel(b); /* its record is dropped: nothing more goes */
 		}
 	}
 	pthread_cond_broadcast(&m->recorded);
@@ -697,17 +718,12 @@ static void on_async(uv_async_t *a)
 	maybe_done(m);
 }
 
-/* Stops claiming; gives up the batches that no session has begun to send
- * (waiting in the queue, or connecting): their mails stay queued, due at
- * once.  Batches with mail on the wire finish and are recorded. */
-void wafa_mailer_stop(struct wafa_mailer *m, void (*done)(void *arg), void *arg)
+/* Gives up every batch of a session: those no session has begun to send
+ * (waiting in the queue, or connecting) are recorded as not sent, due at
+ * once; a session sending stops before its next mail, and its batch is
+ * recorded when it returns. */
+static void give_up(struct wafa_mailer *m, const char *why)
 {
-	uint64_t one = 1;
-
-	m->stopping = true;
-	m->done = done;
-	m->done_arg = arg;
-	uv_timer_stop(&m->timer);
 	/* under the lock: a worker frees an abandoned batch as soon as its
 	 * send() returns, and may still be writing its mails[] (never read
 	 * here: nothing of such a batch was sent, whatever its status says) */
@@ -716,24 +732,55 @@ void wafa_mailer_stop(struct wafa_mailer *m, void (*done)(void *arg), void *arg)
 	m->todo_tail = &m->todo;
 	for (size_t i = 0; i < m->nsessions; i++) {
 		struct batch *b = m->slots[i];
-		if (!b || b->done || b->state == B_LIVE)
+		if (!b || b->done)
+			continue;
+		cancel(b); /* wakes a session waiting for a connect (probe()) */
+		if (b->state == B_LIVE)
 			continue;
 		b->abandoned = b->state == B_PREP; /* then its worker frees it */
 		for (size_t k = 0; k < b->n; k++) {
 			struct row *row = &b->rows[k];
 			struct wafa_mail mail = { .status = WAFA_MAIL_TEMPFAIL };
-			snprintf(mail.reason, sizeof(mail.reason),
-			         "not sent: wafa stopped before the relay answered");
+			snprintf(mail.reason, sizeof(mail.reason), "not sent: %s", why);
 			row->recorded = true;
 			uncount(m, row);
 			record_unsent(m, row->key, row->id, row->attempts, &mail, true);
 		}
 		retire(m, b, !b->abandoned);
 	}
+	pthread_cond_broadcast(&m->recorded);
 	pthread_mutex_unlock(&m->lock);
-	/* wakes the sessions that wait for a connect (probe() in the smtp channel) */
-	if (write(m->cancel_fd, &one, sizeof(one)) < 0)
-		wafa_log(WAFA_WARN, "mail", "cannot wake the sessions: %s", strerror(errno));
+}
+
+void wafa_mailer_set_leader(struct wafa_mailer *m, int work_pid, const char *schema)
+{
+	snprintf(m->leader_pid, sizeof(m->leader_pid), "%d", work_pid);
+	free(m->schema);
+	m->schema = strdup(schema);
+}
+
+void wafa_mailer_fence(struct wafa_mailer *m)
+{
+	wafa_mailer_pause(m);
+	m->leader_pid[0] = '\0';
+	if (m->inflight > 0)
+		wafa_log(WAFA_WARN, "mail", "not sure this instance leads: its %zu batch(es) are "
+		                            "given up (sessions stop before their next mail)",
+		         m->inflight);
+	give_up(m, "this instance lost the lead before the relay answered");
+	flush_sent(m);
+}
+
+/* Stops claiming; gives up the batches that no session has begun to send
+ * (waiting in the queue, or connecting): their mails stay queued, due at
+ * once.  Sessions sending stop before their next mail, and are recorded. */
+void wafa_mailer_stop(struct wafa_mailer *m, void (*done)(void *arg), void *arg)
+{
+	m->stopping = true;
+	m->done = done;
+	m->done_arg = arg;
+	uv_timer_stop(&m->timer);
+	give_up(m, "wafa stopped before the relay answered");
 	/* sent mails kept for a claim that will not come: written now, or
 	 * dropped if they cannot be (maybe_done waits for them) */
 	flush_sent(m);
@@ -933,12 +980,15 @@ static void dispatch(struct wafa_mailer *m, struct row *rows, size_t n)
 			b->rows = calloc(take, sizeof(*b->rows));
 			b->mails = calloc(take, sizeof(*b->mails));
 			b->settled = calloc(take, sizeof(*b->settled));
+			b->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		}
-		if (!b || !b->rows || !b->mails || !b->settled) {
+		if (!b || !b->rows || !b->mails || !b->settled || b->cancel_fd < 0) {
 			if (b) {
 				free(b->rows);
 				free(b->mails);
 				free(b->settled);
+				if (b->cancel_fd >= 0)
+					close(b->cancel_fd);
 				free(b);
 			}
 			/* not sent, not recorded: the lease runs out and they come back */
@@ -969,7 +1019,7 @@ static void dispatch(struct wafa_mailer *m, struct row *rows, size_t n)
 		b->ctx.settled = ctx_settled;
 		b->ctx.recorded = ctx_recorded;
 		b->ctx.arg = b;
-		b->ctx.cancel_fd = m->cancel_fd;
+		b->ctx.cancel_fd = b->cancel_fd;
 		while (m->slots[slot])
 			slot++;
 		b->slot = slot;
@@ -1055,7 +1105,7 @@ static void claim(struct wafa_mailer *m)
 	char batch[24], lease[32], mails_ms[32], offers_ms[32];
 	size_t free_slots;
 
-	if (m->stopping || m->paused)
+	if (m->stopping || m->paused || !m->leader_pid[0] || !m->schema)
 		return;
 	free_slots = m->nsessions - m->inflight;
 	if (m->claiming || free_slots == 0) {
@@ -1088,8 +1138,8 @@ static void claim(struct wafa_mailer *m)
 	char *held = wafa_mailer_held(m);
 	if (!held)
 		return; /* out of memory: the next tick tries again */
-	const char *p[] = { batch, lease, mails_ms, offers_ms, held };
-	if (wafa_pg_query(m->pg, m->claim_sql, 5, p, on_claimed, m) == 0)
+	const char *p[] = { batch, lease, mails_ms, offers_ms, held, m->leader_pid, m->schema };
+	if (wafa_pg_query(m->pg, m->claim_sql, 7, p, on_claimed, m) == 0)
 		m->claiming = true;
 	free(held);
 }

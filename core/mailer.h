@@ -21,6 +21,13 @@ void wafa_mailer_start(struct wafa_mailer *m);
 /* Stops claiming until the next start (on standby: another instance sends);
  * a batch in flight finishes and is recorded. */
 void wafa_mailer_pause(struct wafa_mailer *m);
+/* The backend pid of the session that holds the leader lock: claims are
+ * made only while it holds it.  Called before wafa_mailer_start. */
+void wafa_mailer_set_leader(struct wafa_mailer *m, int work_pid, const char *schema);
+/* Not sure it leads any more (the session holding the lock is lost):
+ * pauses, and gives up every batch at once: those not begun stay queued,
+ * due at once; a session sending stops before its next mail. */
+void wafa_mailer_fence(struct wafa_mailer *m);
 /* Looks at the outbox now (new rows were queued). */
 void wafa_mailer_kick(struct wafa_mailer *m);
 /* The ids of the rows this mailer holds (claimed, in a batch not yet

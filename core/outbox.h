@@ -23,10 +23,14 @@ extern const char wafa_outbox_fire_sql[];
 /* The claim query for a helpdesk view (quoted): $1 batch size, $2 lease
  * seconds, $3 and $4 the [contact] customer_mails and offers windows in ms,
  * $5 the ids the claiming process holds ("{1,2}": never claimed twice, even
- * if a lease reset made them look free).
+ * if a lease reset made them look free), $6 the backend pid of the
+ * instance's work session and $7 the schema: rows are claimed only while
+ * that session holds the leader lock (fencing), and each records the
+ * claimer (claimed_by, the claiming session's backend pid).
  * Claims due rows (SKIP LOCKED) and returns, per row, the columns named by
- * enum wafa_outbox_col, with the contact facts for a mail to a customer.
- * Returns a malloc'ed string or NULL. */
+ * enum wafa_outbox_col, with the contact facts for a mail to a customer
+ * (from customer_ticket and the journal, not the view: quoted_view is no
+ * longer read).  Returns a malloc'ed string or NULL. */
 char *wafa_outbox_claim_sql(const char *quoted_view);
 enum wafa_outbox_col {
 	WAFA_OB_ID, WAFA_OB_KEY, WAFA_OB_FROM, WAFA_OB_RCPT, WAFA_OB_SUBJECT, WAFA_OB_BODY,

@@ -38,6 +38,12 @@ struct wafa_pg {
 	ino_t poll_ino;
 	int poll_events;
 	uv_timer_t timer; /* reconnect backoff and connect timeout */
+	/* the queries of a lost connection, failed (cb with NULL) on the
+	 * loop's next turn: never inside wafa_pg_query, whose caller marks its
+	 * query as out only once the call returns 0 */
+	uv_timer_t fail_timer;
+	struct query *failed, **failed_tail;
+	bool was_lost; /* the lost hook runs with them */
 	unsigned backoff_ms;
 	struct query *head, *tail; /* head is running when busy */
 	bool busy;
@@ -73,7 +79,7 @@ static void on_handle_closed(uv_handle_t *h)
 {
 	struct wafa_pg *pg = h->data;
 
-	if (h != (uv_handle_t *)&pg->timer)
+	if (h != (uv_handle_t *)&pg->timer && h != (uv_handle_t *)&pg->fail_timer)
 		free(h);
 	pg->handles--;
 	maybe_free(pg);
@@ -212,17 +218,12 @@ static void connect_step(struct wafa_pg *pg)
 	send_next(pg);
 }
 
-static void fail_queries(struct wafa_pg *pg)
+static void run_failed(struct wafa_pg *pg)
 {
-	struct query *q = pg->head;
+	struct query *q = pg->failed;
 
-	pg->head = pg->tail = NULL;
-	pg->busy = false;
-	pg->flushing = false;
-	if (pg->last) {
-		PQclear(pg->last);
-		pg->last = NULL;
-	}
+	pg->failed = NULL;
+	pg->failed_tail = &pg->failed;
 	while (q) {
 		struct query *next = q->next;
 		pg->pending--;
@@ -230,6 +231,39 @@ static void fail_queries(struct wafa_pg *pg)
 		query_free(q);
 		q = next;
 	}
+}
+
+static void on_fail_timer(uv_timer_t *t)
+{
+	struct wafa_pg *pg = t->data;
+
+	if (pg->was_lost && pg->hooks.lost) {
+		pg->was_lost = false;
+		pg->hooks.lost(pg, pg->hooks.arg);
+	}
+	pg->was_lost = false;
+	run_failed(pg);
+}
+
+/* Moves the queued queries to the failed ones, whose callbacks run on the
+ * loop's next turn (or now, when now is true). */
+static void fail_queries(struct wafa_pg *pg, bool now)
+{
+	if (pg->head) {
+		*pg->failed_tail = pg->head;
+		pg->failed_tail = &pg->tail->next;
+	}
+	pg->head = pg->tail = NULL;
+	pg->busy = false;
+	pg->flushing = false;
+	if (pg->last) {
+		PQclear(pg->last);
+		pg->last = NULL;
+	}
+	if (now)
+		run_failed(pg);
+	else if (pg->failed || pg->was_lost)
+		uv_timer_start(&pg->fail_timer, on_fail_timer, 0, 0);
 }
 
 /* The connection is gone: fail what was asked of it and try again later. */
@@ -246,7 +280,8 @@ static void lost(struct wafa_pg *pg, const char *why)
 		pg->conn = NULL;
 	}
 	schedule_reconnect(pg);
-	fail_queries(pg);
+	pg->was_lost = true;
+	fail_queries(pg, false);
 }
 
 static void update_interest(struct wafa_pg *pg)
@@ -394,7 +429,10 @@ int wafa_pg_open(uv_loop_t *loop, const char *dsn, const char *name,
 	pg->backoff_ms = BACKOFF_MIN_MS;
 	uv_timer_init(loop, &pg->timer);
 	pg->timer.data = pg;
-	pg->handles = 1;
+	uv_timer_init(loop, &pg->fail_timer);
+	pg->fail_timer.data = pg;
+	pg->failed_tail = &pg->failed;
+	pg->handles = 2;
 	connect_start(pg);
 	*out = pg;
 	return 0;
@@ -469,27 +507,29 @@ void wafa_pg_close(struct wafa_pg *pg)
 		return;
 	pg->hooks.connected = NULL;
 	pg->hooks.notify = NULL;
+	pg->hooks.lost = NULL;
 	pg->state = S_CLOSING;
 	unwatch(pg);
 	if (pg->conn) {
 		PQfinish(pg->conn);
 		pg->conn = NULL;
 	}
-	fail_queries(pg);
+	fail_queries(pg, true);
 	uv_close((uv_handle_t *)&pg->timer, on_handle_closed);
+	uv_close((uv_handle_t *)&pg->fail_timer, on_handle_closed);
 }
 
-char *wafa_pg_quote_ident(const char *dotted)
+static char *quote(const char *name, bool dotted)
 {
-	size_t n = strlen(dotted);
+	size_t n = strlen(name);
 	char *out = malloc(2 * n + 3 * (n + 1) + 1);
 	char *w = out;
 
 	if (!out)
 		return NULL;
 	*w++ = '"';
-	for (const char *p = dotted; *p; p++) {
-		if (*p == '.') {
+	for (const char *p = name; *p; p++) {
+		if (*p == '.' && dotted) {
 			*w++ = '"';
 			*w++ = '.';
 			*w++ = '"';
@@ -502,6 +542,16 @@ char *wafa_pg_quote_ident(const char *dotted)
 	*w++ = '"';
 	*w = '\0';
 	return out;
+}
+
+char *wafa_pg_quote_ident(const char *dotted)
+{
+	return quote(dotted, true);
+}
+
+char *wafa_pg_quote_name(const char *name)
+{
+	return quote(name, false);
 }
 
 const char *wafa_pg_result_error(const PGresult *res)

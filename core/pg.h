@@ -25,14 +25,19 @@ struct wafa_pg_hooks {
 	/* server settings for this session ("-c name=value ..."), after
 	 * wafa's own; NULL for none */
 	const char *options;
+	/* the connection was lost (on the loop's next turn, before its
+	 * queries fail); NULL for none */
+	void (*lost)(struct wafa_pg *pg, void *arg);
 };
 
 /* Starts connecting; the hooks run on the loop.  name is for logs. */
 WAFA_WUR int wafa_pg_open(uv_loop_t *loop, const char *dsn, const char *name,
                           const struct wafa_pg_hooks *hooks, struct wafa_pg **out);
 /* Queues sql with params ($1..$n, text format).  Returns 0 and later calls cb
- * exactly once; or -ENOTCONN / -ENOMEM and never calls cb.  A callback may
- * queue further queries but must not close pg. */
+ * exactly once, never from inside this call (a connection found dead while
+ * sending fails its queries on the loop's next turn); or -ENOTCONN /
+ * -ENOMEM and never calls cb.  A callback may queue further queries but
+ * must not close pg. */
 WAFA_WUR int wafa_pg_query(struct wafa_pg *pg, const char *sql, int nparams,
                            const char *const *params, wafa_pg_result_cb cb, void *arg);
 /* Like wafa_pg_query, with the rows streamed (libpq's single-row mode):
@@ -56,6 +61,8 @@ void wafa_pg_close(struct wafa_pg *pg);
 /* Quotes a possibly schema-qualified name ("public.tickets") as SQL
  * identifiers ("public"."tickets").  Returns a malloc'd string or NULL. */
 char *wafa_pg_quote_ident(const char *dotted);
+/* Quotes one name whole, dots and all (a LISTEN channel "wafa.tickets"). */
+char *wafa_pg_quote_name(const char *name);
 
 /* Text of a failed result or connection, one line, for logs. */
 const char *wafa_pg_result_error(const PGresult *res);

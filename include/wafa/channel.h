@@ -63,7 +63,8 @@ struct wafa_send_ctx {
 	 * session: the one whose record was not yet in, or the one in flight. */
 	void (*recorded)(void *arg);
 	void *arg;
-	/* Becomes readable when the mailer stops: waits that have not begun()
+	/* Becomes readable when the mailer stops or gives the session up (a
+	 * mail not recorded, a lead lost): waits that have not begun()
 	 * (a connect) poll it and give up, leaving their mails PENDING; a
 	 * session that has begun sends no further mail (none half: a mail cut
 	 * off must not reach the relay whole) and leaves the rest PENDING. */

@@ -6,6 +6,7 @@
  * counts as sent.  Files use LF line ends, as maildir readers expect, and
  * start with Return-Path, which the final delivery adds (RFC 5321 4.4). */
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -289,14 +290,15 @@ static void deliver(struct maildir *md, struct wafa_mail *m, struct out *o)
 		goto fail;
 	}
 	created = 0;
-	/* the mail counts as delivered once its name in new/ is on disk */
-	step = "sync new/";
-	if (fsync(md->newfd) != 0) {
-		rc = -errno;
-		goto fail;
-	}
+	/* renamed: the mail is in new/, where a reader finds it.  A failed
+	 * sync of new/ (a crash may still lose the name) is said, but the mail
+	 * counts as delivered: tried again, it would be there twice */
 	m->status = WAFA_MAIL_SENT;
-	snprintf(m->reason, sizeof(m->reason), "delivered as new/%.200s", name);
+	if (fsync(md->newfd) != 0)
+		snprintf(m->reason, sizeof(m->reason), "delivered as new/%.120s (sync of new/: %s)",
+		         name, errtext(errno, e, sizeof(e)));
+	else
+		snprintf(m->reason, sizeof(m->reason), "delivered as new/%.200s", name);
 	return;
 fail:
 	if (fd >= 0)
@@ -329,6 +331,9 @@ static void md_send(void *state, struct wafa_mail *mails, size_t n, const struct
 			snprintf(mails[i].reason, sizeof(mails[i].reason), "empty message");
 		} else {
 			ctx->recorded(ctx->arg); /* the one before is in the outbox */
+			struct pollfd pfd = { .fd = ctx->cancel_fd, .events = POLLIN };
+			if (ctx->cancel_fd >= 0 && poll(&pfd, 1, 0) > 0)
+				break; /* told to stop: the rest stay PENDING */
 			deliver(state, &mails[i], o);
 		}
 		ctx->settled(&mails[i], ctx->arg);
