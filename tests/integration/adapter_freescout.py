@@ -9,6 +9,7 @@ first-response rule mails the assignee through the SMTP sink, and a note or
 a draft does not count as the reply; doctor; uninstall."""
 import calendar
 import os
+import re
 import sys
 import time
 
@@ -298,6 +299,30 @@ def main():
        "wafa doctor: the adapter's four checks pass", diag=show(r))
     ok(r.returncode == 0, "wafa doctor exits 0", diag=show(r))
     w.stop_ok()
+
+    # ---- doctor under the daemon's role, which reads no FreeScout table
+    fs.sql("CREATE OR REPLACE FUNCTION wafa.freescout_timezone() RETURNS text "
+           "LANGUAGE sql IMMUTABLE AS $$ SELECT 'Asia/Tehran'::text $$")
+    role = pg.wafa_role(DB)
+    r = w.command_as(role, "doctor")
+    lines = [l for l in r.stdout.splitlines() if l[5:].startswith("freescout ")]
+    ok(r.returncode == 0 and "connected to freescout as wafa_daemon" in r.stdout
+       and len(lines) == 4 and all(l.startswith("ok ") for l in lines)
+       and "wafa doctor: all is well" in r.stdout,
+       "wafa doctor under the role: the adapter's four checks pass, all is well", diag=show(r))
+    ok("reads the helpdesk's timestamps in Asia/Tehran, from wafa.freescout_timezone()"
+       in r.stdout, "doctor's time zone line names freescout_timezone()'s Asia/Tehran",
+       diag=show(r))
+    fs.sql("DROP TRIGGER wafa_notify ON threads")
+    r = w.command_as(role, "doctor")
+    ok(r.returncode != 0 and re.search(r"FAIL freescout +wafa_notify on conversations and "
+                                       r"threads: 1 of 2 triggers", r.stdout),
+       "a broken installation: doctor under the role fails and says which check", diag=show(r))
+    fs.sql("DROP FUNCTION wafa.adapter_doctor()")
+    r = w.command_as(role, "doctor")
+    ok(r.returncode != 0 and re.search(r"FAIL freescout +\"wafa\".adapter_doctor\(\) is missing: "
+                                       r"run `wafa setup`", r.stdout),
+       "without wafa.adapter_doctor(): doctor says to run wafa setup", diag=show(r))
 
     # ---- uninstall
     r = w.command("setup", "--uninstall")

@@ -372,6 +372,14 @@ class Postgres:
             raise PsqlError("psql -f %s failed (%d):\n%s" % (
                 path, r.returncode, r.stderr.decode("utf-8", errors="replace")))
 
+    def wafa_role(self, db="helpdesk", view="wafa.tickets", role="wafa_daemon"):
+        """Runs contrib/wafa-role's SQL (the daemon's least-privilege role)
+        on db, after `wafa setup`; returns that role's dsn."""
+        sql = subprocess.run([os.path.join(SRCDIR, "contrib", "wafa-role"), role, view],
+                             stdout=subprocess.PIPE, check=True).stdout.decode()
+        self.psql(sql, db=db)
+        return self.dsn_for(db).replace("user=postgres", "user=" + role)
+
     def create_helpdesk(self):
         self.psql("CREATE DATABASE helpdesk", db="postgres")
         self.psql_file(os.path.join(SRCDIR, "plugins", "adapters", "generic",
@@ -620,6 +628,17 @@ class Wafa:
         if conf:
             cmd += ["-c", self.conf_path]
         return cli(cmd[1:], timeout=timeout)
+
+    def command_as(self, dsn, *args, timeout=30):
+        """Runs `wafa ARGS` with [database] dsn set to dsn (another role)."""
+        old = self.settings["database"]["dsn"]
+        self.settings["database"]["dsn"] = dsn
+        self.write_config()
+        try:
+            return self.command(*args, timeout=timeout)
+        finally:
+            self.settings["database"]["dsn"] = old
+            self.write_config()
 
     def setup(self):
         return self.command("setup")
