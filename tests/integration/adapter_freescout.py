@@ -158,7 +158,8 @@ def main():
     ok(r.returncode == 0, "wafa setup again is harmless", diag=show(r))
     is_(fs.value("SELECT string_agg(tgrelid::regclass::text, ',' ORDER BY tgrelid::regclass::text)"
                  "  FROM pg_trigger WHERE tgname = 'wafa_notify'"),
-        "conversations,threads", "wafa_notify triggers on conversations and threads")
+        "conversations,send_logs,threads",
+        "wafa_notify triggers on conversations, threads and send_logs")
 
     # ---- conversation A, field by field (times in the past, UTC naive)
     a, a_num = fs.conversation("Refund for order 77", at="2026-01-10 08:00:00")
@@ -315,8 +316,8 @@ def main():
        diag=show(r))
     fs.sql("DROP TRIGGER wafa_notify ON threads")
     r = w.command_as(role, "doctor")
-    ok(r.returncode != 0 and re.search(r"FAIL freescout +wafa_notify on conversations and "
-                                       r"threads: 1 of 2 triggers", r.stdout),
+    ok(r.returncode != 0 and re.search(r"FAIL freescout +wafa_notify on conversations, threads "
+                                       r"and send_logs: 2 of 3 triggers", r.stdout),
        "a broken installation: doctor under the role fails and says which check", diag=show(r))
     fs.sql("DROP FUNCTION wafa.adapter_doctor()")
     r = w.command_as(role, "doctor")
