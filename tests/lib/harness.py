@@ -38,7 +38,7 @@ import traceback
 __all__ = [
     "plan", "ok", "is_", "skip", "diag", "done", "run", "wait_for", "free_port",
     "Postgres", "PsqlError", "SmtpSink", "Wafa", "cli", "show", "require_wafa", "breach_rule",
-    "parse_mail", "dedent", "SRCDIR", "BUILDDIR", "WAFA_BIN", "PYTHON",
+    "parse_mail", "dedent", "helpdesk_file", "SRCDIR", "BUILDDIR", "WAFA_BIN", "PYTHON",
 ]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -748,6 +748,18 @@ def show(r):
     """Diagnostics for a CompletedProcess."""
     return "command: %s\nexit: %s\nstdout:\n%s\nstderr:\n%s" % (
         " ".join(map(str, r.args)), r.returncode, r.stdout, r.stderr)
+
+
+def helpdesk_file(name):
+    """The path of a real helpdesk's release file (like freescout-1.8.145.tar.xz),
+    test data kept outside the tree: in $WAFA_HELPDESKS, or a shared/helpdesks
+    folder beside the source tree or its parent; None when absent."""
+    dirs = [os.environ.get("WAFA_HELPDESKS") or ""]
+    dirs += [os.path.join(SRCDIR, up, "shared", "helpdesks") for up in ("..", os.path.join("..", ".."))]
+    for d in dirs:
+        if d and os.path.isfile(os.path.join(d, name)):
+            return os.path.abspath(os.path.join(d, name))
+    return None
 
 
 def require_wafa():
