@@ -169,6 +169,38 @@ static void fill(FILE *f, const char *src, const char *const names[], const char
 	}
 }
 
+#define DOCTOR_QUOTE "$wafa_doctor$"
+
+char *wafa_adapter_doctor_body(const char *doctor_sql)
+{
+	size_t n = strlen(doctor_sql);
+
+	if (strstr(doctor_sql, DOCTOR_QUOTE))
+		return NULL;
+	/* a trailing ';' ends a statement, not a subquery */
+	while (n > 0 && strchr(" \t\r\n;", doctor_sql[n - 1]))
+		n--;
+	/* the columns renamed by position (a check may leave them unnamed) and
+	 * cast, so that any adapter's literals fit the declared row */
+	return format("SELECT d.c::text, d.ok::boolean, d.detail::text FROM (\n%.*s\n) AS d(c, ok, "
+	              "detail)",
+	              (int)n, doctor_sql);
+}
+
+char *wafa_adapter_doctor_create(const char *quoted_schema, const char *body)
+{
+	/* the owner's search_path as doctor.c sets it, pinned, pg_temp last */
+	return format("CREATE OR REPLACE FUNCTION %s.adapter_doctor() "
+	              "RETURNS TABLE (\"check\" text, ok boolean, detail text) "
+	              "LANGUAGE sql SECURITY DEFINER SET search_path = %s, public, pg_temp "
+	              "AS " DOCTOR_QUOTE "%s" DOCTOR_QUOTE ";\n"
+	              "REVOKE ALL ON FUNCTION %s.adapter_doctor() FROM PUBLIC;\n"
+	              "COMMENT ON FUNCTION %s.adapter_doctor() IS 'wafa doctor''s checks of the "
+	              "adapter (its doctor.sql), with the rights of wafa setup''s role: the "
+	              "daemon''s role reads no helpdesk table';\n",
+	              quoted_schema, quoted_schema, body, quoted_schema, quoted_schema);
+}
+
 int wafa_adapter_file(const struct wafa_config *cfg, const char *name, char **out)
 {
 	char *path = NULL, *text = NULL, *schema = NULL, *channel = NULL, *res = NULL;

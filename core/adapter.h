@@ -40,6 +40,16 @@ WAFA_WUR int wafa_adapter_init(struct wafa_adapter *a, const struct wafa_config 
  * channel as a literal) filled in.  Returns 0 with *out malloc'ed, -ENOENT
  * when the adapter has no such file (generic has none), or -errno. */
 WAFA_WUR int wafa_adapter_file(const struct wafa_config *cfg, const char *name, char **out);
+/* The body of @SCHEMA@.adapter_doctor(), the function `wafa setup` makes of
+ * the adapter's doctor.sql (text from wafa_adapter_file): the checks as
+ * (check text, ok boolean, detail text) rows.  It runs with its owner's
+ * rights, so that the daemon's role, which may read none of the helpdesk's
+ * tables, can run the checks that read them.  Returns NULL when out of
+ * memory or when the text holds the dollar quote. */
+char *wafa_adapter_doctor_body(const char *doctor_sql);
+/* The SQL that creates (or replaces) that function with the given body in
+ * the quoted schema; NULL when out of memory. */
+char *wafa_adapter_doctor_create(const char *quoted_schema, const char *body);
 /* (Re)builds the ticket queries from the result of columns_sql.  Returns 0,
  * -ENOMEM, or -ENOENT when the view has no columns (it does not exist). */
 WAFA_WUR int wafa_adapter_build(struct wafa_adapter *a, const PGresult *columns);

@@ -38,6 +38,20 @@ static void say(struct doctor *d, bool ok, const char *what, const char *fmt, ..
 	d->failed += !ok;
 }
 
+static char *format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* asprintf that leaves NULL, not garbage, when it fails */
+static char *format(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return n < 0 ? NULL : s;
+}
+
 static PGresult *query(PGconn *conn, const char *sql, int n, const char *const *p)
 {
 	return PQexecParams(conn, sql, n, NULL, p, NULL, NULL, 0);
@@ -163,21 +177,50 @@ out:
 	PQfinish(other);
 }
 
-/* The adapter's own checks: rows of (check, ok, detail). */
+/* The adapter's own checks: rows of (check, ok, detail), read through
+ * @SCHEMA@.adapter_doctor(), which `wafa setup` makes of doctor.sql and which
+ * runs with setup's rights: the daemon's role reads no helpdesk table. */
 static void check_adapter(struct doctor *d, PGconn *conn, const struct wafa_config *cfg)
 {
-	char *sql;
-	PGresult *res;
+	char *sql = NULL, *body = NULL, *fn = NULL, *run = NULL;
+	char *quoted = wafa_pg_quote_ident(cfg->schema);
+	PGresult *res = NULL;
 	int err = wafa_adapter_file(cfg, "doctor", &sql);
 
 	if (err)
 		return; /* generic, or an adapter without checks */
-	res = PQexec(conn, sql);
+	if (!quoted || !(body = wafa_adapter_doctor_body(sql)) ||
+	    asprintf(&fn, "%s.adapter_doctor()", quoted) < 0 ||
+	    asprintf(&run, "SELECT * FROM %s", fn) < 0) {
+		say(d, false, cfg->adapter, "its doctor.sql cannot be read (out of memory, or it "
+		                            "holds $wafa_doctor$)");
+		goto out;
+	}
+	const char *p[] = { fn, body };
+	res = query(conn, "SELECT p.prosrc = $2 FROM pg_proc p WHERE p.oid = to_regprocedure($1)",
+	            2, p);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) == 0) {
+		say(d, false, cfg->adapter, "%s is missing: run `wafa setup` (it reads the helpdesk's "
+		                            "tables for these checks with the owner's rights)",
+		    fn);
+		PQclear(res);
+		res = PQexec(conn, body); /* the owner can still read them */
+	} else {
+		if (strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+			say(d, false, cfg->adapter, "%s is not this wafa's doctor.sql: run `wafa setup`",
+			    fn);
+		PQclear(res);
+		res = PQexec(conn, run);
+	}
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		char *e = strdup(wafa_pg_result_error(res));
 		if (e)
 			one_line(e);
-		say(d, false, cfg->adapter, "its doctor.sql failed: %s", e ? e : "");
+		say(d, false, cfg->adapter, "its checks failed: %s%s", e ? e : "",
+		    e && strstr(e, "permission denied for function")
+		        ? " (contrib/wafa-role grants EXECUTE on wafa's functions: run its SQL again "
+		          "after `wafa setup`)"
+		        : "");
 		free(e);
 	} else {
 		for (int i = 0; i < PQntuples(res); i++)
@@ -185,7 +228,12 @@ static void check_adapter(struct doctor *d, PGconn *conn, const struct wafa_conf
 			    PQgetvalue(res, i, 0), PQgetisnull(res, i, 2) ? "" : ": ",
 			    PQgetisnull(res, i, 2) ? "" : PQgetvalue(res, i, 2));
 	}
+out:
 	PQclear(res);
+	free(run);
+	free(fn);
+	free(body);
+	free(quoted);
 	free(sql);
 }
 
@@ -234,6 +282,46 @@ static void check_smtp(struct doctor *d, const struct wafa_config *cfg)
 		freeaddrinfo(ai);
 }
 
+/* What zone the adapter reads the helpdesk's timestamps in, as a phrase. */
+static char *adapter_zone(PGconn *conn, const struct wafa_config *cfg)
+{
+	static const struct {
+		const char *adapter, *function, *helpdesk;
+	} fn[] = {
+		{ "freescout", "freescout_timezone", "FreeScout's APP_TIMEZONE" },
+		{ "znuny", "znuny_time_zone", "the zone Znuny's sessions write in" },
+	};
+	char *s = NULL, *sql = NULL, *quoted;
+	PGresult *res;
+
+	if (strcmp(cfg->adapter, "generic") == 0)
+		return strdup("a generic view must give timestamptz, or say which zone its times are in");
+	if (strcmp(cfg->adapter, "rt") == 0 || strcmp(cfg->adapter, "zammad") == 0)
+		return strdup("the adapter reads the helpdesk's timestamps as UTC, as it stores them");
+	for (size_t i = 0; i < sizeof(fn) / sizeof(fn[0]); i++) {
+		if (strcmp(cfg->adapter, fn[i].adapter) != 0)
+			continue;
+		if (!(quoted = wafa_pg_quote_ident(cfg->schema)) ||
+		    asprintf(&sql, "SELECT %s.%s()", quoted, fn[i].function) < 0)
+			sql = NULL;
+		free(quoted);
+		if (!sql)
+			return NULL;
+		res = PQexec(conn, sql);
+		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+			s = format("the adapter reads the helpdesk's timestamps in %s, from %s.%s(): %s",
+			           PQgetvalue(res, 0, 0), cfg->schema, fn[i].function, fn[i].helpdesk);
+		else
+			s = format("the adapter reads the helpdesk's timestamps in %s.%s(), which "
+			           "cannot be read: run `wafa setup`",
+			           cfg->schema, fn[i].function);
+		PQclear(res);
+		free(sql);
+		return s;
+	}
+	return strdup("the adapter's install.sql says which zone it reads the timestamps in");
+}
+
 int wafa_doctor_run(const struct wafa_config *cfg, FILE *out)
 {
 	struct doctor d = { out, 0 };
@@ -271,11 +359,11 @@ int wafa_doctor_run(const struct wafa_config *cfg, FILE *out)
 	/* timestamps are compared as instants; the session's zone only matters to
 	 * a mapping that reads timestamps without time zone */
 	const char *host_tz = getenv("TZ");
-	say(&d, true, "time zone", "the database's TimeZone is %s; wafa's is %s%s", tz,
+	char *zone = adapter_zone(conn, cfg);
+	say(&d, true, "time zone", "the database's TimeZone is %s; wafa's is %s (%s)", tz,
 	    host_tz && *host_tz ? host_tz : "the system's",
-	    strcmp(cfg->adapter, "generic") == 0
-	        ? " (a generic view must give timestamptz, or say which zone its times are in)"
-	        : " (the adapter reads its timestamps as UTC whatever they are)");
+	    zone ? zone : "out of memory");
+	free(zone);
 	check_adapter(&d, conn, cfg);
 smtp:
 	check_smtp(&d, cfg);

@@ -219,6 +219,54 @@ static int adapter_sql(PGconn *conn, const struct wafa_config *cfg, const char *
 	return err;
 }
 
+/* The adapter's doctor.sql as @SCHEMA@.adapter_doctor(), run with the rights
+ * of setup's role (see adapter.h); or with uninstall, dropped. */
+static int adapter_doctor_sql(PGconn *conn, const struct wafa_config *cfg, bool uninstall,
+                              bool dry, FILE *out, FILE *report)
+{
+	char *sql = NULL, *body = NULL, *create = NULL;
+	char *quoted = wafa_pg_quote_ident(cfg->schema);
+	int err = wafa_adapter_file(cfg, "doctor", &sql);
+
+	if (err == -ENOENT) {
+		err = 0; /* generic, or an adapter without checks */
+		if (!uninstall)
+			goto out;
+	} else if (err) {
+		fprintf(report, "wafa setup: adapter %s: %s/%s/doctor.sql: %s\n", cfg->adapter,
+		        cfg->adapters_dir, cfg->adapter, wafa_strerror(err));
+		goto out;
+	}
+	if (!quoted) {
+		err = -ENOMEM;
+		goto out;
+	}
+	if (uninstall) {
+		if (asprintf(&create, "DROP FUNCTION IF EXISTS %s.adapter_doctor()", quoted) < 0)
+			create = NULL;
+	} else if (!(body = wafa_adapter_doctor_body(sql))) {
+		fprintf(report, "wafa setup: adapter %s: %s/%s/doctor.sql holds $wafa_doctor$, "
+		                "which quotes it: rename that quote\n",
+		        cfg->adapter, cfg->adapters_dir, cfg->adapter);
+		err = -EINVAL;
+		goto out;
+	} else {
+		create = wafa_adapter_doctor_create(quoted, body);
+	}
+	if (!create)
+		err = -ENOMEM;
+	else if (dry)
+		fprintf(out, "%s;\n", create);
+	else
+		err = exec(conn, report, create, 0, NULL, NULL);
+out:
+	free(quoted);
+	free(create);
+	free(body);
+	free(sql);
+	return err;
+}
+
 int wafa_schema_setup(const struct wafa_config *cfg, unsigned flags, FILE *out, FILE *report)
 {
 	const char *schema = cfg->schema;
@@ -249,7 +297,8 @@ int wafa_schema_setup(const struct wafa_config *cfg, unsigned flags, FILE *out, 
 	if (flags & WAFA_SETUP_UNINSTALL) {
 		char *drop = NULL;
 		if ((err = exec(conn, report, "BEGIN", 0, NULL, NULL)) ||
-		    (err = adapter_sql(conn, cfg, "uninstall", dry, out, report)))
+		    (err = adapter_sql(conn, cfg, "uninstall", dry, out, report)) ||
+		    (err = adapter_doctor_sql(conn, cfg, true, dry, out, report)))
 			goto out;
 		if (flags & WAFA_SETUP_PURGE) {
 			if (asprintf(&drop, "DROP SCHEMA IF EXISTS %s CASCADE", quoted) < 0) {
@@ -287,7 +336,8 @@ int wafa_schema_setup(const struct wafa_config *cfg, unsigned flags, FILE *out, 
 			fprintf(out, "%s;\nSET search_path = %s;\n", create, quoted);
 		for (int v = version + 1; v <= NMIGRATIONS; v++)
 			fprintf(out, "-- migration %d\n%s\n", v, migrations[v - 1]);
-		err = adapter_sql(conn, cfg, "install", true, out, report);
+		if ((err = adapter_sql(conn, cfg, "install", true, out, report)) == 0)
+			err = adapter_doctor_sql(conn, cfg, false, true, out, report);
 		goto out;
 	}
 	if ((err = exec(conn, report, "BEGIN", 0, NULL, NULL)) ||
@@ -324,6 +374,7 @@ int wafa_schema_setup(const struct wafa_config *cfg, unsigned flags, FILE *out, 
 	}
 	/* the adapter's view and triggers, in the same transaction */
 	if ((err = adapter_sql(conn, cfg, "install", false, out, report)) ||
+	    (err = adapter_doctor_sql(conn, cfg, false, false, out, report)) ||
 	    (err = exec(conn, report, "COMMIT", 0, NULL, NULL)))
 		goto out;
 	fprintf(report, "wafa setup: schema %s is at version %d\n", schema, NMIGRATIONS);

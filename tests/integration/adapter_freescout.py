@@ -9,6 +9,7 @@ first-response rule mails the assignee through the SMTP sink, and a note or
 a draft does not count as the reply; doctor; uninstall."""
 import calendar
 import os
+import re
 import sys
 import time
 
@@ -157,7 +158,8 @@ def main():
     ok(r.returncode == 0, "wafa setup again is harmless", diag=show(r))
     is_(fs.value("SELECT string_agg(tgrelid::regclass::text, ',' ORDER BY tgrelid::regclass::text)"
                  "  FROM pg_trigger WHERE tgname = 'wafa_notify'"),
-        "conversations,threads", "wafa_notify triggers on conversations and threads")
+        "conversations,send_logs,threads",
+        "wafa_notify triggers on conversations, threads and send_logs")
 
     # ---- conversation A, field by field (times in the past, UTC naive)
     a, a_num = fs.conversation("Refund for order 77", at="2026-01-10 08:00:00")
@@ -298,6 +300,30 @@ def main():
        "wafa doctor: the adapter's four checks pass", diag=show(r))
     ok(r.returncode == 0, "wafa doctor exits 0", diag=show(r))
     w.stop_ok()
+
+    # ---- doctor under the daemon's role, which reads no FreeScout table
+    fs.sql("CREATE OR REPLACE FUNCTION wafa.freescout_timezone() RETURNS text "
+           "LANGUAGE sql IMMUTABLE AS $$ SELECT 'Asia/Tehran'::text $$")
+    role = pg.wafa_role(DB)
+    r = w.command_as(role, "doctor")
+    lines = [l for l in r.stdout.splitlines() if l[5:].startswith("freescout ")]
+    ok(r.returncode == 0 and "connected to freescout as wafa_daemon" in r.stdout
+       and len(lines) == 4 and all(l.startswith("ok ") for l in lines)
+       and "wafa doctor: all is well" in r.stdout,
+       "wafa doctor under the role: the adapter's four checks pass, all is well", diag=show(r))
+    ok("reads the helpdesk's timestamps in Asia/Tehran, from wafa.freescout_timezone()"
+       in r.stdout, "doctor's time zone line names freescout_timezone()'s Asia/Tehran",
+       diag=show(r))
+    fs.sql("DROP TRIGGER wafa_notify ON threads")
+    r = w.command_as(role, "doctor")
+    ok(r.returncode != 0 and re.search(r"FAIL freescout +wafa_notify on conversations, threads "
+                                       r"and send_logs: 2 of 3 triggers", r.stdout),
+       "a broken installation: doctor under the role fails and says which check", diag=show(r))
+    fs.sql("DROP FUNCTION wafa.adapter_doctor()")
+    r = w.command_as(role, "doctor")
+    ok(r.returncode != 0 and re.search(r"FAIL freescout +\"wafa\".adapter_doctor\(\) is missing: "
+                                       r"run `wafa setup`", r.stdout),
+       "without wafa.adapter_doctor(): doctor says to run wafa setup", diag=show(r))
 
     # ---- uninstall
     r = w.command("setup", "--uninstall")

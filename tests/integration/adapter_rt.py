@@ -428,6 +428,19 @@ def main():
     ok(r.returncode == 0 and "RT's Nobody user" in r.stdout + r.stderr,
        "wafa doctor passes, with the adapter's checks", diag=show(r))
     diag("wafa doctor:\n" + "\n".join(l for l in r.stdout.splitlines() if " rt" in l or "rt:" in l))
+    # under the daemon's role, which reads no RT table
+    role = pg.wafa_role("rt5")
+    r = w.command_as(role, "doctor")
+    ok(r.returncode == 0 and "as wafa_daemon" in r.stdout and "RT's Nobody user" in r.stdout
+       and "FAIL" not in r.stdout and "wafa doctor: all is well" in r.stdout,
+       "wafa doctor under the role: all is well", diag=show(r))
+    ok("reads the helpdesk's timestamps as UTC" in r.stdout, "doctor: RT's times are UTC",
+       diag=show(r))
+    pg.psql("UPDATE users SET name = 'Nobody2' WHERE name = 'Nobody'", db="rt5")
+    r = w.command_as(role, "doctor")
+    ok(r.returncode != 0 and "no user named Nobody: owners may be wrong" in r.stdout,
+       "RT without its Nobody user: doctor under the role fails and says so", diag=show(r))
+    pg.psql("UPDATE users SET name = 'Nobody' WHERE name = 'Nobody2'", db="rt5")
 
     # --- uninstall
     pg.psql("BEGIN;\n" + adapter_sql("uninstall.sql") + "\nCOMMIT;", db="rt5")

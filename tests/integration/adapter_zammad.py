@@ -233,6 +233,23 @@ def main():
     ok(len(zl) >= 7 and all(l.startswith("ok") for l in zl),
        "wafa doctor runs the adapter's checks, all ok", diag=show(r))
     diag("wafa doctor:\n" + r.stdout)
+    # under the daemon's role, which reads no Zammad table
+    role = pg.wafa_role(DB)
+    r = w.command_as(role, "doctor")
+    zl = [l for l in r.stdout.splitlines() if re.match(r"(ok|FAIL) +zammad ", l)]
+    ok(r.returncode == 0 and "as wafa_daemon" in r.stdout and len(zl) >= 7
+       and all(l.startswith("ok") for l in zl) and "wafa doctor: all is well" in r.stdout,
+       "wafa doctor under the role: the adapter's checks pass, all is well", diag=show(r))
+    ok("reads the helpdesk's timestamps as UTC" in r.stdout, "doctor: Zammad's times are UTC",
+       diag=show(r))
+    pg.psql("INSERT INTO slas (calendar_id, name, updated_by_id, created_by_id, created_at, "
+            "updated_at) VALUES (1, 'Gold', 1, 1, now(), now())",
+            db=DB)
+    r = w.command_as(role, "doctor")
+    ok(r.returncode != 0 and re.search(r"FAIL zammad +no SLAs of Zammad's own .*: 1 SLA\(s\): Gold",
+                                       r.stdout),
+       "an SLA of Zammad's own: doctor under the role fails and says why", diag=show(r))
+    pg.psql("DELETE FROM slas", db=DB)
 
     # -- live
     w.start()

@@ -330,6 +330,21 @@ def main():
        and "FAIL" not in r.stdout, "doctor: all ok once they are set invalid",
        diag=lambda: show(r))
     diag("wafa doctor:\n" + r.stdout)
+    # under the daemon's role, which reads no Znuny table
+    role = pg.wafa_role(DB)
+    r = w.command_as(role, "doctor")
+    ok(r.returncode == 0 and "as wafa_daemon" in r.stdout and "FAIL" not in r.stdout
+       and r.stdout.count("ok   znuny ") >= 8 and "wafa doctor: all is well" in r.stdout,
+       "doctor under the role: the adapter's checks pass, all is well", diag=lambda: show(r))
+    ok("reads the helpdesk's timestamps in UTC, from wafa.znuny_time_zone()" in r.stdout,
+       "doctor's time zone line names znuny_time_zone()", diag=lambda: show(r))
+    z.sql("UPDATE notification_event SET valid_id = 1 WHERE id = 11")
+    r = w.command_as(role, "doctor")
+    ok(r.returncode != 0 and "FAIL znuny         Znuny's own escalation notifications are off: "
+       "active: Ticket escalation notification (" in r.stdout,
+       "doctor under the role fails on a notification set valid again, and names it",
+       diag=lambda: show(r))
+    z.sql("UPDATE notification_event SET valid_id = 2 WHERE id = 11")
 
     # --- a Znuny whose database writes local time: say so once, setup keeps it
     z.sql("CREATE OR REPLACE FUNCTION wafa.znuny_time_zone() RETURNS text LANGUAGE sql "

@@ -38,7 +38,7 @@ import traceback
 __all__ = [
     "plan", "ok", "is_", "skip", "diag", "done", "run", "wait_for", "free_port",
     "Postgres", "PsqlError", "SmtpSink", "Wafa", "cli", "show", "require_wafa", "breach_rule",
-    "parse_mail", "dedent", "SRCDIR", "BUILDDIR", "WAFA_BIN", "PYTHON",
+    "parse_mail", "dedent", "helpdesk_file", "SRCDIR", "BUILDDIR", "WAFA_BIN", "PYTHON",
 ]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -372,6 +372,14 @@ class Postgres:
             raise PsqlError("psql -f %s failed (%d):\n%s" % (
                 path, r.returncode, r.stderr.decode("utf-8", errors="replace")))
 
+    def wafa_role(self, db="helpdesk", view="wafa.tickets", role="wafa_daemon"):
+        """Runs contrib/wafa-role's SQL (the daemon's least-privilege role)
+        on db, after `wafa setup`; returns that role's dsn."""
+        sql = subprocess.run([os.path.join(SRCDIR, "contrib", "wafa-role"), role, view],
+                             stdout=subprocess.PIPE, check=True).stdout.decode()
+        self.psql(sql, db=db)
+        return self.dsn_for(db).replace("user=postgres", "user=" + role)
+
     def create_helpdesk(self):
         self.psql("CREATE DATABASE helpdesk", db="postgres")
         self.psql_file(os.path.join(SRCDIR, "plugins", "adapters", "generic",
@@ -621,6 +629,17 @@ class Wafa:
             cmd += ["-c", self.conf_path]
         return cli(cmd[1:], timeout=timeout)
 
+    def command_as(self, dsn, *args, timeout=30):
+        """Runs `wafa ARGS` with [database] dsn set to dsn (another role)."""
+        old = self.settings["database"]["dsn"]
+        self.settings["database"]["dsn"] = dsn
+        self.write_config()
+        try:
+            return self.command(*args, timeout=timeout)
+        finally:
+            self.settings["database"]["dsn"] = old
+            self.write_config()
+
     def setup(self):
         return self.command("setup")
 
@@ -729,6 +748,18 @@ def show(r):
     """Diagnostics for a CompletedProcess."""
     return "command: %s\nexit: %s\nstdout:\n%s\nstderr:\n%s" % (
         " ".join(map(str, r.args)), r.returncode, r.stdout, r.stderr)
+
+
+def helpdesk_file(name):
+    """The path of a real helpdesk's release file (like freescout-1.8.145.tar.xz),
+    test data kept outside the tree: in $WAFA_HELPDESKS, or a shared/helpdesks
+    folder beside the source tree or its parent; None when absent."""
+    dirs = [os.environ.get("WAFA_HELPDESKS") or ""]
+    dirs += [os.path.join(SRCDIR, up, "shared", "helpdesks") for up in ("..", os.path.join("..", ".."))]
+    for d in dirs:
+        if d and os.path.isfile(os.path.join(d, name)):
+            return os.path.abspath(os.path.join(d, name))
+    return None
 
 
 def require_wafa():

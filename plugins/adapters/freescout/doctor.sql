@@ -9,10 +9,14 @@ WITH tz AS (
                                          false, true, '')))[1]::text
            END AS name
 ), cols AS (
+    -- pg_attribute, not information_schema.columns, which hides the columns
+    -- of tables the reader has no rights on
     SELECT count(*) AS n
-      FROM information_schema.columns
-     WHERE table_schema = 'public'
-       AND (table_name, column_name) IN (
+      FROM pg_attribute a
+      JOIN pg_class t ON t.oid = a.attrelid
+      JOIN pg_namespace ns ON ns.oid = t.relnamespace
+     WHERE ns.nspname = 'public' AND a.attnum > 0 AND NOT a.attisdropped
+       AND (t.relname::text, a.attname::text) IN (
            ('conversations', 'number'), ('conversations', 'status'), ('conversations', 'state'),
            ('conversations', 'mailbox_id'), ('conversations', 'user_id'),
            ('conversations', 'customer_id'), ('conversations', 'customer_email'),
@@ -20,16 +24,17 @@ WITH tz AS (
            ('threads', 'conversation_id'), ('threads', 'type'), ('threads', 'state'),
            ('threads', 'body'), ('threads', 'message_id'), ('threads', 'created_at'),
            ('mailboxes', 'name'), ('customers', 'first_name'), ('emails', 'email'),
-           ('users', 'email'), ('users', 'first_name'))
+           ('users', 'email'), ('users', 'first_name'), ('threads', 'send_status'),
+           ('threads', 'status'), ('send_logs', 'thread_id'), ('send_logs', 'status'))
 ), newest AS (
     -- the newest thread, read in the configured zone
     SELECT max(t.created_at) AS at FROM public.threads t
      WHERE to_regclass('public.threads') IS NOT NULL
 )
 SELECT 'FreeScout''s tables (public, no table prefix)' AS check,
-       n = 20 AS ok,
-       CASE WHEN n = 20 THEN NULL
-            ELSE n || ' of the 20 columns the adapter reads were found: '
+       n = 24 AS ok,
+       CASE WHEN n = 24 THEN NULL
+            ELSE n || ' of the 24 columns the adapter reads were found: '
                  'is DB_TABLE_PREFIX set, or another schema?' END AS detail
   FROM cols
 UNION ALL
@@ -48,9 +53,10 @@ SELECT 'no FreeScout thread is dated in the future',
                  ' (a time ahead of now: freescout_timezone() is west of APP_TIMEZONE)' END
   FROM newest, tz
 UNION ALL
-SELECT 'wafa_notify on conversations and threads',
-       count(*) = 2,
-       count(*) || ' of 2 triggers'
+SELECT 'wafa_notify on conversations, threads and send_logs',
+       count(*) = 3,
+       count(*) || ' of 3 triggers'
   FROM pg_trigger
  WHERE tgname = 'wafa_notify' AND NOT tgisinternal
-   AND tgrelid IN (to_regclass('public.conversations'), to_regclass('public.threads'));
+   AND tgrelid IN (to_regclass('public.conversations'), to_regclass('public.threads'),
+                   to_regclass('public.send_logs'));

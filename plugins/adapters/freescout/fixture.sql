@@ -178,3 +178,24 @@ CREATE TABLE threads (
 ALTER TABLE threads ADD CONSTRAINT threads_message_id_index UNIQUE (message_id);
 CREATE INDEX threads_conversation_id_created_at_index ON threads (conversation_id, created_at);
 CREATE INDEX threads_created_at_index ON threads (created_at);
+
+-- database/migrations/2018_08_06_114901_create_send_logs_table.php and the
+-- later smtp_queue_id column, as `php artisan migrate` makes them
+CREATE TABLE send_logs (
+    id              serial PRIMARY KEY,
+    thread_id       integer NULL,
+    customer_id     integer NULL,
+    user_id         integer NULL,
+    message_id      varchar(998) NULL,
+    email           varchar(191) NOT NULL,
+    mail_type       smallint NOT NULL,
+    status          smallint NOT NULL,
+    status_message  text NULL,
+    created_at      timestamp(0) without time zone NULL,
+    updated_at      timestamp(0) without time zone NULL,
+    smtp_queue_id   text NULL
+);
+CREATE INDEX send_logs_thread_id_index ON send_logs (thread_id);
+CREATE INDEX send_logs_message_id_index ON send_logs (message_id);
+CREATE INDEX send_logs_customer_id_mail_type_created_at_index
+    ON send_logs (customer_id, mail_type, created_at);

@@ -29,7 +29,9 @@ SELECT c.id::bigint                                         AS id,
        coalesce(c.subject, '')::text                        AS subject,
        (CASE c.status
             WHEN 1 THEN CASE WHEN th.first_agent IS NULL THEN 'new' ELSE 'open' END
-            WHEN 2 THEN 'pending'
+            -- pending set by a reply the customer never got (undone: a
+            -- draft again; or its send failed): the customer still waits
+            WHEN 2 THEN CASE WHEN th.pending_unsent THEN 'open' ELSE 'pending' END
             WHEN 3 THEN 'solved'     -- a customer's mail reopens it
             WHEN 4 THEN 'closed'     -- spam
             ELSE 'open'
@@ -76,9 +78,11 @@ SELECT c.id::bigint                                         AS id,
            'imported', c.imported,
            'threads_count', c.threads_count,
            'last_reply_from', CASE c.last_reply_from WHEN 1 THEN 'customer'
-                                                     WHEN 2 THEN 'user' END)
+                                                     WHEN 2 THEN 'user' END,
+           'pending_unsent', coalesce(th.pending_unsent, false),
+           'unsent_replies', coalesce(th.unsent_replies, 0))
                                                             AS extra,
-       la.body::text                                        AS last_agent_body,
+       th.last_agent_body::text                             AS last_agent_body,
        lc.message_id::text                                  AS thread_message_id
   FROM public.conversations c
  CROSS JOIN (SELECT @SCHEMA@.freescout_timezone() AS tz) z
@@ -87,17 +91,36 @@ SELECT c.id::bigint                                         AS id,
   LEFT JOIN public.users u ON u.id = c.user_id
   LEFT JOIN LATERAL (
         -- replies are published threads: type 1 the customer's, type 2 a
-        -- user's message; notes (3), line items (4) and drafts are not
-        SELECT min(t.created_at) FILTER (WHERE t.type = 2 AND t.state = 2) AS first_agent,
-               max(t.created_at) FILTER (WHERE t.type = 2 AND t.state = 2) AS last_agent,
+        -- user's message; notes (3), line items (4) and drafts are not.  A
+        -- user's message counts as sent unless FreeScout could not send it:
+        -- the thread's send_status an error (2 send error, 5 delivery error,
+        -- 10 an error it retries), or the send log's newest row for the
+        -- customer's address an error (a recipient the server refused: the
+        -- thread then says accepted)
+        SELECT min(t.created_at) FILTER (WHERE t.sent)               AS first_agent,
+               max(t.created_at) FILTER (WHERE t.sent)               AS last_agent,
+               (array_agg(t.body ORDER BY t.created_at DESC, t.id DESC)
+                    FILTER (WHERE t.sent))[1]                        AS last_agent_body,
                max(t.created_at) FILTER (WHERE t.type = 1 AND t.state = 2) AS last_customer,
-               max(greatest(t.created_at, t.updated_at))                 AS last_change
-          FROM public.threads t
-         WHERE t.conversation_id = c.id) th ON true
-  LEFT JOIN LATERAL (
-        SELECT t.body FROM public.threads t
-         WHERE t.conversation_id = c.id AND t.type = 2 AND t.state = 2
-         ORDER BY t.created_at DESC, t.id DESC LIMIT 1) la ON true
+               max(greatest(t.created_at, t.updated_at))             AS last_change,
+               count(*) FILTER (WHERE t.type = 2 AND t.state = 2 AND NOT t.sent) AS unsent_replies,
+               -- the thread that last set the status pending: a reply that
+               -- is a draft again (undo keeps the status it set) or was not
+               -- sent, rather than a sent reply, a note or a status change
+               (array_agg(t.type = 2 AND NOT t.sent ORDER BY t.created_at DESC, t.id DESC)
+                    FILTER (WHERE t.status = 2 AND (t.state = 2 AND t.type IN (2, 3, 4)
+                                                    OR t.state = 1 AND t.type = 2)))[1]
+                                                                     AS pending_unsent
+          FROM (SELECT t.created_at, t.updated_at, t.id, t.type, t.state, t.status, t.body,
+                       t.type = 2 AND t.state = 2
+                       AND coalesce(t.send_status, 0) NOT IN (2, 5, 10)
+                       AND coalesce((SELECT sl.status NOT IN (2, 5, 10)
+                                       FROM public.send_logs sl
+                                      WHERE sl.thread_id = t.id AND sl.mail_type = 1
+                                        AND lower(sl.email) = lower(c.customer_email)
+                                      ORDER BY sl.id DESC LIMIT 1), true) AS sent
+                  FROM public.threads t
+                 WHERE t.conversation_id = c.id) t) th ON true
   LEFT JOIN LATERAL (
         -- the customer's latest mail: FreeScout keeps no Message-ID for a
         -- user's reply (it derives one from APP_KEY), and this one the
@@ -122,6 +145,12 @@ BEGIN
         IF TG_OP <> 'DELETE' THEN
             PERFORM pg_notify(@CHANNEL@, NEW.id::text);
         END IF;
+    ELSIF TG_TABLE_NAME = 'send_logs' THEN
+        -- a reply's send failed (or a retry got through)
+        IF TG_OP <> 'DELETE' AND NEW.thread_id IS NOT NULL THEN
+            PERFORM pg_notify(@CHANNEL@, t.conversation_id::text)
+               FROM public.threads t WHERE t.id = NEW.thread_id;
+        END IF;
     ELSE
         -- threads: a thread moved by a merge moves both conversations
         IF TG_OP <> 'INSERT' THEN
@@ -141,4 +170,8 @@ CREATE TRIGGER wafa_notify AFTER INSERT OR UPDATE OR DELETE ON public.conversati
 
 DROP TRIGGER IF EXISTS wafa_notify ON public.threads;
 CREATE TRIGGER wafa_notify AFTER INSERT OR UPDATE OR DELETE ON public.threads
+    FOR EACH ROW EXECUTE FUNCTION @SCHEMA@.notify_freescout();
+
+DROP TRIGGER IF EXISTS wafa_notify ON public.send_logs;
+CREATE TRIGGER wafa_notify AFTER INSERT OR UPDATE ON public.send_logs
     FOR EACH ROW EXECUTE FUNCTION @SCHEMA@.notify_freescout();

@@ -4,6 +4,7 @@
 -- APP_TIMEZONE, so that uninstalling and installing again (an upgrade) does
 -- not silently fall back to UTC.  `--purge` drops it with wafa's schema; by
 -- hand: DROP FUNCTION wafa.freescout_timezone();
+DROP TRIGGER IF EXISTS wafa_notify ON public.send_logs;
 DROP TRIGGER IF EXISTS wafa_notify ON public.threads;
 DROP TRIGGER IF EXISTS wafa_notify ON public.conversations;
 DROP VIEW IF EXISTS @SCHEMA@.tickets;

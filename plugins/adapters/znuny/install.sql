@@ -77,6 +77,12 @@ SELECT t.id,
                    WHERE h.ticket_id = t.id
                      AND ht.name IN ('StateUpdate', 'NewTicket')
                      AND hst.name IN ('closed', 'merged', 'removed')
+                     -- not a row a merge moved in from another ticket: a
+                     -- merge moves every history row with an article id
+                     -- (a reply's StateUpdate has one) and rewrites its
+                     -- change_time to the merge's time; Znuny writes both
+                     -- times alike otherwise
+                     AND h.change_time <= h.create_time
                      -- since the last time it was not closed (a reopen)
                      AND h.id > coalesce((
                          SELECT max(h2.id)
@@ -86,7 +92,8 @@ SELECT t.id,
                            JOIN public.ticket_state_type hst2 ON hst2.id = hs2.type_id
                           WHERE h2.ticket_id = t.id
                             AND ht2.name IN ('StateUpdate', 'NewTicket')
-                            AND hst2.name NOT IN ('closed', 'merged', 'removed')), 0))
+                            AND hst2.name NOT IN ('closed', 'merged', 'removed')
+                            AND h2.change_time <= h2.create_time), 0))
                  AT TIME ZONE @SCHEMA@.znuny_time_zone()
        END AS solved_at,
        -- the pending date: Unix seconds, 0 for none; meaningful while pending
