@@ -886,6 +886,67 @@ static int64_t target_of(const struct wafa_rule *rule, const struct wafa_ticket 
 	return rule->target_ms[WAFA_P_DEFAULT];
 }
 
+/* What a call passes to a rule: the function and its arguments, pushed in a
+ * protected call, since the pushes allocate and an allocation that fails
+ * outside lua_pcall aborts the process. */
+struct call_args {
+	int ref;
+	struct wafa_ticket *t;
+	const struct wafa_rule *rule;
+	const struct wafa_phase *ph;
+	const struct wafa_firing *f;
+	const struct wafa_customer *c;
+	int64_t instance; /* an offer's */
+};
+
+static void push_customer(lua_State *L, const struct wafa_customer *c);
+static void push_firing(lua_State *L, const struct wafa_rule *rule, const struct wafa_phase *ph,
+                        const struct wafa_firing *f);
+
+static int push_call_args(lua_State *L)
+{
+	const struct call_args *a = lua_touserdata(L, 1);
+
+	lua_pop(L, 1);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, a->ref);
+	if (a->t)
+		wafa_ticket_push(L, a->t);
+	if (a->c)
+		push_customer(L, a->c);
+	if (a->f) {
+		push_firing(L, a->rule, a->ph, a->f);
+	} else if (a->ph) {
+		lua_createtable(L, 0, 4);
+		lua_pushstring(L, a->rule->name);
+		lua_setfield(L, -2, "rule");
+		lua_pushstring(L, "offer");
+		lua_setfield(L, -2, "kind");
+		lua_pushstring(L, a->ph->name);
+		lua_setfield(L, -2, "phase");
+		lua_pushinteger(L, (lua_Integer)a->instance);
+		lua_setfield(L, -2, "instance");
+	}
+	return lua_gettop(L);
+}
+
+/* Pushes a's function and arguments, then calls it in the sandbox. */
+static int call_rule(struct wafa_rules *r, const struct call_args *a, int nresults, char *why,
+                     size_t whylen)
+{
+	lua_State *L = wafa_sandbox_state(r->sb);
+	int top = lua_gettop(L);
+
+	lua_pushcfunction(L, push_call_args);
+	lua_pushlightuserdata(L, (void *)a);
+	if (lua_pcall(L, 1, LUA_MULTRET, 0) != LUA_OK) {
+		lua_settop(L, top);
+		snprintf(why, whylen, "out of memory passing the data to the rule (the rules' memory "
+		                      "cap is set by [rules] memory)");
+		return -ENOMEM;
+	}
+	return wafa_sandbox_call(r->sb, lua_gettop(L) - top - 1, nresults, why, whylen);
+}
+
 /* Does the rule's when(t) hold?  An error counts as no, and is logged.  The
  * answer is kept until the ticket's data changes, so a firing or a
  * notification that changed nothing does not run every rule's when again. */
@@ -908,9 +969,8 @@ bool wafa_rules_applies(struct wafa_rules *r, int rule_i, struct wafa_ticket *t)
 	}
 	if (t->nwhen > (size_t)rule_i && t->when[rule_i])
 		return t->when[rule_i] == 2;
-	lua_rawgeti(L, LUA_REGISTRYINDEX, rule->when_ref);
-	wafa_ticket_push(L, t);
-	if (wafa_sandbox_call(r->sb, 1, 1, why, sizeof(why)) != 0) {
+	struct call_args a = { .ref = rule->when_ref, .t = t };
+	if (call_rule(r, &a, 1, why, sizeof(why)) != 0) {
 		wafa_log(WAFA_ERROR, "rules", "rule=%s ticket=%lld: when: %s", rule->name,
 		         (long long)t->id, why);
 		yes = false;
@@ -946,9 +1006,8 @@ static int64_t call_value(struct wafa_rules *r, int rule_i, struct wafa_ticket *
 	}
 	if (t->nvals > (size_t)rule->slot && t->vals[rule->slot] != INT64_MAX)
 		return t->vals[rule->slot];
-	lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
-	wafa_ticket_push(L, t);
-	if (wafa_sandbox_call(r->sb, 1, 1, why, sizeof(why)) != 0) {
+	struct call_args a = { .ref = ref, .t = t };
+	if (call_rule(r, &a, 1, why, sizeof(why)) != 0) {
 		wafa_log(WAFA_ERROR, "rules", "rule=%s ticket=%lld: %s: %s", rule->name,
 		         (long long)t->id, what, why);
 		wafa_metrics_rule_error(rule->name);
@@ -1062,10 +1121,8 @@ static int ask(struct wafa_rules *r, struct wafa_ticket *t, int rule_i, int phas
 
 	if (ref == LUA_NOREF)
 		return 0;
-	lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
-	wafa_ticket_push(L, t);
-	push_firing(L, rule, &rule->phases[phase], f);
-	if (wafa_sandbox_call(r->sb, 2, 1, why, sizeof(why)) != 0) {
+	struct call_args a = { .ref = ref, .t = t, .rule = rule, .ph = &rule->phases[phase], .f = f };
+	if (call_rule(r, &a, 1, why, sizeof(why)) != 0) {
 		wafa_log(WAFA_ERROR, "rules", "rule=%s ticket=%lld: %s: %s", rule->name,
 		         (long long)t->id, what, why);
 		wafa_metrics_rule_error(rule->name);
@@ -1127,9 +1184,8 @@ int wafa_rules_audience(struct wafa_rules *r, int rule_i, const struct wafa_cust
 	char why[512];
 	int yes;
 
-	lua_rawgeti(L, LUA_REGISTRYINDEX, rule->audience_ref);
-	push_customer(L, c);
-	if (wafa_sandbox_call(r->sb, 1, 1, why, sizeof(why)) != 0) {
+	struct call_args a = { .ref = rule->audience_ref, .c = c };
+	if (call_rule(r, &a, 1, why, sizeof(why)) != 0) {
 		wafa_log(WAFA_ERROR, "rules", "rule=%s customer=%s: audience: %s", rule->name, c->email,
 		         why);
 		wafa_metrics_rule_error(rule->name);
@@ -1144,24 +1200,14 @@ int wafa_rules_run_offer(struct wafa_rules *r, int rule_i, const struct wafa_cus
                          int64_t instance)
 {
 	const struct wafa_rule *rule = &r->rules[rule_i];
-	lua_State *L = wafa_sandbox_state(r->sb);
 	char why[512];
 	int err;
 
 	mails_clear(r);
-	lua_rawgeti(L, LUA_REGISTRYINDEX, rule->phases[0].fn_ref);
-	push_customer(L, c);
-	lua_createtable(L, 0, 4);
-	lua_pushstring(L, rule->name);
-	lua_setfield(L, -2, "rule");
-	lua_pushstring(L, "offer");
-	lua_setfield(L, -2, "kind");
-	lua_pushstring(L, rule->phases[0].name);
-	lua_setfield(L, -2, "phase");
-	lua_pushinteger(L, (lua_Integer)instance);
-	lua_setfield(L, -2, "instance");
+	struct call_args a = { .ref = rule->phases[0].fn_ref, .rule = rule, .ph = &rule->phases[0],
+		               .c = c, .instance = instance };
 	r->in_action = true;
-	err = wafa_sandbox_call(r->sb, 2, 0, why, sizeof(why));
+	err = call_rule(r, &a, 0, why, sizeof(why));
 	r->in_action = false;
 	if (err) {
 		wafa_log(WAFA_ERROR, "rules", "rule=%s customer=%s: on_due: %s", rule->name, c->email,
@@ -1177,16 +1223,13 @@ int wafa_rules_run(struct wafa_rules *r, struct wafa_ticket *t, int rule_i, int 
 {
 	const struct wafa_rule *rule = &r->rules[rule_i];
 	const struct wafa_phase *ph = &rule->phases[phase];
-	lua_State *L = wafa_sandbox_state(r->sb);
 	char why[512];
 	int err;
 
 	mails_clear(r);
-	lua_rawgeti(L, LUA_REGISTRYINDEX, ph->fn_ref);
-	wafa_ticket_push(L, t);
-	push_firing(L, rule, ph, f);
+	struct call_args a = { .ref = ph->fn_ref, .t = t, .rule = rule, .ph = ph, .f = f };
 	r->in_action = true;
-	err = wafa_sandbox_call(r->sb, 2, 0, why, sizeof(why));
+	err = call_rule(r, &a, 0, why, sizeof(why));
 	r->in_action = false;
 	if (err) {
 		wafa_log(WAFA_ERROR, "rules", "rule=%s ticket=%lld phase=%s: %s", rule->name,

@@ -347,6 +347,108 @@ static void when_runs_again_only_when_the_ticket_changes(void **state)
 	wafa_ticket_free(t);
 }
 
+/* Issue 17, 1: the library's metatables were reachable (getmetatable of an
+ * after step), so a rule could add a __gc to them, which Lua runs with hooks
+ * off, and pass data to another file through them; an __index on a
+ * metatable got a __gc past setmetatable's check. */
+static void no_finalizer_runs_and_library_metatables_are_hidden(void **state)
+{
+	struct wafa_sandbox *sb;
+	struct wafa_rules *r;
+	struct wafa_ticket *t = ticket();
+	char report[4096] = "";
+	FILE *out = fmemopen(report, sizeof(report), "w");
+
+	(void)state;
+	write_rule("a.lua",
+	           "gc_ran = 0\n"
+	           "local function fin() gc_ran = gc_ran + 1 end\n"
+	           "local step = after '1h' (function() end)\n"
+	           "local mt = getmetatable(step)\n"
+	           "if type(mt) == 'table' then mt.__gc = fin; mt.shared = 'from a.lua' end\n"
+	           "local sneaky = setmetatable({}, { __index = function(m, k)\n"
+	           "  if k == '__gc' then rawset(m, '__gc', fin) end end })\n"
+	           "pcall(setmetatable, {}, sneaky)\n"
+	           "pcall(setmetatable, {}, { __gc = fin })\n"
+	           "sla \"after\" { target = \"1s\", on_breach = { function() end, after \"2h\" (function() end) } }\n"
+	           SLA("churn", "for i = 1, 20000 do local x = after '1h' (function() end) "
+	                        "local y = setmetatable({}, sneaky) end\n"
+	                        "mail { to = 'x@example.com', subject = type(mt) }")
+	           SLA("count", "mail { to = 'x@example.com', subject = tostring(gc_ran) }"));
+	write_rule("b.lua", SLA("peek", "local mt = getmetatable(after '1h' (function() end))\n"
+	                                "mail { to = 'y@example.com', subject = "
+	                                "tostring(type(mt) == 'table' and mt.shared) }"));
+	assert_int_equal(wafa_sandbox_open(32 << 20, 100, &sb), 0);
+	assert_int_equal(wafa_rules_open(sb, &r), 0);
+	assert_int_equal(wafa_rules_load_dir(r, dir, out), 0);
+	fclose(out);
+	assert_string_equal(report, "");
+	/* the library still knows its own after steps */
+	assert_int_equal(r->rules[find_rule(r, "after")].nphases, 2);
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "churn"), 0, &F), 0);
+	assert_string_equal(r->mails[0].subject, "boolean");
+	lua_gc(wafa_sandbox_state(sb), LUA_GCCOLLECT);
+	lua_gc(wafa_sandbox_state(sb), LUA_GCCOLLECT);
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "count"), 0, &F), 0);
+	assert_string_equal(r->mails[0].subject, "0"); /* no finalizer ever ran */
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "peek"), 0, &F), 0);
+	assert_string_equal(r->mails[0].subject, "false");
+	wafa_rules_close(r);
+	wafa_sandbox_close(sb);
+	wafa_ticket_free(t);
+}
+
+/* Issue 17, 2: a when that filled the state to the cap made the next
+ * ticket's push fail outside lua_pcall: abort(), every restart.  Now the
+ * host has headroom, pushes are protected, and a rule that hit the cap is
+ * stopped even when its own pcall caught the error. */
+static void a_rule_at_the_memory_cap_is_stopped_not_the_host(void **state)
+{
+	struct wafa_sandbox *sb;
+	struct wafa_rules *r;
+	struct wafa_ticket *t = ticket();
+	static char big[300 * 1024];
+
+	(void)state;
+	memset(big, 'x', sizeof(big) - 1);
+	write_rule("a.lua", "local cache = {}\n"
+	                    "sla \"hog\" { target = \"1h\", when = function(t)\n"
+	                    "  pcall(function() while true do cache[#cache + 1] = ('x'):rep(1000) .. #cache end end)\n"
+	                    "  return true end,\n"
+	                    "  on_breach = function(t, s) pcall(function() local u = {} "
+	                    "while true do u[#u + 1] = ('y'):rep(1000) .. #u end end) end }\n"
+	                    SLA("fine", "mail { to = 'x@example.com', subject = #t.subject .. '' }"));
+	assert_int_equal(wafa_sandbox_open(4 << 20, 1000, &sb), 0);
+	assert_int_equal(wafa_rules_open(sb, &r), 0);
+	assert_int_equal(wafa_rules_load_dir(r, dir, stderr), 0);
+	int hog = find_rule(r, "hog");
+	/* the cap is hit inside the rule's own pcall: still stopped */
+	assert_false(wafa_rules_applies(r, hog, t));
+	for (int i = 0; i < 3; i++) {
+		struct wafa_ticket *next = ticket();
+		next->id = 43 + i;
+		next->str[WAFA_T_SUBJECT] = big; /* a long customer text to push */
+		assert_false(wafa_rules_applies(r, hog, next));
+		assert_int_equal(wafa_rules_run(r, next, hog, 0, &F), -ENOMEM);
+		/* another rule may find room or not; either way it returns */
+		int e = wafa_rules_run(r, next, find_rule(r, "fine"), 0, &F);
+		assert_true(e == 0 || e == -ENOMEM);
+		wafa_ticket_free(next);
+	}
+	/* the host is alive; after a reload the state is usable again */
+	wafa_rules_close(r);
+	wafa_sandbox_close(sb);
+	assert_int_equal(wafa_sandbox_open(4 << 20, 1000, &sb), 0);
+	assert_int_equal(wafa_rules_open(sb, &r), 0);
+	assert_int_equal(wafa_rules_load_dir(r, dir, stderr), 0);
+	t->str[WAFA_T_SUBJECT] = big;
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "fine"), 0, &F), 0);
+	assert_string_equal(r->mails[0].subject, "307199");
+	wafa_rules_close(r);
+	wafa_sandbox_close(sb);
+	wafa_ticket_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -355,6 +457,8 @@ int main(void)
 		cmocka_unit_test_setup(calendar_and_promise_mistakes_are_reported, clear_dir),
 		cmocka_unit_test_setup(deadlines_follow_the_declaration, clear_dir),
 		cmocka_unit_test_setup(when_runs_again_only_when_the_ticket_changes, clear_dir),
+		cmocka_unit_test_setup(no_finalizer_runs_and_library_metatables_are_hidden, clear_dir),
+		cmocka_unit_test_setup(a_rule_at_the_memory_cap_is_stopped_not_the_host, clear_dir),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
