@@ -1,7 +1,6 @@
 #include "sandbox.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdbool.h>
 #include <lauxlib.h>
 #include <lualib.h>
@@ -11,6 +10,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "pattern.h"
 
 #define HOOK_EVERY 1000 /* instructions between clock checks */
 #define MAX_RULE_FILE (1024 * 1024)
@@ -181,75 +181,20 @@ static int sandbox_xpcall(lua_State *L)
 	return sandbox_xpcall_finish(L, status, 0);
 }
 
-/* Lua patterns backtrack, and the instruction hook never fires inside C:
- * string.find(("a"):rep(500), ".-.-.-b") ran 21 s.  Each unbounded
- * quantifier (*, +, -) can multiply the work by the subject's length, so a
- * pattern with q of them on a subject of n bytes is refused when n^q is
- * too large. */
-#define PATTERN_WORK_MAX 1e7
-
-static int quantifiers(const char *p, size_t len)
+/* Called by the pattern matcher every few thousand steps: the hook never
+ * fires inside C, so a costly pattern is charged to the budget here, as it
+ * runs (s:find("a*b") on 200 KB of "a" ran over a minute). */
+static void budget_check(lua_State *L)
 {
-	int q = 0;
-	bool in_set = false;
+	struct wafa_sandbox *sb = *(struct wafa_sandbox **)lua_getextraspace(L);
 
-	for (size_t i = 0; i < len; i++) {
-		if (p[i] == '%') {
-			i++; /* an escape: %a, %%, %b() and %f[] take what follows */
-			if (i < len && (p[i] == 'b'))
-				i += 2;
-			continue;
-		}
-		if (in_set) {
-			in_set = p[i] != ']';
-			continue;
-		}
-		if (p[i] == '[') {
-			in_set = true;
-			if (i + 1 < len && p[i + 1] == '^')
-				i++;
-			if (i + 1 < len && p[i + 1] == ']')
-				i++; /* a ']' first in a set is literal */
-			continue;
-		}
-		if (i > 0 && (p[i] == '*' || p[i] == '+' || p[i] == '-'))
-			q++;
-	}
-	return q;
-}
-
-static int guarded_pattern_call(lua_State *L)
-{
-	size_t n, plen;
-	const char *pattern;
-
-	luaL_checklstring(L, 1, &n);
-	pattern = luaL_checklstring(L, 2, &plen);
-	/* string.find(s, p, init, true) is a plain search */
-	bool plain = lua_toboolean(L, 4) && lua_tocfunction(L, lua_upvalueindex(2)) != NULL;
-	if (!plain) {
-		int q = quantifiers(pattern, plen);
-		if (q >= 2 && pow((double)n, q) > PATTERN_WORK_MAX)
-			return luaL_error(L, "pattern \"%s\" is too costly for a subject of %I bytes: "
-			                     "use fewer '*', '+' and '-', or a shorter subject",
-			                  pattern, (lua_Integer)n);
-	}
-	lua_pushvalue(L, lua_upvalueindex(1));
-	lua_insert(L, 1);
-	lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-	return lua_gettop(L);
-}
-
-/* Replaces string[name] with a guard around it. */
-static void guard_pattern_function(lua_State *L, int string_table, const char *name, bool has_plain)
-{
-	lua_getfield(L, string_table, name);
-	if (has_plain)
-		lua_pushcfunction(L, guarded_pattern_call); /* a marker: non-NULL means "has plain" */
-	else
-		lua_pushnil(L);
-	lua_pushcclosure(L, guarded_pattern_call, 2);
-	lua_setfield(L, string_table, name);
+	if (!sb->in_call)
+		return;
+	if (!sb->expired && mono_ms() < sb->stop_at)
+		return;
+	sb->expired = 1;
+	lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+	luaL_error(L, "instruction budget of %I ms exceeded", (lua_Integer)sb->budget_ms);
 }
 
 static const char *const base_allowed[] = {
@@ -270,10 +215,7 @@ static int setup(lua_State *L)
 	lua_settop(L, 0);
 
 	lua_getglobal(L, LUA_STRLIBNAME);
-	guard_pattern_function(L, 1, "find", true);
-	guard_pattern_function(L, 1, "match", false);
-	guard_pattern_function(L, 1, "gmatch", false);
-	guard_pattern_function(L, 1, "gsub", false);
+	wafa__pattern_install(L, 1, budget_check);
 	lua_settop(L, 0);
 
 	/* Strings' metatable leads to the shared string table: hide it. */
