@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "duration.h"
 #include "log.h"
+#include "message.h"
 #include "metrics.h"
 #include "prelude.inc"
 #include "zone.h"
@@ -252,8 +253,9 @@ static int api_mail(lua_State *L)
 	mail_free(slot);
 	*slot = m;
 	slot->to = mail_field(L, "to", true, true, 2000);
-	if (!strchr(slot->to, '@'))
-		return luaL_error(L, "mail: \"to\" = \"%s\" is not a mail address", slot->to);
+	const char *bad;
+	if (!wafa_message_one_mailbox(slot->to, &bad))
+		return luaL_error(L, "mail: \"to\" = \"%s\" %s", slot->to, bad);
 	slot->template = mail_field(L, "template", false, true, 64);
 	if (slot->template && !plain_name(slot->template))
 		return luaL_error(L, "mail: template \"%s\": a name of letters, digits, - and _ "
@@ -339,6 +341,21 @@ static int format_date(lua_State *L, enum wafa_datefmt_style style)
 	return 1;
 }
 
+/* wafa.address(name, email): one mailbox with the name quoted, for a rule
+ * that would write name .. " <" .. email .. ">" (a name like
+ * 'Mallory <m@evil.example>, "Real' then named two mailboxes). */
+static int api_address(lua_State *L)
+{
+	const char *name = luaL_optstring(L, 1, NULL), *email = luaL_checkstring(L, 2), *why;
+	char *box = wafa_message_mailbox(name, email, &why);
+
+	if (!box)
+		return luaL_error(L, "wafa.address: \"%s\" %s", email, why);
+	lua_pushstring(L, box);
+	free(box);
+	return 1;
+}
+
 static int api_date(lua_State *L)
 {
 	return format_date(L, WAFA_DATE);
@@ -404,6 +421,8 @@ static int load_prelude(lua_State *L)
 	lua_setfield(L, -2, "date");
 	lua_pushcfunction(L, api_datetime);
 	lua_setfield(L, -2, "datetime");
+	lua_pushcfunction(L, api_address);
+	lua_setfield(L, -2, "address");
 	lua_newuserdatauv(L, 0, 0);
 	lua_createtable(L, 0, 3);
 	lua_pushvalue(L, -3);

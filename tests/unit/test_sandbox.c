@@ -496,6 +496,42 @@ static void patterns_are_charged_to_the_budget(void **state)
 	wafa_ticket_free(t);
 }
 
+/* Issue 17, 5: customer_email = "cust@example.com, spam1@evil.example" sent
+ * the mail to both; a name like 'Mallory <m@evil.example>, "Real' put
+ * into name .. " <" .. email .. ">" sent Real's survey to Mallory. */
+static void to_is_one_mailbox(void **state)
+{
+	struct wafa_sandbox *sb;
+	struct wafa_rules *r;
+	struct wafa_ticket *t = ticket();
+	static char list[] = "cust@example.com, spam1@evil.example", real[] = "real@example.com",
+	            mallory[] = "Mallory <mallory@evil.example>, \"Real";
+
+	(void)state;
+	write_rule("a.lua", SLA("plain", "mail { to = t.customer_email, subject = 'x' }")
+	                    SLA("built", "mail { to = t.customer_name .. ' <' .. t.customer_email .. '>', subject = 'x' }")
+	                    SLA("address", "mail { to = wafa.address(t.customer_name, t.customer_email), subject = 'x' }"));
+	assert_int_equal(wafa_sandbox_open(32 << 20, 1000, &sb), 0);
+	assert_int_equal(wafa_rules_open(sb, &r), 0);
+	assert_int_equal(wafa_rules_load_dir(r, dir, stderr), 0);
+	t->str[WAFA_T_CUSTOMER_EMAIL] = list;
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "plain"), 0, &F), -EINVAL);
+	assert_int_equal(r->nmails, 0);
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "address"), 0, &F), -EINVAL);
+	t->str[WAFA_T_CUSTOMER_EMAIL] = real;
+	t->str[WAFA_T_CUSTOMER_NAME] = mallory;
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "built"), 0, &F), -EINVAL);
+	assert_int_equal(r->nmails, 0);
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "address"), 0, &F), 0);
+	assert_int_equal(r->nmails, 1);
+	assert_string_equal(r->mails[0].to, "\"Mallory <mallory@evil.example>, \\\"Real\" <real@example.com>");
+	wafa_rules_close(r);
+	wafa_sandbox_close(sb);
+	t->str[WAFA_T_CUSTOMER_EMAIL] = NULL;
+	t->str[WAFA_T_CUSTOMER_NAME] = NULL;
+	wafa_ticket_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -507,6 +543,7 @@ int main(void)
 		cmocka_unit_test_setup(no_finalizer_runs_and_library_metatables_are_hidden, clear_dir),
 		cmocka_unit_test_setup(a_rule_at_the_memory_cap_is_stopped_not_the_host, clear_dir),
 		cmocka_unit_test_setup(patterns_are_charged_to_the_budget, clear_dir),
+		cmocka_unit_test_setup(to_is_one_mailbox, clear_dir),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
