@@ -109,17 +109,37 @@ def main():
         w.stop()
         return
 
-    # --- a score, then another score for the same mail
-    s4 = http(base + "/s/" + mint(key, "s", ar, "layla@example.com", 4))
-    is_(s4.status, 200, "a survey click answers 200", diag=lambda: repr(s4) + w.log()[-2000:])
-    is_(surveys(), [[str(ar), "1", "survey", "layla@example.com", "4", None, "t"]],
-        "the click recorded one row, with the mail's ticket and rule")
+    # --- /health and /metrics at their exact paths only
+    for path, want in (("/health", 200), ("/wafa/health", 200), ("/metrics", 200),
+                       ("/wafa/metrics", 200), ("/a/b/metrics", 404), ("/wafa/x/health", 404),
+                       ("/s/metrics", 404), ("/wafa/metricsx", 404)):
+        got = http("http://127.0.0.1:%d%s" % (port, path))
+        ok(got.status == want and (want == 404) == ("wafa_" not in got.text and
+                                                     got.text != "ok\n"),
+           "%s answers %d" % (path, want), diag=lambda: repr(got))
+
+    # --- a survey link: a GET (a mail scanner's too) shows the score chosen
+    # and one button, and records nothing; the button's POST records
+    u4 = base + "/s/" + mint(key, "s", ar, "layla@example.com", 4)
+    s4 = http(u4)
+    is_(s4.status, 200, "a survey link's GET answers 200", diag=lambda: repr(s4) + w.log()[-2000:])
+    is_(surveys(), [], "a GET records nothing (scanners open every link)")
     ok('<html lang="ar" dir="rtl">' in s4.text, "the Arabic page has lang=\"ar\" dir=\"rtl\"",
        diag=s4.text[:400])
-    ok("★★★★☆" in s4.text and "٤ من ٥" in s4.text and "شكرًا" in s4.text,
-       "it thanks and shows 4 of 5 (stars, Arabic digits)", diag=s4.text)
+    ok("★★★★☆" in s4.text and "٤ من ٥" in s4.text and s4.text.count("<button") == 1,
+       "it shows 4 of 5 chosen (stars, Arabic digits) and one button", diag=s4.text)
     ok('<form method="post"' in s4.text and 'name="comment"' in s4.text,
-       "it offers a comment box that posts back", diag=s4.text)
+       "with a comment box, in a form that posts back", diag=s4.text)
+    e = http(u4, b"", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    ok(e.status == 200 and "<button" in e.text and surveys() == [],
+       "a POST without the form's field (a scanner's) shows the page and records nothing",
+       diag=lambda: repr(e))
+    s4 = http(u4, {"comment": ""})
+    is_(s4.status, 200, "the button (an empty comment) answers 200", diag=lambda: repr(s4))
+    is_(surveys(), [[str(ar), "1", "survey", "layla@example.com", "4", None, "t"]],
+        "the button recorded one row, with the mail's ticket and rule")
+    ok("شكرًا" in s4.text and "٤ من ٥" in s4.text and "<form" not in s4.text,
+       "it thanks and shows 4 of 5", diag=s4.text)
     hd = s4.headers
     ok(hd.get("Content-Type") == "text/html; charset=utf-8" and
        hd.get("X-Content-Type-Options") == "nosniff" and
@@ -129,10 +149,10 @@ def main():
     ok("http:" not in s4.text and "https:" not in s4.text and "src=" not in s4.text,
        "the page loads nothing from elsewhere", diag=s4.text)
 
-    s2 = http(base + "/s/" + mint(key, "s", ar, "layla@example.com", 2))
-    is_(s2.status, 200, "a second click answers 200")
+    s2 = http(base + "/s/" + mint(key, "s", ar, "layla@example.com", 2), {"comment": ""})
+    is_(s2.status, 200, "a second score answers 200")
     rows = surveys()
-    ok(len(rows) == 1 and rows[0][4] == "2", "a second click updates the score: still one row",
+    ok(len(rows) == 1 and rows[0][4] == "2", "a second score updates the score: still one row",
        diag=repr(rows))
 
     # --- a comment
@@ -210,6 +230,10 @@ def main():
     ok("O&#39;Brien&amp;&quot;x&quot;@Example.com" in g.text and odd not in g.text,
        "the address on the page is escaped", diag=g.text)
     is_(optouts(), [], "unsubscribe GET records nothing")
+    for body in (b"", b"confirm=0", b"List-Unsubscribe=Two-Clicks", b"x=List-Unsubscribe=One-Click"):
+        p = http(u_url, body, headers={"Content-Type": "application/x-www-form-urlencoded"})
+        ok(p.status == 200 and "<button" in p.text and optouts() == [],
+           "a POST of %r shows the confirm page and records nothing" % body, diag=lambda: repr(p))
     p = http(u_url, {"confirm": "1"})
     is_(p.status, 200, "the confirm form's POST answers 200", diag=lambda: repr(p))
     is_(optouts(), [[odd.lower(), "link"]], "it records the opt-out, in lower case, source link")
