@@ -14,6 +14,9 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "log.h"
+#include "secret.h"
+
 #define MAC_LEN 32         /* SHA-256 */
 #define MAC_B64_LEN 43     /* base64url of 32 bytes, no padding */
 #define KEY_MIN 32
@@ -141,19 +144,15 @@ int wafa_token_key_load(const char *path, unsigned char **key, size_t *keylen)
 {
 	unsigned char *buf = NULL;
 	size_t n = 0;
-	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
 
 	*key = NULL;
 	*keylen = 0;
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) != 0) {
-		err = -errno;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		err = -EINVAL;
+	char why[600];
+	if ((err = wafa_secret_check(fd, path, why, sizeof(why))) != 0) {
+		wafa_log(WAFA_ERROR, "web", "[web] key_file %s", why);
 		goto out;
 	}
 	buf = malloc(KEY_MAX + 1);

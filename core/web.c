@@ -1344,7 +1344,6 @@ int wafa_web_open(uv_loop_t *loop, const struct wafa_config *cfg, struct wafa_pg
 	struct sockaddr_storage ss;
 	socklen_t sslen = 0;
 	const union MHD_DaemonInfo *info;
-	struct stat st;
 	int fd = -1, err;
 	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 
@@ -1368,16 +1367,15 @@ int wafa_web_open(uv_loop_t *loop, const struct wafa_config *cfg, struct wafa_pg
 	w->pg = pg;
 	base_path(cfg->web_base_url, w->base_path, sizeof(w->base_path));
 	if ((err = wafa_token_key_load(cfg->web_key_file, &w->key, &w->keylen)) != 0) {
+		/* a key others can read is refused (logged with the chmod to run):
+		 * anyone who reads it can forge links */
 		wafa_log(WAFA_ERROR, "web", "[web] key_file %s: %s", cfg->web_key_file,
 		         err == -EINVAL ? "too short: it needs at least 32 bytes of random "
 		                          "(head -c 32 /dev/urandom | base64 > FILE)"
-		                        : wafa_strerror(err));
+		         : err == -EPERM ? "refused: group or others can read it (see above)"
+		                         : wafa_strerror(err));
 		goto fail;
 	}
-	if (stat(cfg->web_key_file, &st) == 0 && (st.st_mode & 077))
-		wafa_log(WAFA_WARN, "web", "[web] key_file %s can be read by others (mode %03o): "
-		         "anyone who reads it can forge links; chmod 600 it", cfg->web_key_file,
-		         (unsigned)(st.st_mode & 0777));
 	if ((err = listen_on(&ss, sslen, &fd)) != 0) {
 		wafa_log(WAFA_ERROR, "web", "[web] listen = %s: %s", cfg->web_listen,
 		         wafa_strerror(err));

@@ -91,6 +91,7 @@ def main():
     keyfile = os.path.join(pg.sockdir, "link.key")
     with open(keyfile, "w") as f:
         f.write(secrets.token_hex(32) + "\n")
+    os.chmod(keyfile, 0o600)  # a key others can read is refused
     # the helpdesk's thread Message-ID, an optional column of the view
     pg.psql("CREATE VIEW tickets_threaded AS SELECT v.*, '<thread-' || v.id || "
             "'@helpdesk.example>' AS thread_message_id FROM wafa_tickets v")

@@ -259,5 +259,20 @@ def main():
     ok(w.running, "wafa is still running", diag=lambda: w.log()[-3000:])
     w.stop_ok()
 
+    # --- a key file its group or anyone can read is refused, with the chmod
+    r = w.command("doctor", timeout=60)
+    ok("ok   secret        [web] key_file %s is readable by its owner only" % key_path in r.stdout,
+       "doctor: the key file is private", diag=show(r))
+    for mode, who in ((0o640, "its group"), (0o644, "anyone")):
+        os.chmod(key_path, mode)
+        r = w.command("doctor", timeout=60)
+        ok(r.returncode != 0 and "FAIL secret        [web] key_file %s can be read by %s (mode %03o)"
+           % (key_path, who, mode) in r.stdout and "run chmod 600 %s" % key_path in r.stdout,
+           "doctor fails a key file of mode %03o and says to chmod 600" % mode, diag=show(r))
+        r = w.command("run", timeout=30)
+        ok(r.returncode != 0 and "chmod 600 %s" % key_path in r.stderr,
+           "wafa run refuses a key file of mode %03o, saying what to run" % mode, diag=show(r))
+    os.chmod(key_path, 0o600)
+
 
 run(main)

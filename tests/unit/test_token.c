@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -408,6 +409,15 @@ static void key_files(void **state)
 	assert_int_equal(len, sizeof(bin));
 	assert_memory_equal(key, bin, sizeof(bin));
 	free(key);
+	unlink(path);
+	free(path);
+	/* a key its group or anyone can read is refused (issue 17, 9) */
+	path = write_file("0123456789abcdef0123456789abcdef\n", 33);
+	assert_int_equal(chmod(path, 0640), 0);
+	assert_int_equal(wafa_token_key_load(path, &key, &len), -EPERM);
+	assert_null(key);
+	assert_int_equal(chmod(path, 0604), 0);
+	assert_int_equal(wafa_token_key_load(path, &key, &len), -EPERM);
 	unlink(path);
 	free(path);
 	/* missing, a directory */
