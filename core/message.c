@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "template.h"
+
 void wafa_message_init(void)
 {
 	static int done;
@@ -102,20 +104,6 @@ bool wafa_message_one_mailbox(const char *to, const char **why)
 	return addr_spec(lt + 1, (size_t)(to + n - 1 - lt - 1), why);
 }
 
-/* Is the UTF-8 sequence at s a bidi control (U+202A-202E, U+2066-2069,
- * U+200E, U+200F, U+061C)?  Its length, or 0. */
-static size_t bidi_control(const unsigned char *s)
-{
-	if (s[0] == 0xe2 && s[1] == 0x80 && (s[2] == 0x8e || s[2] == 0x8f ||
-	                                     (s[2] >= 0xaa && s[2] <= 0xae)))
-		return 3;
-	if (s[0] == 0xe2 && s[1] == 0x81 && s[2] >= 0xa6 && s[2] <= 0xa9)
-		return 3;
-	if (s[0] == 0xd8 && s[1] == 0x9c)
-		return 2;
-	return 0;
-}
-
 char *wafa_message_mailbox(const char *name, const char *email, const char **why)
 {
 	size_t n = strlen(email);
@@ -133,18 +121,21 @@ char *wafa_message_mailbox(const char *name, const char *email, const char **why
 	o = out;
 	if (*name) {
 		*o++ = '"';
-		for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
-			size_t skip = bidi_control(p);
-			if (skip) {
-				p += skip - 1;
-				continue;
-			}
+		char *bare = strdup(name);
+		if (!bare) {
+			free(out);
+			*why = "out of memory";
+			return NULL;
+		}
+		wafa_template_strip_bidi(bare);
+		for (const unsigned char *p = (const unsigned char *)bare; *p; p++) {
 			if (*p < ' ' || *p == 0x7f)
 				continue;
 			if (*p == '"' || *p == '\\')
 				*o++ = '\\';
 			*o++ = (char)*p;
 		}
+		free(bare);
 		*o++ = '"';
 		*o++ = ' ';
 	}
@@ -364,6 +355,7 @@ int wafa_message_build(const struct wafa_message_in *in, struct wafa_message *ou
 	}
 	/* no header may carry CR or LF from rule data */
 	clean_subject = one_line(in->subject);
+	wafa_template_strip_bidi(clean_subject);
 
 	msg = g_mime_message_new(TRUE);
 	internet_address_list_append(g_mime_message_get_from(msg), from_list);

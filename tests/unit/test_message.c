@@ -404,6 +404,28 @@ static void one_mailbox_only(void **state)
 	assert_null(wafa_message_mailbox("x", "a@example.com, b@example.com", &why));
 }
 
+/* Issue 17, 11: a subject's bidi controls are dropped. */
+static void subject_loses_bidi_controls(void **state)
+{
+	struct wafa_message m;
+	char err[256];
+
+	(void)state;
+	wafa_message_init();
+	assert_int_equal(wafa_message_render("w@example.com", "a@example.com",
+	                                     "Invoice \xe2\x80\xae" "fdp.exe \xe2\x81\xa7x\xe2\x81\xa9",
+	                                     "b", "k", 0, &m, err, sizeof(err)), 0);
+	GMimeStream *st = g_mime_stream_mem_new_with_buffer(m.data, m.len);
+	GMimeParser *parser = g_mime_parser_new_with_stream(st);
+	GMimeMessage *msg = g_mime_parser_construct_message(parser, NULL);
+	assert_non_null(msg);
+	assert_string_equal(g_mime_message_get_subject(msg), "Invoice fdp.exe x");
+	g_object_unref(msg);
+	g_object_unref(parser);
+	g_object_unref(st);
+	wafa_message_free(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -414,6 +436,7 @@ int main(void)
 		cmocka_unit_test(text_only_without_html),
 		cmocka_unit_test(new_headers_cannot_inject),
 		cmocka_unit_test(one_mailbox_only),
+		cmocka_unit_test(subject_loses_bidi_controls),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
