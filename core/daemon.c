@@ -643,6 +643,8 @@ static void compact_ids(struct daemon *d)
 {
 	size_t n = 0;
 
+	if (d->nids < 2)
+		return; /* nothing to sort (and d->ids may be NULL: qsort wants a base) */
 	qsort(d->ids, d->nids, sizeof(*d->ids), by_id);
 	for (size_t i = 0; i < d->nids; i++)
 		if (n == 0 || d->ids[i] != d->ids[n - 1])
