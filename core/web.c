@@ -31,31 +31,36 @@
 
 /* A score: recorded, or updated by a repeated click.  No row: no such mail. */
 static const char score_sql[] =
-	"WITH m AS (SELECT id, ticket_id, rule, locale FROM outbox WHERE id = $1::bigint),\n"
+	"WITH m AS (SELECT id, ticket_id, rule, locale, mail_address(rcpt) AS email FROM outbox\n"
+	"           WHERE id = $1::bigint),\n"
 	"s AS (INSERT INTO survey (mail_id, ticket_id, rule, email, score)\n"
-	"      SELECT id, ticket_id, rule, $2::text, $3::integer FROM m\n"
+	"      SELECT id, ticket_id, rule, email, $2::integer FROM m\n"
 	"      ON CONFLICT (mail_id) DO UPDATE SET score = excluded.score, updated_at = now()\n"
 	"      RETURNING mail_id)\n"
-	"SELECT m.locale, (SELECT count(*) FROM s) FROM m";
+	"SELECT m.locale, (SELECT count(*) FROM s), m.email FROM m";
 
 /* A score with a comment: both as sent (the form's score is the token's). */
 static const char comment_sql[] =
-	"WITH m AS (SELECT id, ticket_id, rule, locale FROM outbox WHERE id = $1::bigint),\n"
+	"WITH m AS (SELECT id, ticket_id, rule, locale, mail_address(rcpt) AS email FROM outbox\n"
+	"           WHERE id = $1::bigint),\n"
 	"s AS (INSERT INTO survey (mail_id, ticket_id, rule, email, score, comment)\n"
-	"      SELECT id, ticket_id, rule, $2::text, $3::integer, $4::text FROM m\n"
+	"      SELECT id, ticket_id, rule, email, $2::integer, $3::text FROM m\n"
 	"      ON CONFLICT (mail_id) DO UPDATE SET score = excluded.score,\n"
 	"                                          comment = excluded.comment, updated_at = now()\n"
 	"      RETURNING mail_id)\n"
-	"SELECT m.locale, (SELECT count(*) FROM s) FROM m";
+	"SELECT m.locale, (SELECT count(*) FROM s), m.email FROM m";
 
 /* The confirm page and the survey's choice page only need the language. */
-static const char locale_sql[] = "SELECT locale FROM outbox WHERE id = $1::bigint";
+static const char locale_sql[] =
+	"SELECT locale, NULL, mail_address(rcpt) FROM outbox WHERE id = $1::bigint";
 
-/* An opt-out is recorded even when the mail itself is gone: one row. */
+/* An opt-out for the mail's address (the link carries the mail's id, not the
+ * address).  No row: no such mail. */
 static const char optout_sql[] =
-	"WITH o AS (INSERT INTO optout (email, source) VALUES (lower($1::text), 'link')\n"
-	"           ON CONFLICT DO NOTHING RETURNING email)\n"
-	"SELECT (SELECT locale FROM outbox WHERE id = $2::bigint), (SELECT count(*) FROM o)";
+	"WITH m AS (SELECT locale, mail_address(rcpt) AS email FROM outbox WHERE id = $1::bigint),\n"
+	"o AS (INSERT INTO optout (email, source) SELECT email, 'link' FROM m\n"
+	"      ON CONFLICT DO NOTHING RETURNING email)\n"
+	"SELECT m.locale, (SELECT count(*) FROM o), m.email FROM m";
 
 /* For GET .../metrics: the age of the oldest queued mail (NULL: none). */
 static const char oldest_sql[] =
@@ -900,14 +905,18 @@ static void on_result(PGresult *res, void *arg)
 			wafa_log(WAFA_INFO, "web", "mail=%" PRId64 ": comment recorded", t->mail_id);
 			page = page_saved(l, &len);
 		}
+	} else if (PQntuples(res) == 0) {
+		wafa_log(WAFA_INFO, "web", "mail=%" PRId64 ": an unsubscribe link for a mail that is "
+		         "not in the outbox; nothing recorded", t->mail_id);
+		set_error(r, r->accept, E_UNKNOWN);
+		goto out;
 	} else if (r->action == A_CONFIRM) {
-		l = PQntuples(res) == 0 ? r->accept
-		                        : lang_of_locale(PQgetisnull(res, 0, 0) ? NULL
-		                                                                : PQgetvalue(res, 0, 0));
+		bare_address(PQgetvalue(res, 0, 2), r->email, sizeof(r->email));
+		l = lang_of_locale(PQgetisnull(res, 0, 0) ? NULL : PQgetvalue(res, 0, 0));
 		page = page_confirm(l, r->email, &len);
 	} else {
-		l = PQntuples(res) == 0 || PQgetisnull(res, 0, 0) ? EN
-		                                                  : lang_of_locale(PQgetvalue(res, 0, 0));
+		bare_address(PQgetvalue(res, 0, 2), r->email, sizeof(r->email));
+		l = PQgetisnull(res, 0, 0) ? EN : lang_of_locale(PQgetvalue(res, 0, 0));
 		wafa_log(WAFA_INFO, "web", "mail=%" PRId64 ": opt-out recorded%s", t->mail_id,
 		         PQntuples(res) && strcmp(PQgetvalue(res, 0, 1), "0") == 0 ? " (already there)"
 		                                                                   : "");
@@ -1031,10 +1040,9 @@ static enum MHD_Result ask(struct req *r, struct MHD_Connection *c)
 		}
 		sql = r->action == A_SCORE ? score_sql : comment_sql;
 		p[0] = id;
-		p[1] = r->email;
-		p[2] = score;
-		p[3] = comment;
-		n = r->action == A_SCORE ? 3 : 4;
+		p[1] = score;
+		p[2] = comment;
+		n = r->action == A_SCORE ? 2 : 3;
 		break;
 	case A_CHOOSE:
 	case A_CONFIRM:
@@ -1057,9 +1065,8 @@ static enum MHD_Result ask(struct req *r, struct MHD_Connection *c)
 			break;
 		}
 		sql = optout_sql;
-		p[0] = r->email;
-		p[1] = id;
-		n = 2;
+		p[0] = id;
+		n = 1;
 		break;
 	}
 	/* Suspended before the query goes out: pg may answer at once. */
@@ -1142,9 +1149,6 @@ static enum MHD_Result begin(struct req *r, struct MHD_Connection *c, const char
 		         "cut short); nothing recorded", method, seg[0]);
 		return reply_error(r, c, r->accept, E_INVALID);
 	}
-	bare_address(r->tok.email, r->email, sizeof(r->email));
-	if (!r->email[0])
-		return reply_error(r, c, r->accept, E_INVALID);
 	if (seg[0] == 's') {
 		/* a GET (a scanner's too) only shows the choice; a POST records */
 		r->action = get ? A_CHOOSE : A_COMMENT;
@@ -1465,12 +1469,12 @@ char *wafa_web_link(const struct wafa_config *cfg, const unsigned char *key, siz
 	size_t n;
 	char *out;
 
-	if (!base || !base[0] || !key || !email || strlen(email) >= sizeof(t.email))
+	(void)email; /* the listener reads the address from the outbox row */
+	if (!base || !base[0] || !key)
 		return NULL;
 	t.kind = kind;
 	t.expires = wafa_ms_to_s(wafa_clock_now_ms() + cfg->link_ttl_ms);
 	t.mail_id = mail_id;
-	strcpy(t.email, email);
 	t.score = score;
 	if (wafa_token_make(key, keylen, &t, tok) != 0)
 		return NULL;

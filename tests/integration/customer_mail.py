@@ -8,6 +8,7 @@ with one-click); the survey clicked in headless Chromium (score, thank-you
 page, comment, all stored, screenshots kept); an opt-out honoured at once;
 quiet hours holding a mail with its reason; offers over customers with no
 offer while a ticket is open; a missing template parked with its reason."""
+import base64
 import os
 import re
 import secrets
@@ -84,7 +85,7 @@ def html_part(msg):
 
 def main():
     require_wafa()
-    plan(27)
+    plan(28)
     pg = Postgres()
     sink = SmtpSink()
     port = free_port()
@@ -159,6 +160,14 @@ def main():
     links_all = set(u.rstrip(".,;") for u in re.findall(
         r'https?://[^\s"<>()]+', html + text + m.get_body(("plain",)).get_content() + unsub))
     links_all |= set(re.findall(r'href="([^"]+)"', html))
+    payloads = []
+    for u in sorted(links_all):
+        if "/wafa/" in u:
+            tok = u.rsplit("/", 1)[1].split(".")[0]
+            payloads.append(base64.urlsafe_b64decode(tok + "=" * (-len(tok) % 4)))
+    ok(len(payloads) >= 12 and all(b"@" not in p and b"example" not in p for p in payloads),
+       "the links carry the mail's id, not the customer's address (readable in base64)",
+       diag=repr(payloads))
     answers = [scan(u) for u in sorted(links_all) if "/wafa/" in u]
     answers += [scan(u, post=True) for u in sorted(links_all) if "/wafa/" in u]
     rows = pg.psql("SELECT (SELECT count(*) FROM wafa.survey), (SELECT count(*) FROM wafa.optout)")

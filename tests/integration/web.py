@@ -26,11 +26,17 @@ def b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def mint(key, kind, mail_id, email, score=0, expires=None):
-    """base64url(payload) "." base64url(HMAC-SHA256(key, payload))."""
+def mint(key, kind, mail_id, email, score=0, expires=None, version=2):
+    """base64url(payload) "." base64url(HMAC-SHA256(key, payload)).  v2 has no
+    address (the listener reads the mail's from the outbox; email is unused);
+    v1, of links already sent, has it."""
     if expires is None:
         expires = int(time.time()) + 3600
-    payload = ("v1|%s|%d|%d|%s|%d" % (kind, expires, mail_id, email, score)).encode("utf-8")
+    if version == 1:
+        payload = "v1|%s|%d|%d|%s|%d" % (kind, expires, mail_id, email, score)
+    else:
+        payload = "v2|%s|%d|%d|%d" % (kind, expires, mail_id, score)
+    payload = payload.encode("utf-8")
     return b64url(payload) + "." + b64url(hmac.new(key, payload, hashlib.sha256).digest())
 
 
@@ -89,6 +95,7 @@ def main():
     ar = sent_mail(1, "ar-EG", "Layla Haddad <layla@example.com>")
     fa = sent_mail(2, "fa-IR", "omid@example.com")
     en = sent_mail(3, None, "jo@example.com")
+    odd_mail = sent_mail(4, "ar-EG", "O'Brien&\"x\"@Example.com")
 
     def surveys():
         return pg.psql("SELECT mail_id, ticket_id, rule, email, score, comment,"
@@ -193,8 +200,7 @@ def main():
     # --- links that do not verify, and other bad requests: nothing recorded
     good = mint(key, "s", en, "jo@example.com", 5)
     payload, sig = good.split(".")
-    altered = b64url(("v1|s|%d|%d|jo@example.com|1" % (int(time.time()) + 3600, en)).encode()) \
-        + "." + sig
+    altered = b64url(("v2|s|%d|%d|1" % (int(time.time()) + 3600, en)).encode()) + "." + sig
     cases = [
         ("forged (another key)", "/s/" + mint(b"x" * 40, "s", en, "jo@example.com", 5), 400),
         ("altered (score changed, old signature)", "/s/" + altered, 400),
@@ -220,15 +226,20 @@ def main():
     is_(surveys(), before, "none of them recorded anything")
     is_(optouts(), [], "and there is no opt-out")
 
-    # --- unsubscribe: GET asks, POST records
+    # --- links carry the mail's id, not the customer's address (issue 17, 12)
+    old = http(base + "/s/" + mint(key, "s", en, "jo@example.com", 3, version=1))
+    ok(old.status == 200 and "<button" in old.text, "a link already sent (v1 token) still works",
+       diag=lambda: repr(old))
+
+    # --- unsubscribe: GET asks, POST records; the address is the mail's
     odd = "O'Brien&\"x\"@Example.com"
-    u_url = base + "/u/" + mint(key, "u", ar, odd)
+    u_url = base + "/u/" + mint(key, "u", odd_mail, odd)
     g = http(u_url)
     is_(g.status, 200, "unsubscribe GET answers 200", diag=lambda: repr(g))
     ok('<form method="post"' in g.text and "<button" in g.text and 'dir="rtl"' in g.text,
        "it shows a confirm button (a form posting back), in Arabic", diag=g.text)
-    ok("O&#39;Brien&amp;&quot;x&quot;@Example.com" in g.text and odd not in g.text,
-       "the address on the page is escaped", diag=g.text)
+    ok("o&#39;brien&amp;&quot;x&quot;@example.com" in g.text and odd.lower() not in g.text,
+       "the mail's address on the page is escaped", diag=g.text)
     is_(optouts(), [], "unsubscribe GET records nothing")
     for body in (b"", b"confirm=0", b"List-Unsubscribe=Two-Clicks", b"x=List-Unsubscribe=One-Click"):
         p = http(u_url, body, headers={"Content-Type": "application/x-www-form-urlencoded"})
@@ -251,6 +262,10 @@ def main():
     is_(p.status, 200, "a repeated one-click POST answers 200")
     is_(optouts(), sorted([[odd.lower(), "link"], ["jo@example.com", "link"]]),
         "the one-click opt-out is recorded once, as the bare address in lower case")
+    p = http(base + "/u/" + mint(key, "u", 999999, "x@example.com"), b"List-Unsubscribe=One-Click")
+    ok(p.status == 404 and len(optouts()) == 2,
+       "an unsubscribe link for a mail not in the outbox: 404, nothing recorded",
+       diag=lambda: repr(p))
     gone = base + "/u/" + mint(key, "u", en, "x@example.com", expires=int(time.time()) - 1)
     p = http(gone, b"List-Unsubscribe=One-Click")
     ok(p.status == 410 and len(optouts()) == 2, "an expired unsubscribe link: 410, nothing recorded",
