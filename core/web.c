@@ -25,6 +25,13 @@
 #define COMMENT_MAX 2000   /* characters */
 #define CONN_LIMIT 512
 #define CONN_TIMEOUT_S 30
+/* Slowloris: 600 half-sent requests held every slot for 30 s.  Until its
+ * headers are in, a connection may idle HEADER_TIMEOUT_S; one address holds
+ * at most PER_IP_LIMIT connections (behind a reverse proxy every client
+ * shares the proxy's address: the proxy buffers requests and limits them,
+ * see the README). */
+#define HEADER_TIMEOUT_S 5
+#define PER_IP_LIMIT 64
 #define RETRY_AFTER_S "30"
 
 /* ------------------------------------------------------------------ SQL */
@@ -1164,6 +1171,17 @@ static enum MHD_Result begin(struct req *r, struct MHD_Connection *c, const char
 	return MHD_YES;
 }
 
+/* A new connection idles at most HEADER_TIMEOUT_S until its headers are in
+ * (on_request gives it CONN_TIMEOUT_S then). */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+	(void)cls;
+	(void)socket_ctx;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+		MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)HEADER_TIMEOUT_S);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *data,
                                   size_t *size, void **ctx)
@@ -1183,6 +1201,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		r->accept = lang_of_accept(
 			MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_LANGUAGE));
 		*ctx = r;
+		/* the headers are in: the body and the answer get the usual time */
+		MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S);
 		return begin(r, c, url, method);
 	}
 	if (r->queued) {
@@ -1391,7 +1411,9 @@ int wafa_web_open(uv_loop_t *loop, const struct wafa_config *cfg, struct wafa_pg
 	                          MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, (void *)w,
 	                          MHD_OPTION_LISTEN_SOCKET, fd,
 	                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, (void *)w,
+	                          MHD_OPTION_NOTIFY_CONNECTION, on_connection, (void *)w,
 	                          MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
+	                          MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PER_IP_LIMIT,
 	                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
 	                          MHD_OPTION_END);
 	if (!w->mhd) {

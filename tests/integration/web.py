@@ -271,6 +271,44 @@ def main():
     ok(p.status == 410 and len(optouts()) == 2, "an expired unsubscribe link: 410, nothing recorded",
        diag=lambda: repr(p))
 
+    # --- slowloris: 600 half-sent requests from one address (127.0.0.2) do not
+    # keep /health (from 127.0.0.1) from answering, and are dropped soon
+    import socket
+    held = []
+    for i in range(600):
+        try:
+            sk = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sk.bind(("127.0.0.2", 0))
+            sk.settimeout(2)
+            sk.connect(("127.0.0.1", port))
+            sk.sendall(b"GET /wafa/health HTTP/1.1\r\nHost: x\r\n")
+            held.append(sk)
+        except OSError:
+            sk.close()
+    t0 = time.time()
+    try:
+        h = http(base + "/health")
+    except OSError as e:
+        h = e
+    ok(isinstance(h, Reply) and h.status == 200,
+       "/health answers while %d half-sent requests are open (600 tried, one address)" % len(held),
+       diag=lambda: "%r after %.1f s\n%s" % (h, time.time() - t0, w.log()[-2000:]))
+    time.sleep(7)
+    closed = 0
+    for sk in held:
+        try:
+            sk.settimeout(0.01)
+            if sk.recv(1) == b"":
+                closed += 1
+        except socket.timeout:
+            pass
+        except OSError:
+            closed += 1
+        sk.close()
+    ok(held and closed == len(held),
+       "the half-sent requests are closed by the header timeout (5 s)",
+       diag="%d of %d closed" % (closed, len(held)))
+
     ok(w.running, "wafa is still running", diag=lambda: w.log()[-3000:])
     w.stop_ok()
 
