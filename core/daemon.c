@@ -24,6 +24,7 @@
 #include "sandbox.h"
 #include "schema.h"
 #include "offer.h"
+#include "watchdog.h"
 #include "web.h"
 
 #define RETRY_FIRE_MS 1000
@@ -57,6 +58,7 @@ struct daemon {
 	struct wafa_pg *mail;
 	struct wafa_mailer *mailer;
 	struct wafa_web *web; /* the customers' clicks; NULL without [web] listen */
+	struct wafa_watchdog *watchdog; /* systemd's pings; NULL when not asked */
 	struct wafa_offers *offers;
 	struct wafa_digest *digest; /* the mailed reports */
 	uv_timer_t deadline_timer, reconcile_timer, stop_timer, journal_timer, leader_timer;
@@ -1777,6 +1779,8 @@ static void shutdown_daemon(struct daemon *d, int code)
 		return;
 	d->stopping = true;
 	d->exit_code = code;
+	wafa_watchdog_close(d->watchdog);
+	d->watchdog = NULL;
 	wafa_digest_close(d->digest);
 	d->digest = NULL;
 	uv_timer_stop(&d->deadline_timer);
@@ -1881,6 +1885,8 @@ int wafa_daemon_run(struct wafa_config *cfg)
 		               (uint64_t)cfg->reconcile_ms);
 		uv_timer_start(&d.journal_timer, on_journal_tick, JOURNAL_FLUSH_MS, JOURNAL_FLUSH_MS);
 		wafa_log(WAFA_INFO, "daemon", "wafa %s running", PACKAGE_VERSION);
+		if (!d.stopping && wafa_watchdog_open(&loop, &d.watchdog) != 0)
+			wafa_log(WAFA_WARN, "daemon", "systemd watchdog: out of memory; no pings");
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);
 	wafa_metrics_reset(); /* d goes, and its gauges with it */

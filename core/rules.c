@@ -12,6 +12,7 @@
 #include "duration.h"
 #include "log.h"
 #include "message.h"
+#include "watchdog.h"
 #include "metrics.h"
 #include "prelude.inc"
 #include "zone.h"
@@ -909,6 +910,7 @@ static int64_t target_of(const struct wafa_rule *rule, const struct wafa_ticket 
  * protected call, since the pushes allocate and an allocation that fails
  * outside lua_pcall aborts the process. */
 struct call_args {
+	const char *name; /* the rule's, for the watchdog's note */
 	int ref;
 	struct wafa_ticket *t;
 	const struct wafa_rule *rule;
@@ -955,6 +957,7 @@ static int call_rule(struct wafa_rules *r, const struct call_args *a, int nresul
 	lua_State *L = wafa_sandbox_state(r->sb);
 	int top = lua_gettop(L);
 
+	wafa_watchdog_doing(a->name, a->t ? a->t->id : -1);
 	lua_pushcfunction(L, push_call_args);
 	lua_pushlightuserdata(L, (void *)a);
 	if (lua_pcall(L, 1, LUA_MULTRET, 0) != LUA_OK) {
@@ -963,7 +966,9 @@ static int call_rule(struct wafa_rules *r, const struct call_args *a, int nresul
 		                      "cap is set by [rules] memory)");
 		return -ENOMEM;
 	}
-	return wafa_sandbox_call(r->sb, lua_gettop(L) - top - 1, nresults, why, whylen);
+	int err = wafa_sandbox_call(r->sb, lua_gettop(L) - top - 1, nresults, why, whylen);
+	wafa_watchdog_doing(NULL, -1);
+	return err;
 }
 
 /* Does the rule's when(t) hold?  An error counts as no, and is logged.  The
@@ -988,7 +993,7 @@ bool wafa_rules_applies(struct wafa_rules *r, int rule_i, struct wafa_ticket *t)
 	}
 	if (t->nwhen > (size_t)rule_i && t->when[rule_i])
 		return t->when[rule_i] == 2;
-	struct call_args a = { .ref = rule->when_ref, .t = t };
+	struct call_args a = { .name = rule->name, .ref = rule->when_ref, .t = t };
 	if (call_rule(r, &a, 1, why, sizeof(why)) != 0) {
 		wafa_log(WAFA_ERROR, "rules", "rule=%s ticket=%lld: when: %s", rule->name,
 		         (long long)t->id, why);
@@ -1025,7 +1030,7 @@ static int64_t call_value(struct wafa_rules *r, int rule_i, struct wafa_ticket *
 	}
 	if (t->nvals > (size_t)rule->slot && t->vals[rule->slot] != INT64_MAX)
 		return t->vals[rule->slot];
-	struct call_args a = { .ref = ref, .t = t };
+	struct call_args a = { .name = rule->name, .ref = ref, .t = t };
 	if (call_rule(r, &a, 1, why, sizeof(why)) != 0) {
 		wafa_log(WAFA_ERROR, "rules", "rule=%s ticket=%lld: %s: %s", rule->name,
 		         (long long)t->id, what, why);
@@ -1140,7 +1145,8 @@ static int ask(struct wafa_rules *r, struct wafa_ticket *t, int rule_i, int phas
 
 	if (ref == LUA_NOREF)
 		return 0;
-	struct call_args a = { .ref = ref, .t = t, .rule = rule, .ph = &rule->phases[phase], .f = f };
+	struct call_args a = { .name = rule->name, .ref = ref, .t = t, .rule = rule,
+		               .ph = &rule->phases[phase], .f = f };
 	if (call_rule(r, &a, 1, why, sizeof(why)) != 0) {
 		wafa_log(WAFA_ERROR, "rules", "rule=%s ticket=%lld: %s: %s", rule->name,
 		         (long long)t->id, what, why);
@@ -1203,7 +1209,7 @@ int wafa_rules_audience(struct wafa_rules *r, int rule_i, const struct wafa_cust
 	char why[512];
 	int yes;
 
-	struct call_args a = { .ref = rule->audience_ref, .c = c };
+	struct call_args a = { .name = rule->name, .ref = rule->audience_ref, .c = c };
 	if (call_rule(r, &a, 1, why, sizeof(why)) != 0) {
 		wafa_log(WAFA_ERROR, "rules", "rule=%s customer=%s: audience: %s", rule->name, c->email,
 		         why);
@@ -1223,7 +1229,8 @@ int wafa_rules_run_offer(struct wafa_rules *r, int rule_i, const struct wafa_cus
 	int err;
 
 	mails_clear(r);
-	struct call_args a = { .ref = rule->phases[0].fn_ref, .rule = rule, .ph = &rule->phases[0],
+	struct call_args a = { .name = rule->name, .ref = rule->phases[0].fn_ref, .rule = rule,
+		               .ph = &rule->phases[0],
 		               .c = c, .instance = instance };
 	r->in_action = true;
 	err = call_rule(r, &a, 0, why, sizeof(why));
@@ -1246,7 +1253,8 @@ int wafa_rules_run(struct wafa_rules *r, struct wafa_ticket *t, int rule_i, int 
 	int err;
 
 	mails_clear(r);
-	struct call_args a = { .ref = ph->fn_ref, .t = t, .rule = rule, .ph = ph, .f = f };
+	struct call_args a = { .name = rule->name, .ref = ph->fn_ref, .t = t, .rule = rule, .ph = ph,
+		               .f = f };
 	r->in_action = true;
 	err = call_rule(r, &a, 0, why, sizeof(why));
 	r->in_action = false;
