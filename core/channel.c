@@ -6,17 +6,25 @@
 #include <string.h>
 
 #include "log.h"
+#include "secret.h"
 
 static const struct wafa_channel *const builtin[] = { &wafa_channel_smtp, &wafa_channel_maildir };
 
-/* Secrets come from files, never argv: the first line of path. */
+/* Secrets come from files, never argv: the first line of path, from a file
+ * only its owner can read. */
 static int read_secret(const char *path, char **out)
 {
 	FILE *f = fopen(path, "r");
-	char line[1024];
+	char line[1024], why[600];
+	int err;
 
 	if (!f)
 		return -errno;
+	if ((err = wafa_secret_check(fileno(f), path, why, sizeof(why))) != 0) {
+		wafa_log(WAFA_ERROR, "mail", "[mail] auth_password_file %s", why);
+		fclose(f);
+		return err;
+	}
 	if (!fgets(line, sizeof(line), f))
 		line[0] = '\0';
 	fclose(f);

@@ -25,6 +25,7 @@
 #include "sandbox.h"
 #include "schema.h"
 #include "offer.h"
+#include "watchdog.h"
 #include "web.h"
 
 #define RETRY_FIRE_MS 1000
@@ -58,6 +59,7 @@ struct daemon {
 	struct wafa_pg *mail;
 	struct wafa_mailer *mailer;
 	struct wafa_web *web; /* the customers' clicks; NULL without [web] listen */
+	struct wafa_watchdog *watchdog; /* systemd's pings; NULL when not asked */
 	struct wafa_offers *offers;
 	/* each ticket's customer address and openness, for the mailer's claim
 	 * (customer.h): collected here, written on the journal's connection */
@@ -713,6 +715,8 @@ static void compact_ids(struct daemon *d)
 {
 	size_t n = 0;
 
+	if (d->nids < 2)
+		return; /* nothing to sort (and d->ids may be NULL: qsort wants a base) */
 	qsort(d->ids, d->nids, sizeof(*d->ids), by_id);
 	for (size_t i = 0; i < d->nids; i++)
 		if (n == 0 || d->ids[i] != d->ids[n - 1])
@@ -1894,6 +1898,8 @@ static void shutdown_daemon(struct daemon *d, int code)
 		return;
 	d->stopping = true;
 	d->exit_code = code;
+	wafa_watchdog_close(d->watchdog);
+	d->watchdog = NULL;
 	wafa_digest_close(d->digest);
 	d->digest = NULL;
 	uv_timer_stop(&d->deadline_timer);
@@ -1999,6 +2005,8 @@ int wafa_daemon_run(struct wafa_config *cfg)
 		               (uint64_t)cfg->reconcile_ms);
 		uv_timer_start(&d.journal_timer, on_journal_tick, JOURNAL_FLUSH_MS, JOURNAL_FLUSH_MS);
 		wafa_log(WAFA_INFO, "daemon", "wafa %s running", PACKAGE_VERSION);
+		if (!d.stopping && wafa_watchdog_open(&loop, &d.watchdog) != 0)
+			wafa_log(WAFA_WARN, "daemon", "systemd watchdog: out of memory; no pings");
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);
 	wafa_metrics_reset(); /* d goes, and its gauges with it */

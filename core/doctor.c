@@ -1,6 +1,7 @@
 #include "doctor.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libpq-fe.h>
 #include <netdb.h>
 #include <poll.h>
@@ -16,6 +17,7 @@
 #include "adapter.h"
 #include "pg.h"
 #include "schema.h"
+#include "secret.h"
 #include "ticket.h"
 
 struct doctor {
@@ -62,6 +64,34 @@ static void one_line(char *s)
 	for (char *p = s; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
+}
+
+/* The secret files: readable by their owner only (wafa refuses others). */
+static void check_secrets(struct doctor *d, const struct wafa_config *cfg)
+{
+	const struct { const char *key, *path; } files[] = {
+		{ "[mail] auth_password_file", cfg->auth_password_file },
+		{ "[web] key_file", cfg->web_key_file },
+	};
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char why[600];
+		int fd, err;
+		if (!files[i].path || !files[i].path[0])
+			continue;
+		fd = open(files[i].path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			say(d, false, "secret", "%s %s: %s", files[i].key, files[i].path, strerror(errno));
+			continue;
+		}
+		err = wafa_secret_check(fd, files[i].path, why, sizeof(why));
+		close(fd);
+		if (err)
+			say(d, false, "secret", "%s %s", files[i].key, why);
+		else
+			say(d, true, "secret", "%s %s is readable by its owner only", files[i].key,
+			    files[i].path);
+	}
 }
 
 /* The view: its columns, its rows, and whether a sample looks sane. */
@@ -366,6 +396,7 @@ int wafa_doctor_run(const struct wafa_config *cfg, FILE *out)
 	free(zone);
 	check_adapter(&d, conn, cfg);
 smtp:
+	check_secrets(&d, cfg);
 	check_smtp(&d, cfg);
 	fprintf(out, "%s\n", d.failed ? "wafa doctor: some checks failed" : "wafa doctor: all is well");
 	free(quoted);

@@ -37,18 +37,44 @@ void wafa_log_set_hook(void (*hook)(void *arg, enum wafa_log_level level, const 
 	log_hook_arg = arg;
 }
 
+/* Copies msg into out (size bytes) with control characters escaped: a
+ * rule's print() or a customer's text with "\n2026-... error daemon: X" in it
+ * cannot forge a log line.  \n, \r and \t become those two characters,
+ * the others \xHH.  Returns the length. */
+static size_t escape(char *out, size_t size, const char *msg)
+{
+	size_t n = 0;
+
+	for (const unsigned char *p = (const unsigned char *)msg; *p && n + 5 < size; p++) {
+		if (*p >= 0x20 && *p != 0x7f) {
+			out[n++] = (char)*p;
+			continue;
+		}
+		out[n++] = '\\';
+		switch (*p) {
+		case '\n': out[n++] = 'n'; break;
+		case '\r': out[n++] = 'r'; break;
+		case '\t': out[n++] = 't'; break;
+		default: n += (size_t)snprintf(out + n, size - n, "x%02x", *p); break;
+		}
+	}
+	out[n] = '\0';
+	return n;
+}
+
 void wafa__log(enum wafa_log_level level, const char *area, const char *fmt, ...)
 {
-	char line[2048];
+	char line[2048], msg[2048];
 	struct timespec ts;
 	struct tm tm;
 	size_t n;
 	va_list ap;
 
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
 	if (log_hook) {
-		va_start(ap, fmt);
-		vsnprintf(line, sizeof(line), fmt, ap);
-		va_end(ap);
+		escape(line, sizeof(line), msg);
 		log_hook(log_hook_arg, level, area, line);
 		return;
 	}
@@ -57,10 +83,8 @@ void wafa__log(enum wafa_log_level level, const char *area, const char *fmt, ...
 	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
 	n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ldZ %s %s: ", ts.tv_nsec / 1000000,
 	                      names[level], area);
-	va_start(ap, fmt);
 	if (n < sizeof(line))
-		vsnprintf(line + n, sizeof(line) - n, fmt, ap);
-	va_end(ap);
+		escape(line + n, sizeof(line) - n, msg);
 	/* One write per line, so lines from threads do not interleave. */
 	fprintf(stderr, "%s\n", line);
 }

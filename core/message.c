@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "template.h"
+
 void wafa_message_init(void)
 {
 	static int done;
@@ -27,6 +29,126 @@ char *wafa_message_id(const char *key, const char *from_addr)
 		id = NULL;
 	g_free(hex);
 	return id;
+}
+
+/* A bare address: local@domain, one '@', no space, no list or group
+ * punctuation, nothing to quote. */
+static bool addr_spec(const char *s, size_t n, const char **why)
+{
+	const char *at = memchr(s, '@', n);
+
+	if (n == 0 || !at) {
+		*why = "is not a mail address (expected name@domain)";
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c <= ' ' || c == 0x7f || strchr(",;:<>()[]\\\"", c)) {
+			*why = c == ',' || c == ';' || c == ':'
+			           ? "is a list or a group: give one address per mail{}"
+			           : "is not a mail address (a space or <>()[]\\\" in it)";
+			return false;
+		}
+	}
+	if (at == s || at == s + n - 1 || memchr(at + 1, '@', (size_t)(s + n - at - 1))) {
+		*why = "is not a mail address (expected one name@domain)";
+		return false;
+	}
+	return true;
+}
+
+bool wafa_message_one_mailbox(const char *to, const char **why)
+{
+	size_t n = strlen(to);
+	const char *lt = NULL;
+	bool quoted = false;
+
+	while (n > 0 && (*to == ' ' || *to == '\t'))
+		to++, n--;
+	while (n > 0 && (to[n - 1] == ' ' || to[n - 1] == '\t'))
+		n--;
+	/* the display name: up to the first '<' outside quotes */
+	for (size_t i = 0; i < n && !lt; i++) {
+		char c = to[i];
+		if (quoted) {
+			if (c == '\\' && i + 1 < n)
+				i++;
+			else if (c == '"')
+				quoted = false;
+		} else if (c == '"') {
+			quoted = true;
+		} else if (c == '<') {
+			lt = to + i;
+		} else if (c == ',' || c == ';' || c == ':') {
+			*why = "is a list or a group: give one address per mail{} "
+			       "(wafa.address(name, email) makes one)";
+			return false;
+		} else if (c == '@' || c == '>' || c == '(' || c == ')' || c == '[' || c == ']' ||
+		           c == '\\') {
+			if (c == '@' && !memchr(to, '<', n))
+				break; /* a bare address */
+			*why = "has a display name that needs quotes: use wafa.address(name, email)";
+			return false;
+		}
+	}
+	if (quoted) {
+		*why = "has an unclosed quote in its display name: use wafa.address(name, email)";
+		return false;
+	}
+	if (!lt)
+		return addr_spec(to, n, why);
+	if (to[n - 1] != '>') {
+		*why = "has something after the address: give one address per mail{}";
+		return false;
+	}
+	return addr_spec(lt + 1, (size_t)(to + n - 1 - lt - 1), why);
+}
+
+char *wafa_message_mailbox(const char *name, const char *email, const char **why)
+{
+	size_t n = strlen(email);
+	char *out, *o;
+
+	if (!addr_spec(email, n, why))
+		return NULL;
+	if (!name || !*name)
+		name = "";
+	out = malloc(strlen(name) * 2 + n + 6);
+	if (!out) {
+		*why = "out of memory";
+		return NULL;
+	}
+	o = out;
+	if (*name) {
+		*o++ = '"';
+		char *bare = strdup(name);
+		if (!bare) {
+			free(out);
+			*why = "out of memory";
+			return NULL;
+		}
+		wafa_template_strip_bidi(bare);
+		for (const unsigned char *p = (const unsigned char *)bare; *p; p++) {
+			if (*p < ' ' || *p == 0x7f)
+				continue;
+			if (*p == '"' || *p == '\\')
+				*o++ = '\\';
+			*o++ = (char)*p;
+		}
+		free(bare);
+		*o++ = '"';
+		*o++ = ' ';
+	}
+	*o++ = '<';
+	memcpy(o, email, n);
+	o += n;
+	*o++ = '>';
+	*o = '\0';
+	if (!*name) { /* just the address */
+		memmove(out, out + 1, n);
+		out[n] = '\0';
+	}
+	return out;
 }
 
 /* Appends the bare addresses of list (groups flattened) to out. */
@@ -233,6 +355,7 @@ int wafa_message_build(const struct wafa_message_in *in, struct wafa_message *ou
 	}
 	/* no header may carry CR or LF from rule data */
 	clean_subject = one_line(in->subject);
+	wafa_template_strip_bidi(clean_subject);
 
 	msg = g_mime_message_new(TRUE);
 	internet_address_list_append(g_mime_message_get_from(msg), from_list);

@@ -4,6 +4,7 @@
 #ifndef WAFA_MESSAGE_H
 #define WAFA_MESSAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,18 @@ WAFA_WUR int wafa_message_render(const char *from, const char *to, const char *s
                                  const char *body, const char *key, int64_t date_ms,
                                  struct wafa_message *out, char *why, size_t whylen);
 void wafa_message_free(struct wafa_message *m);
+
+/* Is to exactly one mailbox: "a@b.example" or "Name <a@b.example>" (the
+ * name plain or "quoted")?  A list ("a@x, b@y"), a group ("team: a@x;") or
+ * anything after the address is not: a rule's mail goes to exactly the
+ * mailbox it names.  On no, *why says what is wrong. */
+bool wafa_message_one_mailbox(const char *to, const char **why);
+
+/* The mailbox "name" <email> (malloc'ed): the name quoted, its \ and "
+ * escaped, control and bidi control characters dropped; just email for
+ * an empty or NULL name.  NULL with *why for an email that is not one
+ * address, or without memory (*why "out of memory"). */
+char *wafa_message_mailbox(const char *name, const char *email, const char **why);
 
 /* "<hex>@domain" for an outbox key: a retry is recognisably the same mail. */
 char *wafa_message_id(const char *key, const char *from_addr);

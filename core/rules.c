@@ -11,6 +11,8 @@
 #include "clock.h"
 #include "duration.h"
 #include "log.h"
+#include "message.h"
+#include "watchdog.h"
 #include "metrics.h"
 #include "prelude.inc"
 #include "zone.h"
@@ -267,8 +269,9 @@ static int api_mail(lua_State *L)
 	mail_free(slot);
 	*slot = m;
 	slot->to = mail_field(L, "to", true, true, 2000);
-	if (!strchr(slot->to, '@'))
-		return luaL_error(L, "mail: \"to\" = \"%s\" is not a mail address", slot->to);
+	const char *bad;
+	if (!wafa_message_one_mailbox(slot->to, &bad))
+		return luaL_error(L, "mail: \"to\" = \"%s\" %s", slot->to, bad);
 	slot->template = mail_field(L, "template", false, true, 64);
 	if (slot->template && !plain_name(slot->template))
 		return luaL_error(L, "mail: template \"%s\": a name of letters, digits, - and _ "
@@ -352,6 +355,21 @@ static int format_date(lua_State *L, enum wafa_datefmt_style style)
 		return luaL_error(L, "wafa.date: cannot format %I for locale %s", ts,
 		                  locale ? locale : "en");
 	lua_pushstring(L, buf);
+	return 1;
+}
+
+/* wafa.address(name, email): one mailbox with the name quoted, for a rule
+ * that would write name .. " <" .. email .. ">" (a name like
+ * 'Mallory <m@evil.example>, "Real' then named two mailboxes). */
+static int api_address(lua_State *L)
+{
+	const char *name = luaL_optstring(L, 1, NULL), *email = luaL_checkstring(L, 2), *why;
+	char *box = wafa_message_mailbox(name, email, &why);
+
+	if (!box)
+		return luaL_error(L, "wafa.address: \"%s\" %s", email, why);
+	lua_pushstring(L, box);
+	free(box);
 	return 1;
 }
 
@@ -521,6 +539,8 @@ static int load_prelude(lua_State *L)
 	lua_pushlightuserdata(L, r);
 	lua_pushcclosure(L, api_business_between, 1);
 	lua_setfield(L, -2, "business_between");
+	lua_pushcfunction(L, api_address);
+	lua_setfield(L, -2, "address");
 	lua_newuserdatauv(L, 0, 0);
 	lua_createtable(L, 0, 3);
 	lua_pushvalue(L, -3);
@@ -1051,6 +1071,72 @@ static int64_t target_of(const struct wafa_rule *rule, const struct wafa_ticket 
 	return rule->target_ms[WAFA_P_DEFAULT];
 }
 
+/* What a call passes to a rule: the function and its arguments, pushed in a
+ * protected call, since the pushes allocate and an allocation that fails
+ * outside lua_pcall aborts the process. */
+struct call_args {
+	const char *name; /* the rule's, for the watchdog's note */
+	int ref;
+	struct wafa_ticket *t;
+	const struct wafa_rule *rule;
+	const struct wafa_phase *ph;
+	const struct wafa_firing *f;
+	const struct wafa_customer *c;
+	int64_t instance; /* an offer's */
+	const struct wafa_calendar *cal; /* the ticket's, for s.calendar */
+};
+
+static void push_customer(lua_State *L, const struct wafa_customer *c);
+static void push_firing(lua_State *L, const struct wafa_rule *rule, const struct wafa_phase *ph,
+                        const struct wafa_firing *f, const struct wafa_calendar *cal);
+
+static int push_call_args(lua_State *L)
+{
+	const struct call_args *a = lua_touserdata(L, 1);
+
+	lua_pop(L, 1);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, a->ref);
+	if (a->t)
+		wafa_ticket_push(L, a->t);
+	if (a->c)
+		push_customer(L, a->c);
+	if (a->f) {
+		push_firing(L, a->rule, a->ph, a->f, a->cal);
+	} else if (a->ph) {
+		lua_createtable(L, 0, 4);
+		lua_pushstring(L, a->rule->name);
+		lua_setfield(L, -2, "rule");
+		lua_pushstring(L, "offer");
+		lua_setfield(L, -2, "kind");
+		lua_pushstring(L, a->ph->name);
+		lua_setfield(L, -2, "phase");
+		lua_pushinteger(L, (lua_Integer)a->instance);
+		lua_setfield(L, -2, "instance");
+	}
+	return lua_gettop(L);
+}
+
+/* Pushes a's function and arguments, then calls it in the sandbox. */
+static int call_rule(struct wafa_rules *r, const struct call_args *a, int nresults, char *why,
+                     size_t whylen)
+{
+	lua_State *L = wafa_sandbox_state(r->sb);
+	int top = lua_gettop(L);
+
+	wafa_watchdog_doing(a->name, a->t ? a->t->id : -1);
+	lua_pushcfunction(L, push_call_args);
+	lua_pushlightuserdata(L, (void *)a);
+	if (lua_pcall(L, 1, LUA_MULTRET, 0) != LUA_OK) {
+		lua_settop(L, top);
+		snprintf(why, whylen, "out of memory passing the data to the rule (the rules' memory "
+		                      "cap is set by [rules] memory)");
+		return -ENOMEM;
+	}
+	int err = wafa_sandbox_call(r->sb, lua_gettop(L) - top - 1, nresults, why, whylen);
+	wafa_watchdog_doing(NULL, -1);
+	return err;
+}
+
 /* Does the rule's when(t) hold?  An error counts as no, and is logged.  The
  * answer is kept until the ticket's data changes, so a firing or a
  * notification that changed nothing does not run every rule's when again. */
@@ -1073,9 +1159,8 @@ bool wafa_rules_applies(struct wafa_rules *r, int rule_i, struct wafa_ticket *t)
 	}
 	if (t->nwhen > (size_t)rule_i && t->when[rule_i])
 		return t->when[rule_i] == 2;
-	lua_rawgeti(L, LUA_REGISTRYINDEX, rule->when_ref);
-	wafa_ticket_push(L, t);
-	if (wafa_sandbox_call(r->sb, 1, 1, why, sizeof(why)) != 0) {
+	struct call_args a = { .name = rule->name, .ref = rule->when_ref, .t = t };
+	if (call_rule(r, &a, 1, why, sizeof(why)) != 0) {
 		wafa_log(WAFA_ERROR, "rules", "rule=%s ticket=%lld: when: %s", rule->name,
 		         (long long)t->id, why);
 		yes = false;
@@ -1117,9 +1202,8 @@ static int64_t call_value(struct wafa_rules *r, int rule_i, struct wafa_ticket *
 	vals_ready(r, t);
 	if (t->nvals > (size_t)rule->slot && t->vals[rule->slot] != INT64_MAX)
 		return t->vals[rule->slot];
-	lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
-	wafa_ticket_push(L, t);
-	if (wafa_sandbox_call(r->sb, 1, 1, why, sizeof(why)) != 0) {
+	struct call_args a = { .name = rule->name, .ref = ref, .t = t };
+	if (call_rule(r, &a, 1, why, sizeof(why)) != 0) {
 		wafa_log(WAFA_ERROR, "rules", "rule=%s ticket=%lld: %s: %s", rule->name,
 		         (long long)t->id, what, why);
 		wafa_metrics_rule_error(rule->name);
@@ -1198,9 +1282,8 @@ struct wafa_calendar *wafa_rules_calendar(struct wafa_rules *r, int rule_i, stru
 		v = t->vals[rule->cal_slot];
 		return v > 0 && v <= r->ncals ? r->cals[v - 1] : NULL;
 	}
-	lua_rawgeti(L, LUA_REGISTRYINDEX, rule->cal_ref);
-	wafa_ticket_push(L, t);
-	if (wafa_sandbox_call(r->sb, 1, 1, why, sizeof(why)) != 0) {
+	struct call_args a = { .name = rule->name, .ref = rule->cal_ref, .t = t };
+	if (call_rule(r, &a, 1, why, sizeof(why)) != 0) {
 		wafa_log(WAFA_ERROR, "rules", "rule=%s ticket=%lld: calendar: %s (wall-clock time "
 		                              "is used)",
 		         rule->name, (long long)t->id, why);
@@ -1280,11 +1363,10 @@ static int ask(struct wafa_rules *r, struct wafa_ticket *t, int rule_i, int phas
 
 	if (ref == LUA_NOREF)
 		return 0;
-	struct wafa_calendar *cal = wafa_rules_calendar(r, rule_i, t);
-	lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
-	wafa_ticket_push(L, t);
-	push_firing(L, rule, &rule->phases[phase], f, cal);
-	if (wafa_sandbox_call(r->sb, 2, 1, why, sizeof(why)) != 0) {
+	struct call_args a = { .name = rule->name, .ref = ref, .t = t, .rule = rule,
+		               .ph = &rule->phases[phase], .f = f,
+		               .cal = wafa_rules_calendar(r, rule_i, t) };
+	if (call_rule(r, &a, 1, why, sizeof(why)) != 0) {
 		wafa_log(WAFA_ERROR, "rules", "rule=%s ticket=%lld: %s: %s", rule->name,
 		         (long long)t->id, what, why);
 		wafa_metrics_rule_error(rule->name);
@@ -1346,9 +1428,8 @@ int wafa_rules_audience(struct wafa_rules *r, int rule_i, const struct wafa_cust
 	char why[512];
 	int yes;
 
-	lua_rawgeti(L, LUA_REGISTRYINDEX, rule->audience_ref);
-	push_customer(L, c);
-	if (wafa_sandbox_call(r->sb, 1, 1, why, sizeof(why)) != 0) {
+	struct call_args a = { .name = rule->name, .ref = rule->audience_ref, .c = c };
+	if (call_rule(r, &a, 1, why, sizeof(why)) != 0) {
 		wafa_log(WAFA_ERROR, "rules", "rule=%s customer=%s: audience: %s", rule->name, c->email,
 		         why);
 		wafa_metrics_rule_error(rule->name);
@@ -1363,24 +1444,15 @@ int wafa_rules_run_offer(struct wafa_rules *r, int rule_i, const struct wafa_cus
                          int64_t instance)
 {
 	const struct wafa_rule *rule = &r->rules[rule_i];
-	lua_State *L = wafa_sandbox_state(r->sb);
 	char why[512];
 	int err;
 
 	mails_clear(r);
-	lua_rawgeti(L, LUA_REGISTRYINDEX, rule->phases[0].fn_ref);
-	push_customer(L, c);
-	lua_createtable(L, 0, 4);
-	lua_pushstring(L, rule->name);
-	lua_setfield(L, -2, "rule");
-	lua_pushstring(L, "offer");
-	lua_setfield(L, -2, "kind");
-	lua_pushstring(L, rule->phases[0].name);
-	lua_setfield(L, -2, "phase");
-	lua_pushinteger(L, (lua_Integer)instance);
-	lua_setfield(L, -2, "instance");
+	struct call_args a = { .name = rule->name, .ref = rule->phases[0].fn_ref, .rule = rule,
+		               .ph = &rule->phases[0],
+		               .c = c, .instance = instance };
 	r->in_action = true;
-	err = wafa_sandbox_call(r->sb, 2, 0, why, sizeof(why));
+	err = call_rule(r, &a, 0, why, sizeof(why));
 	r->in_action = false;
 	if (err) {
 		wafa_log(WAFA_ERROR, "rules", "rule=%s customer=%s: on_due: %s", rule->name, c->email,
@@ -1396,17 +1468,15 @@ int wafa_rules_run(struct wafa_rules *r, struct wafa_ticket *t, int rule_i, int 
 {
 	const struct wafa_rule *rule = &r->rules[rule_i];
 	const struct wafa_phase *ph = &rule->phases[phase];
-	lua_State *L = wafa_sandbox_state(r->sb);
 	char why[512];
 	int err;
 
 	struct wafa_calendar *cal = wafa_rules_calendar(r, rule_i, t);
 	mails_clear(r);
-	lua_rawgeti(L, LUA_REGISTRYINDEX, ph->fn_ref);
-	wafa_ticket_push(L, t);
-	push_firing(L, rule, ph, f, cal);
+	struct call_args a = { .name = rule->name, .ref = ph->fn_ref, .t = t, .rule = rule, .ph = ph,
+		               .f = f, .cal = cal };
 	r->in_action = true;
-	err = wafa_sandbox_call(r->sb, 2, 0, why, sizeof(why));
+	err = call_rule(r, &a, 0, why, sizeof(why));
 	r->in_action = false;
 	if (err) {
 		wafa_log(WAFA_ERROR, "rules", "rule=%s ticket=%lld phase=%s: %s", rule->name,

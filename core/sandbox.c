@@ -1,7 +1,6 @@
 #include "sandbox.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdbool.h>
 #include <lauxlib.h>
 #include <lualib.h>
@@ -11,6 +10,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "pattern.h"
 
 #define HOOK_EVERY 1000 /* instructions between clock checks */
 #define MAX_RULE_FILE (1024 * 1024)
@@ -21,8 +21,20 @@ struct wafa_sandbox {
 	int64_t budget_ms;
 	int64_t stop_at; /* monotonic ms, while a call runs */
 	int expired;
+	int in_call;   /* a rule runs: the cap is cap, not cap + headroom */
+	int out_of_memory; /* the rule hit the cap: every allocation fails */
 	int api_ref;
 };
+
+/* Above the rules' cap the host keeps room of its own, to push a ticket, a
+ * firing or a customer after a rule filled the state to the cap: a failed
+ * allocation outside lua_pcall would abort() the daemon. */
+static size_t headroom(const struct wafa_sandbox *sb)
+{
+	size_t h = sb->cap / 4;
+
+	return h < 4 * 1024 * 1024 ? 4 * 1024 * 1024 : h;
+}
 
 static int64_t mono_ms(void)
 {
@@ -45,8 +57,18 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 		sb->used -= old;
 		return NULL;
 	}
-	if (nsize > old && sb->used - old + nsize > sb->cap)
-		return NULL;
+	if (nsize > old) {
+		size_t limit = sb->in_call ? sb->cap : sb->cap + headroom(sb);
+		/* once a rule hit the cap it stays stopped, as after the budget:
+		 * a pcall in the rule cannot swallow the stop and carry on */
+		if (sb->in_call && sb->out_of_memory)
+			return NULL;
+		if (sb->used - old + nsize > limit) {
+			if (sb->in_call)
+				sb->out_of_memory = 1;
+			return NULL;
+		}
+	}
 	p = realloc(ptr, nsize);
 	if (!p)
 		return nsize <= old ? ptr : NULL;
@@ -66,6 +88,15 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
 	sb->expired = 1;
 	lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
 	luaL_error(L, "instruction budget of %I ms exceeded", (lua_Integer)sb->budget_ms);
+}
+
+/* Every call into Lua is protected; should one not be, say so before Lua
+ * aborts, so the log shows why the daemon stopped. */
+static int panic(lua_State *L)
+{
+	wafa_log(WAFA_ERROR, "rules", "Lua error outside a protected call (the daemon stops): %s",
+	         lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "not enough memory");
+	return 0;
 }
 
 static int traceback(lua_State *L)
@@ -99,18 +130,21 @@ static int sandbox_print(lua_State *L)
 }
 
 /* setmetatable() without __gc: finalizers run with hooks off, so a loop in
- * one would escape the budget. */
+ * one would escape the budget.  It replaces the global one too, so not even
+ * the rule library registers a finalizer: no Lua code runs outside a budget.
+ * The field is read raw, as Lua itself reads it: an __index on the metatable
+ * could answer nil and then set __gc before the real call. */
 static int sandbox_setmetatable(lua_State *L)
 {
 	luaL_checktype(L, 1, LUA_TTABLE);
 	if (lua_type(L, 2) == LUA_TTABLE) {
-		lua_getfield(L, 2, "__gc");
-		if (!lua_isnil(L, -1))
+		lua_pushliteral(L, "__gc");
+		if (lua_rawget(L, 2) != LUA_TNIL)
 			return luaL_error(L, "setmetatable: __gc is not allowed in rules");
 		lua_pop(L, 1);
 	}
 	lua_settop(L, 2);
-	lua_getglobal(L, "setmetatable");
+	lua_pushvalue(L, lua_upvalueindex(1));
 	lua_insert(L, 1);
 	lua_call(L, 2, 1);
 	return 1;
@@ -147,75 +181,20 @@ static int sandbox_xpcall(lua_State *L)
 	return sandbox_xpcall_finish(L, status, 0);
 }
 
-/* Lua patterns backtrack, and the instruction hook never fires inside C:
- * string.find(("a"):rep(500), ".-.-.-b") ran 21 s.  Each unbounded
- * quantifier (*, +, -) can multiply the work by the subject's length, so a
- * pattern with q of them on a subject of n bytes is refused when n^q is
- * too large. */
-#define PATTERN_WORK_MAX 1e7
-
-static int quantifiers(const char *p, size_t len)
+/* Called by the pattern matcher every few thousand steps: the hook never
+ * fires inside C, so a costly pattern is charged to the budget here, as it
+ * runs (s:find("a*b") on 200 KB of "a" ran over a minute). */
+static void budget_check(lua_State *L)
 {
-	int q = 0;
-	bool in_set = false;
+	struct wafa_sandbox *sb = *(struct wafa_sandbox **)lua_getextraspace(L);
 
-	for (size_t i = 0; i < len; i++) {
-		if (p[i] == '%') {
-			i++; /* an escape: %a, %%, %b() and %f[] take what follows */
-			if (i < len && (p[i] == 'b'))
-				i += 2;
-			continue;
-		}
-		if (in_set) {
-			in_set = p[i] != ']';
-			continue;
-		}
-		if (p[i] == '[') {
-			in_set = true;
-			if (i + 1 < len && p[i + 1] == '^')
-				i++;
-			if (i + 1 < len && p[i + 1] == ']')
-				i++; /* a ']' first in a set is literal */
-			continue;
-		}
-		if (i > 0 && (p[i] == '*' || p[i] == '+' || p[i] == '-'))
-			q++;
-	}
-	return q;
-}
-
-static int guarded_pattern_call(lua_State *L)
-{
-	size_t n, plen;
-	const char *pattern;
-
-	luaL_checklstring(L, 1, &n);
-	pattern = luaL_checklstring(L, 2, &plen);
-	/* string.find(s, p, init, true) is a plain search */
-	bool plain = lua_toboolean(L, 4) && lua_tocfunction(L, lua_upvalueindex(2)) != NULL;
-	if (!plain) {
-		int q = quantifiers(pattern, plen);
-		if (q >= 2 && pow((double)n, q) > PATTERN_WORK_MAX)
-			return luaL_error(L, "pattern \"%s\" is too costly for a subject of %I bytes: "
-			                     "use fewer '*', '+' and '-', or a shorter subject",
-			                  pattern, (lua_Integer)n);
-	}
-	lua_pushvalue(L, lua_upvalueindex(1));
-	lua_insert(L, 1);
-	lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-	return lua_gettop(L);
-}
-
-/* Replaces string[name] with a guard around it. */
-static void guard_pattern_function(lua_State *L, int string_table, const char *name, bool has_plain)
-{
-	lua_getfield(L, string_table, name);
-	if (has_plain)
-		lua_pushcfunction(L, guarded_pattern_call); /* a marker: non-NULL means "has plain" */
-	else
-		lua_pushnil(L);
-	lua_pushcclosure(L, guarded_pattern_call, 2);
-	lua_setfield(L, string_table, name);
+	if (!sb->in_call)
+		return;
+	if (!sb->expired && mono_ms() < sb->stop_at)
+		return;
+	sb->expired = 1;
+	lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+	luaL_error(L, "instruction budget of %I ms exceeded", (lua_Integer)sb->budget_ms);
 }
 
 static const char *const base_allowed[] = {
@@ -236,10 +215,7 @@ static int setup(lua_State *L)
 	lua_settop(L, 0);
 
 	lua_getglobal(L, LUA_STRLIBNAME);
-	guard_pattern_function(L, 1, "find", true);
-	guard_pattern_function(L, 1, "match", false);
-	guard_pattern_function(L, 1, "gmatch", false);
-	guard_pattern_function(L, 1, "gsub", false);
+	wafa__pattern_install(L, 1, budget_check);
 	lua_settop(L, 0);
 
 	/* Strings' metatable leads to the shared string table: hide it. */
@@ -258,7 +234,10 @@ static int setup(lua_State *L)
 	}
 	lua_pushcfunction(L, sandbox_print);
 	lua_setfield(L, -2, "print");
-	lua_pushcfunction(L, sandbox_setmetatable);
+	lua_getglobal(L, "setmetatable");
+	lua_pushcclosure(L, sandbox_setmetatable, 1);
+	lua_pushvalue(L, -1);
+	lua_setglobal(L, "setmetatable");
 	lua_setfield(L, -2, "setmetatable");
 	lua_pushcfunction(L, sandbox_xpcall);
 	lua_setfield(L, -2, "xpcall");
@@ -282,6 +261,7 @@ int wafa_sandbox_open(size_t mem_cap, int64_t budget_ms, struct wafa_sandbox **o
 		goto fail;
 	}
 	*(struct wafa_sandbox **)lua_getextraspace(sb->L) = sb;
+	lua_atpanic(sb->L, panic);
 	lua_pushcfunction(sb->L, setup);
 	lua_pushlightuserdata(sb->L, sb);
 	if (lua_pcall(sb->L, 1, 0, 0) != LUA_OK) {
@@ -342,15 +322,18 @@ int wafa_sandbox_call(struct wafa_sandbox *sb, int nargs, int nresults, char *wh
 	lua_pushcfunction(L, traceback);
 	lua_insert(L, base);
 	sb->expired = 0;
+	sb->out_of_memory = 0;
 	sb->stop_at = mono_ms() + sb->budget_ms;
 	lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
+	sb->in_call = 1;
 	status = lua_pcall(L, nargs, nresults, base);
+	sb->in_call = 0;
 	lua_sethook(L, NULL, 0, 0);
-	if (status == LUA_OK) {
+	if (status == LUA_OK && !sb->out_of_memory) {
 		lua_remove(L, base);
 		return 0;
 	}
-	if (status == LUA_ERRMEM) {
+	if (status == LUA_ERRMEM || sb->out_of_memory) {
 		snprintf(why, whylen, "out of memory (the rules' memory cap is %zu bytes)", sb->cap);
 		err = -ENOMEM;
 	} else if (sb->expired) {

@@ -1013,6 +1013,33 @@ static int chain(const char *locale, const char *default_locale, char out[4][LOC
 	return 0;
 }
 
+/* The length of the bidi embedding, override or isolate control at s
+ * (U+202A-202E, U+2066-2069), or 0. */
+static size_t bidi_control(const unsigned char *s)
+{
+	if (s[0] == 0xe2 && s[1] == 0x80 && s[2] >= 0xaa && s[2] <= 0xae)
+		return 3;
+	if (s[0] == 0xe2 && s[1] == 0x81 && s[2] >= 0xa6 && s[2] <= 0xa9)
+		return 3;
+	return 0;
+}
+
+size_t wafa_template_strip_bidi(char *s)
+{
+	char *o = s;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t skip = bidi_control(p);
+		if (skip) {
+			p += skip;
+			continue;
+		}
+		*o++ = (char)*p++;
+	}
+	*o = '\0';
+	return (size_t)(o - s);
+}
+
 int wafa_template_render(const char *dir, const char *name, const char *locale,
                          const char *default_locale, const struct wafa_var *vars, size_t nvars,
                          struct wafa_rendered *out, char *why, size_t whylen)
@@ -1021,8 +1048,30 @@ int wafa_template_render(const char *dir, const char *name, const char *locale,
 	struct buf tried = { 0 };
 	size_t n = 0;
 	int err;
+	/* values without bidi controls: a name or a subject with U+202E in it
+	 * would display reversed, in every locale */
+	struct wafa_var *clean = nvars ? calloc(nvars, sizeof(*clean)) : NULL;
 
 	memset(out, 0, sizeof(*out));
+	if (nvars && !clean) {
+		say(why, whylen, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < nvars; i++) {
+		clean[i].name = vars[i].name;
+		if (vars[i].value) {
+			char *v = strdup(vars[i].value);
+			if (!v) {
+				say(why, whylen, "out of memory");
+				err = -ENOMEM;
+				nvars = i;
+				goto out;
+			}
+			wafa_template_strip_bidi(v);
+			clean[i].value = v;
+		}
+	}
+	vars = clean;
 	if (!dir || !*dir) {
 		say(why, whylen, "no template folder ([mail] templates is empty)");
 		err = -ENOENT;
@@ -1057,6 +1106,9 @@ int wafa_template_render(const char *dir, const char *name, const char *locale,
 		say(why, whylen, "no template \"%s\": none of %s exists (add at least %s)", name,
 		    tried.p ? tried.p : "", path);
 out:
+	for (size_t i = 0; i < nvars; i++)
+		free((char *)clean[i].value);
+	free(clean);
 	free(path);
 	free(take(&tried));
 	return err;

@@ -21,6 +21,12 @@ struct wafa_var {
 	const char *value;
 };
 
+/* Removes the bidi embedding, override and isolate controls (U+202A-202E,
+ * U+2066-2069) from s, in place: a variable's value, a subject or a name
+ * with U+202E in it would display reversed.  Every variable a template is
+ * rendered with is stripped so.  Returns the new length. */
+size_t wafa_template_strip_bidi(char *s);
+
 /* A rendered mail body. */
 struct wafa_rendered {
 	char *subject;    /* one line */

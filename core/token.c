@@ -14,6 +14,9 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "log.h"
+#include "secret.h"
+
 #define MAC_LEN 32         /* SHA-256 */
 #define MAC_B64_LEN 43     /* base64url of 32 bytes, no padding */
 #define KEY_MIN 32
@@ -141,19 +144,15 @@ int wafa_token_key_load(const char *path, unsigned char **key, size_t *keylen)
 {
 	unsigned char *buf = NULL;
 	size_t n = 0;
-	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
 
 	*key = NULL;
 	*keylen = 0;
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) != 0) {
-		err = -errno;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		err = -EINVAL;
+	char why[600];
+	if ((err = wafa_secret_check(fd, path, why, sizeof(why))) != 0) {
+		wafa_log(WAFA_ERROR, "web", "[web] key_file %s", why);
 		goto out;
 	}
 	buf = malloc(KEY_MAX + 1);
@@ -208,11 +207,12 @@ int wafa_token_make(const unsigned char *key, size_t keylen, const struct wafa_t
 
 	out[0] = '\0';
 	if ((t->kind != 's' && t->kind != 'u') || t->expires < 0 || t->mail_id <= 0 ||
-	    !memchr(t->email, '\0', sizeof(t->email)) || !valid_email(t->email) ||
 	    !valid_score(t->kind, t->score))
 		return -EINVAL;
-	n = snprintf(payload, sizeof(payload), "v1|%c|%" PRId64 "|%" PRId64 "|%s|%d", t->kind,
-	             t->expires, t->mail_id, t->email, t->score);
+	/* v2 carries the mail's id, not the address (base64 is not secret):
+	 * the listener reads the address from the outbox row */
+	n = snprintf(payload, sizeof(payload), "v2|%c|%" PRId64 "|%" PRId64 "|%d", t->kind,
+	             t->expires, t->mail_id, t->score);
 	if (n < 0 || (size_t)n > PAYLOAD_MAX)
 		return -EINVAL;
 	if ((err = mac(key, keylen, (const unsigned char *)payload, (size_t)n, sig)))
@@ -249,29 +249,37 @@ int wafa_token_check(const unsigned char *key, size_t keylen, const char *text, 
 	payload[n] = '\0';
 	if (memchr(payload, '\0', (size_t)n))
 		return -EBADMSG;
+	/* v2: v2|kind|expires|id|score; v1 (links already sent) has the
+	 * address before the score */
+	int nf = strncmp((const char *)payload, "v1|", 3) == 0 ? 6 : 5;
 	f[0] = (const char *)payload;
-	for (int i = 0; i < 6; i++) {
+	for (int i = 0; i < nf; i++) {
 		const char *bar = strchr(f[i], '|');
-		if ((bar != NULL) != (i < 5))
+		if ((bar != NULL) != (i < nf - 1))
 			return -EBADMSG;
 		flen[i] = bar ? (size_t)(bar - f[i]) : strlen(f[i]);
-		if (i < 5)
+		if (i < nf - 1)
 			f[i + 1] = bar + 1;
 	}
-	if (flen[0] != 2 || memcmp(f[0], "v1", 2) != 0 || flen[1] != 1 ||
+	const char *sf = f[nf - 1];
+	size_t sflen = flen[nf - 1];
+	if (flen[0] != 2 || memcmp(f[0], nf == 6 ? "v1" : "v2", 2) != 0 || flen[1] != 1 ||
 	    (f[1][0] != 's' && f[1][0] != 'u') || parse_uint(f[2], flen[2], &expires) ||
-	    parse_uint(f[3], flen[3], &id) || id <= 0 || flen[4] == 0 || flen[4] > EMAIL_MAX ||
-	    parse_uint(f[5], flen[5], &score) || flen[5] != 1 || !valid_score(f[1][0], score))
+	    parse_uint(f[3], flen[3], &id) || id <= 0 ||
+	    (nf == 6 && (flen[4] == 0 || flen[4] > EMAIL_MAX)) || parse_uint(sf, sflen, &score) ||
+	    sflen != 1 || !valid_score(f[1][0], score))
 		return -EBADMSG;
 	memset(t, 0, sizeof(*t));
 	t->kind = f[1][0];
 	t->expires = expires;
 	t->mail_id = id;
-	memcpy(t->email, f[4], flen[4]);
-	t->email[flen[4]] = '\0';
 	t->score = (int)score;
-	if (!valid_email(t->email))
-		return -EBADMSG;
+	if (nf == 6) {
+		memcpy(t->email, f[4], flen[4]);
+		t->email[flen[4]] = '\0';
+		if (!valid_email(t->email))
+			return -EBADMSG;
+	}
 	if (now >= expires)
 		return -ETIME;
 	return 0;

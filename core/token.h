@@ -1,8 +1,10 @@
 /* Signed links: the tokens in survey and unsubscribe links.  A token is
  * base64url(payload) "." base64url(HMAC-SHA256(key, payload)), where
- * payload is "v1|KIND|EXPIRES|ID|EMAIL|SCORE" (KIND "s" survey, "u"
- * unsubscribe; EXPIRES Unix seconds; ID the outbox mail id; SCORE 1-5 or 0).
- * A forged, altered or expired token does not verify. */
+ * payload is "v2|KIND|EXPIRES|ID|SCORE" (KIND "s" survey, "u" unsubscribe;
+ * EXPIRES Unix seconds; ID the outbox mail id; SCORE 1-5 or 0).  No address
+ * is in it (base64 hides nothing): the listener reads it from the outbox row.
+ * Tokens of links already sent, "v1|KIND|EXPIRES|ID|EMAIL|SCORE", still
+ * verify.  A forged, altered or expired token does not verify. */
 #ifndef WAFA_TOKEN_H
 #define WAFA_TOKEN_H
 
@@ -17,7 +19,7 @@ struct wafa_token {
 	char kind;      /* 's' survey, 'u' unsubscribe */
 	int64_t expires; /* Unix seconds */
 	int64_t mail_id; /* wafa.outbox id */
-	char email[320];
+	char email[320]; /* a v1 token's address (not used); "" in v2 */
 	int score;      /* survey: 1..5; else 0 */
 };
 
@@ -26,8 +28,8 @@ struct wafa_token {
  * caller frees *key. */
 WAFA_WUR int wafa_token_key_load(const char *path, unsigned char **key, size_t *keylen);
 
-/* Writes the token for t into out (WAFA_TOKEN_MAX bytes).  Returns 0 or -EINVAL
- * (an email with "|" or too long). */
+/* Writes the (v2) token for t into out (WAFA_TOKEN_MAX bytes); t->email is
+ * not used.  Returns 0 or -EINVAL (a bad kind, id or score). */
 WAFA_WUR int wafa_token_make(const unsigned char *key, size_t keylen, const struct wafa_token *t,
                              char *out);
 

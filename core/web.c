@@ -25,36 +25,49 @@
 #define COMMENT_MAX 2000   /* characters */
 #define CONN_LIMIT 512
 #define CONN_TIMEOUT_S 30
+/* Slowloris: 600 half-sent requests held every slot for 30 s.  Until its
+ * headers are in, a connection may idle HEADER_TIMEOUT_S; one address holds
+ * at most PER_IP_LIMIT connections (behind a reverse proxy every client
+ * shares the proxy's address: the proxy buffers requests and limits them,
+ * see the README). */
+#define HEADER_TIMEOUT_S 5
+#define PER_IP_LIMIT 64
 #define RETRY_AFTER_S "30"
 
 /* ------------------------------------------------------------------ SQL */
 
 /* A score: recorded, or updated by a repeated click.  No row: no such mail. */
 static const char score_sql[] =
-	"WITH m AS (SELECT id, ticket_id, rule, locale FROM outbox WHERE id = $1::bigint),\n"
+	"WITH m AS (SELECT id, ticket_id, rule, locale, mail_address(rcpt) AS email FROM outbox\n"
+	"           WHERE id = $1::bigint),\n"
 	"s AS (INSERT INTO survey (mail_id, ticket_id, rule, email, score)\n"
-	"      SELECT id, ticket_id, rule, $2::text, $3::integer FROM m\n"
+	"      SELECT id, ticket_id, rule, email, $2::integer FROM m\n"
 	"      ON CONFLICT (mail_id) DO UPDATE SET score = excluded.score, updated_at = now()\n"
 	"      RETURNING mail_id)\n"
-	"SELECT m.locale, (SELECT count(*) FROM s) FROM m";
+	"SELECT m.locale, (SELECT count(*) FROM s), m.email FROM m";
 
-/* A comment: with the token's score when the mail has none yet. */
+/* A score with a comment: both as sent (the form's score is the token's). */
 static const char comment_sql[] =
-	"WITH m AS (SELECT id, ticket_id, rule, locale FROM outbox WHERE id = $1::bigint),\n"
+	"WITH m AS (SELECT id, ticket_id, rule, locale, mail_address(rcpt) AS email FROM outbox\n"
+	"           WHERE id = $1::bigint),\n"
 	"s AS (INSERT INTO survey (mail_id, ticket_id, rule, email, score, comment)\n"
-	"      SELECT id, ticket_id, rule, $2::text, $3::integer, $4::text FROM m\n"
-	"      ON CONFLICT (mail_id) DO UPDATE SET comment = excluded.comment, updated_at = now()\n"
+	"      SELECT id, ticket_id, rule, email, $2::integer, $3::text FROM m\n"
+	"      ON CONFLICT (mail_id) DO UPDATE SET score = excluded.score,\n"
+	"                                          comment = excluded.comment, updated_at = now()\n"
 	"      RETURNING mail_id)\n"
-	"SELECT m.locale, (SELECT count(*) FROM s) FROM m";
+	"SELECT m.locale, (SELECT count(*) FROM s), m.email FROM m";
 
-/* The confirm page only needs the language. */
-static const char locale_sql[] = "SELECT locale FROM outbox WHERE id = $1::bigint";
+/* The confirm page and the survey's choice page only need the language. */
+static const char locale_sql[] =
+	"SELECT locale, NULL, mail_address(rcpt) FROM outbox WHERE id = $1::bigint";
 
-/* An opt-out is recorded even when the mail itself is gone: one row. */
+/* An opt-out for the mail's address (the link carries the mail's id, not the
+ * address).  No row: no such mail. */
 static const char optout_sql[] =
-	"WITH o AS (INSERT INTO optout (email, source) VALUES (lower($1::text), 'link')\n"
-	"           ON CONFLICT DO NOTHING RETURNING email)\n"
-	"SELECT (SELECT locale FROM outbox WHERE id = $2::bigint), (SELECT count(*) FROM o)";
+	"WITH m AS (SELECT locale, mail_address(rcpt) AS email FROM outbox WHERE id = $1::bigint),\n"
+	"o AS (INSERT INTO optout (email, source) SELECT email, 'link' FROM m\n"
+	"      ON CONFLICT DO NOTHING RETURNING email)\n"
+	"SELECT m.locale, (SELECT count(*) FROM o), m.email FROM m";
 
 /* For GET .../metrics: the age of the oldest queued mail (NULL: none). */
 static const char oldest_sql[] =
@@ -94,6 +107,8 @@ struct texts {
 	const char *digit[6];
 	/* thank-you page: pre SCORE post */
 	const char *thanks_title, *thanks_h1, *rated_pre, *rated_post, *comment_label, *send;
+	/* the choice page a survey link opens (nothing recorded yet): pre SCORE post */
+	const char *choose_title, *choose_h1, *chose_pre, *choose_p;
 	/* comment saved */
 	const char *saved_title, *saved_h1, *saved_p;
 	/* unsubscribe: confirm and done, pre EMAIL post */
@@ -113,6 +128,10 @@ static const struct texts texts[NLANGS] = {
 		.rated_post = " of 5.",
 		.comment_label = "Would you like to tell us more? (optional)",
 		.send = "Send",
+		.choose_title = "Your rating",
+		.choose_h1 = "Your rating",
+		.chose_pre = "You chose ",
+		.choose_p = "Press Send to give us your rating.",
 		.saved_title = "Comment received",
 		.saved_h1 = "Thank you for your comment",
 		.saved_p = "We have saved it, and our support team will read it.",
@@ -165,6 +184,10 @@ static const struct texts texts[NLANGS] = {
 		.rated_post = " من ٥",
 		.comment_label = "يسعدنا أن نعرف المزيد عن تجربتك (اختياري)",
 		.send = "إرسال",
+		.choose_title = "تقييمك",
+		.choose_h1 = "تقييمك",
+		.chose_pre = "اخترت: ",
+		.choose_p = "اضغط «إرسال» لتسجيل تقييمك.",
 		.saved_title = "وصلنا تعليقك",
 		.saved_h1 = "شكرًا على تعليقك",
 		.saved_p = "حفظنا تعليقك، وسيطّلع عليه فريق الدعم لدينا.",
@@ -214,6 +237,10 @@ static const struct texts texts[NLANGS] = {
 		.rated_post = " از ۵",
 		.comment_label = "خوشحال می‌شویم بیشتر از تجربه‌تان بدانیم (اختیاری)",
 		.send = "ارسال",
+		.choose_title = "امتیاز شما",
+		.choose_h1 = "امتیاز شما",
+		.chose_pre = "امتیاز انتخابی شما: ",
+		.choose_p = "برای ثبت امتیاز، دکمهٔ «ارسال» را بزنید.",
 		.saved_title = "نظر شما رسید",
 		.saved_h1 = "از نظرتان سپاسگزاریم",
 		.saved_p = "نظر شما ثبت شد و تیم پشتیبانی ما آن را می‌خواند.",
@@ -371,6 +398,44 @@ static void sb_email_line(struct sb *b, const char *pre, const char *email, cons
 	sb_puts(b, "</p>\n");
 }
 
+static void sb_stars(struct sb *b, const struct texts *t, int score, const char *pre)
+{
+	sb_puts(b, "<p class=\"stars\" aria-hidden=\"true\">");
+	for (int i = 1; i <= 5; i++)
+		sb_puts(b, i <= score ? "\u2605" : "\u2606");
+	sb_puts(b, "</p>\n<p>");
+	sb_html(b, pre);
+	sb_html(b, t->digit[score >= 0 && score <= 5 ? score : 0]);
+	sb_html(b, t->rated_post);
+	sb_puts(b, "</p>\n");
+}
+
+/* What a survey link opens: the score chosen, an optional comment and one
+ * button.  Mail scanners open every link in a mail; only the button's POST
+ * records, so a scanner records nothing. */
+static char *page_choose(enum lang l, int score, size_t *len)
+{
+	const struct texts *t = &texts[l];
+	struct sb b = { 0 };
+
+	page_begin(&b, t, t->choose_title);
+	sb_html(&b, t->choose_h1);
+	sb_puts(&b, "</h1>\n");
+	sb_stars(&b, t, score, t->chose_pre);
+	/* no action: the form posts to this same URL */
+	sb_puts(&b, "<form method=\"post\" accept-charset=\"utf-8\">\n<label for=\"comment\">");
+	sb_html(&b, t->comment_label);
+	sb_puts(&b, "</label>\n<textarea id=\"comment\" name=\"comment\" rows=\"5\" maxlength=\"2000\">"
+	            "</textarea>\n<p>");
+	sb_html(&b, t->choose_p);
+	sb_puts(&b, "</p>\n<button type=\"submit\">");
+	sb_html(&b, t->send);
+	sb_puts(&b, "</button>\n</form>\n");
+	page_end(&b);
+	return sb_take(&b, len);
+}
+
+/* The score is recorded. */
 static char *page_thanks(enum lang l, int score, size_t *len)
 {
 	const struct texts *t = &texts[l];
@@ -378,19 +443,8 @@ static char *page_thanks(enum lang l, int score, size_t *len)
 
 	page_begin(&b, t, t->thanks_title);
 	sb_html(&b, t->thanks_h1);
-	sb_puts(&b, "</h1>\n<p class=\"stars\" aria-hidden=\"true\">");
-	for (int i = 1; i <= 5; i++)
-		sb_puts(&b, i <= score ? "\u2605" : "\u2606");
-	sb_puts(&b, "</p>\n<p>");
-	sb_html(&b, t->rated_pre);
-	sb_html(&b, t->digit[score >= 0 && score <= 5 ? score : 0]);
-	sb_html(&b, t->rated_post);
-	sb_puts(&b, "</p>\n<form method=\"post\" accept-charset=\"utf-8\">\n<label for=\"comment\">");
-	sb_html(&b, t->comment_label);
-	sb_puts(&b, "</label>\n<textarea id=\"comment\" name=\"comment\" rows=\"5\" maxlength=\"2000\">"
-	            "</textarea>\n<button type=\"submit\">");
-	sb_html(&b, t->send);
-	sb_puts(&b, "</button>\n</form>\n");
+	sb_puts(&b, "</h1>\n");
+	sb_stars(&b, t, score, t->rated_pre);
 	page_end(&b);
 	return sb_take(&b, len);
 }
@@ -684,12 +738,13 @@ struct wafa_web {
 	bool closing;
 	unsigned char *key;
 	size_t keylen;
+	char base_path[256]; /* [web] base_url's path ("/wafa"), or "" */
 	struct req *waiting; /* suspended for a query */
 	void (*done)(void *arg);
 	void *done_arg;
 };
 
-enum action { A_SCORE, A_COMMENT, A_CONFIRM, A_OPTOUT, A_METRICS };
+enum action { A_CHOOSE, A_SCORE, A_COMMENT, A_CONFIRM, A_OPTOUT, A_METRICS };
 
 /* One request.  Held by MHD (until the request completes) and by the query
  * out for it (until its callback); freed when both have let go. */
@@ -839,7 +894,7 @@ static void on_result(PGresult *res, void *arg)
 		set_error(r, r->accept, E_INTERNAL);
 		goto out;
 	}
-	if (r->action == A_SCORE || r->action == A_COMMENT) {
+	if (r->action == A_SCORE || r->action == A_COMMENT || r->action == A_CHOOSE) {
 		if (PQntuples(res) == 0) {
 			wafa_log(WAFA_INFO, "web", "mail=%" PRId64 ": a survey link for a mail that is "
 			         "not in the outbox; nothing recorded", t->mail_id);
@@ -847,7 +902,9 @@ static void on_result(PGresult *res, void *arg)
 			goto out;
 		}
 		l = lang_of_locale(PQgetisnull(res, 0, 0) ? NULL : PQgetvalue(res, 0, 0));
-		if (r->action == A_SCORE) {
+		if (r->action == A_CHOOSE) {
+			page = page_choose(l, t->score, &len);
+		} else if (r->action == A_SCORE) {
 			wafa_log(WAFA_INFO, "web", "mail=%" PRId64 ": score %d recorded", t->mail_id,
 			         t->score);
 			page = page_thanks(l, t->score, &len);
@@ -855,14 +912,18 @@ static void on_result(PGresult *res, void *arg)
 			wafa_log(WAFA_INFO, "web", "mail=%" PRId64 ": comment recorded", t->mail_id);
 			page = page_saved(l, &len);
 		}
+	} else if (PQntuples(res) == 0) {
+		wafa_log(WAFA_INFO, "web", "mail=%" PRId64 ": an unsubscribe link for a mail that is "
+		         "not in the outbox; nothing recorded", t->mail_id);
+		set_error(r, r->accept, E_UNKNOWN);
+		goto out;
 	} else if (r->action == A_CONFIRM) {
-		l = PQntuples(res) == 0 ? r->accept
-		                        : lang_of_locale(PQgetisnull(res, 0, 0) ? NULL
-		                                                                : PQgetvalue(res, 0, 0));
+		bare_address(PQgetvalue(res, 0, 2), r->email, sizeof(r->email));
+		l = lang_of_locale(PQgetisnull(res, 0, 0) ? NULL : PQgetvalue(res, 0, 0));
 		page = page_confirm(l, r->email, &len);
 	} else {
-		l = PQntuples(res) == 0 || PQgetisnull(res, 0, 0) ? EN
-		                                                  : lang_of_locale(PQgetvalue(res, 0, 0));
+		bare_address(PQgetvalue(res, 0, 2), r->email, sizeof(r->email));
+		l = PQgetisnull(res, 0, 0) ? EN : lang_of_locale(PQgetvalue(res, 0, 0));
 		wafa_log(WAFA_INFO, "web", "mail=%" PRId64 ": opt-out recorded%s", t->mail_id,
 		         PQntuples(res) && strcmp(PQgetvalue(res, 0, 1), "0") == 0 ? " (already there)"
 		                                                                   : "");
@@ -922,6 +983,23 @@ static enum MHD_Result reply_error(struct req *r, struct MHD_Connection *c, enum
 	return reply_page(r, c, err_status[e], page, len);
 }
 
+/* Does a POST body ask to unsubscribe: List-Unsubscribe=One-Click (RFC
+ * 8058) or the confirm form's confirm=1? */
+static bool optout_body(const char *body, size_t n)
+{
+	char *v = NULL;
+	bool yes = false;
+
+	if (form_field(body, n, "List-Unsubscribe", &v) == 0 && v)
+		yes = strncmp(v, "One-Click", 9) == 0 && strspn(v + 9, "\r\n ") == strlen(v + 9);
+	free(v);
+	v = NULL;
+	if (!yes && form_field(body, n, "confirm", &v) == 0 && v)
+		yes = strcmp(v, "1") == 0;
+	free(v);
+	return yes;
+}
+
 /* Sends the query for r and suspends its connection until the answer. */
 static enum MHD_Result ask(struct req *r, struct MHD_Connection *c)
 {
@@ -944,6 +1022,12 @@ static enum MHD_Result ask(struct req *r, struct MHD_Connection *c)
 			err = form_field(r->body ? r->body : "", r->len, "comment", &comment);
 			if (err == -ENOMEM)
 				return MHD_NO;
+			if (err == -ENOENT) {
+				/* not the page's form (it always sends the field): a
+				 * scanner's POST gets the page, and records nothing */
+				r->action = A_CHOOSE;
+				return ask(r, c);
+			}
 			if (comment)
 				lf_only(comment);
 			if (err == -EBADMSG || (comment && (chars = utf8_chars(comment)) < 0)) {
@@ -963,11 +1047,11 @@ static enum MHD_Result ask(struct req *r, struct MHD_Connection *c)
 		}
 		sql = r->action == A_SCORE ? score_sql : comment_sql;
 		p[0] = id;
-		p[1] = r->email;
-		p[2] = score;
-		p[3] = comment;
-		n = r->action == A_SCORE ? 3 : 4;
+		p[1] = score;
+		p[2] = comment;
+		n = r->action == A_SCORE ? 2 : 3;
 		break;
+	case A_CHOOSE:
 	case A_CONFIRM:
 		sql = locale_sql;
 		p[0] = id;
@@ -978,10 +1062,18 @@ static enum MHD_Result ask(struct req *r, struct MHD_Connection *c)
 		n = 0;
 		break;
 	default:
+		/* RFC 8058's one-click body or the confirm form's field; any
+		 * other POST (a scanner's) gets the confirm page */
+		if (r->too_big || !optout_body(r->body ? r->body : "", r->len)) {
+			r->action = A_CONFIRM;
+			sql = locale_sql;
+			p[0] = id;
+			n = 1;
+			break;
+		}
 		sql = optout_sql;
-		p[0] = r->email;
-		p[1] = id;
-		n = 2;
+		p[0] = id;
+		n = 1;
 		break;
 	}
 	/* Suspended before the query goes out: pg may answer at once. */
@@ -1026,11 +1118,20 @@ static enum MHD_Result begin(struct req *r, struct MHD_Connection *c, const char
 		return reply_error(r, c, r->accept, E_METHOD);
 	if (!last)
 		return reply_error(r, c, r->accept, E_NOTFOUND);
-	if (strcmp(last + 1, "health") == 0) {
+	/* /health and /metrics at exact paths only: at the root, or under
+	 * base_url's path; not at the end of any path (/a/b/metrics) */
+	size_t bl = strlen(w->base_path);
+	const char *local = strncmp(url, w->base_path, bl) == 0 && url[bl] == '/' ? url + bl : url;
+	bool health = strcmp(url, "/health") == 0 || strcmp(local, "/health") == 0;
+	bool metrics = strcmp(url, "/metrics") == 0 || strcmp(local, "/metrics") == 0;
+	if ((strcmp(last + 1, "health") == 0 && !health) ||
+	    (strcmp(last + 1, "metrics") == 0 && !metrics))
+		return reply_error(r, c, r->accept, E_NOTFOUND);
+	if (health) {
 		char *ok = strdup("ok\n");
 		return reply(r, c, MHD_HTTP_OK, ok, ok ? 3 : 0, "text/plain; charset=utf-8");
 	}
-	if (strcmp(last + 1, "metrics") == 0) {
+	if (metrics) {
 		if (!get)
 			return reply_error(r, c, r->accept, E_METHOD);
 		r->action = A_METRICS; /* answered after the outbox query */
@@ -1055,11 +1156,9 @@ static enum MHD_Result begin(struct req *r, struct MHD_Connection *c, const char
 		         "cut short); nothing recorded", method, seg[0]);
 		return reply_error(r, c, r->accept, E_INVALID);
 	}
-	bare_address(r->tok.email, r->email, sizeof(r->email));
-	if (!r->email[0])
-		return reply_error(r, c, r->accept, E_INVALID);
 	if (seg[0] == 's') {
-		r->action = get ? A_SCORE : A_COMMENT;
+		/* a GET (a scanner's too) only shows the choice; a POST records */
+		r->action = get ? A_CHOOSE : A_COMMENT;
 		if (post) {
 			const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 			                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -1070,6 +1169,17 @@ static enum MHD_Result begin(struct req *r, struct MHD_Connection *c, const char
 		r->action = get ? A_CONFIRM : A_OPTOUT;
 	}
 	return MHD_YES;
+}
+
+/* A new connection idles at most HEADER_TIMEOUT_S until its headers are in
+ * (on_request gives it CONN_TIMEOUT_S then). */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+	(void)cls;
+	(void)socket_ctx;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+		MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)HEADER_TIMEOUT_S);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -1091,6 +1201,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		r->accept = lang_of_accept(
 			MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_LANGUAGE));
 		*ctx = r;
+		/* the headers are in: the body and the answer get the usual time */
+		MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S);
 		return begin(r, c, url, method);
 	}
 	if (r->queued) {
@@ -1099,7 +1211,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 	if (*size > 0) {
 		/* only a comment's body is kept; the rest is read and dropped */
-		if (r->action == A_COMMENT && !r->too_big) {
+		if ((r->action == A_COMMENT || r->action == A_OPTOUT) && !r->too_big) {
 			if (r->len + *size > BODY_MAX) {
 				r->too_big = true;
 			} else {
@@ -1198,6 +1310,24 @@ static int parse_listen(const char *text, struct sockaddr_storage *ss, socklen_t
 	return 0;
 }
 
+/* The path of "https://host/wafa/" without its last '/': "/wafa"; "" for none. */
+static void base_path(const char *url, char *out, size_t size)
+{
+	const char *p = url ? strstr(url, "://") : NULL;
+	size_t n;
+
+	out[0] = '\0';
+	if (!p || !(p = strchr(p + 3, '/')))
+		return;
+	n = strcspn(p, "?#");
+	while (n > 0 && p[n - 1] == '/')
+		n--;
+	if (n < size) {
+		memcpy(out, p, n);
+		out[n] = '\0';
+	}
+}
+
 static int listen_on(const struct sockaddr_storage *ss, socklen_t len, int *out)
 {
 	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), on = 1, err;
@@ -1238,7 +1368,6 @@ int wafa_web_open(uv_loop_t *loop, const struct wafa_config *cfg, struct wafa_pg
 	struct sockaddr_storage ss;
 	socklen_t sslen = 0;
 	const union MHD_DaemonInfo *info;
-	struct stat st;
 	int fd = -1, err;
 	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 
@@ -1260,17 +1389,17 @@ int wafa_web_open(uv_loop_t *loop, const struct wafa_config *cfg, struct wafa_pg
 		return -ENOMEM;
 	w->loop = loop;
 	w->pg = pg;
+	base_path(cfg->web_base_url, w->base_path, sizeof(w->base_path));
 	if ((err = wafa_token_key_load(cfg->web_key_file, &w->key, &w->keylen)) != 0) {
+		/* a key others can read is refused (logged with the chmod to run):
+		 * anyone who reads it can forge links */
 		wafa_log(WAFA_ERROR, "web", "[web] key_file %s: %s", cfg->web_key_file,
 		         err == -EINVAL ? "too short: it needs at least 32 bytes of random "
 		                          "(head -c 32 /dev/urandom | base64 > FILE)"
-		                        : wafa_strerror(err));
+		         : err == -EPERM ? "refused: group or others can read it (see above)"
+		                         : wafa_strerror(err));
 		goto fail;
 	}
-	if (stat(cfg->web_key_file, &st) == 0 && (st.st_mode & 077))
-		wafa_log(WAFA_WARN, "web", "[web] key_file %s can be read by others (mode %03o): "
-		         "anyone who reads it can forge links; chmod 600 it", cfg->web_key_file,
-		         (unsigned)(st.st_mode & 0777));
 	if ((err = listen_on(&ss, sslen, &fd)) != 0) {
 		wafa_log(WAFA_ERROR, "web", "[web] listen = %s: %s", cfg->web_listen,
 		         wafa_strerror(err));
@@ -1282,7 +1411,9 @@ int wafa_web_open(uv_loop_t *loop, const struct wafa_config *cfg, struct wafa_pg
 	                          MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, (void *)w,
 	                          MHD_OPTION_LISTEN_SOCKET, fd,
 	                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, (void *)w,
+	                          MHD_OPTION_NOTIFY_CONNECTION, on_connection, (void *)w,
 	                          MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
+	                          MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PER_IP_LIMIT,
 	                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
 	                          MHD_OPTION_END);
 	if (!w->mhd) {
@@ -1360,12 +1491,12 @@ char *wafa_web_link(const struct wafa_config *cfg, const unsigned char *key, siz
 	size_t n;
 	char *out;
 
-	if (!base || !base[0] || !key || !email || strlen(email) >= sizeof(t.email))
+	(void)email; /* the listener reads the address from the outbox row */
+	if (!base || !base[0] || !key)
 		return NULL;
 	t.kind = kind;
 	t.expires = wafa_ms_to_s(wafa_clock_now_ms() + cfg->link_ttl_ms);
 	t.mail_id = mail_id;
-	strcpy(t.email, email);
 	t.score = score;
 	if (wafa_token_make(key, keylen, &t, tok) != 0)
 		return NULL;

@@ -35,9 +35,11 @@ WAFA_WUR int wafa_web_open(uv_loop_t *loop, const struct wafa_config *cfg, struc
 /* Stops; done(arg) is called once every handle is closed. */
 void wafa_web_close(struct wafa_web *w, void (*done)(void *arg), void *arg);
 
-/* The link for a survey score or an unsubscribe, for a mail (outbox id) to
- * email: base_url + "/s/" or "/u/" + token, valid for [web] link_ttl.
- * Returns a malloc'ed string, or NULL (no [web], no key, out of memory). */
+/* The link for a survey score or an unsubscribe, for a mail (outbox id):
+ * base_url + "/s/" or "/u/" + token, valid for [web] link_ttl.  email is
+ * not put in the link (the listener reads the mail's address from the
+ * outbox); it may be NULL.  Returns a malloc'ed string, or NULL (no [web],
+ * no key, out of memory). */
 char *wafa_web_link(const struct wafa_config *cfg, const unsigned char *key, size_t keylen,
                     char kind, int64_t mail_id, const char *email, int score);
 

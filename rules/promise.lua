@@ -1064,6 +1064,7 @@ end
 -- The per-call state: the reference, the zone and its local time (lazily).
 local State = {}
 State.__index = State
+State.__metatable = false -- hidden: rules' custom patterns get S
 
 function State:local_time()
   if not self.lt then

@@ -127,10 +127,14 @@ end
 
 -- ---- matchers ----
 
-local MATCHER = {}
+-- hidden (__metatable), like the rule library's: known by a weak set
+local MATCHER = { __metatable = false }
+local matchers = setmetatable({}, { __mode = "k" })
 
 local function matcher(words, fn)
-  return setmetatable({ words = words, fn = fn }, MATCHER)
+  local m = setmetatable({ words = words, fn = fn }, MATCHER)
+  matchers[m] = true
+  return m
 end
 
 local function quote(v)
@@ -343,6 +347,7 @@ local function run(test, path)
       return nil
     end,
     __tostring = function(h) return "ticket " .. rawget(h, "id") end,
+    __metatable = false,
   }
 
   local function id_of(tk, what, level)
@@ -468,7 +473,7 @@ local function run(test, path)
           sorted_keys(fields)), 0)
       end
       local test, words
-      if getmetatable(v) == MATCHER then
+      if matchers[v] then
         test, words = v.fn, v.words
       elseif type(v) == "function" then
         test, words = v, "(a condition)"
@@ -482,7 +487,7 @@ local function run(test, path)
         if type(v) ~= "table" then error(what .. ": vars: expected a table", 0) end
         local want = {}
         for name, val in pairs(v) do
-          local m = getmetatable(val) == MATCHER and val or nil
+          local m = matchers[val] and val or nil
           want[#want + 1] = { name = name, m = m, val = (not m) and tostring(val) or nil }
         end
         table.sort(want, function(a, b) return a.name < b.name end)

@@ -81,7 +81,11 @@ local function check_column(v, what, level)
   return v
 end
 
-local AFTER = {}
+-- The library's metatables are hidden (__metatable): a rule that reached one
+-- could add a __gc that runs outside the budget, or pass data to another
+-- rule file through it.  What the library made is known by a weak set.
+local AFTER = { __metatable = false }
+local afters = setmetatable({}, { __mode = "k" })
 
 -- after "2h" (function(t, s) ... end): an escalation step after the breach.
 function api.after(d)
@@ -90,7 +94,9 @@ function api.after(d)
     if type(fn) ~= "function" then
       error('after "' .. d .. '": expected a function, as in after "2h" (function(t, s) ... end)', 2)
     end
-    return setmetatable({ offset = ms, text = d, fn = fn }, AFTER)
+    local step = setmetatable({ offset = ms, text = d, fn = fn }, AFTER)
+    afters[step] = true
+    return step
   end
 end
 
@@ -122,7 +128,7 @@ local function check_breach(v, level)
   for i, step in ipairs(v) do
     if type(step) == "function" then
       phases[#phases + 1] = { name = i == 1 and "breach" or "breach#" .. i, offset = 0, fn = step }
-    elseif getmetatable(step) == AFTER then
+    elseif afters[step] then
       phases[#phases + 1] = { name = "breach+" .. step.text, offset = step.offset, fn = step.fn }
     else
       error(string.format("on_breach[%d]: expected a function or after \"2h\" (function ... end)", i),
@@ -431,7 +437,8 @@ function api.report(name)
 end
 
 local DAYS = { sun = 0, mon = 1, tue = 2, wed = 3, thu = 4, fri = 5, sat = 6 }
-local HOLIDAY = {}
+local HOLIDAY = { __metatable = false } -- hidden, as AFTER
+local holidays = setmetatable({}, { __mode = "k" })
 
 local function month_day(kind, v, level)
   local m, d
@@ -439,7 +446,9 @@ local function month_day(kind, v, level)
   if not m then
     error(string.format('%s: expected a month-day like %s "10-01"', kind, kind), level + 1)
   end
-  return setmetatable({ kind = kind, month = tonumber(m), day = tonumber(d) }, HOLIDAY)
+  local h = setmetatable({ kind = kind, month = tonumber(m), day = tonumber(d) }, HOLIDAY)
+  holidays[h] = true
+  return h
 end
 
 -- hijri "10-01": a holiday on a Hijri (Umm al-Qura) month-day, every year.
@@ -452,7 +461,7 @@ local CALENDAR_FIELDS = { timezone = true, hours = true, holidays = true, specia
 
 -- A day as holidays and special periods write it, for the C side, or nil.
 local function calendar_day(h)
-  if getmetatable(h) == HOLIDAY then
+  if holidays[h] then
     return { kind = h.kind, year = 0, month = h.month, day = h.day,
              text = h.kind .. ' "' .. h.month .. "-" .. h.day .. '"' }
   elseif type(h) == "string" and h:match("^%d%d%d%d%-%d%d?%-%d%d?$") then

@@ -177,10 +177,14 @@ def survey(pg):
     links = re.findall(r"\((http://[^)]*/s/[^)]*)\)", m.get_body(("plain",)).get_content())
     if len(links) != 5 or not link:
         return 1
-    say("\n== the customer clicks the fourth score")
+    say("\n== the customer clicks the fourth score, and presses the page's button")
     with urllib.request.urlopen(links[3], timeout=10) as resp:
         page = resp.read().decode()
-    say("  HTTP %d, %s" % (resp.status, re.search(r"<h1>(.*?)</h1>", page).group(1)))
+    say("  GET: HTTP %d, %s (nothing recorded yet: mail scanners open every link)"
+        % (resp.status, re.search(r"<h1>(.*?)</h1>", page).group(1)))
+    with urllib.request.urlopen(links[3], data=b"comment=", timeout=10) as resp:
+        page = resp.read().decode()
+    say("  POST: HTTP %d, %s" % (resp.status, re.search(r"<h1>(.*?)</h1>", page).group(1)))
     say("  wafa.survey: %s" % pg.psql("SELECT ticket_id, score FROM wafa.survey"))
     w.stop()
     return 0

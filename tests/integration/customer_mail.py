@@ -8,6 +8,7 @@ with one-click); the survey clicked in headless Chromium (score, thank-you
 page, comment, all stored, screenshots kept); an opt-out honoured at once;
 quiet hours holding a mail with its reason; offers over customers with no
 offer while a ticket is open; a missing template parked with its reason."""
+import base64
 import os
 import re
 import secrets
@@ -84,13 +85,14 @@ def html_part(msg):
 
 def main():
     require_wafa()
-    plan(25)
+    plan(28)
     pg = Postgres()
     sink = SmtpSink()
     port = free_port()
     keyfile = os.path.join(pg.sockdir, "link.key")
     with open(keyfile, "w") as f:
         f.write(secrets.token_hex(32) + "\n")
+    os.chmod(keyfile, 0o600)  # a key others can read is refused
     # the helpdesk's thread Message-ID, an optional column of the view
     pg.psql("CREATE VIEW tickets_threaded AS SELECT v.*, '<thread-' || v.id || "
             "'@helpdesk.example>' AS thread_message_id FROM wafa_tickets v")
@@ -153,6 +155,26 @@ def main():
     ahtml = html_part(a)
     ok(ahtml and 'dir="rtl"' in ahtml and re.search(r'lang="ar', ahtml), "and is right to left")
 
+    # --- a mail security scanner (Safe Links, Mimecast) opens every link in the
+    # mail, and may POST an empty body to them: nothing may be recorded
+    links_all = set(u.rstrip(".,;") for u in re.findall(
+        r'https?://[^\s"<>()]+', html + text + m.get_body(("plain",)).get_content() + unsub))
+    links_all |= set(re.findall(r'href="([^"]+)"', html))
+    payloads = []
+    for u in sorted(links_all):
+        if "/wafa/" in u:
+            tok = u.rsplit("/", 1)[1].split(".")[0]
+            payloads.append(base64.urlsafe_b64decode(tok + "=" * (-len(tok) % 4)))
+    ok(len(payloads) >= 12 and all(b"@" not in p and b"example" not in p for p in payloads),
+       "the links carry the mail's id, not the customer's address (readable in base64)",
+       diag=repr(payloads))
+    answers = [scan(u) for u in sorted(links_all) if "/wafa/" in u]
+    answers += [scan(u, post=True) for u in sorted(links_all) if "/wafa/" in u]
+    rows = pg.psql("SELECT (SELECT count(*) FROM wafa.survey), (SELECT count(*) FROM wafa.optout)")
+    ok(len(answers) >= 12 and all(a == 200 for a in answers) and rows == [["0", "0"]],
+       "a scanner that GETs (and POSTs nothing to) every link of the mails records nothing",
+       diag=lambda: "%r %r %r" % (sorted(links_all), answers, rows))
+
     # --- the survey in a browser: open the HTML part, click 4, comment
     os.makedirs(SHOTS, exist_ok=True)
     mail_file = os.path.join(SHOTS, "survey-mail-fa.html")
@@ -160,7 +182,7 @@ def main():
         f.write(html)
     driver, why = chromium()
     if driver is None:
-        skip("survey in headless Chromium", why, 4)
+        skip("survey in headless Chromium", why, 5)
     else:
         try:
             driver.get("file://" + mail_file)
@@ -171,9 +193,13 @@ def main():
             links[3].click()
             time.sleep(0.5)
             body = driver.find_element("tag name", "body").text
-            driver.save_screenshot(os.path.join(SHOTS, "2-thank-you-fa.png"))
-            ok("۴" in body and driver.find_element("tag name", "html").get_attribute("dir") == "rtl",
-               "the thank-you page, in Persian, shows the score 4", diag=body)
+            driver.save_screenshot(os.path.join(SHOTS, "2-choose-fa.png"))
+            buttons = driver.find_elements("tag name", "button")
+            ok("۴" in body and driver.find_element("tag name", "html").get_attribute("dir") == "rtl"
+               and len(buttons) == 1,
+               "the survey page, in Persian, shows the score 4 chosen and one button", diag=body)
+            is_(pg.psql("SELECT count(*) FROM wafa.survey"), [["0"]],
+                "opening the link records nothing: only the button does")
             box = driver.find_element("name", "comment")
             box.send_keys("خیلی سریع بود، ممنون")
             box.submit()
@@ -182,10 +208,13 @@ def main():
             rows = pg.psql("SELECT ticket_id, score, comment FROM wafa.survey")
             is_(rows, [[str(fa), "4", "خیلی سریع بود، ممنون"]], "score and comment are stored")
             diag("screenshots in %s" % SHOTS)
-            driver.get(links[1].get_attribute("href") if False else
-                       re.search(r'href="([^"]*/wafa/s/[^"]*)"', html).group(1))
+            driver.get(re.search(r'href="([^"]*/wafa/s/[^"]*)"', html).group(1))
+            time.sleep(0.5)
+            driver.find_element("tag name", "button").click()
+            time.sleep(0.5)
+            driver.save_screenshot(os.path.join(SHOTS, "4-thank-you-fa.png"))
             rows = pg.psql("SELECT count(*), min(score) FROM wafa.survey")
-            is_(rows, [["1", "1"]], "clicking another score updates it: one answer per mail")
+            is_(rows, [["1", "1"]], "sending another score updates it: one answer per mail")
         finally:
             driver.quit()
 
@@ -242,6 +271,19 @@ def main():
        "the offer carries List-Unsubscribe and the template's text",
        diag=lambda: sink.summary())
     w.stop_ok()
+
+
+def scan(url, post=False):
+    """What a link scanner does: GET the link (or POST it an empty body)."""
+    import urllib.error
+    import urllib.request
+    req = urllib.request.Request(url, data=b"" if post else None,
+                                 method="POST" if post else "GET")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status
+    except urllib.error.HTTPError as e:
+        return e.code
 
 
 def http_post(url, data):

@@ -61,6 +61,32 @@ RULES2 = {
                        'subject = "good2 #" .. t.ref, body = "x" } end'),
 }
 
+# Issue 17's attacks under `wafa run`: a finalizer through the rule library's
+# shared metatable, a backtracking pattern on a long customer subject, a
+# forged log line; and (RULES4) a when() that fills the memory cap.
+RULES3 = {
+    "10-finalizer.lua": "local mt = getmetatable(after '1h' (function() end))\n"
+                        "if type(mt) == 'table' then mt.__gc = function() while true do end end end\n"
+                        + sla("finalizer", "function(t, s)\n"
+                              "    for i = 1, 100000 do local x = after '1h' (function() end) end\n"
+                              "  end"),
+    "20-pattern.lua": sla("pattern", "function(t, s) if t.subject:find('a*b') then "
+                          "mail { to = 'never@example.com', subject = 'b', body = 'x' } end end"),
+    "30-print.lua": sla("print", "function(t, s)\n"
+                        "    print('x\\n2026-01-01T00:00:00.000Z error daemon: FORGED by a rule')\n"
+                        "  end"),
+    "50-good.lua": sla("good3", 'function(t, s) mail { to = "good3@example.com", '
+                       'subject = "good3 #" .. t.ref, body = "x" } end'),
+}
+
+RULES4 = {
+    "10-hog.lua": "local cache = {}\n" + sla(
+        "hog", 'function(t, s) mail { to = "never@example.com", subject = "x", body = "x" } end',
+        when="function(t)\n"
+             "    pcall(function() while true do cache[#cache + 1] = ('x'):rep(1000) .. #cache end end)\n"
+             "    return true\n  end"),
+}
+
 
 def logged(w, rule, tid, words, timeout=3):
     """The log lines with rule=RULE ticket=TID that contain one of words."""
@@ -141,6 +167,33 @@ def main():
        "the xpcall handler loop is logged with rule=xpcall-handler ticket=%d and budget" % t3,
        diag=lambda: w2.log()[-4000:])
     w2.stop_ok()
+
+    w3 = Wafa(pg, sink.url, rules=RULES3)
+    w3.start()
+    t5, c5 = pg.create_ticket("a" * 300000, "owner@example.com")
+    got = wait_for(lambda: mail_for(sink, "good3@example.com", t5), c5 + 2 + 10 - time.time())
+    ok(got and w3.running, "a __gc set on the library's metatable, a pattern that backtracks over "
+       "a 300 KB subject and a forged log line do not stop other rules",
+       diag=lambda: sink.summary() + "\n" + w3.log()[-4000:])
+    ok(logged(w3, "pattern", t5, ["budget"], 3 if got else 0),
+       "the pattern is stopped by the budget, logged with rule=pattern ticket=%d" % t5,
+       diag=lambda: w3.log()[-4000:])
+    lines = w3.log().splitlines()
+    ok(any("FORGED" in l for l in lines) and
+       not any(l.startswith("2026-01-01T00:00:00.000Z") for l in lines),
+       "a rule's print() with a newline cannot forge a log line", diag=lambda: w3.log()[-3000:])
+    w3.stop_ok("wafa run (issue 17's attacks) exits 0 within 10 s of SIGTERM")
+
+    w4 = Wafa(pg, sink.url, rules=RULES4, conf={"rules.memory": "8M"})
+    w4.start()
+    t6, _ = pg.create_ticket("Sixth ticket", "owner@example.com")
+    t7, _ = pg.create_ticket("Seventh ticket " + "x" * 100000, "owner@example.com")
+    ok(logged(w4, "hog", t7, ["memory"], 15),
+       "a when() that fills the memory cap is stopped and logged, ticket after ticket",
+       diag=lambda: w4.log()[-4000:])
+    time.sleep(1)
+    ok(w4.running, "and the daemon is still running (no abort)", diag=lambda: w4.log()[-4000:])
+    w4.stop_ok("wafa run (the memory hog) exits 0 within 10 s of SIGTERM")
 
 
 run(main)

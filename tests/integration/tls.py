@@ -81,6 +81,7 @@ def main():
     pwfile = os.path.join(tmp, "password")
     with open(pwfile, "w") as f:
         f.write("wrong\n")
+    os.chmod(pwfile, 0o600)  # a secret file others can read is refused
     w3 = Wafa(pg, authed.url, rules=rule,
               conf={"mail.starttls": "required", "mail.ca_file": cert, "mail.auth_user": "wafa",
                     "mail.auth_password_file": pwfile, "database.schema": "wafa3"})

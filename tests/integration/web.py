@@ -26,11 +26,17 @@ def b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def mint(key, kind, mail_id, email, score=0, expires=None):
-    """base64url(payload) "." base64url(HMAC-SHA256(key, payload))."""
+def mint(key, kind, mail_id, email, score=0, expires=None, version=2):
+    """base64url(payload) "." base64url(HMAC-SHA256(key, payload)).  v2 has no
+    address (the listener reads the mail's from the outbox; email is unused);
+    v1, of links already sent, has it."""
     if expires is None:
         expires = int(time.time()) + 3600
-    payload = ("v1|%s|%d|%d|%s|%d" % (kind, expires, mail_id, email, score)).encode("utf-8")
+    if version == 1:
+        payload = "v1|%s|%d|%d|%s|%d" % (kind, expires, mail_id, email, score)
+    else:
+        payload = "v2|%s|%d|%d|%d" % (kind, expires, mail_id, score)
+    payload = payload.encode("utf-8")
     return b64url(payload) + "." + b64url(hmac.new(key, payload, hashlib.sha256).digest())
 
 
@@ -89,6 +95,7 @@ def main():
     ar = sent_mail(1, "ar-EG", "Layla Haddad <layla@example.com>")
     fa = sent_mail(2, "fa-IR", "omid@example.com")
     en = sent_mail(3, None, "jo@example.com")
+    odd_mail = sent_mail(4, "ar-EG", "O'Brien&\"x\"@Example.com")
 
     def surveys():
         return pg.psql("SELECT mail_id, ticket_id, rule, email, score, comment,"
@@ -109,17 +116,37 @@ def main():
         w.stop()
         return
 
-    # --- a score, then another score for the same mail
-    s4 = http(base + "/s/" + mint(key, "s", ar, "layla@example.com", 4))
-    is_(s4.status, 200, "a survey click answers 200", diag=lambda: repr(s4) + w.log()[-2000:])
-    is_(surveys(), [[str(ar), "1", "survey", "layla@example.com", "4", None, "t"]],
-        "the click recorded one row, with the mail's ticket and rule")
+    # --- /health and /metrics at their exact paths only
+    for path, want in (("/health", 200), ("/wafa/health", 200), ("/metrics", 200),
+                       ("/wafa/metrics", 200), ("/a/b/metrics", 404), ("/wafa/x/health", 404),
+                       ("/s/metrics", 404), ("/wafa/metricsx", 404)):
+        got = http("http://127.0.0.1:%d%s" % (port, path))
+        ok(got.status == want and (want == 404) == ("wafa_" not in got.text and
+                                                     got.text != "ok\n"),
+           "%s answers %d" % (path, want), diag=lambda: repr(got))
+
+    # --- a survey link: a GET (a mail scanner's too) shows the score chosen
+    # and one button, and records nothing; the button's POST records
+    u4 = base + "/s/" + mint(key, "s", ar, "layla@example.com", 4)
+    s4 = http(u4)
+    is_(s4.status, 200, "a survey link's GET answers 200", diag=lambda: repr(s4) + w.log()[-2000:])
+    is_(surveys(), [], "a GET records nothing (scanners open every link)")
     ok('<html lang="ar" dir="rtl">' in s4.text, "the Arabic page has lang=\"ar\" dir=\"rtl\"",
        diag=s4.text[:400])
-    ok("★★★★☆" in s4.text and "٤ من ٥" in s4.text and "شكرًا" in s4.text,
-       "it thanks and shows 4 of 5 (stars, Arabic digits)", diag=s4.text)
+    ok("★★★★☆" in s4.text and "٤ من ٥" in s4.text and s4.text.count("<button") == 1,
+       "it shows 4 of 5 chosen (stars, Arabic digits) and one button", diag=s4.text)
     ok('<form method="post"' in s4.text and 'name="comment"' in s4.text,
-       "it offers a comment box that posts back", diag=s4.text)
+       "with a comment box, in a form that posts back", diag=s4.text)
+    e = http(u4, b"", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    ok(e.status == 200 and "<button" in e.text and surveys() == [],
+       "a POST without the form's field (a scanner's) shows the page and records nothing",
+       diag=lambda: repr(e))
+    s4 = http(u4, {"comment": ""})
+    is_(s4.status, 200, "the button (an empty comment) answers 200", diag=lambda: repr(s4))
+    is_(surveys(), [[str(ar), "1", "survey", "layla@example.com", "4", None, "t"]],
+        "the button recorded one row, with the mail's ticket and rule")
+    ok("شكرًا" in s4.text and "٤ من ٥" in s4.text and "<form" not in s4.text,
+       "it thanks and shows 4 of 5", diag=s4.text)
     hd = s4.headers
     ok(hd.get("Content-Type") == "text/html; charset=utf-8" and
        hd.get("X-Content-Type-Options") == "nosniff" and
@@ -129,10 +156,10 @@ def main():
     ok("http:" not in s4.text and "https:" not in s4.text and "src=" not in s4.text,
        "the page loads nothing from elsewhere", diag=s4.text)
 
-    s2 = http(base + "/s/" + mint(key, "s", ar, "layla@example.com", 2))
-    is_(s2.status, 200, "a second click answers 200")
+    s2 = http(base + "/s/" + mint(key, "s", ar, "layla@example.com", 2), {"comment": ""})
+    is_(s2.status, 200, "a second score answers 200")
     rows = surveys()
-    ok(len(rows) == 1 and rows[0][4] == "2", "a second click updates the score: still one row",
+    ok(len(rows) == 1 and rows[0][4] == "2", "a second score updates the score: still one row",
        diag=repr(rows))
 
     # --- a comment
@@ -173,8 +200,7 @@ def main():
     # --- links that do not verify, and other bad requests: nothing recorded
     good = mint(key, "s", en, "jo@example.com", 5)
     payload, sig = good.split(".")
-    altered = b64url(("v1|s|%d|%d|jo@example.com|1" % (int(time.time()) + 3600, en)).encode()) \
-        + "." + sig
+    altered = b64url(("v2|s|%d|%d|1" % (int(time.time()) + 3600, en)).encode()) + "." + sig
     cases = [
         ("forged (another key)", "/s/" + mint(b"x" * 40, "s", en, "jo@example.com", 5), 400),
         ("altered (score changed, old signature)", "/s/" + altered, 400),
@@ -200,16 +226,25 @@ def main():
     is_(surveys(), before, "none of them recorded anything")
     is_(optouts(), [], "and there is no opt-out")
 
-    # --- unsubscribe: GET asks, POST records
+    # --- links carry the mail's id, not the customer's address (issue 17, 12)
+    old = http(base + "/s/" + mint(key, "s", en, "jo@example.com", 3, version=1))
+    ok(old.status == 200 and "<button" in old.text, "a link already sent (v1 token) still works",
+       diag=lambda: repr(old))
+
+    # --- unsubscribe: GET asks, POST records; the address is the mail's
     odd = "O'Brien&\"x\"@Example.com"
-    u_url = base + "/u/" + mint(key, "u", ar, odd)
+    u_url = base + "/u/" + mint(key, "u", odd_mail, odd)
     g = http(u_url)
     is_(g.status, 200, "unsubscribe GET answers 200", diag=lambda: repr(g))
     ok('<form method="post"' in g.text and "<button" in g.text and 'dir="rtl"' in g.text,
        "it shows a confirm button (a form posting back), in Arabic", diag=g.text)
-    ok("O&#39;Brien&amp;&quot;x&quot;@Example.com" in g.text and odd not in g.text,
-       "the address on the page is escaped", diag=g.text)
+    ok("o&#39;brien&amp;&quot;x&quot;@example.com" in g.text and odd.lower() not in g.text,
+       "the mail's address on the page is escaped", diag=g.text)
     is_(optouts(), [], "unsubscribe GET records nothing")
+    for body in (b"", b"confirm=0", b"List-Unsubscribe=Two-Clicks", b"x=List-Unsubscribe=One-Click"):
+        p = http(u_url, body, headers={"Content-Type": "application/x-www-form-urlencoded"})
+        ok(p.status == 200 and "<button" in p.text and optouts() == [],
+           "a POST of %r shows the confirm page and records nothing" % body, diag=lambda: repr(p))
     p = http(u_url, {"confirm": "1"})
     is_(p.status, 200, "the confirm form's POST answers 200", diag=lambda: repr(p))
     is_(optouts(), [[odd.lower(), "link"]], "it records the opt-out, in lower case, source link")
@@ -227,13 +262,70 @@ def main():
     is_(p.status, 200, "a repeated one-click POST answers 200")
     is_(optouts(), sorted([[odd.lower(), "link"], ["jo@example.com", "link"]]),
         "the one-click opt-out is recorded once, as the bare address in lower case")
+    p = http(base + "/u/" + mint(key, "u", 999999, "x@example.com"), b"List-Unsubscribe=One-Click")
+    ok(p.status == 404 and len(optouts()) == 2,
+       "an unsubscribe link for a mail not in the outbox: 404, nothing recorded",
+       diag=lambda: repr(p))
     gone = base + "/u/" + mint(key, "u", en, "x@example.com", expires=int(time.time()) - 1)
     p = http(gone, b"List-Unsubscribe=One-Click")
     ok(p.status == 410 and len(optouts()) == 2, "an expired unsubscribe link: 410, nothing recorded",
        diag=lambda: repr(p))
 
+    # --- slowloris: 600 half-sent requests from one address (127.0.0.2) do not
+    # keep /health (from 127.0.0.1) from answering, and are dropped soon
+    import socket
+    held = []
+    for i in range(600):
+        try:
+            sk = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sk.bind(("127.0.0.2", 0))
+            sk.settimeout(2)
+            sk.connect(("127.0.0.1", port))
+            sk.sendall(b"GET /wafa/health HTTP/1.1\r\nHost: x\r\n")
+            held.append(sk)
+        except OSError:
+            sk.close()
+    t0 = time.time()
+    try:
+        h = http(base + "/health")
+    except OSError as e:
+        h = e
+    ok(isinstance(h, Reply) and h.status == 200,
+       "/health answers while %d half-sent requests are open (600 tried, one address)" % len(held),
+       diag=lambda: "%r after %.1f s\n%s" % (h, time.time() - t0, w.log()[-2000:]))
+    time.sleep(7)
+    closed = 0
+    for sk in held:
+        try:
+            sk.settimeout(0.01)
+            if sk.recv(1) == b"":
+                closed += 1
+        except socket.timeout:
+            pass
+        except OSError:
+            closed += 1
+        sk.close()
+    ok(held and closed == len(held),
+       "the half-sent requests are closed by the header timeout (5 s)",
+       diag="%d of %d closed" % (closed, len(held)))
+
     ok(w.running, "wafa is still running", diag=lambda: w.log()[-3000:])
     w.stop_ok()
+
+    # --- a key file its group or anyone can read is refused, with the chmod
+    r = w.command("doctor", timeout=60)
+    ok("ok   secret        [web] key_file %s is readable by its owner only" % key_path in r.stdout,
+       "doctor: the key file is private", diag=show(r))
+    for mode, who in ((0o640, "its group"), (0o644, "anyone")):
+        os.chmod(key_path, mode)
+        r = w.command("doctor", timeout=60)
+        ok(r.returncode != 0 and "FAIL secret        [web] key_file %s can be read by %s (mode %03o)"
+           % (key_path, who, mode) in r.stdout and "run chmod 600 %s" % key_path in r.stdout,
+           "doctor fails a key file of mode %03o and says to chmod 600" % mode, diag=show(r))
+        r = w.command("run", timeout=30)
+        ok(r.returncode != 0 and "chmod 600 %s" % key_path in r.stderr,
+           "wafa run refuses a key file of mode %03o, saying what to run" % mode, diag=show(r))
+    os.chmod(key_path, 0o600)
 
 
 run(main)

@@ -353,6 +353,79 @@ static void new_headers_cannot_inject(void **state)
 	}
 }
 
+/* Issue 17, 5: a rule's "to" is exactly one mailbox; wafa.address quotes. */
+static void one_mailbox_only(void **state)
+{
+	const char *why;
+	const char *good[] = {
+		"a@example.com", "  a@example.com ", "Sara <sara@example.com>",
+		"\"Real, Person\" <real@example.com>", "\"Mallory <m@evil.example>, \\\"Real\" <real@example.com>",
+		"سارة <sara@example.com>",
+	};
+	const char *bad[] = {
+		"cust@example.com, spam1@evil.example",
+		"Mallory <mallory@evil.example>, \"Real <real@example.com>",
+		"Mallory <mallory@evil.example>, \"Real\" <real@example.com>",
+		"team: a@example.com, b@example.com;",
+		"a@example.com;b@example.com",
+		"a@b <c@example.com>",
+		"nobody", "a@@example.com", "@example.com", "a@", "<a@example.com", "a b@example.com",
+		"\"unclosed <a@example.com>",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		if (!wafa_message_one_mailbox(good[i], &why))
+			fail_msg("%s: refused: %s", good[i], why);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (wafa_message_one_mailbox(bad[i], &why))
+			fail_msg("%s: taken", bad[i]);
+	assert_false(wafa_message_one_mailbox("a@example.com, b@example.com", &why));
+	assert_non_null(strstr(why, "one address per mail{}"));
+
+	char *box = wafa_message_mailbox("Mallory <mallory@evil.example>, \"Real", "real@example.com", &why);
+	assert_string_equal(box, "\"Mallory <mallory@evil.example>, \\\"Real\" <real@example.com>");
+	assert_true(wafa_message_one_mailbox(box, &why));
+	/* GMime reads it as one mailbox, Real's */
+	struct wafa_message m;
+	char err[256];
+	assert_int_equal(wafa_message_render("w@example.com", box, "s", "b", "k", 0, &m, err, sizeof(err)), 0);
+	assert_int_equal(m.nrcpt, 1);
+	assert_string_equal(m.rcpt[0], "real@example.com");
+	wafa_message_free(&m);
+	free(box);
+	/* bidi controls and line ends are dropped from the name */
+	box = wafa_message_mailbox("\xe2\x80\xaeSara\r\n\xe2\x81\xa6x", "s@example.com", &why);
+	assert_string_equal(box, "\"Sarax\" <s@example.com>");
+	free(box);
+	box = wafa_message_mailbox(NULL, "s@example.com", &why);
+	assert_string_equal(box, "s@example.com");
+	free(box);
+	assert_null(wafa_message_mailbox("x", "a@example.com, b@example.com", &why));
+}
+
+/* Issue 17, 11: a subject's bidi controls are dropped. */
+static void subject_loses_bidi_controls(void **state)
+{
+	struct wafa_message m;
+	char err[256];
+
+	(void)state;
+	wafa_message_init();
+	assert_int_equal(wafa_message_render("w@example.com", "a@example.com",
+	                                     "Invoice \xe2\x80\xae" "fdp.exe \xe2\x81\xa7x\xe2\x81\xa9",
+	                                     "b", "k", 0, &m, err, sizeof(err)), 0);
+	GMimeStream *st = g_mime_stream_mem_new_with_buffer(m.data, m.len);
+	GMimeParser *parser = g_mime_parser_new_with_stream(st);
+	GMimeMessage *msg = g_mime_parser_construct_message(parser, NULL);
+	assert_non_null(msg);
+	assert_string_equal(g_mime_message_get_subject(msg), "Invoice fdp.exe x");
+	g_object_unref(msg);
+	g_object_unref(parser);
+	g_object_unref(st);
+	wafa_message_free(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -362,6 +435,8 @@ int main(void)
 		cmocka_unit_test(builds_multipart_alternative),
 		cmocka_unit_test(text_only_without_html),
 		cmocka_unit_test(new_headers_cannot_inject),
+		cmocka_unit_test(one_mailbox_only),
+		cmocka_unit_test(subject_loses_bidi_controls),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

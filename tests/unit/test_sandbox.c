@@ -159,9 +159,9 @@ static void rules_cannot_escape(void **state)
 	assert_string_equal(r->mails[0].subject, "whole");
 	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "tamper"), 0, &F), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "backtrack"), 0, &F), -EINVAL);
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "backtrack"), 0, &F), -ETIME);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	assert_true(t1.tv_sec - t0.tv_sec < 2); /* refused, not run for 21 s */
+	assert_true(t1.tv_sec - t0.tv_sec < 2); /* stopped, not run for 21 s */
 	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "patterns"), 0, &F), 0);
 
 	/* after all that the state still serves, and b.lua's string is intact */
@@ -347,6 +347,191 @@ static void when_runs_again_only_when_the_ticket_changes(void **state)
 	wafa_ticket_free(t);
 }
 
+/* Issue 17, 1: the library's metatables were reachable (getmetatable of an
+ * after step), so a rule could add a __gc to them, which Lua runs with hooks
+ * off, and pass data to another file through them; an __index on a
+ * metatable got a __gc past setmetatable's check. */
+static void no_finalizer_runs_and_library_metatables_are_hidden(void **state)
+{
+	struct wafa_sandbox *sb;
+	struct wafa_rules *r;
+	struct wafa_ticket *t = ticket();
+	char report[4096] = "";
+	FILE *out = fmemopen(report, sizeof(report), "w");
+
+	(void)state;
+	write_rule("a.lua",
+	           "gc_ran = 0\n"
+	           "local function fin() gc_ran = gc_ran + 1 end\n"
+	           "local step = after '1h' (function() end)\n"
+	           "local mt = getmetatable(step)\n"
+	           "if type(mt) == 'table' then mt.__gc = fin; mt.shared = 'from a.lua' end\n"
+	           "local sneaky = setmetatable({}, { __index = function(m, k)\n"
+	           "  if k == '__gc' then rawset(m, '__gc', fin) end end })\n"
+	           "pcall(setmetatable, {}, sneaky)\n"
+	           "pcall(setmetatable, {}, { __gc = fin })\n"
+	           "sla \"after\" { target = \"1s\", on_breach = { function() end, after \"2h\" (function() end) } }\n"
+	           SLA("churn", "for i = 1, 5000 do local x = after '1h' (function() end) "
+	                        "local y = setmetatable({}, sneaky) end\n"
+	                        "mail { to = 'x@example.com', subject = type(mt) }")
+	           SLA("count", "mail { to = 'x@example.com', subject = tostring(gc_ran) }"));
+	write_rule("b.lua", SLA("peek", "local mt = getmetatable(after '1h' (function() end))\n"
+	                                "mail { to = 'y@example.com', subject = "
+	                                "tostring(type(mt) == 'table' and mt.shared) }"));
+	assert_int_equal(wafa_sandbox_open(32 << 20, 2000, &sb), 0);
+	assert_int_equal(wafa_rules_open(sb, &r), 0);
+	assert_int_equal(wafa_rules_load_dir(r, dir, out), 0);
+	fclose(out);
+	assert_string_equal(report, "");
+	/* the library still knows its own after steps */
+	assert_int_equal(r->rules[find_rule(r, "after")].nphases, 2);
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "churn"), 0, &F), 0);
+	assert_string_equal(r->mails[0].subject, "boolean");
+	lua_gc(wafa_sandbox_state(sb), LUA_GCCOLLECT);
+	lua_gc(wafa_sandbox_state(sb), LUA_GCCOLLECT);
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "count"), 0, &F), 0);
+	assert_string_equal(r->mails[0].subject, "0"); /* no finalizer ever ran */
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "peek"), 0, &F), 0);
+	assert_string_equal(r->mails[0].subject, "false");
+	wafa_rules_close(r);
+	wafa_sandbox_close(sb);
+	wafa_ticket_free(t);
+}
+
+/* Issue 17, 2: a when that filled the state to the cap made the next
+ * ticket's push fail outside lua_pcall: abort(), every restart.  Now the
+ * host has headroom, pushes are protected, and a rule that hit the cap is
+ * stopped even when its own pcall caught the error. */
+static void a_rule_at_the_memory_cap_is_stopped_not_the_host(void **state)
+{
+	struct wafa_sandbox *sb;
+	struct wafa_rules *r;
+	struct wafa_ticket *t = ticket();
+	static char big[300 * 1024];
+
+	(void)state;
+	memset(big, 'x', sizeof(big) - 1);
+	write_rule("a.lua", "local cache = {}\n"
+	                    "sla \"hog\" { target = \"1h\", when = function(t)\n"
+	                    "  pcall(function() while true do cache[#cache + 1] = ('x'):rep(1000) .. #cache end end)\n"
+	                    "  return true end,\n"
+	                    "  on_breach = function(t, s) pcall(function() local u = {} "
+	                    "while true do u[#u + 1] = ('y'):rep(1000) .. #u end end) end }\n"
+	                    SLA("fine", "mail { to = 'x@example.com', subject = #t.subject .. '' }"));
+	assert_int_equal(wafa_sandbox_open(4 << 20, 1000, &sb), 0);
+	assert_int_equal(wafa_rules_open(sb, &r), 0);
+	assert_int_equal(wafa_rules_load_dir(r, dir, stderr), 0);
+	int hog = find_rule(r, "hog");
+	/* the cap is hit inside the rule's own pcall: still stopped */
+	assert_false(wafa_rules_applies(r, hog, t));
+	for (int i = 0; i < 3; i++) {
+		struct wafa_ticket *next = ticket();
+		next->id = 43 + i;
+		next->str[WAFA_T_SUBJECT] = big; /* a long customer text to push */
+		assert_false(wafa_rules_applies(r, hog, next));
+		assert_int_equal(wafa_rules_run(r, next, hog, 0, &F), -ENOMEM);
+		/* another rule may find room or not; either way it returns */
+		int e = wafa_rules_run(r, next, find_rule(r, "fine"), 0, &F);
+		assert_true(e == 0 || e == -ENOMEM);
+		wafa_ticket_free(next);
+	}
+	/* the host is alive; after a reload the state is usable again */
+	wafa_rules_close(r);
+	wafa_sandbox_close(sb);
+	assert_int_equal(wafa_sandbox_open(4 << 20, 1000, &sb), 0);
+	assert_int_equal(wafa_rules_open(sb, &r), 0);
+	assert_int_equal(wafa_rules_load_dir(r, dir, stderr), 0);
+	t->str[WAFA_T_SUBJECT] = big;
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "fine"), 0, &F), 0);
+	assert_string_equal(r->mails[0].subject, "307199");
+	wafa_rules_close(r);
+	wafa_sandbox_close(sb);
+	wafa_ticket_free(t);
+}
+
+/* Issue 17, 3: the pattern guard estimated the cost from the pattern and
+ * could be walked around (one quantifier, '?', '.-.-' on 3000 bytes); a
+ * benign t.subject:find("a*b") on a 300 KB subject froze the daemon.  Now
+ * the matcher's steps are charged to the budget as it runs. */
+static void patterns_are_charged_to_the_budget(void **state)
+{
+	struct wafa_sandbox *sb;
+	struct wafa_rules *r;
+	struct wafa_ticket *t = ticket();
+	static char big[300 * 1024], digits[100 * 1024];
+	struct timespec t0, t1;
+
+	(void)state;
+	memset(big, 'a', sizeof(big) - 1);
+	memset(digits, '7', sizeof(digits) - 1);
+	write_rule("a.lua",
+	           SLA("one", "string.find(('a'):rep(200000), 'a*b')")
+	           SLA("two", "(('a'):rep(3000)):find('.-.-b')")
+	           SLA("maybe", "string.find(('a?'):rep(26) .. ('a'):rep(26), ('a?'):rep(26) .. ('a'):rep(26) .. 'b')")
+	           SLA("pcalled", "pcall(string.find, ('a'):rep(200000), 'a*b') "
+	                          "pcall(string.gsub, ('a'):rep(200000), 'a*b', 'x') "
+	                          "for x in string.gmatch(('a'):rep(200000), 'a*b') do end")
+	           SLA("subject", "if t.subject:find('a*b') then mail { to = 'x@example.com', subject = 'b' } end")
+	           SLA("digits", "mail { to = 'x@example.com', subject = tostring(t.subject:match('^%d+$') ~= nil) .. ' ' .. "
+	                         "tostring(wafa.promise_in(t.subject, { last_agent_at = 1700000000 })) }"));
+	assert_int_equal(wafa_sandbox_open(32 << 20, 200, &sb), 0);
+	assert_int_equal(wafa_rules_open(sb, &r), 0);
+	assert_int_equal(wafa_rules_load_dir(r, dir, stderr), 0);
+	const char *costly[] = { "one", "two", "maybe", "pcalled" };
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (size_t i = 0; i < sizeof(costly) / sizeof(costly[0]); i++)
+		assert_int_equal(wafa_rules_run(r, t, find_rule(r, costly[i]), 0, &F), -ETIME);
+	t->str[WAFA_T_SUBJECT] = big;
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "subject"), 0, &F), -ETIME);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* five budgets of 200 ms, not minutes (a loose bound: stopping at all) */
+	assert_true(t1.tv_sec - t0.tv_sec < 10);
+	/* an anchored pattern on a long run of digits is linear: no error, and
+	 * promise_in finds no promise in it */
+	t->str[WAFA_T_SUBJECT] = digits;
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "digits"), 0, &F), 0);
+	assert_string_equal(r->mails[0].subject, "true nil");
+	wafa_rules_close(r);
+	wafa_sandbox_close(sb);
+	wafa_ticket_free(t);
+}
+
+/* Issue 17, 5: customer_email = "cust@example.com, spam1@evil.example" sent
+ * the mail to both; a name like 'Mallory <m@evil.example>, "Real' put
+ * into name .. " <" .. email .. ">" sent Real's survey to Mallory. */
+static void to_is_one_mailbox(void **state)
+{
+	struct wafa_sandbox *sb;
+	struct wafa_rules *r;
+	struct wafa_ticket *t = ticket();
+	static char list[] = "cust@example.com, spam1@evil.example", real[] = "real@example.com",
+	            mallory[] = "Mallory <mallory@evil.example>, \"Real";
+
+	(void)state;
+	write_rule("a.lua", SLA("plain", "mail { to = t.customer_email, subject = 'x' }")
+	                    SLA("built", "mail { to = t.customer_name .. ' <' .. t.customer_email .. '>', subject = 'x' }")
+	                    SLA("address", "mail { to = wafa.address(t.customer_name, t.customer_email), subject = 'x' }"));
+	assert_int_equal(wafa_sandbox_open(32 << 20, 1000, &sb), 0);
+	assert_int_equal(wafa_rules_open(sb, &r), 0);
+	assert_int_equal(wafa_rules_load_dir(r, dir, stderr), 0);
+	t->str[WAFA_T_CUSTOMER_EMAIL] = list;
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "plain"), 0, &F), -EINVAL);
+	assert_int_equal(r->nmails, 0);
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "address"), 0, &F), -EINVAL);
+	t->str[WAFA_T_CUSTOMER_EMAIL] = real;
+	t->str[WAFA_T_CUSTOMER_NAME] = mallory;
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "built"), 0, &F), -EINVAL);
+	assert_int_equal(r->nmails, 0);
+	assert_int_equal(wafa_rules_run(r, t, find_rule(r, "address"), 0, &F), 0);
+	assert_int_equal(r->nmails, 1);
+	assert_string_equal(r->mails[0].to, "\"Mallory <mallory@evil.example>, \\\"Real\" <real@example.com>");
+	wafa_rules_close(r);
+	wafa_sandbox_close(sb);
+	t->str[WAFA_T_CUSTOMER_EMAIL] = NULL;
+	t->str[WAFA_T_CUSTOMER_NAME] = NULL;
+	wafa_ticket_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -355,6 +540,10 @@ int main(void)
 		cmocka_unit_test_setup(calendar_and_promise_mistakes_are_reported, clear_dir),
 		cmocka_unit_test_setup(deadlines_follow_the_declaration, clear_dir),
 		cmocka_unit_test_setup(when_runs_again_only_when_the_ticket_changes, clear_dir),
+		cmocka_unit_test_setup(no_finalizer_runs_and_library_metatables_are_hidden, clear_dir),
+		cmocka_unit_test_setup(a_rule_at_the_memory_cap_is_stopped_not_the_host, clear_dir),
+		cmocka_unit_test_setup(patterns_are_charged_to_the_budget, clear_dir),
+		cmocka_unit_test_setup(to_is_one_mailbox, clear_dir),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

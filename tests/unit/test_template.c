@@ -447,6 +447,38 @@ static void shipped_examples(void **state)
 	}
 }
 
+/* Issue 17, 11: bidi controls in a name or a subject (U+202E shows the rest
+ * reversed) are stripped from every value, in every locale. */
+static void values_lose_bidi_controls(void **state)
+{
+	struct wafa_rendered r;
+	char why[512];
+	static const char *const locales[] = { "en", "ar", "fa" };
+
+	(void)state;
+	for (size_t i = 0; i < NV(locales); i++) {
+		char path[64];
+		snprintf(path, sizeof(path), "%s/b.md", locales[i]);
+		put_file(path, "Subject: {{subject}}\n\nDear {{name}},\n\n[link]({{url}})\n");
+		const struct wafa_var *v = VARS(
+			{ "subject", "Refund \xe2\x80\xae" "fdp.exe\xe2\x80\xac" },
+			{ "name", "\xe2\x81\xa6Sara\xe2\x81\xa9 \xe2\x80\xab\xd8\xb3\xd8\xa7\xd8\xb1\xd8\xa9\xe2\x80\xaa \xe2\x80\x8f" },
+			{ "url", "https://example.com/\xe2\x80\xaex" });
+		assert_int_equal(render("b", locales[i], v, 3, &r, why, sizeof(why)), 0);
+		assert_string_equal(r.subject, "Refund fdp.exe");
+		for (const char *p = r.text; *p; p++)
+			assert_false((unsigned char)p[0] == 0xe2 && ((unsigned char)p[1] == 0x80 ||
+			                                             (unsigned char)p[1] == 0x81) &&
+			             (((unsigned char)p[2] >= 0xaa && (unsigned char)p[2] <= 0xae) ||
+			              ((unsigned char)p[2] >= 0xa6 && (unsigned char)p[2] <= 0xa9)));
+		assert_null(strstr(r.html, "\xe2\x80\xae"));
+		assert_null(strstr(r.html, "\xe2\x81\xa6"));
+		assert_null(strstr(r.html, "%E2%80%AE"));
+		assert_non_null(strstr(r.text, "Dear Sara \xd8\xb3\xd8\xa7\xd8\xb1\xd8\xa9 \xe2\x80\x8f,"));
+		wafa_rendered_free(&r);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -459,6 +491,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(odd_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(check_dir, setup, teardown),
 		cmocka_unit_test(shipped_examples),
+		cmocka_unit_test_setup_teardown(values_lose_bidi_controls, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
