@@ -59,6 +59,8 @@ static const struct key keys[] = {
 	K("contact", "offer_while_open", T_BOOL, offer_while_open, "yes", true),
 	K("contact", "offer_after_breach", T_DURATION, offer_after_breach_ms, "0s", true),
 	K("contact", "default_tz", T_STRING, default_tz, "UTC", true),
+	K("contact", "go_live_limit", T_DURATION, go_live_limit_ms, "2d", true),
+	K("contact", "go_live_limit_agents", T_DURATION, go_live_limit_agents_ms, "0s", true),
 	K("log", "level", T_LEVEL, log_level, "info", true),
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

@@ -16,6 +16,8 @@
 #include "adapter.h"
 #include "pg.h"
 #include "schema.h"
+#include "simulate.h"
+#include "clock.h"
 #include "ticket.h"
 
 struct doctor {
@@ -234,6 +236,26 @@ static void check_smtp(struct doctor *d, const struct wafa_config *cfg)
 		freeaddrinfo(ai);
 }
 
+/* What a first start now would mail (the go-live guard): simulate's total. */
+static void check_first_start(struct doctor *d, const struct wafa_config *cfg)
+{
+	char *text = NULL, *last;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	int code;
+
+	if (!f)
+		return;
+	code = wafa_simulate_run(cfg, 0, wafa_clock_now_ms(), false, true, f);
+	fclose(f);
+	while (len > 0 && text[len - 1] == '\n')
+		text[--len] = '\0';
+	last = strrchr(text, '\n');
+	if (code == 0 && last)
+		say(d, true, "first start", "%s; by rule: `wafa simulate --first-start`", last + 1);
+	free(text);
+}
+
 int wafa_doctor_run(const struct wafa_config *cfg, FILE *out)
 {
 	struct doctor d = { out, 0 };
@@ -277,6 +299,7 @@ int wafa_doctor_run(const struct wafa_config *cfg, FILE *out)
 	        ? " (a generic view must give timestamptz, or say which zone its times are in)"
 	        : " (the adapter reads its timestamps as UTC whatever they are)");
 	check_adapter(&d, conn, cfg);
+	check_first_start(&d, cfg);
 smtp:
 	check_smtp(&d, cfg);
 	fprintf(out, "%s\n", d.failed ? "wafa doctor: some checks failed" : "wafa doctor: all is well");

@@ -28,6 +28,7 @@ static void usage(FILE *out)
 	fprintf(out,
 	        "Usage: wafa COMMAND [-c FILE]\n"
 	        "       wafa simulate [-c FILE] --from TIME --to TIME [--json]\n"
+	        "       wafa simulate [-c FILE] --first-start\n"
 	        "       wafa setup [-c FILE] [--dry-run] [--uninstall [--purge]]\n"
 	        "       wafa report [-c FILE] --from DATE --to DATE [--by queue|priority|rule|owner]\n"
 	        "                   [--format html|csv|json] [--locale LOCALE] [-o FILE]\n"
@@ -50,7 +51,9 @@ static void usage(FILE *out)
 	        "          wait on standby and take over when it stops)\n"
 	        "  simulate  run the rules on virtual time over the current tickets and\n"
 	        "          print every transition and mail from --from to --to (RFC 3339,\n"
-	        "          a date, or now, now+7d, now-1d); sends and writes nothing\n"
+	        "          a date, or now, now+7d, now-1d); sends and writes nothing;\n"
+	        "          --first-start: the mails a start now would send and hold back\n"
+	        "          (the go-live guard), by rule and audience\n"
 	        "  report  the service report from wafa's records, week by week from --from\n"
 	        "          to --to: SLA compliance against goals, business times, promises,\n"
 	        "          surveys, opt-outs, mails; HTML with charts (default), CSV or JSON\n"
@@ -126,6 +129,7 @@ int main(int argc, char **argv)
 		{ "from", required_argument, NULL, 'f' },
 		{ "to", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "first-start", no_argument, NULL, 'S' },
 		{ "dry-run", no_argument, NULL, 'd' },
 		{ "uninstall", no_argument, NULL, 'u' },
 		{ "purge", no_argument, NULL, 'p' },
@@ -138,7 +142,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = DEFAULT_CONFIG, *command, *from_text = NULL, *to_text = NULL;
-	bool json = false;
+	bool json = false, first_start = false;
 	unsigned setup_flags = 0;
 	int64_t from = 0, to = 0;
 	struct wafa_config cfg = { 0 };
@@ -199,8 +203,10 @@ int main(int argc, char **argv)
 			             : opt == 'u' ? WAFA_SETUP_UNINSTALL : WAFA_SETUP_PURGE;
 			continue;
 		}
-		if (simulate && (opt == 'f' || opt == 't' || opt == 'j')) {
-			if (opt == 'f')
+		if (simulate && (opt == 'f' || opt == 't' || opt == 'j' || opt == 'S')) {
+			if (opt == 'S')
+				first_start = true;
+			else if (opt == 'f')
 				from_text = optarg;
 			else if (opt == 't')
 				to_text = optarg;
@@ -247,6 +253,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "wafa %s: unexpected argument \"%s\"\n", command, argv[optind]);
 		return EX_USAGE;
 	}
+	if (first_start) {
+		if (from_text || to_text || json) {
+			fprintf(stderr, "wafa simulate: --first-start takes no --from, --to or --json "
+			                "(it counts what a start now would send)\n");
+			return EX_USAGE;
+		}
+		from_text = to_text = "now";
+	}
 	if (simulate || report) {
 		if (!from_text || !to_text) {
 			fprintf(stderr, "wafa %s: give --from TIME and --to TIME "
@@ -283,7 +297,7 @@ int main(int argc, char **argv)
 	else if (strcmp(command, "doctor") == 0)
 		code = wafa_doctor_run(&cfg, stdout) == 0 ? EX_OK : EX_UNAVAILABLE;
 	else if (simulate)
-		code = wafa_simulate_run(&cfg, from, to, json, stdout);
+		code = wafa_simulate_run(&cfg, from, to, json, first_start, stdout);
 	else if (report) {
 		ropts.from = from;
 		ropts.to = to;

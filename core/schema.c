@@ -109,6 +109,13 @@ static const char *const migrations[] = {
 	 * queued, 33 ms -> 3 ms per claim, and sent records queue behind it. */
 	"CREATE INDEX outbox_claim ON outbox (next_attempt_at, id) WHERE status = 'queued';\n"
 	"DROP INDEX outbox_due;\n",
+	/* 5: when wafa first had each rule: the go-live guard holds back the
+	 * mail of steps that fell due long before it (a first start over old
+	 * tickets, a rule added later). */
+	"CREATE TABLE rule_seen (\n"
+	"    rule       text PRIMARY KEY,\n"
+	"    first_seen timestamptz NOT NULL DEFAULT now()\n"
+	");\n",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -117,6 +124,12 @@ static const char *const migrations[] = {
 const char wafa_schema_search_path_sql[] =
 	"SELECT set_config('search_path', $1 || ', public', false), "
 	"       set_config('statement_timeout', '60s', false)";
+const char wafa_schema_rule_seen_sql[] =
+	"WITH n AS (INSERT INTO rule_seen (rule) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING) "
+	"SELECT rule, (extract(epoch FROM first_seen) * 1000)::int8 FROM rule_seen "
+	" WHERE rule = ANY($1::text[])";
+const char wafa_schema_rules_seen_sql[] =
+	"SELECT rule, (extract(epoch FROM first_seen) * 1000)::int8 FROM rule_seen";
 const char wafa_schema_version_sql[] = "SELECT coalesce(max(version), 0) FROM schema_version";
 
 int wafa_schema_version(void)

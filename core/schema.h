@@ -27,5 +27,10 @@ WAFA_WUR int wafa_schema_setup(const struct wafa_config *cfg, unsigned flags, FI
 extern const char wafa_schema_search_path_sql[];
 /* SQL returning the schema's version (fails if the schema is missing). */
 extern const char wafa_schema_version_sql[];
+/* When wafa first had each rule: $1 the loaded rules' names (an array
+ * literal); records the new ones as first seen now and returns (rule, ms)
+ * for those seen before.  The second, read only: every (rule, ms). */
+extern const char wafa_schema_rule_seen_sql[];
+extern const char wafa_schema_rules_seen_sql[];
 
 #endif

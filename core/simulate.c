@@ -14,6 +14,7 @@
 #include "duration.h"
 #include "journal.h"
 #include "log.h"
+#include "outbox.h"
 #include "pg.h"
 #include "rules.h"
 #include "sandbox.h"
@@ -30,12 +31,18 @@ struct sim_event {
 	int phase;
 	int step; /* 1-based within warnings, or within the breach chain */
 	char *to, *subject;
+	bool customer, held; /* a mail: to the ticket's customer; held by the go-live guard */
 };
 
 struct sim {
 	struct sim_event *ev;
 	size_t n, cap;
 	int oom;
+	/* --first-start: every step due by now fires now; when wafa first had
+	 * each rule (now for one it never had), for the go-live guard */
+	bool first_start;
+	int64_t *since;
+	const struct wafa_config *cfg;
 };
 
 static int64_t real_now(void)
@@ -160,7 +167,7 @@ static void simulate_ticket(struct wafa_rules *r, struct wafa_ticket *t, int64_t
 		bool stopped = false;
 
 		/* when/target/at see the clock at the start of the simulation */
-		wafa_clock_set_offset(from - base);
+		wafa_clock_set_offset(s->first_start ? 0 : from - base);
 		wafa_deadline_track(r, i, t, &tr);
 		if (!ev) {
 			s->oom = 1;
@@ -169,7 +176,7 @@ static void simulate_ticket(struct wafa_rules *r, struct wafa_ticket *t, int64_t
 		n = wafa_deadline_timeline(rule, &tr, t, ev, (int)max);
 		for (int k = 0; k < n && !s->oom; k++) {
 			struct sim_event *e;
-			if (ev[k].at < from || ev[k].at > to)
+			if ((!s->first_start && ev[k].at < from) || ev[k].at > to)
 				continue;
 			if (!(e = add(s)))
 				break;
@@ -188,7 +195,7 @@ static void simulate_ticket(struct wafa_rules *r, struct wafa_ticket *t, int64_t
 				.instance = tr.instance, .start = tr.start, .target = tr.target,
 				.deadline = wafa_deadline_breach(rule, &tr), .due = ev[k].due,
 			};
-			wafa_clock_set_offset(ev[k].at - real_now());
+			wafa_clock_set_offset(s->first_start ? 0 : ev[k].at - real_now());
 			/* a follow-up's until ends the series, unless skips this one */
 			if (stopped || wafa_rules_until(r, t, i, ev[k].phase, &f) == 1) {
 				e->event = WAFA_EV_CANCELLED;
@@ -214,6 +221,13 @@ static void simulate_ticket(struct wafa_rules *r, struct wafa_ticket *t, int64_t
 				me->phase = ev[k].phase;
 				me->step = step_of(rule, ev[k].phase);
 				me->to = strdup(r->mails[m].to);
+				me->customer = wafa_outbox_is_customer(r->mails[m].to,
+				                                       t->str[WAFA_T_CUSTOMER_EMAIL]);
+				if (s->first_start) {
+					int64_t limit = me->customer ? s->cfg->go_live_limit_ms
+					                             : s->cfg->go_live_limit_agents_ms;
+					me->held = limit > 0 && ev[k].due < s->since[i] - limit;
+				}
 				if (r->mails[m].subject) {
 					me->subject = strdup(r->mails[m].subject);
 				} else if (asprintf(&me->subject, "[template %s]",
@@ -292,6 +306,42 @@ static void print(const struct wafa_rules *r, const struct sim *s, bool json, FI
 	}
 }
 
+/* --first-start: the mails a first start now would send and hold back, by
+ * rule and audience. */
+static void print_first_start(const struct wafa_config *cfg, const struct wafa_rules *r,
+                              const struct sim *s, FILE *out)
+{
+	int64_t send = 0, held = 0;
+	char c[32], a[32];
+	int wrule = 4;
+
+	for (int i = 0; i < r->nrules; i++)
+		if ((int)strlen(r->rules[i].name) > wrule)
+			wrule = (int)strlen(r->rules[i].name);
+	fprintf(out, "%-*s  %-8s  %8s  %8s\n", wrule, "RULE", "AUDIENCE", "SEND", "HELD");
+	for (int i = 0; i < r->nrules; i++)
+		for (int customer = 1; customer >= 0; customer--) {
+			int64_t n[2] = { 0, 0 };
+			for (size_t k = 0; k < s->n; k++)
+				if (s->ev[k].event == WAFA_EV_MAIL && s->ev[k].rule == i &&
+				    s->ev[k].customer == customer)
+					n[s->ev[k].held]++;
+			if (n[0] + n[1] == 0)
+				continue;
+			fprintf(out, "%-*s  %-8s  %8" PRId64 "  %8" PRId64 "\n", wrule, r->rules[i].name,
+			        customer ? "customer" : "agent", n[0], n[1]);
+			send += n[0];
+			held += n[1];
+		}
+	fprintf(out, "a first start now would send %" PRId64 " mail(s) and hold back %" PRId64
+	             " ([contact] go_live_limit = %s, go_live_limit_agents = %s)\n",
+	        send, held,
+	        cfg->go_live_limit_ms ? wafa_duration_format(cfg->go_live_limit_ms, c, sizeof(c))
+	                              : "off",
+	        cfg->go_live_limit_agents_ms
+	            ? wafa_duration_format(cfg->go_live_limit_agents_ms, a, sizeof(a)) : "off");
+}
+
 /* Runs sql with params; NULL (reported) unless it returned rows. */
 static PGresult *query(PGconn *conn, const char *sql, int n, const char *const *params,
                        const char *what)
@@ -307,13 +357,13 @@ static PGresult *query(PGconn *conn, const char *sql, int n, const char *const *
 }
 
 int wafa_simulate_run(const struct wafa_config *cfg, int64_t from, int64_t to, bool json,
-                      FILE *out)
+                      bool first_start, FILE *out)
 {
 	struct wafa_sandbox *sb = NULL;
 	struct wafa_rules *rules = NULL;
 	struct wafa_adapter adapter = { 0 };
 	struct wafa_ticket **tickets = NULL;
-	struct sim s = { 0 };
+	struct sim s = { .first_start = first_start, .cfg = cfg };
 	PGconn *conn = NULL;
 	PGresult *res = NULL, *hist = NULL;
 	char *schema = NULL;
@@ -371,7 +421,22 @@ int wafa_simulate_run(const struct wafa_config *cfg, int64_t from, int64_t to, b
 		PQclear(hist);
 		hist = NULL;
 	}
-	tickets = calloc((size_t)PQntuples(res) + 1, sizeof(*tickets));
+	if (first_start && !(s.since = calloc((size_t)rules->nrules + 1, sizeof(*s.since)))) {
+		code = EX_OSERR;
+		goto out;
+	}
+	for (int i = 0; first_start && i < rules->nrules; i++)
+		s.since[i] = to;
+	if (first_start) {
+		/* where wafa has run, the rules it had since then */
+		PGresult *seen = PQexec(conn, wafa_schema_rules_seen_sql);
+		for (int k = 0; PQresultStatus(seen) == PGRES_TUPLES_OK && k < PQntuples(seen); k++)
+			for (int i = 0; i < rules->nrules; i++)
+				if (strcmp(rules->rules[i].name, PQgetvalue(seen, k, 0)) == 0)
+					s.since[i] = strtoll(PQgetvalue(seen, k, 1), NULL, 10);
+		PQclear(seen);
+	}
+		tickets = calloc((size_t)PQntuples(res) + 1, sizeof(*tickets));
 	if (!tickets) {
 		code = EX_OSERR;
 		goto out;
@@ -411,7 +476,10 @@ int wafa_simulate_run(const struct wafa_config *cfg, int64_t from, int64_t to, b
 		goto out;
 	}
 	qsort(s.ev, s.n, sizeof(*s.ev), by_time);
-	print(rules, &s, json, out);
+	if (first_start)
+		print_first_start(cfg, rules, &s, out);
+	else
+		print(rules, &s, json, out);
 	if (fflush(out) != 0)
 		code = EX_IOERR;
 out:
@@ -420,6 +488,7 @@ out:
 		free(s.ev[i].subject);
 	}
 	free(s.ev);
+	free(s.since);
 	for (int i = 0; i < n; i++)
 		wafa_ticket_free(tickets[i]);
 	free(tickets);
