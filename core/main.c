@@ -27,6 +27,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 	        "Usage: wafa COMMAND [-c FILE]\n"
+	        "       wafa check [-c FILE] [--allow-disabled]\n"
 	        "       wafa simulate [-c FILE] --from TIME --to TIME [--json]\n"
 	        "       wafa simulate [-c FILE] --first-start\n"
 	        "       wafa setup [-c FILE] [--dry-run] [--uninstall [--purge]]\n"
@@ -41,7 +42,9 @@ static void usage(FILE *out)
 	        "Commands:\n"
 	        "  run     run the daemon (logs to stderr; SIGTERM or SIGINT stops it)\n"
 	        "  check   validate the config and every rule file; print each problem\n"
-	        "          as file:line: message; exit 0 only if all is well\n"
+	        "          as file:line: message; exit 0 only if all is well, 65 if some\n"
+	        "          rule or template files have problems (run disables them and runs\n"
+	        "          the rest; --allow-disabled: exit 0), 78 if the config is broken\n"
 	        "  setup   create or upgrade wafa's own schema and install the adapter's view\n"
 	        "          and triggers; --dry-run prints the SQL and changes nothing;\n"
 	        "          --uninstall removes the adapter's triggers and view (--purge also\n"
@@ -84,7 +87,11 @@ static int load_config(const char *path, struct wafa_config *cfg)
 	return 0;
 }
 
-static int cmd_check(struct wafa_config *cfg)
+/* Exits EX_CONFIG when the config (or the rules folder) is broken: wafa
+ * run would not start; EX_DATAERR when some rule or template files have
+ * problems: wafa run disables them and runs the others (with
+ * allow_disabled, as the unit's ExecStartPre runs it, that is 0). */
+static int cmd_check(struct wafa_config *cfg, bool allow_disabled)
 {
 	struct wafa_sandbox *sb = NULL;
 	struct wafa_rules *rules = NULL;
@@ -110,8 +117,10 @@ static int cmd_check(struct wafa_config *cfg)
 	if (problems < 0) {
 		code = EX_CONFIG;
 	} else if (problems > 0) {
-		fprintf(stderr, "wafa check: %d rule or template file(s) with problems\n", problems);
-		code = EX_DATAERR;
+		fprintf(stderr, "wafa check: %d rule or template file(s) with problems; wafa run "
+		                "disables them and runs the rest%s\n",
+		        problems, allow_disabled ? "" : " (exit 65; with --allow-disabled, 0)");
+		code = allow_disabled ? EX_OK : EX_DATAERR;
 	} else {
 		printf("wafa check: %s is valid; %d rule(s) in %s\n", cfg->path, rules->nrules,
 		       cfg->rules_dir);
@@ -130,6 +139,7 @@ int main(int argc, char **argv)
 		{ "to", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "first-start", no_argument, NULL, 'S' },
+		{ "allow-disabled", no_argument, NULL, 'A' },
 		{ "dry-run", no_argument, NULL, 'd' },
 		{ "uninstall", no_argument, NULL, 'u' },
 		{ "purge", no_argument, NULL, 'p' },
@@ -142,7 +152,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = DEFAULT_CONFIG, *command, *from_text = NULL, *to_text = NULL;
-	bool json = false, first_start = false;
+	bool json = false, first_start = false, allow_disabled = false;
 	unsigned setup_flags = 0;
 	int64_t from = 0, to = 0;
 	struct wafa_config cfg = { 0 };
@@ -201,6 +211,10 @@ int main(int argc, char **argv)
 		if (strcmp(command, "setup") == 0 && (opt == 'd' || opt == 'u' || opt == 'p')) {
 			setup_flags |= opt == 'd' ? WAFA_SETUP_DRY_RUN
 			             : opt == 'u' ? WAFA_SETUP_UNINSTALL : WAFA_SETUP_PURGE;
+			continue;
+		}
+		if (strcmp(command, "check") == 0 && opt == 'A') {
+			allow_disabled = true;
 			continue;
 		}
 		if (simulate && (opt == 'f' || opt == 't' || opt == 'j' || opt == 'S')) {
@@ -291,7 +305,7 @@ int main(int argc, char **argv)
 	if (code)
 		goto out;
 	if (strcmp(command, "check") == 0)
-		code = cmd_check(&cfg);
+		code = cmd_check(&cfg, allow_disabled);
 	else if (strcmp(command, "status") == 0)
 		code = wafa_status_run(&cfg, stdout) == 0 ? EX_OK : EX_UNAVAILABLE;
 	else if (strcmp(command, "doctor") == 0)
