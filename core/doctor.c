@@ -246,7 +246,7 @@ static void check_first_start(struct doctor *d, const struct wafa_config *cfg)
 
 	if (!f)
 		return;
-	code = wafa_simulate_run(cfg, 0, wafa_clock_now_ms(), false, true, f);
+	code = wafa_simulate_run(cfg, 0, wafa_clock_now_ms(), false, true, NULL, f);
 	fclose(f);
 	while (len > 0 && text[len - 1] == '\n')
 		text[--len] = '\0';

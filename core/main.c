@@ -20,6 +20,7 @@
 #include "report.h"
 #include "status.h"
 #include "template.h"
+#include "zone.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/wafa/wafa.conf"
 
@@ -28,7 +29,7 @@ static void usage(FILE *out)
 	fprintf(out,
 	        "Usage: wafa COMMAND [-c FILE]\n"
 	        "       wafa check [-c FILE] [--allow-disabled]\n"
-	        "       wafa simulate [-c FILE] --from TIME --to TIME [--json]\n"
+	        "       wafa simulate [-c FILE] --from TIME --to TIME [--json] [--tz ZONE]\n"
 	        "       wafa simulate [-c FILE] --first-start\n"
 	        "       wafa setup [-c FILE] [--dry-run] [--uninstall [--purge]]\n"
 	        "       wafa report [-c FILE] --from DATE --to DATE [--by queue|priority|rule|owner]\n"
@@ -66,6 +67,7 @@ static void usage(FILE *out)
 	        "Options:\n"
 	        "  -c, --config FILE   the config file (default %s)\n"
 	        "      --json          simulate: one JSON object per line\n"
+	        "      --tz ZONE       simulate: times in ZONE (Africa/Cairo), not UTC\n"
 	        "  -h, --help          this text\n"
 	        "  -V, --version       the version\n"
 	        "\n"
@@ -140,6 +142,7 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "first-start", no_argument, NULL, 'S' },
 		{ "allow-disabled", no_argument, NULL, 'A' },
+		{ "tz", required_argument, NULL, 'z' },
 		{ "dry-run", no_argument, NULL, 'd' },
 		{ "uninstall", no_argument, NULL, 'u' },
 		{ "purge", no_argument, NULL, 'p' },
@@ -151,7 +154,7 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *path = DEFAULT_CONFIG, *command, *from_text = NULL, *to_text = NULL;
+	const char *path = DEFAULT_CONFIG, *tz = NULL, *command, *from_text = NULL, *to_text = NULL;
 	bool json = false, first_start = false, allow_disabled = false;
 	unsigned setup_flags = 0;
 	int64_t from = 0, to = 0;
@@ -217,8 +220,10 @@ int main(int argc, char **argv)
 			allow_disabled = true;
 			continue;
 		}
-		if (simulate && (opt == 'f' || opt == 't' || opt == 'j' || opt == 'S')) {
-			if (opt == 'S')
+		if (simulate && (opt == 'f' || opt == 't' || opt == 'j' || opt == 'S' || opt == 'z')) {
+			if (opt == 'z')
+				tz = optarg;
+			else if (opt == 'S')
 				first_start = true;
 			else if (opt == 'f')
 				from_text = optarg;
@@ -267,9 +272,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "wafa %s: unexpected argument \"%s\"\n", command, argv[optind]);
 		return EX_USAGE;
 	}
+	if (tz && !wafa_zone_valid(tz)) {
+		fprintf(stderr, "wafa simulate: --tz \"%s\" is not a time zone the system knows "
+		                "(use an IANA name like Africa/Cairo, Asia/Tehran or UTC)\n", tz);
+		return EX_USAGE;
+	}
 	if (first_start) {
-		if (from_text || to_text || json) {
-			fprintf(stderr, "wafa simulate: --first-start takes no --from, --to or --json "
+		if (from_text || to_text || json || tz) {
+			fprintf(stderr, "wafa simulate: --first-start takes no --from, --to, --json or --tz "
 			                "(it counts what a start now would send)\n");
 			return EX_USAGE;
 		}
@@ -311,7 +321,7 @@ int main(int argc, char **argv)
 	else if (strcmp(command, "doctor") == 0)
 		code = wafa_doctor_run(&cfg, stdout) == 0 ? EX_OK : EX_UNAVAILABLE;
 	else if (simulate)
-		code = wafa_simulate_run(&cfg, from, to, json, first_start, stdout);
+		code = wafa_simulate_run(&cfg, from, to, json, first_start, tz, stdout);
 	else if (report) {
 		ropts.from = from;
 		ropts.to = to;

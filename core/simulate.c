@@ -19,6 +19,7 @@
 #include "rules.h"
 #include "sandbox.h"
 #include "schema.h"
+#include "zone.h"
 
 /* One line of output. */
 struct sim_event {
@@ -103,13 +104,24 @@ int wafa_simulate_parse_time(const char *text, int64_t *ms)
 	return 0;
 }
 
-static void format_time(int64_t ms, char *buf, size_t len)
+/* RFC 3339: in UTC ("Z"), or with tz, local with its offset ("+03:30"). */
+static void format_time(int64_t ms, const char *tz, char *buf, size_t len)
 {
 	time_t s = (time_t)wafa_ms_to_s(ms);
+	struct wafa_local l;
 	struct tm tm;
 
-	gmtime_r(&s, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (!tz || wafa_zone_split(ms, tz, &l) != 0) {
+		gmtime_r(&s, &tm);
+		strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+		return;
+	}
+	int64_t local = wafa_zone_days_from_civil(l.year, l.month, l.day) * 86400 +
+	                l.hour * 3600 + l.minute * 60 + l.second;
+	int64_t off = (local - (int64_t)s) / 60;
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", l.year, l.month, l.day,
+	         l.hour, l.minute, l.second, off < 0 ? '-' : '+', (int)(llabs(off) / 60),
+	         (int)(llabs(off) % 60));
 }
 
 static struct sim_event *add(struct sim *s)
@@ -259,9 +271,11 @@ static void put_json(FILE *out, const char *str)
 	fputc('"', out);
 }
 
-static void print(const struct wafa_rules *r, const struct sim *s, bool json, FILE *out)
+static void print(const struct wafa_rules *r, const struct sim *s, bool json, const char *tz,
+                  FILE *out)
 {
 	int wrule = 4;
+	char head[64];
 
 	for (int i = 0; i < r->nrules; i++) {
 		int w = (int)strlen(r->rules[i].name);
@@ -269,13 +283,14 @@ static void print(const struct wafa_rules *r, const struct sim *s, bool json, FI
 			wrule = w;
 	}
 	if (!json)
-		fprintf(out, "%-20s  %8s  %-*s  %-9s  %-14s  %s\n", "TIME (UTC)", "TICKET", wrule,
+		fprintf(out, "%-*s  %8s  %-*s  %-9s  %-14s  %s\n", tz ? 25 : 20,
+		        (snprintf(head, sizeof(head), "TIME (%s)", tz ? tz : "UTC"), head), "TICKET", wrule,
 		        "RULE", "EVENT", "STEP", "MAIL");
 	for (size_t i = 0; i < s->n; i++) {
 		const struct sim_event *e = &s->ev[i];
 		const struct wafa_rule *rule = &r->rules[e->rule];
 		char when[32];
-		format_time(e->at, when, sizeof(when));
+		format_time(e->at, tz, when, sizeof(when));
 		if (json) {
 			fprintf(out, "{\"at\":\"%s\",\"ticket\":%" PRId64 ",\"rule\":", when, e->ticket_id);
 			put_json(out, rule->name);
@@ -284,7 +299,7 @@ static void print(const struct wafa_rules *r, const struct sim *s, bool json, FI
 				fprintf(out, ",\"step\":%d,\"phase\":", e->step);
 				put_json(out, rule->phases[e->phase].name);
 				if (e->due != e->at) {
-					format_time(e->due, when, sizeof(when));
+					format_time(e->due, tz, when, sizeof(when));
 					fprintf(out, ",\"due\":\"%s\"", when);
 				}
 			}
@@ -297,7 +312,8 @@ static void print(const struct wafa_rules *r, const struct sim *s, bool json, FI
 			fputs("}\n", out);
 			continue;
 		}
-		fprintf(out, "%-20s  %8" PRId64 "  %-*s  %-9s  %-14s", when, e->ticket_id, wrule,
+		fprintf(out, "%-*s  %8" PRId64 "  %-*s  %-9s  %-14s", tz ? 25 : 20, when, e->ticket_id,
+		        wrule,
 		        rule->name, wafa_event_names[e->event],
 		        e->phase >= 0 ? rule->phases[e->phase].name : "");
 		if (e->event == WAFA_EV_MAIL)
@@ -357,7 +373,7 @@ static PGresult *query(PGconn *conn, const char *sql, int n, const char *const *
 }
 
 int wafa_simulate_run(const struct wafa_config *cfg, int64_t from, int64_t to, bool json,
-                      bool first_start, FILE *out)
+                      bool first_start, const char *tz, FILE *out)
 {
 	struct wafa_sandbox *sb = NULL;
 	struct wafa_rules *rules = NULL;
@@ -479,7 +495,7 @@ int wafa_simulate_run(const struct wafa_config *cfg, int64_t from, int64_t to, b
 	if (first_start)
 		print_first_start(cfg, rules, &s, out);
 	else
-		print(rules, &s, json, out);
+		print(rules, &s, json, tz, out);
 	if (fflush(out) != 0)
 		code = EX_IOERR;
 out:
