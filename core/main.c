@@ -16,6 +16,7 @@
 #include "schema.h"
 #include "doctor.h"
 #include "ruletest.h"
+#include "parked.h"
 #include "simulate.h"
 #include "report.h"
 #include "status.h"
@@ -35,6 +36,8 @@ static void usage(FILE *out)
 	        "       wafa report [-c FILE] --from DATE --to DATE [--by queue|priority|rule|owner]\n"
 	        "                   [--format html|csv|json] [--locale LOCALE] [-o FILE]\n"
 	        "       wafa test [-c FILE] [PATH...]\n"
+	        "       wafa outbox [-c FILE] list [--status failed|skipped|queued] [--rule R]\n"
+	        "       wafa outbox [-c FILE] retry KEY | --rule R | --failed-since TIME\n"
 	        "       wafa --version | --help\n"
 	        "\n"
 	        "wafa keeps a support team's promises: it watches a helpdesk's tickets in\n"
@@ -63,6 +66,8 @@ static void usage(FILE *out)
 	        "          surveys, opt-outs, mails; HTML with charts (default), CSV or JSON\n"
 	        "  test    run the rule tests (NAME_test.lua in PATH, or beside the rules)\n"
 	        "          on virtual time; prints TAP; exit 0 only if every test passed\n"
+	        "  outbox  list: the mail parked in the outbox (failed, or held back) and why;\n"
+	        "          retry: queue failed mail again once its template or address is fixed\n"
 	        "\n"
 	        "Options:\n"
 	        "  -c, --config FILE   the config file (default %s)\n"
@@ -143,6 +148,9 @@ int main(int argc, char **argv)
 		{ "first-start", no_argument, NULL, 'S' },
 		{ "allow-disabled", no_argument, NULL, 'A' },
 		{ "tz", required_argument, NULL, 'z' },
+		{ "rule", required_argument, NULL, 'r' },
+		{ "failed-since", required_argument, NULL, 'T' },
+		{ "status", required_argument, NULL, 's' },
 		{ "dry-run", no_argument, NULL, 'd' },
 		{ "uninstall", no_argument, NULL, 'u' },
 		{ "purge", no_argument, NULL, 'p' },
@@ -190,13 +198,16 @@ int main(int argc, char **argv)
 	bool simulate = strcmp(command, "simulate") == 0;
 	bool report = strcmp(command, "report") == 0;
 	bool test = strcmp(command, "test") == 0;
+	bool outbox = strcmp(command, "outbox") == 0;
+	struct wafa_parked_filter pf = { 0 };
+	const char *since_text = NULL;
 	struct wafa_report_opts ropts = { 0 };
 	const char *report_path = NULL;
-	if (!test && strcmp(command, "run") != 0 && strcmp(command, "check") != 0 &&
+	if (!test && !outbox && strcmp(command, "run") != 0 && strcmp(command, "check") != 0 &&
 	    strcmp(command, "setup") != 0 && strcmp(command, "doctor") != 0 &&
 	    strcmp(command, "status") != 0 && !simulate && !report) {
 		fprintf(stderr, "wafa: unknown command \"%s\" (use run, check, setup, doctor, status, "
-		                "simulate, report or test)\n",
+		                "simulate, report, test or outbox)\n",
 		        command);
 		return EX_USAGE;
 	}
@@ -205,7 +216,10 @@ int main(int argc, char **argv)
 	argv[optind] = argv[0];
 	argc -= optind;
 	argv += optind;
-	optind = 1;
+	/* 0, not 1: glibc starts afresh, forgetting the first pass's "+" (stop
+	 * at the first argument), so options may also follow arguments:
+	 * wafa outbox retry KEY -c FILE */
+	optind = 0;
 	while ((opt = getopt_long(argc, argv, report ? "c:o:" : "c:", options, NULL)) != -1) {
 		if (opt == 'c') {
 			path = optarg;
@@ -214,6 +228,15 @@ int main(int argc, char **argv)
 		if (strcmp(command, "setup") == 0 && (opt == 'd' || opt == 'u' || opt == 'p')) {
 			setup_flags |= opt == 'd' ? WAFA_SETUP_DRY_RUN
 			             : opt == 'u' ? WAFA_SETUP_UNINSTALL : WAFA_SETUP_PURGE;
+			continue;
+		}
+		if (outbox && (opt == 'r' || opt == 'T' || opt == 's')) {
+			if (opt == 'r')
+				pf.rule = optarg;
+			else if (opt == 'T')
+				since_text = optarg;
+			else
+				pf.status = optarg;
 			continue;
 		}
 		if (strcmp(command, "check") == 0 && opt == 'A') {
@@ -267,6 +290,35 @@ int main(int argc, char **argv)
 			fprintf(stderr, "wafa %s: unknown option \"%s\"\n", command, argv[optind - 1]);
 		fprintf(stderr, "Try 'wafa --help'.\n");
 		return EX_USAGE;
+	}
+	const char *sub = NULL;
+	if (outbox) {
+		sub = optind < argc ? argv[optind++] : "";
+		bool list = strcmp(sub, "list") == 0, retry = strcmp(sub, "retry") == 0;
+		if (retry && optind < argc)
+			pf.key = argv[optind++];
+		if (!list && !retry) {
+			fprintf(stderr, "wafa outbox: use `wafa outbox list [--status failed|skipped|queued] "
+			                "[--rule R]` or `wafa outbox retry KEY|--rule R|--failed-since T`\n");
+			return EX_USAGE;
+		}
+		if (retry && !pf.key && !pf.rule && !since_text) {
+			fprintf(stderr, "wafa outbox retry: name the mail: a KEY (from `wafa outbox "
+			                "list`), --rule R, or --failed-since T (like now-1d)\n");
+			return EX_USAGE;
+		}
+		if (pf.status && (retry || (strcmp(pf.status, "failed") != 0 &&
+		                            strcmp(pf.status, "skipped") != 0 &&
+		                            strcmp(pf.status, "queued") != 0))) {
+			fprintf(stderr, "wafa outbox: --status %s: %s\n", pf.status,
+			        retry ? "goes with list" : "use failed, skipped or queued (held)");
+			return EX_USAGE;
+		}
+		if (since_text && wafa_simulate_parse_time(since_text, &pf.since) != 0) {
+			fprintf(stderr, "wafa outbox: --failed-since \"%s\" is not a time (use RFC 3339 "
+			                "like 2026-11-29T09:00:00Z, a date, or now-1d)\n", since_text);
+			return EX_USAGE;
+		}
 	}
 	if (optind < argc && !test) {
 		fprintf(stderr, "wafa %s: unexpected argument \"%s\"\n", command, argv[optind]);
@@ -327,6 +379,9 @@ int main(int argc, char **argv)
 		ropts.to = to;
 		code = wafa_report_run(&cfg, &ropts, report_path, stdout, stderr);
 	}
+	else if (outbox)
+		code = strcmp(sub, "list") == 0 ? wafa_parked_list(&cfg, &pf, stdout, stderr)
+		                                : wafa_parked_retry(&cfg, &pf, stdout, stderr);
 	else if (test)
 		code = wafa_ruletest_run(&cfg, argv + optind, argc - optind, stdout, stderr);
 	else if (strcmp(command, "setup") == 0)

@@ -101,7 +101,8 @@ const char wafa_outbox_retry_sql[] =
 	"       claimed_until = NULL, last_error = $3 WHERE id = $1";
 
 const char wafa_outbox_failed_sql[] =
-	"UPDATE outbox SET status = 'failed', claimed_until = NULL, last_error = $2 WHERE id = $1";
+	"UPDATE outbox SET status = 'failed', claimed_until = NULL, last_error = $2, "
+	"       failed_at = now() WHERE id = $1";
 
 void wafa_outbox_address(const char *to, char *out, size_t len)
 {

@@ -115,7 +115,9 @@ static const char *const migrations[] = {
 	"CREATE TABLE rule_seen (\n"
 	"    rule       text PRIMARY KEY,\n"
 	"    first_seen timestamptz NOT NULL DEFAULT now()\n"
-	");\n",
+	");\n"
+	/* ... and when a mail failed for good: `wafa outbox retry --failed-since` */
+	"ALTER TABLE outbox ADD COLUMN failed_at timestamptz;\n",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
