@@ -994,9 +994,10 @@ static void batch_end(struct fire_batch *b)
 static void batch_retry(struct fire_batch *b, bool queued_only, const char *why)
 {
 	struct daemon *d = b->d;
+	char in[32];
 
-	wafa_log(WAFA_ERROR, "fire", "%zu firing(s) failed: %s; trying again in %d ms", b->n, why,
-	         RETRY_FIRE_MS);
+	wafa_log(WAFA_ERROR, "fire", "%zu firing(s) failed: %s; trying again in %s", b->n, why,
+	         wafa_duration_format(RETRY_FIRE_MS, in, sizeof(in)));
 	for (size_t i = 0; i < b->n; i++)
 		if (!queued_only || b->items[i].queued)
 			fire_retry(d, &b->items[i]);

@@ -111,6 +111,8 @@ static int cmd_check(struct wafa_config *cfg, bool allow_disabled)
 		goto out;
 	}
 	problems = wafa_rules_load_dir(rules, cfg->rules_dir, stderr);
+	if (problems >= 0)
+		problems += wafa_template_check_rules(cfg->rules_dir, cfg->templates, stderr);
 	if (problems >= 0 && cfg->templates[0]) {
 		/* every template parses, and each has a default_locale version */
 		int t = wafa_template_check_dir(cfg->templates, cfg->default_locale, stderr);
@@ -124,8 +126,8 @@ static int cmd_check(struct wafa_config *cfg, bool allow_disabled)
 	if (problems < 0) {
 		code = EX_CONFIG;
 	} else if (problems > 0) {
-		fprintf(stderr, "wafa check: %d rule or template file(s) with problems; wafa run "
-		                "disables them and runs the rest%s\n",
+		fprintf(stderr, "wafa check: %d problem(s) in rule or template files; wafa run "
+		                "disables a broken rule file and runs the rest%s\n",
 		        problems, allow_disabled ? "" : " (exit 65; with --allow-disabled, 0)");
 		code = allow_disabled ? EX_OK : EX_DATAERR;
 	} else {

@@ -49,7 +49,7 @@ def main():
         r = cli(pre[0][1:-1] + [w.conf_path])
         is_(r.returncode, 0, "the unit's ExecStartPre passes with a broken rule file (the "
             "daemon disables it)", diag=show(r))
-        ok("broken.lua:3:" in r.stderr and "disables them" in r.stderr,
+        ok("broken.lua:3:" in r.stderr and "disables a broken rule file" in r.stderr,
            "and still reports it, saying it is disabled", diag=show(r))
         bad = Wafa(pg, sink.url, rules={"good.lua": breach_rule()})
         with open(bad.conf_path, "a", encoding="utf-8") as f:
