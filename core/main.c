@@ -9,6 +9,7 @@
 #include <sysexits.h>
 
 #include "config.h"
+#include "paths.h"
 #include "daemon.h"
 #include "log.h"
 #include "rules.h"
@@ -32,7 +33,7 @@ static void usage(FILE *out)
 	        "       wafa check [-c FILE] [--allow-disabled]\n"
 	        "       wafa simulate [-c FILE] --from TIME --to TIME [--json] [--tz ZONE]\n"
 	        "       wafa simulate [-c FILE] --first-start\n"
-	        "       wafa setup [-c FILE] [--dry-run] [--uninstall [--purge]]\n"
+	        "       wafa setup [-c FILE] [--user ROLE] [--dry-run] [--uninstall [--purge]]\n"
 	        "       wafa report [-c FILE] --from DATE --to DATE [--by queue|priority|rule|owner]\n"
 	        "                   [--format html|csv|json] [--locale LOCALE] [-o FILE]\n"
 	        "       wafa test [-c FILE] [PATH...]\n"
@@ -52,7 +53,8 @@ static void usage(FILE *out)
 	        "  setup   create or upgrade wafa's own schema and install the adapter's view\n"
 	        "          and triggers; --dry-run prints the SQL and changes nothing;\n"
 	        "          --uninstall removes the adapter's triggers and view (--purge also\n"
-	        "          drops wafa's schema and records)\n"
+	        "          drops wafa's schema and records); --user ROLE connects as ROLE\n"
+	        "          (the database's owner) instead of the dsn's user\n"
 	        "  doctor  check a live installation, one line per check; exit 0 only if all pass\n"
 	        "  status  which wafa leads (instances on one database: one sends, the others\n"
 	        "          wait on standby and take over when it stops)\n"
@@ -153,6 +155,7 @@ int main(int argc, char **argv)
 		{ "rule", required_argument, NULL, 'r' },
 		{ "failed-since", required_argument, NULL, 'T' },
 		{ "status", required_argument, NULL, 's' },
+		{ "user", required_argument, NULL, 'U' },
 		{ "dry-run", no_argument, NULL, 'd' },
 		{ "uninstall", no_argument, NULL, 'u' },
 		{ "purge", no_argument, NULL, 'p' },
@@ -167,6 +170,7 @@ int main(int argc, char **argv)
 	const char *path = DEFAULT_CONFIG, *tz = NULL, *command, *from_text = NULL, *to_text = NULL;
 	bool json = false, first_start = false, allow_disabled = false;
 	unsigned setup_flags = 0;
+	const char *setup_user = NULL;
 	int64_t from = 0, to = 0;
 	struct wafa_config cfg = { 0 };
 	int opt, code;
@@ -225,6 +229,10 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, report ? "c:o:" : "c:", options, NULL)) != -1) {
 		if (opt == 'c') {
 			path = optarg;
+			continue;
+		}
+		if (strcmp(command, "setup") == 0 && opt == 'U') {
+			setup_user = optarg;
 			continue;
 		}
 		if (strcmp(command, "setup") == 0 && (opt == 'd' || opt == 'u' || opt == 'p')) {
@@ -387,7 +395,7 @@ int main(int argc, char **argv)
 	else if (test)
 		code = wafa_ruletest_run(&cfg, argv + optind, argc - optind, stdout, stderr);
 	else if (strcmp(command, "setup") == 0)
-		code = wafa_schema_setup(&cfg, setup_flags, stdout, stderr) == 0 ? EX_OK
+		code = wafa_schema_setup(&cfg, setup_flags, setup_user, stdout, stderr) == 0 ? EX_OK
 		                                                                 : EX_UNAVAILABLE;
 	else
 		code = wafa_daemon_run(&cfg);

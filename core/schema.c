@@ -189,11 +189,16 @@ static int adapter_sql(PGconn *conn, const struct wafa_config *cfg, const char *
 	return err;
 }
 
-int wafa_schema_setup(const struct wafa_config *cfg, unsigned flags, FILE *out, FILE *report)
+int wafa_schema_setup(const struct wafa_config *cfg, unsigned flags, const char *user,
+                      FILE *out, FILE *report)
 {
 	const char *schema = cfg->schema;
 	bool dry = flags & WAFA_SETUP_DRY_RUN;
-	PGconn *conn = PQconnectdb(cfg->dsn);
+	/* user, when given, overrides the dsn's (setup runs as the owner, the
+	 * daemon as its least-privilege role, from one wafa.conf) */
+	const char *keys[] = { "dbname", user ? "user" : NULL, NULL };
+	const char *values[] = { cfg->dsn, user, NULL };
+	PGconn *conn = PQconnectdbParams(keys, values, 1);
 	PGresult *res = NULL;
 	char *quoted = wafa_pg_quote_ident(schema);
 	char *create = NULL;
