@@ -1,7 +1,10 @@
 #include "config.h"
+#include "paths.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <ini.h>
+#include <libpq-fe.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -59,6 +62,8 @@ static const struct key keys[] = {
 	K("contact", "offer_while_open", T_BOOL, offer_while_open, "yes", true),
 	K("contact", "offer_after_breach", T_DURATION, offer_after_breach_ms, "0s", true),
 	K("contact", "default_tz", T_STRING, default_tz, "UTC", true),
+	K("contact", "go_live_limit", T_DURATION, go_live_limit_ms, "2d", true),
+	K("contact", "go_live_limit_agents", T_DURATION, go_live_limit_agents_ms, "0s", true),
 	K("log", "level", T_LEVEL, log_level, "info", true),
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -70,7 +75,37 @@ struct parse {
 	unsigned line;
 	int problems;
 	bool seen[NKEYS];
+	char bad_section[64]; /* the unknown section last reported: said once */
+	char meant[64];       /* the known section a misspelt one stands for */
 };
+
+static const char *const sections[] = { "database", "helpdesk", "rules", "mail",
+	                                "web", "contact", "log" };
+
+/* Levenshtein distance, for "did you mean"; short names only. */
+static size_t distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), row[64];
+
+	if (la >= 63 || lb >= 63)
+		return 64;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			diag = up;
+			row[j] = best;
+		}
+	}
+	return row[lb];
+}
 
 static void problem(struct parse *p, unsigned line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -239,11 +274,23 @@ static int on_key(void *user, const char *section, const char *name, const char 
 			problem(p, p->line, "[%s] %s = \"%s\": %s", section, name, value, why);
 		return 1;
 	}
-	if (!section_known)
-		problem(p, p->line,
-		        "unknown section [%s] (known: database, helpdesk, rules, mail, web, contact, log)",
-		        section);
-	else
+	if (!section_known) {
+		const char *near = NULL;
+		if (strcmp(p->bad_section, section) == 0)
+			return 1; /* said at its first key: one problem a section */
+		snprintf(p->bad_section, sizeof(p->bad_section), "%s", section);
+		for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
+			if (distance(section, sections[i]) <= 2)
+				near = sections[i];
+		if (near) {
+			snprintf(p->meant, sizeof(p->meant), "%s", near);
+			problem(p, p->line, "unknown section [%s]: did you mean [%s]? (its keys are "
+			                    "ignored until it is renamed)", section, near);
+		} else {
+			problem(p, p->line, "unknown section [%s] (known: database, helpdesk, rules, "
+			                    "mail, web, contact, log)", section);
+		}
+	} else
 		problem(p, p->line, "[%s] unknown key \"%s\"; see wafa.conf.example for the keys", section,
 		        name);
 	return 1;
@@ -283,13 +330,49 @@ static int check_values(struct parse *p)
 		bool plain = cfg->adapter[0] && strspn(cfg->adapter, "abcdefghijklmnopqrstuvwxyz0123456789_-") ==
 		                                     strlen(cfg->adapter);
 		if (!plain || asprintf(&path, "%s/%s/install.sql", cfg->adapters_dir, cfg->adapter) < 0 ||
-		    access(path, R_OK) != 0)
-			problem(p, 0, "[helpdesk] adapter \"%s\": no such adapter in %s (the shipped ones: "
-			              "generic, rt, zammad, znuny, freescout; [helpdesk] adapters names the "
-			              "folder)",
-			        cfg->adapter, cfg->adapters_dir);
+		    access(path, R_OK) != 0) {
+			/* what the folder really holds, not what a build shipped */
+			char found[256] = "";
+			size_t n = 0;
+			DIR *dir = opendir(cfg->adapters_dir);
+			struct dirent *e;
+			while (dir && (e = readdir(dir)) != NULL) {
+				char *sql = NULL;
+				if (e->d_name[0] == '.' ||
+				    asprintf(&sql, "%s/%s/install.sql", cfg->adapters_dir, e->d_name) < 0)
+					continue;
+				if (access(sql, R_OK) == 0 && n + strlen(e->d_name) + 3 < sizeof(found))
+					n += (size_t)snprintf(found + n, sizeof(found) - n, "%s%s",
+					                      n ? ", " : "", e->d_name);
+				free(sql);
+			}
+			if (!dir)
+				problem(p, 0, "[helpdesk] adapter \"%s\": the adapters folder %s does not "
+				              "exist (installed under another --prefix? set [helpdesk] adapters "
+				              "to the folder that holds %s/install.sql)",
+				        cfg->adapter, cfg->adapters_dir, cfg->adapter);
+			else
+				problem(p, 0, "[helpdesk] adapter \"%s\": no %s/install.sql in %s (it holds: "
+				              "generic%s%s; [helpdesk] adapters names the folder)",
+				        cfg->adapter, cfg->adapter, cfg->adapters_dir, n ? ", " : "", found);
+			if (dir)
+				closedir(dir);
+		}
 		free(path);
 	}
+	char *dsn_error = NULL;
+	PQconninfoOption *dsn = PQconninfoParse(cfg->dsn, &dsn_error);
+	if (!dsn) {
+		size_t n = dsn_error ? strlen(dsn_error) : 0;
+		while (n > 0 && dsn_error[n - 1] == '\n')
+			n--;
+		problem(p, 0, "[database] dsn \"%s\": %.*s (a libpq connection string like "
+		              "\"host=/run/postgresql dbname=helpdesk user=wafa\", or a URI "
+		              "postgresql://wafa@db.example.com/helpdesk)",
+		        cfg->dsn, (int)n, dsn_error ? dsn_error : "out of memory");
+	}
+	PQconninfoFree(dsn);
+	PQfreemem(dsn_error);
 	if (strncmp(cfg->transport, "smtp:", 5) != 0 && strncmp(cfg->transport, "maildir:", 8) != 0)
 		problem(p, 0,
 		        "[mail] transport \"%s\": unknown transport (use smtp://HOST:PORT or maildir:/PATH)",
@@ -338,7 +421,8 @@ int wafa_config_load(const char *path, struct wafa_config *cfg, FILE *report)
 	else if (bad_line < 0)
 		problem(&p, 0, "cannot parse the file");
 	for (size_t i = 0; i < NKEYS; i++) {
-		if (!keys[i].def && !p.seen[i])
+		/* a misspelt [mial] was reported: not again for each key it lacks */
+		if (!keys[i].def && !p.seen[i] && strcmp(p.meant, keys[i].section) != 0)
 			problem(&p, 0, "[%s] %s is required", keys[i].section, keys[i].name);
 	}
 	/* an installed adapter's view lives in wafa's schema, unless the admin

@@ -64,6 +64,10 @@ struct wafa_config {
 	int offer_while_open;          /* 0: no offer while a ticket is open */
 	int64_t offer_after_breach_ms; /* no offer within this of a breach; 0 off */
 	char *default_tz;              /* for customers without one */
+	/* the go-live guard: no mail for a step that fell due more than this
+	 * before wafa first had its rule (a first start, a new rule); 0 off */
+	int64_t go_live_limit_ms;        /* to customers */
+	int64_t go_live_limit_agents_ms; /* to agents */
 	/* [log] */
 	int log_level; /* enum wafa_log_level */
 };

@@ -16,6 +16,7 @@
 #include "index.h"
 #include "journal.h"
 #include "digest.h"
+#include "duration.h"
 #include "log.h"
 #include "mailer.h"
 #include "metrics.h"
@@ -91,6 +92,11 @@ struct daemon {
 	size_t njmarks;
 	int64_t *marks;
 	bool marking;
+	/* wafa.rule_seen: when wafa first had each rule, by name, and by rule
+	 * number (the go-live guard) */
+	struct jmark *seen;
+	size_t nseen;
+	int64_t *since;
 	uv_signal_t sigterm, sigint, sighup;
 	unsigned rules_gen; /* bumped by each reload: older firings are dropped */
 	char *quoted_schema;
@@ -120,6 +126,7 @@ struct daemon {
 static void arm(struct daemon *d);
 static void on_journal_tick(uv_timer_t *timer);
 static void array_element(FILE *f, const char *s, bool first);
+static void start_reading(struct daemon *d);
 static void snapshot_page(struct daemon *d, int part);
 static void snapshot(struct daemon *d);
 static void shutdown_daemon(struct daemon *d, int code);
@@ -333,6 +340,113 @@ static void free_jmarks(struct daemon *d)
 	free(d->jmarks);
 	d->jmarks = NULL;
 	d->njmarks = 0;
+}
+
+/* Maps when each rule was first had onto the loaded rules; a name not
+ * seen before is first seen now. */
+static void apply_since(struct daemon *d)
+{
+	int64_t now = wafa_clock_now_ms();
+	int64_t *since = calloc((size_t)d->rules->nrules + 1, sizeof(*since));
+
+	if (!since)
+		return; /* the old numbers stay: at worst a guard too loose for a reload */
+	for (int i = 0; i < d->rules->nrules; i++) {
+		size_t k = 0;
+		while (k < d->nseen && strcmp(d->seen[k].rule, d->rules->rules[i].name) != 0)
+			k++;
+		if (k == d->nseen) {
+			struct jmark *grown = realloc(d->seen, (d->nseen + 1) * sizeof(*grown));
+			if (!grown || !(grown[k].rule = strdup(d->rules->rules[i].name))) {
+				if (grown)
+					d->seen = grown;
+				since[i] = now;
+				continue;
+			}
+			d->seen = grown;
+			d->seen[k].ms = now;
+			d->nseen++;
+		}
+		since[i] = d->seen[k].ms;
+	}
+	free(d->since);
+	d->since = since;
+}
+
+struct seen_read {
+	struct daemon *d;
+	bool start; /* then the first snapshot follows */
+};
+
+static void on_rule_seen(PGresult *res, void *arg)
+{
+	struct seen_read *sr = arg;
+	struct daemon *d = sr->d;
+
+	if (!res)
+		goto out; /* lost: the next connection reads it */
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		/* the rules count as first seen now: the guard errs on holding back */
+		wafa_log(WAFA_ERROR, "journal", "reading rule_seen: %s", wafa_pg_result_error(res));
+	} else {
+		for (int r = 0; r < PQntuples(res); r++)
+			for (size_t k = 0; k < d->nseen; k++)
+				if (strcmp(d->seen[k].rule, PQgetvalue(res, r, 0)) == 0)
+					d->seen[k].ms = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+		apply_since(d);
+	}
+	if (sr->start)
+		start_reading(d);
+out:
+	free(sr);
+}
+
+/* Records the loaded rules in wafa.rule_seen and reads when each was first
+ * had.  Returns 0, or -1 when it could not be sent. */
+static int read_rule_seen(struct daemon *d, bool start)
+{
+	struct seen_read *sr = malloc(sizeof(*sr));
+	char *names = NULL;
+	size_t len = 0;
+	FILE *f;
+	int err = -1;
+
+	apply_since(d);
+	if (!sr || !(f = open_memstream(&names, &len))) {
+		free(sr);
+		return -1;
+	}
+	fputc('{', f);
+	for (int i = 0; i < d->rules->nrules; i++)
+		array_element(f, d->rules->rules[i].name, i == 0);
+	fputc('}', f);
+	fclose(f);
+	sr->d = d;
+	sr->start = start;
+	const char *p[] = { names };
+	err = wafa_pg_query(d->work, wafa_schema_rule_seen_sql, 1, p, on_rule_seen, sr);
+	if (err)
+		free(sr);
+	free(names);
+	return err ? -1 : 0;
+}
+
+/* The go-live guard: why the mail of a step that fell due at `due` is held
+ * back, into why, or NULL to send it.  A step that fell due more than limit
+ * before wafa first had its rule is from before wafa's time (a first start
+ * over old tickets, a rule added later): mailing it now would mail every
+ * customer the helpdesk ever had. */
+static const char *go_live_held(const struct daemon *d, int rule, int64_t due, int64_t limit,
+                                const char *key, char *why, size_t len)
+{
+	char ago[32], lim[32];
+
+	if (limit <= 0 || !d->since || due >= d->since[rule] - limit)
+		return NULL;
+	snprintf(why, len, "go-live guard: fell due %s before wafa first had rule %s (%s = %s)",
+	         wafa_duration_format(d->since[rule] - due, ago, sizeof(ago)),
+	         d->rules->rules[rule].name, key, wafa_duration_format(limit, lim, sizeof(lim)));
+	return why;
 }
 
 struct mark_write {
@@ -954,9 +1068,10 @@ static void batch_end(struct fire_batch *b)
 static void batch_retry(struct fire_batch *b, bool queued_only, const char *why)
 {
 	struct daemon *d = b->d;
+	char in[32];
 
-	wafa_log(WAFA_ERROR, "fire", "%zu firing(s) failed: %s; trying again in %d ms", b->n, why,
-	         RETRY_FIRE_MS);
+	wafa_log(WAFA_ERROR, "fire", "%zu firing(s) failed: %s; trying again in %s", b->n, why,
+	         wafa_duration_format(RETRY_FIRE_MS, in, sizeof(in)));
 	for (size_t i = 0; i < b->n; i++)
 		if (!queued_only || b->items[i].queued)
 			fire_retry(d, &b->items[i]);
@@ -1141,6 +1256,19 @@ static bool decide(struct daemon *d, PGresult *res, int row, struct fire_item *f
 		if (wafa_deadline_mark(t, f->rule, f->phase, f->instance, false) != 0)
 			goto oom;
 		goto reschedule;
+	}
+	char why_c[256], why_a[256];
+	of.held_customer = go_live_held(d, f->rule, due, d->cfg->go_live_limit_ms,
+	                                "[contact] go_live_limit", why_c, sizeof(why_c));
+	of.held_agent = go_live_held(d, f->rule, due, d->cfg->go_live_limit_agents_ms,
+	                             "[contact] go_live_limit_agents", why_a, sizeof(why_a));
+	for (size_t m = 0; (of.held_customer || of.held_agent) && m < d->rules->nmails; m++) {
+		bool customer = wafa_outbox_is_customer(d->rules->mails[m].to, of.customer_email);
+		const char *held = customer ? of.held_customer : of.held_agent;
+		if (held)
+			wafa_log(WAFA_INFO, "fire", "rule=%s ticket=%" PRId64 " phase=%s: mail to the %s "
+			         "held back, recorded skipped: %s", rule->name, t->id, ph->name,
+			         customer ? "customer" : "agents", held);
 	}
 	if (wafa_outbox_batch_add(ob, &of, d->rules->mails, d->rules->nmails) != 0)
 		goto oom;
@@ -1394,7 +1522,8 @@ static void on_marks(PGresult *res, void *arg)
 	}
 	apply_marks(d);
 	d->history_read = true;
-	start_reading(d);
+	if (read_rule_seen(d, true) != 0)
+		start_reading(d);
 }
 
 static void on_history(PGresult *res, void *arg)
@@ -1797,6 +1926,9 @@ static void on_reload(uv_signal_t *s, int signum)
 	if (d->digest)
 		wafa_digest_set_rules(d->digest, d->rules);
 	apply_marks(d);
+	if (read_rule_seen(d, false) != 0)
+		wafa_log(WAFA_ERROR, "rules", "cannot record the rules in rule_seen: new ones count "
+		                              "as first seen now");
 	/* the index keeps no ticket text (firing re-reads it): the new rules'
 	 * when(t) needs the rows, so they are read again, and each ticket is
 	 * scheduled as it comes; the snapshot's end starts the catch-up */
@@ -2033,6 +2165,10 @@ out:
 	free(d.marks);
 	free(d.journal_text);
 	free_jmarks(&d);
+	for (size_t k = 0; k < d.nseen; k++)
+		free(d.seen[k].rule);
+	free(d.seen);
+	free(d.since);
 	wafa_journal_free(&d.journal);
 	wafa_customer_free(&d.customers);
 	wafa_customer_params_free(d.customer_params);

@@ -18,6 +18,8 @@
 #include "pg.h"
 #include "schema.h"
 #include "secret.h"
+#include "simulate.h"
+#include "clock.h"
 #include "ticket.h"
 
 struct doctor {
@@ -352,6 +354,26 @@ static char *adapter_zone(PGconn *conn, const struct wafa_config *cfg)
 	return strdup("the adapter's install.sql says which zone it reads the timestamps in");
 }
 
+/* What a first start now would mail (the go-live guard): simulate's total. */
+static void check_first_start(struct doctor *d, const struct wafa_config *cfg)
+{
+	char *text = NULL, *last;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	int code;
+
+	if (!f)
+		return;
+	code = wafa_simulate_run(cfg, 0, wafa_clock_now_ms(), false, true, NULL, f);
+	fclose(f);
+	while (len > 0 && text[len - 1] == '\n')
+		text[--len] = '\0';
+	last = strrchr(text, '\n');
+	if (code == 0 && last)
+		say(d, true, "first start", "%s; by rule: `wafa simulate --first-start`", last + 1);
+	free(text);
+}
+
 int wafa_doctor_run(const struct wafa_config *cfg, FILE *out)
 {
 	struct doctor d = { out, 0 };
@@ -395,6 +417,7 @@ int wafa_doctor_run(const struct wafa_config *cfg, FILE *out)
 	    zone ? zone : "out of memory");
 	free(zone);
 	check_adapter(&d, conn, cfg);
+	check_first_start(&d, cfg);
 smtp:
 	check_secrets(&d, cfg);
 	check_smtp(&d, cfg);

@@ -2,6 +2,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 int wafa_duration_parse(const char *text, int64_t *ms, const char **why)
@@ -70,4 +72,38 @@ int wafa_duration_parse_days(const char *text, int64_t *v, const char **why)
 	}
 	*v = WAFA_DURATION_DAYS | n;
 	return 0;
+}
+
+char *wafa_duration_format(int64_t ms, char *buf, size_t len)
+{
+	static const struct {
+		const char *unit;
+		int64_t ms;
+	} units[] = {
+		{ "d", 86400000 }, { "h", 3600000 }, { "m", 60000 }, { "s", 1000 }, { "ms", 1 },
+	};
+	const char *sign = ms < 0 ? "-" : "";
+	int64_t left = ms < 0 ? -ms : ms;
+	size_t used = 0;
+	int parts = 0;
+
+	if (left == 0)
+		snprintf(buf, len, "0s");
+	else
+		buf[0] = '\0';
+	/* the two largest units that are not zero: 200d, 1h30m, 1m, 1.5 s as 1s500ms */
+	for (unsigned i = 0; left > 0 && parts < 2 && i < sizeof(units) / sizeof(units[0]); i++) {
+		int64_t n = left / units[i].ms;
+		if (n == 0) {
+			if (parts)
+				break;
+			continue;
+		}
+		left -= n * units[i].ms;
+		int w = snprintf(buf + used, used < len ? len - used : 0, "%s%" PRId64 "%s",
+		                 parts ? "" : sign, n, units[i].unit);
+		used += w > 0 ? (size_t)w : 0;
+		parts++;
+	}
+	return buf;
 }

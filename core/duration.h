@@ -2,6 +2,7 @@
 #ifndef WAFA_DURATION_H
 #define WAFA_DURATION_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "error.h"
@@ -20,5 +21,8 @@ WAFA_WUR int wafa_duration_parse(const char *text, int64_t *ms, const char **why
 /* Parses "Nbd" into WAFA_DURATION_DAYS | N (1 <= N <= WAFA_DURATION_MAX_DAYS).
  * Returns 0, or -EINVAL (not written so, or out of range, with why). */
 WAFA_WUR int wafa_duration_parse_days(const char *text, int64_t *v, const char **why);
+/* Writes ms as a person reads it ("1m", "1h30m", "200d", "500ms": the two
+ * largest units) into buf; returns buf. */
+char *wafa_duration_format(int64_t ms, char *buf, size_t len);
 
 #endif

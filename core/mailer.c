@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "contact.h"
+#include "duration.h"
 #include "log.h"
 #include "message.h"
 #include "metrics.h"
@@ -512,7 +513,9 @@ static void record_unsent(struct wafa_mailer *m, const char *key, int64_t id_num
 		int64_t d = retry_now ? 0 : backoff_ms(m, attempts);
 		const char *p[] = { id, delay, why };
 		snprintf(delay, sizeof(delay), "%" PRId64, d);
-		wafa_log(WAFA_WARN, "mail", "deferred %s: %s (retry in %" PRId64 " ms)", key, why, d);
+		char in[32];
+		wafa_log(WAFA_WARN, "mail", "deferred %s: %s (retry in %s)", key, why,
+		         wafa_duration_format(d, in, sizeof(in)));
 		if (!retry_now)
 			wafa_metrics_mails(WAFA_METRIC_RETRIED, 1);
 		err = wafa_pg_query(m->pg, wafa_outbox_retry_sql, 3, p, on_update, NULL);

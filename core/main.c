@@ -9,6 +9,7 @@
 #include <sysexits.h>
 
 #include "config.h"
+#include "paths.h"
 #include "daemon.h"
 #include "log.h"
 #include "rules.h"
@@ -16,10 +17,12 @@
 #include "schema.h"
 #include "doctor.h"
 #include "ruletest.h"
+#include "parked.h"
 #include "simulate.h"
 #include "report.h"
 #include "status.h"
 #include "template.h"
+#include "zone.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/wafa/wafa.conf"
 
@@ -27,11 +30,15 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 	        "Usage: wafa COMMAND [-c FILE]\n"
-	        "       wafa simulate [-c FILE] --from TIME --to TIME [--json]\n"
-	        "       wafa setup [-c FILE] [--dry-run] [--uninstall [--purge]]\n"
+	        "       wafa check [-c FILE] [--allow-disabled]\n"
+	        "       wafa simulate [-c FILE] --from TIME --to TIME [--json] [--tz ZONE]\n"
+	        "       wafa simulate [-c FILE] --first-start\n"
+	        "       wafa setup [-c FILE] [--user ROLE] [--dry-run] [--uninstall [--purge]]\n"
 	        "       wafa report [-c FILE] --from DATE --to DATE [--by queue|priority|rule|owner]\n"
 	        "                   [--format html|csv|json] [--locale LOCALE] [-o FILE]\n"
 	        "       wafa test [-c FILE] [--mutate] [PATH...]\n"
+	        "       wafa outbox [-c FILE] list [--status failed|skipped|queued] [--rule R]\n"
+	        "       wafa outbox [-c FILE] retry KEY | --rule R | --failed-since TIME\n"
 	        "       wafa --version | --help\n"
 	        "\n"
 	        "wafa keeps a support team's promises: it watches a helpdesk's tickets in\n"
@@ -40,17 +47,22 @@ static void usage(FILE *out)
 	        "Commands:\n"
 	        "  run     run the daemon (logs to stderr; SIGTERM or SIGINT stops it)\n"
 	        "  check   validate the config and every rule file; print each problem\n"
-	        "          as file:line: message; exit 0 only if all is well\n"
+	        "          as file:line: message; exit 0 only if all is well, 65 if some\n"
+	        "          rule or template files have problems (run disables them and runs\n"
+	        "          the rest; --allow-disabled: exit 0), 78 if the config is broken\n"
 	        "  setup   create or upgrade wafa's own schema and install the adapter's view\n"
 	        "          and triggers; --dry-run prints the SQL and changes nothing;\n"
 	        "          --uninstall removes the adapter's triggers and view (--purge also\n"
-	        "          drops wafa's schema and records)\n"
+	        "          drops wafa's schema and records); --user ROLE connects as ROLE\n"
+	        "          (the database's owner) instead of the dsn's user\n"
 	        "  doctor  check a live installation, one line per check; exit 0 only if all pass\n"
 	        "  status  which wafa leads (instances on one database: one sends, the others\n"
 	        "          wait on standby and take over when it stops)\n"
 	        "  simulate  run the rules on virtual time over the current tickets and\n"
 	        "          print every transition and mail from --from to --to (RFC 3339,\n"
-	        "          a date, or now, now+7d, now-1d); sends and writes nothing\n"
+	        "          a date, or now, now+7d, now-1d); sends and writes nothing;\n"
+	        "          --first-start: the mails a start now would send and hold back\n"
+	        "          (the go-live guard), by rule and audience\n"
 	        "  report  the service report from wafa's records, week by week from --from\n"
 	        "          to --to: SLA compliance against goals, business times, promises,\n"
 	        "          surveys, opt-outs, mails; HTML with charts (default), CSV or JSON\n"
@@ -58,10 +70,13 @@ static void usage(FILE *out)
 	        "          on virtual time; prints TAP; exit 0 only if every test passed;\n"
 	        "          --mutate changes each duration and percentage of the rules in\n"
 	        "          turn and lists every change no test notices\n"
+	        "  outbox  list: the mail parked in the outbox (failed, or held back) and why;\n"
+	        "          retry: queue failed mail again once its template or address is fixed\n"
 	        "\n"
 	        "Options:\n"
 	        "  -c, --config FILE   the config file (default %s)\n"
 	        "      --json          simulate: one JSON object per line\n"
+	        "      --tz ZONE       simulate: times in ZONE (Africa/Cairo), not UTC\n"
 	        "  -h, --help          this text\n"
 	        "  -V, --version       the version\n"
 	        "\n"
@@ -83,7 +98,11 @@ static int load_config(const char *path, struct wafa_config *cfg)
 	return 0;
 }
 
-static int cmd_check(struct wafa_config *cfg)
+/* Exits EX_CONFIG when the config (or the rules folder) is broken: wafa
+ * run would not start; EX_DATAERR when some rule or template files have
+ * problems: wafa run disables them and runs the others (with
+ * allow_disabled, as the unit's ExecStartPre runs it, that is 0). */
+static int cmd_check(struct wafa_config *cfg, bool allow_disabled)
 {
 	struct wafa_sandbox *sb = NULL;
 	struct wafa_rules *rules = NULL;
@@ -96,6 +115,8 @@ static int cmd_check(struct wafa_config *cfg)
 		goto out;
 	}
 	problems = wafa_rules_load_dir(rules, cfg->rules_dir, stderr);
+	if (problems >= 0)
+		problems += wafa_template_check_rules(cfg->rules_dir, cfg->templates, stderr);
 	if (problems >= 0 && cfg->templates[0]) {
 		/* every template parses, and each has a default_locale version */
 		int t = wafa_template_check_dir(cfg->templates, cfg->default_locale, stderr);
@@ -109,8 +130,10 @@ static int cmd_check(struct wafa_config *cfg)
 	if (problems < 0) {
 		code = EX_CONFIG;
 	} else if (problems > 0) {
-		fprintf(stderr, "wafa check: %d rule or template file(s) with problems\n", problems);
-		code = EX_DATAERR;
+		fprintf(stderr, "wafa check: %d problem(s) in rule or template files; wafa run "
+		                "disables a broken rule file and runs the rest%s\n",
+		        problems, allow_disabled ? "" : " (exit 65; with --allow-disabled, 0)");
+		code = allow_disabled ? EX_OK : EX_DATAERR;
 	} else {
 		printf("wafa check: %s is valid; %d rule(s) in %s\n", cfg->path, rules->nrules,
 		       cfg->rules_dir);
@@ -128,6 +151,13 @@ int main(int argc, char **argv)
 		{ "from", required_argument, NULL, 'f' },
 		{ "to", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "first-start", no_argument, NULL, 'S' },
+		{ "allow-disabled", no_argument, NULL, 'A' },
+		{ "tz", required_argument, NULL, 'z' },
+		{ "rule", required_argument, NULL, 'r' },
+		{ "failed-since", required_argument, NULL, 'T' },
+		{ "status", required_argument, NULL, 's' },
+		{ "user", required_argument, NULL, 'U' },
 		{ "dry-run", no_argument, NULL, 'd' },
 		{ "uninstall", no_argument, NULL, 'u' },
 		{ "purge", no_argument, NULL, 'p' },
@@ -140,9 +170,10 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *path = DEFAULT_CONFIG, *command, *from_text = NULL, *to_text = NULL;
-	bool json = false, mutations = false;
+	const char *path = DEFAULT_CONFIG, *tz = NULL, *command, *from_text = NULL, *to_text = NULL;
+	bool json = false, first_start = false, allow_disabled = false, mutations = false;
 	unsigned setup_flags = 0;
+	const char *setup_user = NULL;
 	int64_t from = 0, to = 0;
 	struct wafa_config cfg = { 0 };
 	int opt, code;
@@ -176,13 +207,16 @@ int main(int argc, char **argv)
 	bool simulate = strcmp(command, "simulate") == 0;
 	bool report = strcmp(command, "report") == 0;
 	bool test = strcmp(command, "test") == 0;
+	bool outbox = strcmp(command, "outbox") == 0;
+	struct wafa_parked_filter pf = { 0 };
+	const char *since_text = NULL;
 	struct wafa_report_opts ropts = { 0 };
 	const char *report_path = NULL;
-	if (!test && strcmp(command, "run") != 0 && strcmp(command, "check") != 0 &&
+	if (!test && !outbox && strcmp(command, "run") != 0 && strcmp(command, "check") != 0 &&
 	    strcmp(command, "setup") != 0 && strcmp(command, "doctor") != 0 &&
 	    strcmp(command, "status") != 0 && !simulate && !report) {
 		fprintf(stderr, "wafa: unknown command \"%s\" (use run, check, setup, doctor, status, "
-		                "simulate, report or test)\n",
+		                "simulate, report, test or outbox)\n",
 		        command);
 		return EX_USAGE;
 	}
@@ -191,10 +225,17 @@ int main(int argc, char **argv)
 	argv[optind] = argv[0];
 	argc -= optind;
 	argv += optind;
-	optind = 1;
+	/* 0, not 1: glibc starts afresh, forgetting the first pass's "+" (stop
+	 * at the first argument), so options may also follow arguments:
+	 * wafa outbox retry KEY -c FILE */
+	optind = 0;
 	while ((opt = getopt_long(argc, argv, report ? "c:o:" : "c:", options, NULL)) != -1) {
 		if (opt == 'c') {
 			path = optarg;
+			continue;
+		}
+		if (strcmp(command, "setup") == 0 && opt == 'U') {
+			setup_user = optarg;
 			continue;
 		}
 		if (strcmp(command, "setup") == 0 && (opt == 'd' || opt == 'u' || opt == 'p')) {
@@ -206,8 +247,25 @@ int main(int argc, char **argv)
 			mutations = true;
 			continue;
 		}
-		if (simulate && (opt == 'f' || opt == 't' || opt == 'j')) {
-			if (opt == 'f')
+		if (outbox && (opt == 'r' || opt == 'T' || opt == 's')) {
+			if (opt == 'r')
+				pf.rule = optarg;
+			else if (opt == 'T')
+				since_text = optarg;
+			else
+				pf.status = optarg;
+			continue;
+		}
+		if (strcmp(command, "check") == 0 && opt == 'A') {
+			allow_disabled = true;
+			continue;
+		}
+		if (simulate && (opt == 'f' || opt == 't' || opt == 'j' || opt == 'S' || opt == 'z')) {
+			if (opt == 'z')
+				tz = optarg;
+			else if (opt == 'S')
+				first_start = true;
+			else if (opt == 'f')
 				from_text = optarg;
 			else if (opt == 't')
 				to_text = optarg;
@@ -250,9 +308,51 @@ int main(int argc, char **argv)
 		fprintf(stderr, "Try 'wafa --help'.\n");
 		return EX_USAGE;
 	}
+	const char *sub = NULL;
+	if (outbox) {
+		sub = optind < argc ? argv[optind++] : "";
+		bool list = strcmp(sub, "list") == 0, retry = strcmp(sub, "retry") == 0;
+		if (retry && optind < argc)
+			pf.key = argv[optind++];
+		if (!list && !retry) {
+			fprintf(stderr, "wafa outbox: use `wafa outbox list [--status failed|skipped|queued] "
+			                "[--rule R]` or `wafa outbox retry KEY|--rule R|--failed-since T`\n");
+			return EX_USAGE;
+		}
+		if (retry && !pf.key && !pf.rule && !since_text) {
+			fprintf(stderr, "wafa outbox retry: name the mail: a KEY (from `wafa outbox "
+			                "list`), --rule R, or --failed-since T (like now-1d)\n");
+			return EX_USAGE;
+		}
+		if (pf.status && (retry || (strcmp(pf.status, "failed") != 0 &&
+		                            strcmp(pf.status, "skipped") != 0 &&
+		                            strcmp(pf.status, "queued") != 0))) {
+			fprintf(stderr, "wafa outbox: --status %s: %s\n", pf.status,
+			        retry ? "goes with list" : "use failed, skipped or queued (held)");
+			return EX_USAGE;
+		}
+		if (since_text && wafa_simulate_parse_time(since_text, &pf.since) != 0) {
+			fprintf(stderr, "wafa outbox: --failed-since \"%s\" is not a time (use RFC 3339 "
+			                "like 2026-11-29T09:00:00Z, a date, or now-1d)\n", since_text);
+			return EX_USAGE;
+		}
+	}
 	if (optind < argc && !test) {
 		fprintf(stderr, "wafa %s: unexpected argument \"%s\"\n", command, argv[optind]);
 		return EX_USAGE;
+	}
+	if (tz && !wafa_zone_valid(tz)) {
+		fprintf(stderr, "wafa simulate: --tz \"%s\" is not a time zone the system knows "
+		                "(use an IANA name like Africa/Cairo, Asia/Tehran or UTC)\n", tz);
+		return EX_USAGE;
+	}
+	if (first_start) {
+		if (from_text || to_text || json || tz) {
+			fprintf(stderr, "wafa simulate: --first-start takes no --from, --to, --json or --tz "
+			                "(it counts what a start now would send)\n");
+			return EX_USAGE;
+		}
+		from_text = to_text = "now";
 	}
 	if (simulate || report) {
 		if (!from_text || !to_text) {
@@ -284,23 +384,26 @@ int main(int argc, char **argv)
 	if (code)
 		goto out;
 	if (strcmp(command, "check") == 0)
-		code = cmd_check(&cfg);
+		code = cmd_check(&cfg, allow_disabled);
 	else if (strcmp(command, "status") == 0)
 		code = wafa_status_run(&cfg, stdout) == 0 ? EX_OK : EX_UNAVAILABLE;
 	else if (strcmp(command, "doctor") == 0)
 		code = wafa_doctor_run(&cfg, stdout) == 0 ? EX_OK : EX_UNAVAILABLE;
 	else if (simulate)
-		code = wafa_simulate_run(&cfg, from, to, json, stdout);
+		code = wafa_simulate_run(&cfg, from, to, json, first_start, tz, stdout);
 	else if (report) {
 		ropts.from = from;
 		ropts.to = to;
 		code = wafa_report_run(&cfg, &ropts, report_path, stdout, stderr);
 	}
+	else if (outbox)
+		code = strcmp(sub, "list") == 0 ? wafa_parked_list(&cfg, &pf, stdout, stderr)
+		                                : wafa_parked_retry(&cfg, &pf, stdout, stderr);
 	else if (test)
 		code = wafa_ruletest_run(&cfg, argv + optind, argc - optind, mutations, stdout,
 		                         stderr);
 	else if (strcmp(command, "setup") == 0)
-		code = wafa_schema_setup(&cfg, setup_flags, stdout, stderr) == 0 ? EX_OK
+		code = wafa_schema_setup(&cfg, setup_flags, setup_user, stdout, stderr) == 0 ? EX_OK
 		                                                                 : EX_UNAVAILABLE;
 	else
 		code = wafa_daemon_run(&cfg);

@@ -22,18 +22,21 @@ const char wafa_outbox_fire_sql[] =
 	"           ON CONFLICT (rule, ticket_id, step, instance) WHERE step <> '' DO NOTHING "
 	"           RETURNING ticket_id, rule, step, instance), "
 	"f AS (SELECT x.* FROM x JOIN j ON j.rule = x.rule AND j.ticket_id = x.ticket_id "
-	"                             AND j.step = x.phase AND j.instance = x.instance) "
-	"INSERT INTO outbox (key, ticket_id, rule, phase, mail_from, rcpt, subject, body, audience, "
-	"                    kind, template, vars, locale, tz, thread_message_id, survey) "
+	"                             AND j.step = x.phase AND j.instance = x.instance), "
+	"o AS (INSERT INTO outbox (key, ticket_id, rule, phase, mail_from, rcpt, subject, body, "
+	"                    audience, kind, template, vars, locale, tz, thread_message_id, survey, "
+	"                    status, last_error) "
 	"SELECT f.key || '/' || m.n, f.ticket_id, f.rule, f.phase, $9::text, m.rcpt, m.subject, "
 	"       m.body, m.audience, f.kind, m.template, m.vars::jsonb, m.locale, m.tz, m.thread, "
-	"       m.survey "
+	"       m.survey, CASE WHEN m.held IS NULL THEN 'queued' ELSE 'skipped' END, m.held "
 	"  FROM f "
 	"  JOIN unnest($10::text[], $11::int4[], $12::text[], $13::text[], $14::text[], $15::text[], "
-	"              $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::bool[]) "
+	"              $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::bool[], "
+	"              $22::text[]) "
 	"       AS m(key, n, rcpt, subject, body, audience, template, vars, locale, tz, thread, "
-	"            survey) ON m.key = f.key "
-	"RETURNING key";
+	"            survey, held) ON m.key = f.key "
+	"RETURNING key, status) "
+	"SELECT key FROM o WHERE status = 'queued'";
 
 char *wafa_outbox_claim_sql(const char *view)
 {
@@ -110,7 +113,8 @@ const char wafa_outbox_retry_sql[] =
 	"       claimed_until = NULL, last_error = $3 WHERE id = $1";
 
 const char wafa_outbox_failed_sql[] =
-	"UPDATE outbox SET status = 'failed', claimed_until = NULL, last_error = $2 WHERE id = $1";
+	"UPDATE outbox SET status = 'failed', claimed_until = NULL, last_error = $2, "
+	"       failed_at = now() WHERE id = $1";
 
 void wafa_outbox_address(const char *to, char *out, size_t len)
 {
@@ -129,11 +133,21 @@ void wafa_outbox_address(const char *to, char *out, size_t len)
 	out[n] = '\0';
 }
 
+bool wafa_outbox_is_customer(const char *to, const char *customer_email)
+{
+	char addr[320];
+
+	if (!to || !customer_email)
+		return false;
+	wafa_outbox_address(to, addr, sizeof(addr));
+	return strcasecmp(addr, customer_email) == 0;
+}
+
 /* The columns, in the order of their parameters (the sender, $9, between). */
 enum {
 	F_KEY, F_TICKET, F_RULE, F_PHASE, F_KIND, F_INSTANCE, F_EVENT, F_DUE,
 	M_KEY, M_N, M_RCPT, M_SUBJECT, M_BODY, M_AUDIENCE, M_TEMPLATE, M_VARS, M_LOCALE, M_TZ,
-	M_THREAD, M_SURVEY,
+	M_THREAD, M_SURVEY, M_HELD,
 	NCOLS
 };
 
@@ -212,11 +226,9 @@ int wafa_outbox_batch_add(struct wafa_outbox_batch *b, const struct wafa_outbox_
 	put_int(b, F_DUE, f->due);
 	for (size_t i = 0; i < n; i++) {
 		const struct wafa_mail_req *m = &mails[i];
-		char addr[320];
 		if (!m->to)
 			continue; /* never: the rules host counts a mail only when it is whole */
-		wafa_outbox_address(m->to, addr, sizeof(addr));
-		bool customer = f->customer_email && strcasecmp(addr, f->customer_email) == 0;
+		bool customer = wafa_outbox_is_customer(m->to, f->customer_email);
 		put_text(b, M_KEY, f->key);
 		put_int(b, M_N, (int64_t)(i + 1));
 		put_text(b, M_RCPT, m->to);
@@ -230,6 +242,7 @@ int wafa_outbox_batch_add(struct wafa_outbox_batch *b, const struct wafa_outbox_
 		put_text(b, M_THREAD, customer ? f->thread_message_id : NULL);
 		next(b, M_SURVEY);
 		put(b, M_SURVEY, m->survey ? "t" : "f", 1);
+		put_text(b, M_HELD, customer ? f->held_customer : f->held_agent);
 		if (!b->oom)
 			b->nmails++;
 	}

@@ -6,6 +6,7 @@
 #ifndef WAFA_OUTBOX_H
 #define WAFA_OUTBOX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,9 +17,10 @@
  * firings as arrays ($1-$8: key, ticket_id, rule, phase, kind, instance,
  * event, due ms), the sender ($9), their mails as arrays ($10-$21: firing key,
  * n, rcpt, subject, body, audience, template, vars, locale, tz, thread,
- * survey).  Records each firing whose step row is new (journal_step) and
- * its mails, in one statement; returns one row per mail queued (KEY/N). */
-#define WAFA_OUTBOX_NPARAMS 21
+ * survey, held).  Records each firing whose step row is new (journal_step)
+ * and its mails, in one statement (a held mail as skipped, its reason in
+ * last_error); returns one row per mail queued (KEY/N). */
+#define WAFA_OUTBOX_NPARAMS 22
 extern const char wafa_outbox_fire_sql[];
 /* The claim query for a helpdesk view (quoted): $1 batch size, $2 lease
  * seconds, $3 and $4 the [contact] customer_mails and offers windows in ms,
@@ -74,10 +76,16 @@ struct wafa_outbox_firing {
 	/* whom a mail to is a mail to a customer (the contact policy applies),
 	 * and what it is rendered with; each may be NULL */
 	const char *customer_email, *customer_locale, *customer_tz, *thread_message_id;
+	/* the go-live guard: why its mails to a customer (to agents) are held
+	 * back and recorded skipped, or NULL: they are queued */
+	const char *held_customer, *held_agent;
 };
 
 /* The bare address of "Name <addr>" or "addr" into out (len bytes). */
 void wafa_outbox_address(const char *to, char *out, size_t len);
+
+/* Whether a mail to `to` is one to the ticket's customer (NULL: none). */
+bool wafa_outbox_is_customer(const char *to, const char *customer_email);
 
 void wafa_outbox_batch_init(struct wafa_outbox_batch *b);
 /* Adds a firing and its mails.  Returns 0 or -ENOMEM. */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "duration.h"
 #include "log.h"
 
 #define BACKOFF_MIN_MS 250
@@ -51,7 +52,12 @@ struct wafa_pg {
 	PGresult *last;
 	unsigned handles; /* open libuv handles: pg is freed at zero */
 	unsigned pending;
+	bool connected_once; /* a failure after it is a lost connection */
 };
+
+/* Whether "cannot connect" was said: once for all of wafa's connections
+ * (they share the dsn), until one connects; then the backoff is quiet. */
+static bool said_cannot_connect;
 
 static void on_poll(uv_poll_t *poll, int status, int events);
 static void lost(struct wafa_pg *pg, const char *why);
@@ -149,8 +155,11 @@ static void read_results(struct wafa_pg *pg);
 static void schedule_reconnect(struct wafa_pg *pg)
 {
 	pg->state = S_WAIT;
+	char in[32];
+
 	uv_timer_start(&pg->timer, on_timer, pg->backoff_ms, 0);
-	wafa_log(WAFA_INFO, "pg", "%s: reconnecting in %u ms", pg->name, pg->backoff_ms);
+	wafa_log(pg->connected_once ? WAFA_INFO : WAFA_DEBUG, "pg", "%s: reconnecting in %s",
+	         pg->name, wafa_duration_format(pg->backoff_ms, in, sizeof(in)));
 	pg->backoff_ms = pg->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : pg->backoff_ms * 2;
 }
 
@@ -212,6 +221,8 @@ static void connect_step(struct wafa_pg *pg)
 	}
 	pg->state = S_READY;
 	pg->backoff_ms = BACKOFF_MIN_MS;
+	pg->connected_once = true;
+	said_cannot_connect = false;
 	wafa_log(WAFA_INFO, "pg", "%s: connected", pg->name);
 	if (pg->hooks.connected)
 		pg->hooks.connected(pg, pg->hooks.arg);
@@ -269,11 +280,34 @@ static void fail_queries(struct wafa_pg *pg, bool now)
 /* The connection is gone: fail what was asked of it and try again later. */
 static void lost(struct wafa_pg *pg, const char *why)
 {
-	size_t n = why ? strlen(why) : 0;
+	char line[512];
+	size_t n = 0;
 
-	while (n > 0 && why[n - 1] == '\n')
-		n--;
-	wafa_log(WAFA_WARN, "pg", "%s: connection lost: %.*s", pg->name, (int)n, why ? why : "");
+	/* libpq's text on one line: its lines joined with "; " */
+	for (const char *c = why ? why : ""; *c && n + 3 < sizeof(line); c++) {
+		if (*c != '\n')
+			line[n++] = *c == '\t' ? ' ' : *c;
+		else if (c[1] && n > 0)
+			line[n++] = ';', line[n++] = ' ';
+	}
+	line[n] = '\0';
+	if (pg->connected_once) {
+		wafa_log(WAFA_WARN, "pg", "%s: connection lost: %s", pg->name, line);
+	} else if (!said_cannot_connect) {
+		/* never connected: a wrong host, port, user or password */
+		const char *host = pg->conn ? PQhost(pg->conn) : NULL;
+		const char *port = pg->conn ? PQport(pg->conn) : NULL;
+		const char *user = pg->conn ? PQuser(pg->conn) : NULL;
+		const char *db = pg->conn ? PQdb(pg->conn) : NULL;
+		wafa_log(WAFA_ERROR, "pg", "cannot connect to PostgreSQL ([database] dsn: host=%s "
+		         "port=%s user=%s dbname=%s): %s; trying again with backoff (quietly until "
+		         "it connects); try `wafa doctor`", host && *host ? host : "(default)",
+		         port && *port ? port : "(default)", user && *user ? user : "(default)",
+		         db && *db ? db : "(default)", line);
+		said_cannot_connect = true;
+	} else {
+		wafa_log(WAFA_DEBUG, "pg", "%s: cannot connect: %s", pg->name, line);
+	}
 	unwatch(pg);
 	if (pg->conn) {
 		PQfinish(pg->conn);

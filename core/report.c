@@ -1207,6 +1207,8 @@ static void csv_line(FILE *f, const char *section, const char *week, const char 
 	fprintf(f, ",%s,%s\n", metric, value);
 }
 
+/* The weeks' lines, then the "all" line unless the section has it already
+ * (an SLA's: csv_group). */
 static void csv_weeks(FILE *f, const struct data *d, const char *section, const char *rule,
                       const char *metric, const int *w)
 {
@@ -1219,6 +1221,8 @@ static void csv_weeks(FILE *f, const struct data *d, const char *section, const 
 		snprintf(v, sizeof(v), "%d", w[i]);
 		csv_line(f, section, day, rule, "", metric, v);
 	}
+	if (strcmp(section, "sla") == 0)
+		return;
 	snprintf(v, sizeof(v), "%d", sum(w, d->nweeks));
 	csv_line(f, section, "all", rule, "", metric, v);
 }

@@ -154,6 +154,15 @@ static const char *const migrations[] = {
 	");\n"
 	"CREATE INDEX customer_ticket_email ON customer_ticket (email);\n"
 	"CREATE INDEX journal_breach ON journal (ticket_id, at) WHERE event = 'breach';\n",
+	/* 8: when wafa first had each rule: the go-live guard holds back the
+	 * mail of steps that fell due long before it (a first start over old
+	 * tickets, a rule added later). */
+	"CREATE TABLE rule_seen (\n"
+	"    rule       text PRIMARY KEY,\n"
+	"    first_seen timestamptz NOT NULL DEFAULT now()\n"
+	");\n"
+	/* ... and when a mail failed for good: `wafa outbox retry --failed-since` */
+	"ALTER TABLE outbox ADD COLUMN failed_at timestamptz;\n",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -162,6 +171,12 @@ static const char *const migrations[] = {
 const char wafa_schema_search_path_sql[] =
 	"SELECT set_config('search_path', $1 || ', public', false), "
 	"       set_config('statement_timeout', '60s', false)";
+const char wafa_schema_rule_seen_sql[] =
+	"WITH n AS (INSERT INTO rule_seen (rule) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING) "
+	"SELECT rule, (extract(epoch FROM first_seen) * 1000)::int8 FROM rule_seen "
+	" WHERE rule = ANY($1::text[])";
+const char wafa_schema_rules_seen_sql[] =
+	"SELECT rule, (extract(epoch FROM first_seen) * 1000)::int8 FROM rule_seen";
 const char wafa_schema_version_sql[] = "SELECT coalesce(max(version), 0) FROM schema_version";
 
 int wafa_schema_version(void)
@@ -267,11 +282,16 @@ out:
 	return err;
 }
 
-int wafa_schema_setup(const struct wafa_config *cfg, unsigned flags, FILE *out, FILE *report)
+int wafa_schema_setup(const struct wafa_config *cfg, unsigned flags, const char *user,
+                      FILE *out, FILE *report)
 {
 	const char *schema = cfg->schema;
 	bool dry = flags & WAFA_SETUP_DRY_RUN;
-	PGconn *conn = PQconnectdb(cfg->dsn);
+	/* user, when given, overrides the dsn's (setup runs as the owner, the
+	 * daemon as its least-privilege role, from one wafa.conf) */
+	const char *keys[] = { "dbname", user ? "user" : NULL, NULL };
+	const char *values[] = { cfg->dsn, user, NULL };
+	PGconn *conn = PQconnectdbParams(keys, values, 1);
 	PGresult *res = NULL;
 	char *quoted = wafa_pg_quote_ident(schema);
 	char *create = NULL;

@@ -14,10 +14,12 @@
 #include "duration.h"
 #include "journal.h"
 #include "log.h"
+#include "outbox.h"
 #include "pg.h"
 #include "rules.h"
 #include "sandbox.h"
 #include "schema.h"
+#include "zone.h"
 
 /* One line of output. */
 struct sim_event {
@@ -30,12 +32,18 @@ struct sim_event {
 	int phase;
 	int step; /* 1-based within warnings, or within the breach chain */
 	char *to, *subject;
+	bool customer, held; /* a mail: to the ticket's customer; held by the go-live guard */
 };
 
 struct sim {
 	struct sim_event *ev;
 	size_t n, cap;
 	int oom;
+	/* --first-start: every step due by now fires now; when wafa first had
+	 * each rule (now for one it never had), for the go-live guard */
+	bool first_start;
+	int64_t *since;
+	const struct wafa_config *cfg;
 };
 
 static int64_t real_now(void)
@@ -96,13 +104,24 @@ int wafa_simulate_parse_time(const char *text, int64_t *ms)
 	return 0;
 }
 
-static void format_time(int64_t ms, char *buf, size_t len)
+/* RFC 3339: in UTC ("Z"), or with tz, local with its offset ("+03:30"). */
+static void format_time(int64_t ms, const char *tz, char *buf, size_t len)
 {
 	time_t s = (time_t)wafa_ms_to_s(ms);
+	struct wafa_local l;
 	struct tm tm;
 
-	gmtime_r(&s, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (!tz || wafa_zone_split(ms, tz, &l) != 0) {
+		gmtime_r(&s, &tm);
+		strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+		return;
+	}
+	int64_t local = wafa_zone_days_from_civil(l.year, l.month, l.day) * 86400 +
+	                l.hour * 3600 + l.minute * 60 + l.second;
+	int64_t off = (local - (int64_t)s) / 60;
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", l.year, l.month, l.day,
+	         l.hour, l.minute, l.second, off < 0 ? '-' : '+', (int)(llabs(off) / 60),
+	         (int)(llabs(off) % 60));
 }
 
 static struct sim_event *add(struct sim *s)
@@ -160,7 +179,7 @@ static void simulate_ticket(struct wafa_rules *r, struct wafa_ticket *t, int64_t
 		bool stopped = false;
 
 		/* when/target/at see the clock at the start of the simulation */
-		wafa_clock_set_offset(from - base);
+		wafa_clock_set_offset(s->first_start ? 0 : from - base);
 		wafa_deadline_track(r, i, t, &tr);
 		if (!ev) {
 			s->oom = 1;
@@ -169,7 +188,7 @@ static void simulate_ticket(struct wafa_rules *r, struct wafa_ticket *t, int64_t
 		n = wafa_deadline_timeline(rule, &tr, t, ev, (int)max);
 		for (int k = 0; k < n && !s->oom; k++) {
 			struct sim_event *e;
-			if (ev[k].at < from || ev[k].at > to)
+			if ((!s->first_start && ev[k].at < from) || ev[k].at > to)
 				continue;
 			if (!(e = add(s)))
 				break;
@@ -188,7 +207,7 @@ static void simulate_ticket(struct wafa_rules *r, struct wafa_ticket *t, int64_t
 				.instance = tr.instance, .start = tr.start, .target = tr.target,
 				.deadline = wafa_deadline_breach(rule, &tr), .due = ev[k].due,
 			};
-			wafa_clock_set_offset(ev[k].at - real_now());
+			wafa_clock_set_offset(s->first_start ? 0 : ev[k].at - real_now());
 			/* a follow-up's until ends the series, unless skips this one */
 			if (stopped || wafa_rules_until(r, t, i, ev[k].phase, &f) == 1) {
 				e->event = WAFA_EV_CANCELLED;
@@ -214,6 +233,13 @@ static void simulate_ticket(struct wafa_rules *r, struct wafa_ticket *t, int64_t
 				me->phase = ev[k].phase;
 				me->step = step_of(rule, ev[k].phase);
 				me->to = strdup(r->mails[m].to);
+				me->customer = wafa_outbox_is_customer(r->mails[m].to,
+				                                       t->str[WAFA_T_CUSTOMER_EMAIL]);
+				if (s->first_start) {
+					int64_t limit = me->customer ? s->cfg->go_live_limit_ms
+					                             : s->cfg->go_live_limit_agents_ms;
+					me->held = limit > 0 && ev[k].due < s->since[i] - limit;
+				}
 				if (r->mails[m].subject) {
 					me->subject = strdup(r->mails[m].subject);
 				} else if (asprintf(&me->subject, "[template %s]",
@@ -245,9 +271,11 @@ static void put_json(FILE *out, const char *str)
 	fputc('"', out);
 }
 
-static void print(const struct wafa_rules *r, const struct sim *s, bool json, FILE *out)
+static void print(const struct wafa_rules *r, const struct sim *s, bool json, const char *tz,
+                  FILE *out)
 {
 	int wrule = 4;
+	char head[64];
 
 	for (int i = 0; i < r->nrules; i++) {
 		int w = (int)strlen(r->rules[i].name);
@@ -255,13 +283,14 @@ static void print(const struct wafa_rules *r, const struct sim *s, bool json, FI
 			wrule = w;
 	}
 	if (!json)
-		fprintf(out, "%-20s  %8s  %-*s  %-9s  %-14s  %s\n", "TIME (UTC)", "TICKET", wrule,
+		fprintf(out, "%-*s  %8s  %-*s  %-9s  %-14s  %s\n", tz ? 25 : 20,
+		        (snprintf(head, sizeof(head), "TIME (%s)", tz ? tz : "UTC"), head), "TICKET", wrule,
 		        "RULE", "EVENT", "STEP", "MAIL");
 	for (size_t i = 0; i < s->n; i++) {
 		const struct sim_event *e = &s->ev[i];
 		const struct wafa_rule *rule = &r->rules[e->rule];
 		char when[32];
-		format_time(e->at, when, sizeof(when));
+		format_time(e->at, tz, when, sizeof(when));
 		if (json) {
 			fprintf(out, "{\"at\":\"%s\",\"ticket\":%" PRId64 ",\"rule\":", when, e->ticket_id);
 			put_json(out, rule->name);
@@ -270,7 +299,7 @@ static void print(const struct wafa_rules *r, const struct sim *s, bool json, FI
 				fprintf(out, ",\"step\":%d,\"phase\":", e->step);
 				put_json(out, rule->phases[e->phase].name);
 				if (e->due != e->at) {
-					format_time(e->due, when, sizeof(when));
+					format_time(e->due, tz, when, sizeof(when));
 					fprintf(out, ",\"due\":\"%s\"", when);
 				}
 			}
@@ -283,13 +312,50 @@ static void print(const struct wafa_rules *r, const struct sim *s, bool json, FI
 			fputs("}\n", out);
 			continue;
 		}
-		fprintf(out, "%-20s  %8" PRId64 "  %-*s  %-9s  %-14s", when, e->ticket_id, wrule,
+		fprintf(out, "%-*s  %8" PRId64 "  %-*s  %-9s  %-14s", tz ? 25 : 20, when, e->ticket_id,
+		        wrule,
 		        rule->name, wafa_event_names[e->event],
 		        e->phase >= 0 ? rule->phases[e->phase].name : "");
 		if (e->event == WAFA_EV_MAIL)
 			fprintf(out, "  %s: %s", e->to ? e->to : "", e->subject ? e->subject : "");
 		fputc('\n', out);
 	}
+}
+
+/* --first-start: the mails a first start now would send and hold back, by
+ * rule and audience. */
+static void print_first_start(const struct wafa_config *cfg, const struct wafa_rules *r,
+                              const struct sim *s, FILE *out)
+{
+	int64_t send = 0, held = 0;
+	char c[32], a[32];
+	int wrule = 4;
+
+	for (int i = 0; i < r->nrules; i++)
+		if ((int)strlen(r->rules[i].name) > wrule)
+			wrule = (int)strlen(r->rules[i].name);
+	fprintf(out, "%-*s  %-8s  %8s  %8s\n", wrule, "RULE", "AUDIENCE", "SEND", "HELD");
+	for (int i = 0; i < r->nrules; i++)
+		for (int customer = 1; customer >= 0; customer--) {
+			int64_t n[2] = { 0, 0 };
+			for (size_t k = 0; k < s->n; k++)
+				if (s->ev[k].event == WAFA_EV_MAIL && s->ev[k].rule == i &&
+				    s->ev[k].customer == customer)
+					n[s->ev[k].held]++;
+			if (n[0] + n[1] == 0)
+				continue;
+			fprintf(out, "%-*s  %-8s  %8" PRId64 "  %8" PRId64 "\n", wrule, r->rules[i].name,
+			        customer ? "customer" : "agent", n[0], n[1]);
+			send += n[0];
+			held += n[1];
+		}
+	fprintf(out, "a first start now would send %" PRId64 " mail(s) and hold back %" PRId64
+	             " ([contact] go_live_limit = %s, go_live_limit_agents = %s)\n",
+	        send, held,
+	        cfg->go_live_limit_ms ? wafa_duration_format(cfg->go_live_limit_ms, c, sizeof(c))
+	                              : "off",
+	        cfg->go_live_limit_agents_ms
+	            ? wafa_duration_format(cfg->go_live_limit_agents_ms, a, sizeof(a)) : "off");
 }
 
 /* Runs sql with params; NULL (reported) unless it returned rows. */
@@ -307,13 +373,13 @@ static PGresult *query(PGconn *conn, const char *sql, int n, const char *const *
 }
 
 int wafa_simulate_run(const struct wafa_config *cfg, int64_t from, int64_t to, bool json,
-                      FILE *out)
+                      bool first_start, const char *tz, FILE *out)
 {
 	struct wafa_sandbox *sb = NULL;
 	struct wafa_rules *rules = NULL;
 	struct wafa_adapter adapter = { 0 };
 	struct wafa_ticket **tickets = NULL;
-	struct sim s = { 0 };
+	struct sim s = { .first_start = first_start, .cfg = cfg };
 	PGconn *conn = NULL;
 	PGresult *res = NULL, *hist = NULL;
 	char *schema = NULL;
@@ -371,7 +437,22 @@ int wafa_simulate_run(const struct wafa_config *cfg, int64_t from, int64_t to, b
 		PQclear(hist);
 		hist = NULL;
 	}
-	tickets = calloc((size_t)PQntuples(res) + 1, sizeof(*tickets));
+	if (first_start && !(s.since = calloc((size_t)rules->nrules + 1, sizeof(*s.since)))) {
+		code = EX_OSERR;
+		goto out;
+	}
+	for (int i = 0; first_start && i < rules->nrules; i++)
+		s.since[i] = to;
+	if (first_start) {
+		/* where wafa has run, the rules it had since then */
+		PGresult *seen = PQexec(conn, wafa_schema_rules_seen_sql);
+		for (int k = 0; PQresultStatus(seen) == PGRES_TUPLES_OK && k < PQntuples(seen); k++)
+			for (int i = 0; i < rules->nrules; i++)
+				if (strcmp(rules->rules[i].name, PQgetvalue(seen, k, 0)) == 0)
+					s.since[i] = strtoll(PQgetvalue(seen, k, 1), NULL, 10);
+		PQclear(seen);
+	}
+		tickets = calloc((size_t)PQntuples(res) + 1, sizeof(*tickets));
 	if (!tickets) {
 		code = EX_OSERR;
 		goto out;
@@ -411,7 +492,10 @@ int wafa_simulate_run(const struct wafa_config *cfg, int64_t from, int64_t to, b
 		goto out;
 	}
 	qsort(s.ev, s.n, sizeof(*s.ev), by_time);
-	print(rules, &s, json, out);
+	if (first_start)
+		print_first_start(cfg, rules, &s, out);
+	else
+		print(rules, &s, json, tz, out);
 	if (fflush(out) != 0)
 		code = EX_IOERR;
 out:
@@ -420,6 +504,7 @@ out:
 		free(s.ev[i].subject);
 	}
 	free(s.ev);
+	free(s.since);
 	for (int i = 0; i < n; i++)
 		wafa_ticket_free(tickets[i]);
 	free(tickets);

@@ -16,8 +16,12 @@
 int wafa_simulate_parse_time(const char *text, int64_t *ms);
 
 /* Runs the simulation from `from` to `to` (ms) and prints to out: an
- * aligned table, or with json one object per line.  Returns a sysexits code. */
+ * aligned table, or with json one object per line.  With first_start, every
+ * step due by `to` fires at once, as on a first start at `to`, and out gets
+ * the mails sent and held back by the go-live guard, by rule and audience.
+ * Times are printed in UTC, or with tz (an IANA zone) local with their offset.
+ * Returns a sysexits code. */
 int wafa_simulate_run(const struct wafa_config *cfg, int64_t from, int64_t to, bool json,
-                      FILE *out);
+                      bool first_start, const char *tz, FILE *out);
 
 #endif

@@ -53,6 +53,12 @@ void wafa_rendered_free(struct wafa_rendered *r);
  * errno if dir cannot be read. */
 int wafa_template_check_dir(const char *dir, const char *default_locale, FILE *report);
 
+/* For `wafa check`: each template a rule file in rules_dir names literally
+ * (template = "name") exists in dir (some <locale>/name.md), dir "" or NULL
+ * meaning [mail] templates is not set.  Reports "file:line: message";
+ * returns the number of problems. */
+int wafa_template_check_rules(const char *rules_dir, const char *dir, FILE *report);
+
 /* Does name exist for default_locale in dir?  (wafa check, for a template
  * named literally in a rule.) */
 int wafa_template_exists(const char *dir, const char *name, const char *default_locale);

@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """A broken rule file is reported with its file and line, by `wafa check`
-and by `wafa run`, and the other rule files still run."""
+and by `wafa run`, and the other rule files still run; the unit's
+ExecStartPre (`wafa check --allow-disabled`) lets the service start with it,
+and stops it only for a broken config."""
 import os
 import sys
 import time
@@ -37,6 +39,24 @@ def main():
     is_(r.returncode, 65, "wafa check exits 65 with a broken rule file", diag=show(r))
     ok("broken.lua:3:" in r.stderr, "wafa check reports broken.lua:3:", diag=show(r))
     ok("good.lua:" not in r.stderr, "wafa check does not blame good.lua", diag=show(r))
+
+    # the unit as built: its ExecStartPre, on this config
+    with open(os.path.join(BUILDDIR, "contrib", "wafa.service"), encoding="utf-8") as f:
+        pre = [l.split("=", 1)[1].split() for l in f if l.startswith("ExecStartPre=")]
+    ok(len(pre) == 1 and pre[0][0].endswith("/wafa") and pre[0][-2] == "-c",
+       "the unit has one ExecStartPre running wafa ... -c FILE", diag=repr(pre))
+    if pre:
+        r = cli(pre[0][1:-1] + [w.conf_path])
+        is_(r.returncode, 0, "the unit's ExecStartPre passes with a broken rule file (the "
+            "daemon disables it)", diag=show(r))
+        ok("broken.lua:3:" in r.stderr and "disables a broken rule file" in r.stderr,
+           "and still reports it, saying it is disabled", diag=show(r))
+        bad = Wafa(pg, sink.url, rules={"good.lua": breach_rule()})
+        with open(bad.conf_path, "a", encoding="utf-8") as f:
+            f.write("[mail]\nretry_initial = soon\n")
+        r = cli(pre[0][1:-1] + [bad.conf_path])
+        is_(r.returncode, 78, "the unit's ExecStartPre fails (78) for a broken config",
+            diag=show(r))
 
     r = w.setup()
     if not ok(r.returncode == 0, "wafa setup exits 0", diag=show(r)):

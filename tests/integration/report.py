@@ -115,7 +115,7 @@ def chromium():
 
 
 def main():
-    plan(53)
+    plan(54)
     pg = Postgres()
     sink = SmtpSink()
     w = Wafa(pg, transport=sink.url, rules={"10-report.lua": RULES})
@@ -196,6 +196,10 @@ def main():
        and find.get(("mail", "all", "", "", "sent")) == "8",
        "CSV: one value a line (section, week, rule, group, metric, value)",
        diag=r.stdout[:1500] + r.stderr)
+    keys = [(x["section"], x["week"], x["rule"], x["group"], x["metric"]) for x in rows]
+    twice = sorted(set(k for k in keys if keys.count(k) > 1))
+    ok(rows and not twice, "CSV: each (section, week, rule, group, metric) once: a sum "
+       "counts nothing twice", diag=repr(twice[:10]))
 
     # ---- HTML, English and Arabic
     os.makedirs(SHOTS, exist_ok=True)

@@ -107,7 +107,7 @@ def of(lines, tid, rule=None, kinds=None):
 
 def main():
     require_wafa()
-    plan(22)
+    plan(24)
     pg = Postgres()
     sink = SmtpSink()
     w = Wafa(pg, sink.url, rules={"rules.lua": RULES})
@@ -158,6 +158,16 @@ def main():
         "a follow-up after a re-solve counts from the new solve (the reopen cancelled the first)")
     is_(of(lines, flap, kinds=("breach",)), [("2026-03-01T16:35:00Z", "breach")],
         "70 status changes: the 35 paused minutes all count (the breach at 16:35)")
+    r = w.command("simulate", "--from", "2026-03-01T00:00:00Z", "--to", "2026-03-02T00:00:00Z",
+                  "--tz", "Asia/Tehran")
+    rows = [l.split() for l in r.stdout.splitlines()]
+    ok(r.returncode == 0 and rows and rows[0][:3] == ["TIME", "(Asia/Tehran)", "TICKET"]
+       and ["2026-03-01T20:05:00+03:30", str(flap), "first-response", "breach", "breach"]
+       in [x[:5] for x in rows],
+       "--tz Asia/Tehran: the 16:35Z breach shows as 20:05+03:30", diag=show(r))
+    r = w.command("simulate", "--from", "now", "--to", "now+1d", "--tz", "Mars/Olympus")
+    ok(r.returncode == 64 and "Mars/Olympus" in r.stderr and "IANA" in r.stderr,
+       "--tz with an unknown zone: exit 64 naming it", diag=show(r))
     is_(of(lines, nag, kinds=("due", "cancelled", "mail")),
         [("2026-03-01T09:00:00Z", "due"), ("2026-03-01T09:00:00Z", "mail", "customer@example.com"),
          ("2026-03-01T10:00:00Z", "cancelled"),

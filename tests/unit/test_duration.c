@@ -42,11 +42,26 @@ static void rejects_bad_input(void **state)
 	assert_int_equal(ms, 7);
 }
 
+static void formats_for_people(void **state)
+{
+	char buf[32];
+
+	(void)state;
+	assert_string_equal(wafa_duration_format(60000, buf, sizeof(buf)), "1m");
+	assert_string_equal(wafa_duration_format(250, buf, sizeof(buf)), "250ms");
+	assert_string_equal(wafa_duration_format(5400000, buf, sizeof(buf)), "1h30m");
+	assert_string_equal(wafa_duration_format(200 * 86400000LL + 1000, buf, sizeof(buf)), "200d");
+	assert_string_equal(wafa_duration_format(86400000LL + 60000, buf, sizeof(buf)), "1d");
+	assert_string_equal(wafa_duration_format(0, buf, sizeof(buf)), "0s");
+	assert_string_equal(wafa_duration_format(-1500, buf, sizeof(buf)), "-1s500ms");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(parses_units),
 		cmocka_unit_test(rejects_bad_input),
+		cmocka_unit_test(formats_for_people),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -67,7 +67,8 @@ END $$;
 CREATE TRIGGER tickets_touch BEFORE UPDATE ON tickets
     FOR EACH ROW EXECUTE FUNCTION tickets_touch();
 
--- The generic adapter's view: the normalized ticket of DESIGN.md.
+-- The generic adapter's view: the normalized ticket (its columns: TICKET FIELDS in
+-- wafa-rules(7), and plugins/adapters/README.md).
 CREATE VIEW wafa_tickets AS
 SELECT t.id,
        t.id::text        AS ref,
