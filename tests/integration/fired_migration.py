@@ -36,6 +36,7 @@ ALTER TABLE outbox DROP COLUMN claimed_by;
 DROP TABLE customer_ticket;
 DROP INDEX journal_breach;
 DROP TABLE rule_seen;
+ALTER TABLE outbox DROP COLUMN failed_at;
 DELETE FROM schema_version WHERE version >= 5;
 """
 
