@@ -93,6 +93,7 @@ struct daemon {
 	int snap_parts, snap_running;    /* its streams, and those still reading */
 	int64_t snap_last[2];            /* the last id each stream read (0 up, 1 down) */
 	unsigned mark;   /* generation of the running snapshot */
+	size_t nmarked;  /* tickets in the index it has seen (sweep) */
 	int64_t seen_updated_ms;
 	/* ids heard by NOTIFY: waiting to be read, and being read */
 	int64_t *ids, *inflight;
@@ -123,6 +124,8 @@ static void drop_ticket(struct daemon *d, int64_t id)
 
 	if (!t)
 		return;
+	if (t->mark == d->mark)
+		d->nmarked--;
 	d->drops++;
 	wafa_deadlines_unschedule(&d->heap, t);
 	wafa_ticket_free(t);
@@ -379,6 +382,15 @@ static void note_status(struct daemon *d, struct wafa_ticket *t, int prev, bool 
 		         wafa_status_names[now], live ? "" : " (inferred)");
 }
 
+/* t was read by the running snapshot's generation (sweep keeps it). */
+static void seen(struct daemon *d, struct wafa_ticket *t)
+{
+	if (t->mark != d->mark) {
+		t->mark = d->mark;
+		d->nmarked++;
+	}
+}
+
 /* Takes row `row` into the index.  With schedule, recomputes its deadlines.
  * live: the row was read as it changed (not by a snapshot).
  * Returns the indexed ticket, or NULL for a malformed row (logged). */
@@ -406,7 +418,7 @@ static struct wafa_ticket *take_row(struct daemon *d, PGresult *res, int row, bo
 	    fresh->time[WAFA_T_UPDATED_AT] < t->time[WAFA_T_UPDATED_AT]) {
 		/* read on the journal's connection before a newer read of it on
 		 * the work connection was taken in: the newer one stays */
-		t->mark = d->mark;
+		seen(d, t);
 		wafa_ticket_free(fresh);
 		return t;
 	}
@@ -424,7 +436,7 @@ static struct wafa_ticket *take_row(struct daemon *d, PGresult *res, int row, bo
 		prev = t->nhist ? t->hist[t->nhist - 1].to : WAFA_S_UNKNOWN;
 	}
 	note_status(d, t, prev, live);
-	t->mark = d->mark;
+	seen(d, t);
 	if (schedule_it) {
 		if (schedule(d, t, live) != 0)
 			wafa_log(WAFA_ERROR, "index", "ticket=%" PRId64 ": out of memory scheduling",
@@ -494,8 +506,10 @@ struct snap_page {
 
 static void sweep(struct daemon *d)
 {
-	/* tickets the snapshot did not see have left the view */
-	for (size_t i = 0; i < d->index.cap; i++) {
+	/* tickets the snapshot did not see have left the view: counted as it
+	 * went, so the index is walked only when some have, and only until
+	 * the last of them is gone (at 10M a walk costs a cache miss a slot) */
+	for (size_t i = 0; d->nmarked < d->index.count && i < d->index.cap; i++) {
 		struct wafa_ticket *t = d->index.slots[i].t;
 		if (t && t->mark != d->mark) {
 			drop_ticket(d, t->id);
@@ -615,6 +629,7 @@ static void snapshot(struct daemon *d)
 	d->loading = true;
 	d->reload = false;
 	d->mark++;
+	d->nmarked = 0;
 	d->snap_failed = d->snap_bad_view = false;
 	d->snap_parts = d->jconn && wafa_pg_connected(d->jconn) ? 2 : 1;
 	d->snap_running = d->snap_parts;
@@ -1643,7 +1658,7 @@ static void on_reload(uv_signal_t *s, int signum)
 		struct wafa_ticket *t = d->index.slots[i].t;
 		if (!t)
 			continue;
-		wafa_deadlines_unschedule(&d->heap, t);
+		t->ndeadlines = 0; /* the heap is emptied whole below */
 		/* rule numbers change: wafa.fired and the journal still know */
 		t->ndone = 0;
 		free(t->when);
@@ -1656,6 +1671,7 @@ static void on_reload(uv_signal_t *s, int signum)
 		t->js = NULL;
 		t->nj = 0;
 	}
+	wafa_heap_clear(&d->heap);
 	/* what the old rules' marks reached holds for the same names */
 	for (size_t k = 0; d->marks && k < d->njmarks; k++)
 		for (int i = 0; i < d->rules->nrules; i++)
