@@ -27,6 +27,7 @@
 #include "web.h"
 
 #define RETRY_FIRE_MS 1000
+#define BAD_ROW_RETRY_MS 60000 /* a ticket whose row the view fails on */
 #define RECONCILE_OVERLAP_MS 60000
 /* on a reload, deadlines due within this are read again ahead of the rest */
 #define RELOAD_SOON_MS 120000
@@ -95,10 +96,15 @@ struct daemon {
 	unsigned mark;   /* generation of the running snapshot */
 	size_t nmarked;  /* tickets in the index it has seen (sweep) */
 	int64_t seen_updated_ms;
+	/* tickets whose row was logged as bad (sorted): said once, not at each
+	 * read, until a good row of it is read */
+	int64_t *said;
+	size_t nsaid, said_cap;
 	/* ids heard by NOTIFY: waiting to be read, and being read */
 	int64_t *ids, *inflight;
 	size_t nids, ids_cap, ninflight, inflight_cap;
 	bool fetching;
+	size_t ids_batch; /* ids asked at once: halved while a read fails */
 	bool reconciling;
 	bool reconcile_aside; /* the reconciliation reads on the journal's connection */
 	bool reading_aside;   /* rows being taken in were read there (take_row) */
@@ -382,6 +388,45 @@ static void note_status(struct daemon *d, struct wafa_ticket *t, int prev, bool 
 		         wafa_status_names[now], live ? "" : " (inferred)");
 }
 
+#define SAID_MAX 100000 /* bad rows remembered; past them each read logs at debug */
+
+/* Whether a bad row of ticket id is to be logged: the first time since its
+ * row was last good.  good: it is good now (forgotten). */
+static bool say_once(struct daemon *d, int64_t id, bool good)
+{
+	size_t lo = 0, hi = d->nsaid;
+
+	if (good && d->nsaid == 0)
+		return false;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (d->said[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	bool known = lo < d->nsaid && d->said[lo] == id;
+	if (good) {
+		if (known)
+			memmove(d->said + lo, d->said + lo + 1, (--d->nsaid - lo) * sizeof(*d->said));
+		return false;
+	}
+	if (known)
+		return false;
+	if (d->nsaid == d->said_cap) {
+		size_t cap = d->said_cap ? d->said_cap * 2 : 64;
+		int64_t *grown = cap <= SAID_MAX ? realloc(d->said, cap * sizeof(*grown)) : NULL;
+		if (!grown)
+			return false;
+		d->said = grown;
+		d->said_cap = cap;
+	}
+	memmove(d->said + lo + 1, d->said + lo, (d->nsaid - lo) * sizeof(*d->said));
+	d->said[lo] = id;
+	d->nsaid++;
+	return true;
+}
+
 /* t was read by the running snapshot's generation (sweep keeps it). */
 static void seen(struct daemon *d, struct wafa_ticket *t)
 {
@@ -403,13 +448,25 @@ static struct wafa_ticket *take_row(struct daemon *d, PGresult *res, int row, bo
 	int prev;
 
 	if (err) {
-		wafa_log(WAFA_WARN, "index", "skipping a malformed ticket row (id=%s): %s",
-		         PQgetisnull(res, row, 0) ? "NULL" : PQgetvalue(res, row, 0), why);
+		bool has_id = !PQgetisnull(res, row, 0);
+		int64_t id = has_id ? strtoll(PQgetvalue(res, row, 0), NULL, 10) : 0;
+		/* once per ticket: it is read again at every reconciliation */
+		wafa_log(!has_id || err != -EINVAL || say_once(d, id, false) ? WAFA_WARN : WAFA_DEBUG,
+		         "index", "skipping a malformed ticket row (id=%s): %s; fix it in the "
+		         "helpdesk or map it in the view",
+		         has_id ? PQgetvalue(res, row, 0) : "NULL", why);
 		/* what wafa knew of it is out of date: no deadline of it stays */
-		if (err == -EINVAL && !PQgetisnull(res, row, 0))
-			drop_ticket(d, strtoll(PQgetvalue(res, row, 0), NULL, 10));
+		if (err == -EINVAL && has_id)
+			drop_ticket(d, id);
 		return NULL;
 	}
+	if (why)
+		wafa_log(say_once(d, fresh->id, false) ? WAFA_WARN : WAFA_DEBUG, "index",
+		         "ticket=%" PRId64 ": %s; read as unset (fix it in the helpdesk or map it "
+		         "in the view)",
+		         fresh->id, why);
+	else
+		say_once(d, fresh->id, true);
 	if (fresh->time[WAFA_T_UPDATED_AT] != WAFA_NO_TIME &&
 	    fresh->time[WAFA_T_UPDATED_AT] > d->seen_updated_ms)
 		d->seen_updated_ms = fresh->time[WAFA_T_UPDATED_AT];
@@ -642,6 +699,7 @@ static void snapshot(struct daemon *d)
 /* ---- NOTIFY: a hint that a ticket changed ---- */
 
 static void fetch_ids(struct daemon *d);
+static int want_id(struct daemon *d, int64_t id);
 
 #define IDS_BATCH 10000 /* ticket ids asked for in one query */
 
@@ -671,6 +729,30 @@ static void on_ids(PGresult *res, void *arg)
 	int64_t *seen = NULL;
 
 	d->fetching = false;
+	if (res && PQresultStatus(res) != PGRES_TUPLES_OK) {
+		/* a row the view fails on (a cast in it, say) fails the read of
+		 * every id with it: the ids are asked again in halves until it
+		 * stands alone, and it alone is skipped */
+		if (d->ninflight > 1) {
+			wafa_log(WAFA_DEBUG, "adapter", "reading %zu changed tickets failed: %s; again "
+			                                "in halves",
+			         d->ninflight, wafa_pg_result_error(res));
+			d->ids_batch = d->ninflight / 2;
+			for (size_t i = 0; i < d->ninflight; i++)
+				if (want_id(d, d->inflight[i]) != 0)
+					break; /* the next reconciliation or snapshot reads it */
+		} else if (d->ninflight == 1) {
+			wafa_log(say_once(d, d->inflight[0], false) ? WAFA_WARN : WAFA_DEBUG, "adapter",
+			         "ticket=%" PRId64 ": the view cannot read it (%s); what was read "
+			         "of it before stays (fix the row or the view)",
+			         d->inflight[0], wafa_pg_result_error(res));
+		}
+		d->ninflight = 0;
+		fetch_ids(d);
+		return;
+	}
+	if (d->ids_batch < IDS_BATCH)
+		d->ids_batch = d->ids_batch ? d->ids_batch * 2 : IDS_BATCH;
 	if (take_rows(d, res, "reading changed tickets", true) >= 0) {
 		/* an id asked for and not returned has left the view */
 		int n = PQntuples(res);
@@ -700,7 +782,8 @@ static void fetch_ids(struct daemon *d)
 	if (d->fetching || d->nids == 0 || !wafa_pg_connected(d->work) || !d->adapter.ids_sql)
 		return;
 	compact_ids(d);
-	k = d->nids < IDS_BATCH ? d->nids : IDS_BATCH;
+	size_t batch = d->ids_batch && d->ids_batch < IDS_BATCH ? d->ids_batch : IDS_BATCH;
+	k = d->nids < batch ? d->nids : batch;
 	if (d->inflight_cap < k) {
 		int64_t *grown = realloc(d->inflight, k * sizeof(*grown));
 		if (!grown)
@@ -870,6 +953,10 @@ struct fire_batch {
 	size_t n;
 	struct fire_item items[];
 };
+
+static void on_batch_checked(PGresult *res, void *arg);
+static void split_batch(struct fire_batch *b, const char *why);
+static void check_batch(struct fire_batch *b);
 
 static void fire_retry(struct daemon *d, const struct fire_item *f)
 {
@@ -1127,7 +1214,11 @@ static void on_batch_checked(PGresult *res, void *arg)
 		batch_end(b); /* the rules were reloaded; the tickets were rescheduled */
 		return;
 	}
-	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+	if (res && PQresultStatus(res) != PGRES_TUPLES_OK) {
+		split_batch(b, wafa_pg_result_error(res));
+		return;
+	}
+	if (!res) {
 		batch_retry(b, false, wafa_pg_result_error(res));
 		batch_end(b);
 		return;
@@ -1167,26 +1258,110 @@ static void array_element(FILE *f, const char *s, bool first)
 	fputc('"', f);
 }
 
+/* Asks for the tickets of batch b (counted in d->firing) as they are now;
+ * on_batch_checked goes on.  When it cannot be asked, its firings are
+ * unmarked and it ends. */
+static void check_batch(struct fire_batch *b)
+{
+	struct daemon *d = b->d;
+	char *keys = NULL, *ids = NULL;
+	size_t keys_len = 0, ids_len = 0;
+	FILE *kf = open_memstream(&keys, &keys_len), *idf = open_memstream(&ids, &ids_len);
+	int err = -ENOMEM;
+
+	if (kf && idf) {
+		fputc('{', kf);
+		fputc('{', idf);
+		for (size_t i = 0; i < b->n; i++) {
+			array_element(kf, b->items[i].key, i == 0);
+			fprintf(idf, "%s%" PRId64, i ? "," : "", b->items[i].ticket_id);
+		}
+		fputc('}', kf);
+		fputc('}', idf);
+	}
+	bool written = kf && idf;
+	if (kf && fclose(kf) != 0)
+		written = false;
+	if (idf && fclose(idf) != 0)
+		written = false;
+	if (written) {
+		const char *p[] = { keys, ids };
+		err = wafa_pg_query(d->work, d->adapter.fire_sql, 2, p, on_batch_checked, b);
+	}
+	free(keys);
+	free(ids);
+	if (err != 0) {
+		/* not connected: the reconnect's snapshot schedules them again */
+		if (err == -ENOMEM)
+			wafa_log(WAFA_ERROR, "fire", "out of memory");
+		for (size_t i = 0; i < b->n; i++) {
+			struct wafa_ticket *t = wafa_index_get(&d->index, b->items[i].ticket_id);
+			if (t)
+				wafa_deadline_unmark(t, b->items[i].rule, b->items[i].phase,
+				                     b->items[i].instance);
+		}
+		batch_end(b);
+	}
+}
+
+/* The check of batch b failed with an error of the query, not of the
+ * connection: a row the view fails on fails it for every ticket with it.
+ * The batch is checked again in halves, until that ticket stands alone and
+ * is left out (logged once); the others fire as they would have. */
+static void split_batch(struct fire_batch *b, const char *why)
+{
+	struct daemon *d = b->d;
+	size_t half = b->n / 2;
+	struct fire_batch *rest;
+
+	if (b->n == 1) {
+		const struct fire_item *f = &b->items[0];
+		struct wafa_ticket *t = wafa_index_get(&d->index, f->ticket_id);
+		wafa_log(say_once(d, f->ticket_id, false) ? WAFA_WARN : WAFA_DEBUG, "fire",
+		         "rule=%s ticket=%" PRId64 ": the view cannot read it (%s); tried again "
+		         "every %d s (fix the row or the view)",
+		         d->rules->rules[f->rule].name, f->ticket_id, why, BAD_ROW_RETRY_MS / 1000);
+		/* apart from the others, and not so often that it crowds them
+		 * (nor dropped: a view that fails for every row loses nothing) */
+		if (t) {
+			wafa_deadline_unmark(t, f->rule, f->phase, f->instance);
+			t->retry_at = wafa_clock_now_ms() + BAD_ROW_RETRY_MS;
+			if (schedule(d, t, true) != 0)
+				wafa_log(WAFA_ERROR, "fire", "ticket=%" PRId64 ": out of memory", t->id);
+		}
+		batch_end(b);
+		return;
+	}
+	rest = malloc(sizeof(*rest) + (b->n - half) * sizeof(struct fire_item));
+	if (!rest) {
+		batch_retry(b, false, "out of memory");
+		batch_end(b);
+		return;
+	}
+	wafa_log(WAFA_DEBUG, "fire", "checking %zu firing(s) failed: %s; again in halves", b->n, why);
+	rest->d = d;
+	rest->rules_gen = b->rules_gen;
+	rest->n = b->n - half;
+	memcpy(rest->items, b->items + half, rest->n * sizeof(struct fire_item));
+	b->n = half;
+	d->firing++;
+	check_batch(b);
+	check_batch(rest);
+}
+
 /* Fires up to FIRE_BATCH due deadlines. */
 static void fire_due(struct daemon *d, int64_t now)
 {
 	struct fire_batch *b = malloc(sizeof(*b) + FIRE_BATCH * sizeof(struct fire_item));
 	struct wafa_deadline *dl;
-	char *keys = NULL, *ids = NULL;
-	size_t keys_len = 0, ids_len = 0;
-	FILE *kf = NULL, *idf = NULL;
 
-	if (!b)
-		goto oom;
+	if (!b) {
+		wafa_log(WAFA_ERROR, "fire", "out of memory");
+		return;
+	}
 	b->d = d;
 	b->rules_gen = d->rules_gen;
 	b->n = 0;
-	kf = open_memstream(&keys, &keys_len);
-	idf = open_memstream(&ids, &ids_len);
-	if (!kf || !idf)
-		goto oom;
-	fputc('{', kf);
-	fputc('{', idf);
 	while (b->n < FIRE_BATCH && (dl = wafa_heap_peek(&d->heap)) != NULL && dl->at_ms <= now) {
 		struct wafa_ticket *t = dl->ticket;
 		const struct wafa_rule *rule = &d->rules->rules[dl->rule];
@@ -1203,44 +1378,16 @@ static void fire_due(struct daemon *d, int64_t now)
 		f->queued = false;
 		snprintf(f->key, sizeof(f->key), "%s/%" PRId64 "/%s/%" PRId64, rule->name, t->id,
 		         rule->phases[dl->phase].name, dl->instance);
-		array_element(kf, f->key, b->n == 0);
-		fprintf(idf, "%s%" PRId64, b->n ? "," : "", t->id);
 		wafa_log(WAFA_DEBUG, "fire", "rule=%s ticket=%" PRId64 " phase=%s due", rule->name, t->id,
 		         rule->phases[dl->phase].name);
 		b->n++;
 	}
-	fputc('}', kf);
-	fputc('}', idf);
-	fclose(kf);
-	fclose(idf);
-	kf = idf = NULL;
 	if (b->n == 0) {
 		free(b);
-		goto out;
+		return;
 	}
 	d->firing++;
-	const char *p[] = { keys, ids };
-	if (wafa_pg_query(d->work, d->adapter.fire_sql, 2, p, on_batch_checked, b) != 0) {
-		/* not connected: the reconnect's snapshot schedules them again */
-		for (size_t i = 0; i < b->n; i++) {
-			struct wafa_ticket *t = wafa_index_get(&d->index, b->items[i].ticket_id);
-			if (t)
-				wafa_deadline_unmark(t, b->items[i].rule, b->items[i].phase,
-				                     b->items[i].instance);
-		}
-		batch_end(b);
-	}
-	goto out;
-oom:
-	wafa_log(WAFA_ERROR, "fire", "out of memory");
-	free(b);
-out:
-	if (kf)
-		fclose(kf);
-	if (idf)
-		fclose(idf);
-	free(keys);
-	free(ids);
+	check_batch(b);
 }
 
 static void on_deadline(uv_timer_t *timer)
@@ -1917,6 +2064,7 @@ out:
 	free(d.quoted_schema);
 	free(d.ids);
 	free(d.inflight);
+	free(d.said);
 	free(d.loaded);
 	free(d.marks);
 	free(d.journal_text);

@@ -7,7 +7,8 @@ installed (Debian: request-tracker5 rt5-db-postgresql).  Takes about 20 s.
 
 Traps checked: a Comment is not a reply; the customer's Correspond is not a
 first response (RT sets Started on it); times are right whatever the
-session's TimeZone; RT's Nobody owner is NULL; RT's 1970-01-01 is NULL."""
+session's TimeZone; RT's Nobody owner is NULL; RT's 1970-01-01 is NULL; a Due of
+'infinity' passes through the view and wafa still starts."""
 import json
 import os
 import shutil
@@ -399,8 +400,17 @@ def main():
     ok(len(checks) >= 3 and all(x[1] == "t" for x in checks), "doctor.sql: every check passes",
        diag=repr(checks))
 
+    # --- RT takes any timestamp in Due: 'infinity' passes through the view,
+    # and wafa reads it as unset, says so once, and starts (it exited)
+    pg.psql("UPDATE tickets SET due = 'infinity' WHERE id = %d" % fx["a"]["id"], db="rt5")
+    is_(pg.value("SELECT due_at::text FROM wafa.tickets WHERE id = %d" % fx["a"]["id"], db="rt5"),
+        "infinity", "RT's Due 'infinity' passes through the view as due_at")
+
     # --- one SLA rule end to end: RT -> NOTIFY -> wafa -> mail
     w.start()
+    ok(w.running and len(w.log_lines("ticket=%d: due_at is not a time" % fx["a"]["id"])) == 1,
+       "wafa starts with A's due_at at infinity, logged once as read as unset",
+       diag=lambda: w.log()[-3000:])
     live = rt.perl("live")
     e_id, f_id = live["e"]["id"], live["f"]["id"]
     e_created = int(pg.value("SELECT extract(epoch FROM created_at)::int8 FROM wafa.tickets "
