@@ -2028,7 +2028,7 @@ int wafa_daemon_run(struct wafa_config *cfg)
 		shutdown_daemon(&d, code);
 	} else {
 		channel.state = NULL; /* the mailer owns it; it sends once this instance leads */
-		if (wafa_offers_open(&loop, cfg, d.work, kick_mailer, &d, &d.offers) == 0)
+		if (wafa_offers_open(&loop, cfg, d.jconn, d.work, kick_mailer, &d, &d.offers) == 0)
 			wafa_offers_set_rules(d.offers, d.rules);
 		if (wafa_digest_open(&loop, cfg, &d.leader, 3000, kick_mailer, &d, &d.digest) == 0)
 			wafa_digest_set_rules(d.digest, d.rules);
