@@ -28,6 +28,9 @@
 
 #define RETRY_FIRE_MS 1000
 #define BAD_ROW_RETRY_MS 60000 /* a ticket whose row the view fails on */
+/* a firing stopped by the rules' budget: tried again after 1, 2, 4 s */
+#define OVERRUN_RETRY_MS 1000
+#define OVERRUN_TRIES 3
 #define RECONCILE_OVERLAP_MS 60000
 /* on a reload, deadlines due within this are read again ahead of the rest */
 #define RELOAD_SOON_MS 120000
@@ -1164,12 +1167,31 @@ static bool decide(struct daemon *d, PGresult *res, int row, struct fire_item *f
 		queued = true;
 		goto reschedule;
 	}
-	if (until < 0 || unless < 0 || wafa_rules_run(d->rules, t, f->rule, f->phase, &firing) != 0) {
+	int err = until < 0 || unless < 0 ? -EINVAL
+	                                  : wafa_rules_run(d->rules, t, f->rule, f->phase, &firing);
+	if (err == -ETIME && t->overruns < OVERRUN_TRIES) {
+		/* stopped by the budget: on a loaded host a rule that keeps to it
+		 * may not, so it is tried again a few times, further apart */
+		int64_t wait = (int64_t)OVERRUN_RETRY_MS << t->overruns++;
+		wafa_log(WAFA_WARN, "fire", "rule=%s ticket=%" PRId64 " phase=%s: over the rules' "
+		                            "budget; tried again in %" PRId64 " ms (%d of %d)",
+		         rule->name, t->id, ph->name, wait, t->overruns, OVERRUN_TRIES);
+		wafa_deadline_unmark(t, f->rule, f->phase, f->instance);
+		t->retry_at = wafa_clock_now_ms() + wait;
+		goto reschedule;
+	}
+	if (err) {
 		/* logged; not retried while this process runs, or it would loop */
+		if (err == -ETIME)
+			wafa_log(WAFA_ERROR, "fire", "rule=%s ticket=%" PRId64 " phase=%s: over the "
+			                             "rules' budget %d times; not tried again",
+			         rule->name, t->id, ph->name, OVERRUN_TRIES + 1);
+		t->overruns = 0;
 		if (wafa_deadline_mark(t, f->rule, f->phase, f->instance, false) != 0)
 			goto oom;
 		goto reschedule;
 	}
+	t->overruns = 0;
 	if (wafa_outbox_batch_add(ob, &of, d->rules->mails, d->rules->nmails) != 0)
 		goto oom;
 	queued = true;

@@ -91,6 +91,7 @@ struct wafa_ticket {
 	uint16_t nwhen, nvals, nj;
 	unsigned char status;   /* enum wafa_status, as read (WAFA_S_OPEN if unknown) */
 	unsigned char priority; /* index in wafa_priority_names, or WAFA_PRIO_N: another */
+	unsigned char overruns; /* firings of it in a row stopped by the rules' budget */
 };
 
 enum { WAFA_PRIO_N = 4 };
