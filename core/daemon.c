@@ -699,6 +699,17 @@ static void snapshot(struct daemon *d)
 		snapshot_page(d, part);
 }
 
+/* Whether a failed read may be one row's doing: a data exception (class
+ * 22: a cast or a division in the view) or a function the view calls that
+ * raised (P0).  A missing view or privilege fails every row alike, and is
+ * not worth reading again in halves. */
+static bool row_error(const PGresult *res)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	return state && (strncmp(state, "22", 2) == 0 || strncmp(state, "P0", 2) == 0);
+}
+
 /* ---- NOTIFY: a hint that a ticket changed ---- */
 
 static void fetch_ids(struct daemon *d);
@@ -732,7 +743,7 @@ static void on_ids(PGresult *res, void *arg)
 	int64_t *seen = NULL;
 
 	d->fetching = false;
-	if (res && PQresultStatus(res) != PGRES_TUPLES_OK) {
+	if (row_error(res)) {
 		/* a row the view fails on (a cast in it, say) fails the read of
 		 * every id with it: the ids are asked again in halves until it
 		 * stands alone, and it alone is skipped */
@@ -1236,11 +1247,11 @@ static void on_batch_checked(PGresult *res, void *arg)
 		batch_end(b); /* the rules were reloaded; the tickets were rescheduled */
 		return;
 	}
-	if (res && PQresultStatus(res) != PGRES_TUPLES_OK) {
+	if (row_error(res)) {
 		split_batch(b, wafa_pg_result_error(res));
 		return;
 	}
-	if (!res) {
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
 		batch_retry(b, false, wafa_pg_result_error(res));
 		batch_end(b);
 		return;
