@@ -275,7 +275,7 @@ def view_rows(pg):
 
 def txn_epoch(pg, txn):
     return int(pg.value("SELECT extract(epoch FROM created AT TIME ZONE 'UTC')::int8 "
-                        "FROM transactions WHERE id = %d" % txn, db="rt5"))
+                        "FROM transactions WHERE id = %d" % int(txn), db="rt5"))
 
 
 def near(value, at):
@@ -366,7 +366,7 @@ def main():
     sent = pg.value("SELECT a.messageid FROM transactions t JOIN attachments a ON a.transactionid = t.id "
                     "AND a.parent = 0 WHERE t.objecttype = 'RT::Ticket' AND t.objectid = %d AND "
                     "t.type = 'EmailRecord' AND t.id > %d AND a.headers ~* '(^|\\n)To:[^\\n]*carol@' "
-                    "ORDER BY t.id LIMIT 1" % (fx["a"]["id"], fx["a_reply"]["txn"]), db="rt5")
+                    "ORDER BY t.id LIMIT 1" % (fx["a"]["id"], int(fx["a_reply"]["txn"])), db="rt5")
     ok(sent and a["thread_message_id"] == sent,
        "A: thread_message_id is the Message-ID of RT's mail of the reply to the customer",
        diag="got %r, RT's mail to carol %r" % (a["thread_message_id"], sent))
