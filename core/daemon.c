@@ -30,6 +30,10 @@
 #include "web.h"
 
 #define RETRY_FIRE_MS 1000
+#define BAD_ROW_RETRY_MS 60000 /* a ticket whose row the view fails on */
+/* a firing stopped by the rules' budget: tried again after 1, 2, 4 s */
+#define OVERRUN_RETRY_MS 1000
+#define OVERRUN_TRIES 3
 #define RECONCILE_OVERLAP_MS 60000
 /* on a reload, deadlines due within this are read again ahead of the rest */
 #define RELOAD_SOON_MS 120000
@@ -108,11 +112,17 @@ struct daemon {
 	int snap_parts, snap_running;    /* its streams, and those still reading */
 	int64_t snap_last[2];            /* the last id each stream read (0 up, 1 down) */
 	unsigned mark;   /* generation of the running snapshot */
+	size_t nmarked;  /* tickets in the index it has seen (sweep) */
 	int64_t seen_updated_ms;
+	/* tickets whose row was logged as bad (sorted): said once, not at each
+	 * read, until a good row of it is read */
+	int64_t *said;
+	size_t nsaid, said_cap;
 	/* ids heard by NOTIFY: waiting to be read, and being read */
 	int64_t *ids, *inflight;
 	size_t nids, ids_cap, ninflight, inflight_cap;
 	bool fetching;
+	size_t ids_batch; /* ids asked at once: halved while a read fails */
 	bool reconciling;
 	bool reconcile_aside; /* the reconciliation reads on the journal's connection */
 	bool reading_aside;   /* rows being taken in were read there (take_row) */
@@ -139,6 +149,8 @@ static void drop_ticket(struct daemon *d, int64_t id)
 
 	if (!t)
 		return;
+	if (t->mark == d->mark)
+		d->nmarked--;
 	d->drops++;
 	if (wafa_customer_add(&d->customers, id, NULL, false) != 0)
 		wafa_log(WAFA_ERROR, "index", "ticket=%" PRId64 ": out of memory", id);
@@ -560,6 +572,54 @@ static void note_status(struct daemon *d, struct wafa_ticket *t, int prev, bool 
 		         wafa_status_names[now], live ? "" : " (inferred)");
 }
 
+#define SAID_MAX 100000 /* bad rows remembered; past them each read logs at debug */
+
+/* Whether a bad row of ticket id is to be logged: the first time since its
+ * row was last good.  good: it is good now (forgotten). */
+static bool say_once(struct daemon *d, int64_t id, bool good)
+{
+	size_t lo = 0, hi = d->nsaid;
+
+	if (good && d->nsaid == 0)
+		return false;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (d->said[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	bool known = lo < d->nsaid && d->said[lo] == id;
+	if (good) {
+		if (known)
+			memmove(d->said + lo, d->said + lo + 1, (--d->nsaid - lo) * sizeof(*d->said));
+		return false;
+	}
+	if (known)
+		return false;
+	if (d->nsaid == d->said_cap) {
+		size_t cap = d->said_cap ? d->said_cap * 2 : 64;
+		int64_t *grown = cap <= SAID_MAX ? realloc(d->said, cap * sizeof(*grown)) : NULL;
+		if (!grown)
+			return false;
+		d->said = grown;
+		d->said_cap = cap;
+	}
+	memmove(d->said + lo + 1, d->said + lo, (d->nsaid - lo) * sizeof(*d->said));
+	d->said[lo] = id;
+	d->nsaid++;
+	return true;
+}
+
+/* t was read by the running snapshot's generation (sweep keeps it). */
+static void seen(struct daemon *d, struct wafa_ticket *t)
+{
+	if (t->mark != d->mark) {
+		t->mark = d->mark;
+		d->nmarked++;
+	}
+}
+
 /* Takes row `row` into the index.  With schedule, recomputes its deadlines.
  * live: the row was read as it changed (not by a snapshot).
  * Returns the indexed ticket, or NULL for a malformed row (logged). */
@@ -572,13 +632,25 @@ static struct wafa_ticket *take_row(struct daemon *d, PGresult *res, int row, bo
 	int prev;
 
 	if (err) {
-		wafa_log(WAFA_WARN, "index", "skipping a malformed ticket row (id=%s): %s",
-		         PQgetisnull(res, row, 0) ? "NULL" : PQgetvalue(res, row, 0), why);
+		bool has_id = !PQgetisnull(res, row, 0);
+		int64_t id = has_id ? strtoll(PQgetvalue(res, row, 0), NULL, 10) : 0;
+		/* once per ticket: it is read again at every reconciliation */
+		wafa_log(!has_id || err != -EINVAL || say_once(d, id, false) ? WAFA_WARN : WAFA_DEBUG,
+		         "index", "skipping a malformed ticket row (id=%s): %s; fix it in the "
+		         "helpdesk or map it in the view",
+		         has_id ? PQgetvalue(res, row, 0) : "NULL", why);
 		/* what wafa knew of it is out of date: no deadline of it stays */
-		if (err == -EINVAL && !PQgetisnull(res, row, 0))
-			drop_ticket(d, strtoll(PQgetvalue(res, row, 0), NULL, 10));
+		if (err == -EINVAL && has_id)
+			drop_ticket(d, id);
 		return NULL;
 	}
+	if (why)
+		wafa_log(say_once(d, fresh->id, false) ? WAFA_WARN : WAFA_DEBUG, "index",
+		         "ticket=%" PRId64 ": %s; read as unset (fix it in the helpdesk or map it "
+		         "in the view)",
+		         fresh->id, why);
+	else
+		say_once(d, fresh->id, true);
 	if (fresh->time[WAFA_T_UPDATED_AT] != WAFA_NO_TIME &&
 	    fresh->time[WAFA_T_UPDATED_AT] > d->seen_updated_ms)
 		d->seen_updated_ms = fresh->time[WAFA_T_UPDATED_AT];
@@ -587,7 +659,7 @@ static struct wafa_ticket *take_row(struct daemon *d, PGresult *res, int row, bo
 	    fresh->time[WAFA_T_UPDATED_AT] < t->time[WAFA_T_UPDATED_AT]) {
 		/* read on the journal's connection before a newer read of it on
 		 * the work connection was taken in: the newer one stays */
-		t->mark = d->mark;
+		seen(d, t);
 		wafa_ticket_free(fresh);
 		return t;
 	}
@@ -608,7 +680,7 @@ static struct wafa_ticket *take_row(struct daemon *d, PGresult *res, int row, bo
 	note_status(d, t, prev, live);
 	if (facts)
 		note_customer(d, t);
-	t->mark = d->mark;
+	seen(d, t);
 	if (schedule_it) {
 		if (schedule(d, t, live) != 0)
 			wafa_log(WAFA_ERROR, "index", "ticket=%" PRId64 ": out of memory scheduling",
@@ -680,8 +752,10 @@ struct snap_page {
 
 static void sweep(struct daemon *d)
 {
-	/* tickets the snapshot did not see have left the view */
-	for (size_t i = 0; i < d->index.cap; i++) {
+	/* tickets the snapshot did not see have left the view: counted as it
+	 * went, so the index is walked only when some have, and only until
+	 * the last of them is gone (at 10M a walk costs a cache miss a slot) */
+	for (size_t i = 0; d->nmarked < d->index.count && i < d->index.cap; i++) {
 		struct wafa_ticket *t = d->index.slots[i].t;
 		if (t && t->mark != d->mark) {
 			drop_ticket(d, t->id);
@@ -801,6 +875,7 @@ static void snapshot(struct daemon *d)
 	d->loading = true;
 	d->reload = false;
 	d->mark++;
+	d->nmarked = 0;
 	d->snap_failed = d->snap_bad_view = false;
 	d->snap_parts = d->jconn && wafa_pg_connected(d->jconn) ? 2 : 1;
 	d->snap_running = d->snap_parts;
@@ -810,9 +885,21 @@ static void snapshot(struct daemon *d)
 		snapshot_page(d, part);
 }
 
+/* Whether a failed read may be one row's doing: a data exception (class
+ * 22: a cast or a division in the view) or a function the view calls that
+ * raised (P0).  A missing view or privilege fails every row alike, and is
+ * not worth reading again in halves. */
+static bool row_error(const PGresult *res)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	return state && (strncmp(state, "22", 2) == 0 || strncmp(state, "P0", 2) == 0);
+}
+
 /* ---- NOTIFY: a hint that a ticket changed ---- */
 
 static void fetch_ids(struct daemon *d);
+static int want_id(struct daemon *d, int64_t id);
 
 #define IDS_BATCH 10000 /* ticket ids asked for in one query */
 
@@ -844,6 +931,30 @@ static void on_ids(PGresult *res, void *arg)
 	int64_t *seen = NULL;
 
 	d->fetching = false;
+	if (row_error(res)) {
+		/* a row the view fails on (a cast in it, say) fails the read of
+		 * every id with it: the ids are asked again in halves until it
+		 * stands alone, and it alone is skipped */
+		if (d->ninflight > 1) {
+			wafa_log(WAFA_DEBUG, "adapter", "reading %zu changed tickets failed: %s; again "
+			                                "in halves",
+			         d->ninflight, wafa_pg_result_error(res));
+			d->ids_batch = d->ninflight / 2;
+			for (size_t i = 0; i < d->ninflight; i++)
+				if (want_id(d, d->inflight[i]) != 0)
+					break; /* the next reconciliation or snapshot reads it */
+		} else if (d->ninflight == 1) {
+			wafa_log(say_once(d, d->inflight[0], false) ? WAFA_WARN : WAFA_DEBUG, "adapter",
+			         "ticket=%" PRId64 ": the view cannot read it (%s); what was read "
+			         "of it before stays (fix the row or the view)",
+			         d->inflight[0], wafa_pg_result_error(res));
+		}
+		d->ninflight = 0;
+		fetch_ids(d);
+		return;
+	}
+	if (d->ids_batch < IDS_BATCH)
+		d->ids_batch = d->ids_batch ? d->ids_batch * 2 : IDS_BATCH;
 	if (take_rows(d, res, "reading changed tickets", true) >= 0) {
 		/* an id asked for and not returned has left the view */
 		int n = PQntuples(res);
@@ -873,7 +984,8 @@ static void fetch_ids(struct daemon *d)
 	if (d->fetching || d->nids == 0 || !wafa_pg_connected(d->work) || !d->adapter.ids_sql)
 		return;
 	compact_ids(d);
-	k = d->nids < IDS_BATCH ? d->nids : IDS_BATCH;
+	size_t batch = d->ids_batch && d->ids_batch < IDS_BATCH ? d->ids_batch : IDS_BATCH;
+	k = d->nids < batch ? d->nids : batch;
 	if (d->inflight_cap < k) {
 		int64_t *grown = realloc(d->inflight, k * sizeof(*grown));
 		if (!grown)
@@ -1043,6 +1155,10 @@ struct fire_batch {
 	size_t n;
 	struct fire_item items[];
 };
+
+static void on_batch_checked(PGresult *res, void *arg);
+static void split_batch(struct fire_batch *b, const char *why);
+static void check_batch(struct fire_batch *b);
 
 static void fire_retry(struct daemon *d, const struct fire_item *f)
 {
@@ -1251,8 +1367,26 @@ static bool decide(struct daemon *d, PGresult *res, int row, struct fire_item *f
 		queued = true;
 		goto reschedule;
 	}
-	if (until < 0 || unless < 0 || wafa_rules_run(d->rules, t, f->rule, f->phase, &firing) != 0) {
+	int err = until < 0 || unless < 0 ? -EINVAL
+	                                  : wafa_rules_run(d->rules, t, f->rule, f->phase, &firing);
+	if (err == -ETIME && t->overruns < OVERRUN_TRIES) {
+		/* stopped by the budget: on a loaded host a rule that keeps to it
+		 * may not, so it is tried again a few times, further apart */
+		int64_t wait = (int64_t)OVERRUN_RETRY_MS << t->overruns++;
+		wafa_log(WAFA_WARN, "fire", "rule=%s ticket=%" PRId64 " phase=%s: over the rules' "
+		                            "budget; tried again in %" PRId64 " ms (%d of %d)",
+		         rule->name, t->id, ph->name, wait, t->overruns, OVERRUN_TRIES);
+		wafa_deadline_unmark(t, f->rule, f->phase, f->instance);
+		t->retry_at = wafa_clock_now_ms() + wait;
+		goto reschedule;
+	}
+	if (err) {
 		/* logged; not retried while this process runs, or it would loop */
+		if (err == -ETIME)
+			wafa_log(WAFA_ERROR, "fire", "rule=%s ticket=%" PRId64 " phase=%s: over the "
+			                             "rules' budget %d times; not tried again",
+			         rule->name, t->id, ph->name, OVERRUN_TRIES + 1);
+		t->overruns = 0;
 		if (wafa_deadline_mark(t, f->rule, f->phase, f->instance, false) != 0)
 			goto oom;
 		goto reschedule;
@@ -1270,6 +1404,7 @@ static bool decide(struct daemon *d, PGresult *res, int row, struct fire_item *f
 			         "held back, recorded skipped: %s", rule->name, t->id, ph->name,
 			         customer ? "customer" : "agents", held);
 	}
+	t->overruns = 0;
 	if (wafa_outbox_batch_add(ob, &of, d->rules->mails, d->rules->nmails) != 0)
 		goto oom;
 	queued = true;
@@ -1314,6 +1449,10 @@ static void on_batch_checked(PGresult *res, void *arg)
 		batch_end(b); /* the rules were reloaded; the tickets were rescheduled */
 		return;
 	}
+	if (row_error(res)) {
+		split_batch(b, wafa_pg_result_error(res));
+		return;
+	}
 	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
 		batch_retry(b, false, wafa_pg_result_error(res));
 		batch_end(b);
@@ -1354,32 +1493,120 @@ static void array_element(FILE *f, const char *s, bool first)
 	fputc('"', f);
 }
 
+/* Asks for the tickets of batch b (counted in d->firing) as they are now;
+ * on_batch_checked goes on.  When it cannot be asked, its firings are
+ * unmarked and it ends. */
+static void check_batch(struct fire_batch *b)
+{
+	struct daemon *d = b->d;
+	/* the keys and ticket ids, and the keys' parts: a step row is looked up
+	 * by rule, ticket, step and instance */
+	char *text[5] = { NULL };
+	size_t len[5] = { 0 };
+	FILE *f[5];
+	bool written = true;
+	int err = -ENOMEM;
+
+	for (int c = 0; c < 5; c++) {
+		if (!(f[c] = open_memstream(&text[c], &len[c])))
+			written = false;
+		else
+			fputc('{', f[c]);
+	}
+	for (size_t i = 0; written && i < b->n; i++) {
+		const struct fire_item *it = &b->items[i];
+		const struct wafa_rule *rule = &d->rules->rules[it->rule];
+		array_element(f[0], it->key, i == 0);
+		fprintf(f[1], "%s%" PRId64, i ? "," : "", it->ticket_id);
+		array_element(f[2], rule->name, i == 0);
+		array_element(f[3], rule->phases[it->phase].name, i == 0);
+		fprintf(f[4], "%s%" PRId64, i ? "," : "", it->instance);
+	}
+	for (int c = 0; c < 5; c++) {
+		if (f[c]) {
+			fputc('}', f[c]);
+			if (fclose(f[c]) != 0)
+				written = false;
+		}
+	}
+	if (written) {
+		const char *p[] = { text[0], text[1], text[2], text[3], text[4] };
+		err = wafa_pg_query(d->work, d->adapter.fire_sql, 5, p, on_batch_checked, b);
+	}
+	for (int c = 0; c < 5; c++)
+		free(text[c]);
+	if (err != 0) {
+		/* not connected: the reconnect's snapshot schedules them again */
+		if (err == -ENOMEM)
+			wafa_log(WAFA_ERROR, "fire", "out of memory");
+		for (size_t i = 0; i < b->n; i++) {
+			struct wafa_ticket *t = wafa_index_get(&d->index, b->items[i].ticket_id);
+			if (t)
+				wafa_deadline_unmark(t, b->items[i].rule, b->items[i].phase,
+				                     b->items[i].instance);
+		}
+		batch_end(b);
+	}
+}
+
+/* The check of batch b failed with an error of the query, not of the
+ * connection: a row the view fails on fails it for every ticket with it.
+ * The batch is checked again in halves, until that ticket stands alone and
+ * is left out (logged once); the others fire as they would have. */
+static void split_batch(struct fire_batch *b, const char *why)
+{
+	struct daemon *d = b->d;
+	size_t half = b->n / 2;
+	struct fire_batch *rest;
+
+	if (b->n == 1) {
+		const struct fire_item *f = &b->items[0];
+		struct wafa_ticket *t = wafa_index_get(&d->index, f->ticket_id);
+		wafa_log(say_once(d, f->ticket_id, false) ? WAFA_WARN : WAFA_DEBUG, "fire",
+		         "rule=%s ticket=%" PRId64 ": the view cannot read it (%s); tried again "
+		         "every %d s (fix the row or the view)",
+		         d->rules->rules[f->rule].name, f->ticket_id, why, BAD_ROW_RETRY_MS / 1000);
+		/* apart from the others, and not so often that it crowds them
+		 * (nor dropped: a view that fails for every row loses nothing) */
+		if (t) {
+			wafa_deadline_unmark(t, f->rule, f->phase, f->instance);
+			t->retry_at = wafa_clock_now_ms() + BAD_ROW_RETRY_MS;
+			if (schedule(d, t, true) != 0)
+				wafa_log(WAFA_ERROR, "fire", "ticket=%" PRId64 ": out of memory", t->id);
+		}
+		batch_end(b);
+		return;
+	}
+	rest = malloc(sizeof(*rest) + (b->n - half) * sizeof(struct fire_item));
+	if (!rest) {
+		batch_retry(b, false, "out of memory");
+		batch_end(b);
+		return;
+	}
+	wafa_log(WAFA_DEBUG, "fire", "checking %zu firing(s) failed: %s; again in halves", b->n, why);
+	rest->d = d;
+	rest->rules_gen = b->rules_gen;
+	rest->n = b->n - half;
+	memcpy(rest->items, b->items + half, rest->n * sizeof(struct fire_item));
+	b->n = half;
+	d->firing++;
+	check_batch(b);
+	check_batch(rest);
+}
+
 /* Fires up to FIRE_BATCH due deadlines. */
 static void fire_due(struct daemon *d, int64_t now)
 {
 	struct fire_batch *b = malloc(sizeof(*b) + FIRE_BATCH * sizeof(struct fire_item));
 	struct wafa_deadline *dl;
-	char *keys = NULL, *ids = NULL, *names = NULL, *phases = NULL, *insts = NULL;
-	size_t keys_len = 0, ids_len = 0, names_len = 0, phases_len = 0, insts_len = 0;
-	FILE *kf = NULL, *idf = NULL, *nf = NULL, *pf = NULL, *inf = NULL;
 
-	if (!b)
-		goto oom;
+	if (!b) {
+		wafa_log(WAFA_ERROR, "fire", "out of memory");
+		return;
+	}
 	b->d = d;
 	b->rules_gen = d->rules_gen;
 	b->n = 0;
-	kf = open_memstream(&keys, &keys_len);
-	idf = open_memstream(&ids, &ids_len);
-	nf = open_memstream(&names, &names_len);
-	pf = open_memstream(&phases, &phases_len);
-	inf = open_memstream(&insts, &insts_len);
-	if (!kf || !idf || !nf || !pf || !inf)
-		goto oom;
-	fputc('{', kf);
-	fputc('{', idf);
-	fputc('{', nf);
-	fputc('{', pf);
-	fputc('{', inf);
 	while (b->n < FIRE_BATCH && (dl = wafa_heap_peek(&d->heap)) != NULL && dl->at_ms <= now) {
 		struct wafa_ticket *t = dl->ticket;
 		const struct wafa_rule *rule = &d->rules->rules[dl->rule];
@@ -1396,63 +1623,16 @@ static void fire_due(struct daemon *d, int64_t now)
 		f->queued = false;
 		snprintf(f->key, sizeof(f->key), "%s/%" PRId64 "/%s/%" PRId64, rule->name, t->id,
 		         rule->phases[dl->phase].name, dl->instance);
-		array_element(kf, f->key, b->n == 0);
-		fprintf(idf, "%s%" PRId64, b->n ? "," : "", t->id);
-		/* the key's parts: its step row is looked up by them */
-		array_element(nf, rule->name, b->n == 0);
-		array_element(pf, rule->phases[dl->phase].name, b->n == 0);
-		fprintf(inf, "%s%" PRId64, b->n ? "," : "", dl->instance);
 		wafa_log(WAFA_DEBUG, "fire", "rule=%s ticket=%" PRId64 " phase=%s due", rule->name, t->id,
 		         rule->phases[dl->phase].name);
 		b->n++;
 	}
-	fputc('}', kf);
-	fputc('}', idf);
-	fputc('}', nf);
-	fputc('}', pf);
-	fputc('}', inf);
-	fclose(kf);
-	fclose(idf);
-	fclose(nf);
-	fclose(pf);
-	fclose(inf);
-	kf = idf = nf = pf = inf = NULL;
 	if (b->n == 0) {
 		free(b);
-		goto out;
+		return;
 	}
 	d->firing++;
-	const char *p[] = { keys, ids, names, phases, insts };
-	if (wafa_pg_query(d->work, d->adapter.fire_sql, 5, p, on_batch_checked, b) != 0) {
-		/* not connected: the reconnect's snapshot schedules them again */
-		for (size_t i = 0; i < b->n; i++) {
-			struct wafa_ticket *t = wafa_index_get(&d->index, b->items[i].ticket_id);
-			if (t)
-				wafa_deadline_unmark(t, b->items[i].rule, b->items[i].phase,
-				                     b->items[i].instance);
-		}
-		batch_end(b);
-	}
-	goto out;
-oom:
-	wafa_log(WAFA_ERROR, "fire", "out of memory");
-	free(b);
-out:
-	if (kf)
-		fclose(kf);
-	if (idf)
-		fclose(idf);
-	if (nf)
-		fclose(nf);
-	if (pf)
-		fclose(pf);
-	if (inf)
-		fclose(inf);
-	free(keys);
-	free(ids);
-	free(names);
-	free(phases);
-	free(insts);
+	check_batch(b);
 }
 
 static void on_deadline(uv_timer_t *timer)
@@ -1895,7 +2075,7 @@ static void on_reload(uv_signal_t *s, int signum)
 		struct wafa_ticket *t = d->index.slots[i].t;
 		if (!t)
 			continue;
-		wafa_deadlines_unschedule(&d->heap, t);
+		t->ndeadlines = 0; /* the heap is emptied whole below */
 		/* rule numbers change: wafa.fired and the journal still know */
 		t->ndone = 0;
 		free(t->when);
@@ -1908,6 +2088,7 @@ static void on_reload(uv_signal_t *s, int signum)
 		t->js = NULL;
 		t->nj = 0;
 	}
+	wafa_heap_clear(&d->heap);
 	/* what the old rules' marks reached holds for the same names */
 	for (size_t k = 0; d->marks && k < d->njmarks; k++)
 		for (int i = 0; i < d->rules->nrules; i++)
@@ -2123,7 +2304,7 @@ int wafa_daemon_run(struct wafa_config *cfg)
 		shutdown_daemon(&d, code);
 	} else {
 		channel.state = NULL; /* the mailer owns it; it sends once this instance leads */
-		if (wafa_offers_open(&loop, cfg, d.work, kick_mailer, &d, &d.offers) == 0)
+		if (wafa_offers_open(&loop, cfg, d.jconn, d.work, kick_mailer, &d, &d.offers) == 0)
 			wafa_offers_set_rules(d.offers, d.rules);
 		if (wafa_digest_open(&loop, cfg, &d.leader, 3000, kick_mailer, &d, &d.digest) == 0)
 			wafa_digest_set_rules(d.digest, d.rules);
@@ -2161,6 +2342,7 @@ out:
 	free(d.quoted_schema);
 	free(d.ids);
 	free(d.inflight);
+	free(d.said);
 	free(d.loaded);
 	free(d.marks);
 	free(d.journal_text);

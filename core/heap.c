@@ -94,6 +94,13 @@ void wafa_heap_remove(struct wafa_heap *h, struct wafa_deadline *d)
 		sift_down(h, i);
 }
 
+void wafa_heap_clear(struct wafa_heap *h)
+{
+	for (size_t i = 0; i < h->count; i++)
+		h->items[i]->pos = SIZE_MAX;
+	h->count = 0;
+}
+
 struct wafa_deadline *wafa_heap_peek(const struct wafa_heap *h)
 {
 	return h->count ? h->items[0] : NULL;

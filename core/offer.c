@@ -13,16 +13,32 @@
 
 #define OFFER_CHECK_MS (3600 * 1000)
 
+#define OFFER_PAGE 500 /* customers read and run at once */
+
+/* A round goes through the offer rules one at a time.  Each rule's
+ * customers come from a cursor (WITH HOLD: the grouping runs once, the
+ * server keeps its result, and no transaction stays open), a page at a
+ * time, each page run through Lua in its own turn of the loop and its mails
+ * queued before the next page is asked for: wafa holds one page, and the
+ * deadlines due meanwhile fire between pages.  The cursor is on the
+ * journal's connection, so the grouping (seconds at 1M customers) holds up
+ * no firing on the work connection. */
 struct wafa_offers {
 	uv_timer_t timer;
 	const struct wafa_config *cfg;
-	struct wafa_pg *pg;
+	struct wafa_pg *pg, *spare; /* the round's connection: pg, or spare when pg is down */
+	struct wafa_pg *round_pg;   /* the connection the round's cursor is on */
 	struct wafa_rules *rules;
 	unsigned gen;    /* bumped by set_rules: answers for older rules are dropped */
 	int next;        /* the next rule to look at in this round */
+	int rule;        /* the rule whose cursor is open, or -1 */
+	unsigned rounds; /* names the cursors: one is never taken for another's */
+	int64_t now;     /* the rule's instant: one period for its whole round */
+	int seen, offered; /* the rule's customers so far */
 	int busy;        /* queries out */
+	bool running;    /* a round is going */
 	bool closing;
-	char *sql;
+	char *sql, *declare, cursor[32];
 	void (*queued)(void *arg);
 	void *arg;
 	void (*done)(void *arg);
@@ -37,10 +53,15 @@ struct ask {
 
 static void look(struct wafa_offers *o);
 
-#define MS(x) "(extract(epoch FROM " x ") * 1000)::int8"
+/* ms since the epoch, or NULL for a time outside years 1 to 9999 (a view's
+ * 'infinity' failed the cast, and the whole round with it) */
+#define MS(x)                                                                     \
+	"CASE WHEN " x " BETWEEN '0001-01-01' AND '9999-12-31 23:59:59.999999' "   \
+	"THEN (extract(epoch FROM " x ") * 1000)::int8 END"
 
 int wafa_offers_open(uv_loop_t *loop, const struct wafa_config *cfg, struct wafa_pg *pg,
-                     void (*queued)(void *arg), void *arg, struct wafa_offers **out)
+                     struct wafa_pg *spare, void (*queued)(void *arg), void *arg,
+                     struct wafa_offers **out)
 {
 	struct wafa_offers *o = calloc(1, sizeof(*o));
 	char *view = wafa_pg_quote_ident(cfg->view);
@@ -74,6 +95,8 @@ int wafa_offers_open(uv_loop_t *loop, const struct wafa_config *cfg, struct wafa
 	free(view);
 	o->cfg = cfg;
 	o->pg = pg;
+	o->spare = spare;
+	o->rule = -1;
 	o->queued = queued;
 	o->arg = arg;
 	uv_timer_init(loop, &o->timer);
@@ -99,11 +122,20 @@ static const char *str_or_null(PGresult *res, int row, int col)
 	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
 }
 
+/* A query's callback has run: once none is out, a close waiting on them
+ * goes on.  Returns true when the offers are closing. */
+static bool settle(struct wafa_offers *o)
+{
+	o->busy--;
+	if (o->closing && o->busy == 0)
+		wafa_offers_close(o, o->done, o->done_arg);
+	return o->closing;
+}
+
 static void on_inserted(PGresult *res, void *arg)
 {
 	struct wafa_offers *o = arg;
 
-	o->busy--;
 	if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0) {
 		wafa_metrics_mails(WAFA_METRIC_QUEUED, (uint64_t)PQntuples(res));
 		if (o->queued)
@@ -111,22 +143,48 @@ static void on_inserted(PGresult *res, void *arg)
 	}
 	else if (res && PQresultStatus(res) != PGRES_TUPLES_OK)
 		wafa_log(WAFA_ERROR, "offer", "queueing offers: %s", wafa_pg_result_error(res));
-	if (o->closing && o->busy == 0)
-		wafa_offers_close(o, o->done, o->done_arg);
+	settle(o);
 }
 
-static void on_customers(PGresult *res, void *arg)
+static void on_cursor_closed(PGresult *res, void *arg)
+{
+	(void)res;
+	settle(arg);
+}
+
+/* Ends the rule's cursor (a lost connection has ended it already), then
+ * goes on to the next rule, or ends the round. */
+static void end_rule(struct wafa_offers *o, bool next)
+{
+	char sql[64];
+
+	if (o->rule >= 0 && o->round_pg && wafa_pg_connected(o->round_pg)) {
+		snprintf(sql, sizeof(sql), "CLOSE %s", o->cursor);
+		if (wafa_pg_query(o->round_pg, sql, 0, NULL, on_cursor_closed, o) == 0)
+			o->busy++;
+	}
+	o->rule = -1;
+	if (next)
+		look(o);
+	else
+		o->running = false;
+}
+
+static void fetch(struct wafa_offers *o, struct ask *a);
+
+static void on_page(PGresult *res, void *arg)
 {
 	struct ask *a = arg;
 	struct wafa_offers *o = a->o;
 	struct wafa_outbox_batch ob;
-	int64_t now = wafa_clock_now_ms();
+	int64_t now = o->now;
 	int n = 0, offered = 0;
 
-	o->busy--;
-	if (o->closing || a->gen != o->gen || !res) {
-		if (o->closing && o->busy == 0)
-			wafa_offers_close(o, o->done, o->done_arg);
+	if (settle(o) || a->gen != o->gen || !res) {
+		/* closing, the rules reloaded (their numbers changed), or the
+		 * connection lost: the round ends; the next hour's starts anew */
+		if (!o->closing)
+			end_rule(o, false);
 		free(a);
 		return;
 	}
@@ -134,7 +192,9 @@ static void on_customers(PGresult *res, void *arg)
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		wafa_log(WAFA_ERROR, "offer", "rule=%s: reading customers: %s", rule->name,
 		         wafa_pg_result_error(res));
-		goto next;
+		free(a);
+		end_rule(o, true);
+		return;
 	}
 	wafa_outbox_batch_init(&ob);
 	n = PQntuples(res);
@@ -171,51 +231,110 @@ static void on_customers(PGresult *res, void *arg)
 			break;
 		offered++;
 	}
-	wafa_log(offered ? WAFA_INFO : WAFA_DEBUG, "offer", "rule=%s: %d customer(s), %d offered",
-	         rule->name, n, offered);
+	o->seen += n;
+	o->offered += offered;
 	if (offered) {
+		/* on the round's connection, ahead of the next page: a page's
+		 * mails are queued before the next is read */
 		const char *p[WAFA_OUTBOX_NPARAMS];
 		if (wafa_outbox_batch_params(&ob, o->cfg->from, p) == 0 &&
-		    wafa_pg_query(o->pg, wafa_outbox_fire_sql, WAFA_OUTBOX_NPARAMS, p, on_inserted, o) == 0)
+		    wafa_pg_query(o->round_pg, wafa_outbox_fire_sql, WAFA_OUTBOX_NPARAMS, p,
+		                  on_inserted, o) == 0)
 			o->busy++;
 		else
 			wafa_log(WAFA_ERROR, "offer", "rule=%s: cannot queue the offers", rule->name);
 	}
 	wafa_outbox_batch_free(&ob);
-next:
+	if (n == OFFER_PAGE) {
+		fetch(o, a);
+		return;
+	}
+	wafa_log(o->offered ? WAFA_INFO : WAFA_DEBUG, "offer", "rule=%s: %d customer(s), %d offered",
+	         rule->name, o->seen, o->offered);
 	free(a);
-	look(o);
+	end_rule(o, true);
 }
 
-/* Asks for the next offer rule's customers; one rule at a time. */
+/* Asks the rule's cursor for its next page. */
+static void fetch(struct wafa_offers *o, struct ask *a)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "FETCH %d FROM %s", OFFER_PAGE, o->cursor);
+	if (wafa_pg_query(o->round_pg, sql, 0, NULL, on_page, a) == 0) {
+		o->busy++;
+		return;
+	}
+	free(a);
+	o->rule = -1; /* not connected: the cursor went with the session */
+	o->running = false;
+}
+
+static void on_declared(PGresult *res, void *arg)
+{
+	struct ask *a = arg;
+	struct wafa_offers *o = a->o;
+
+	if (settle(o) || a->gen != o->gen || !res) {
+		if (!o->closing)
+			end_rule(o, false);
+		free(a);
+		return;
+	}
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		wafa_log(WAFA_ERROR, "offer", "rule=%s: reading customers: %s",
+		         o->rules->rules[a->rule].name, wafa_pg_result_error(res));
+		o->rule = -1; /* not declared: nothing to close */
+		free(a);
+		look(o);
+		return;
+	}
+	fetch(o, a);
+}
+
+/* Opens the next offer rule's cursor; one rule at a time. */
 static void look(struct wafa_offers *o)
 {
 	struct ask *a;
 
+	o->running = false;
 	if (o->closing || !o->rules)
 		return;
 	while (o->next < o->rules->nrules && o->rules->rules[o->next].kind != WAFA_RULE_OFFER)
 		o->next++;
 	if (o->next >= o->rules->nrules)
 		return;
-	a = malloc(sizeof(*a));
-	if (!a)
+	o->round_pg = o->pg && wafa_pg_connected(o->pg) ? o->pg : o->spare;
+	if (!o->round_pg || !(a = malloc(sizeof(*a))))
 		return;
 	a->o = o;
 	a->gen = o->gen;
 	a->rule = o->next++;
-	const char *p[] = { o->rules->rules[a->rule].name };
-	if (wafa_pg_query(o->pg, o->sql, 1, p, on_customers, a) == 0)
-		o->busy++;
-	else
+	o->now = wafa_clock_now_ms();
+	o->seen = o->offered = 0;
+	snprintf(o->cursor, sizeof(o->cursor), "wafa_offers_%u", o->rounds++);
+	free(o->declare);
+	if (asprintf(&o->declare, "DECLARE %s NO SCROLL CURSOR WITH HOLD FOR %s", o->cursor,
+	             o->sql) < 0) {
+		o->declare = NULL;
 		free(a);
+		return;
+	}
+	const char *p[] = { o->rules->rules[a->rule].name };
+	if (wafa_pg_query(o->round_pg, o->declare, 1, p, on_declared, a) != 0) {
+		free(a);
+		return;
+	}
+	o->busy++;
+	o->rule = a->rule;
+	o->running = true;
 }
 
 static void on_timer(uv_timer_t *t)
 {
 	struct wafa_offers *o = t->data;
 
-	if (o->busy)
+	if (o->busy || o->running)
 		return; /* the last round is still going */
 	o->next = 0;
 	look(o);
@@ -233,6 +352,7 @@ static void on_closed(uv_handle_t *h)
 	void *arg = o->done_arg;
 
 	free(o->sql);
+	free(o->declare);
 	free(o);
 	if (done)
 		done(arg);

@@ -26,7 +26,13 @@ const char *const wafa_ticket_time_names[WAFA_T_NTIME] = {
  * date_part's float8 seconds times 10^6 round back to the exact
  * microsecond (2M random instants, half of them on .5 ms, agreed), and
  * skip numeric arithmetic, a tenth of the server's time for a snapshot */
-#define MS(col) "((date_part('epoch', " col ") * 1000000)::int8 + 500) / 1000"
+#define MS_OF(col) "((date_part('epoch', " col ") * 1000000)::int8 + 500) / 1000"
+/* ... for a time within years 1 to 9999; any other ('infinity', '-infinity',
+ * year 294276, which overflows the cast) comes as WAFA_TIME_BAD, a value no
+ * time has, so that one row never fails a query that reads others with it */
+#define MS(col)                                                                         \
+	"CASE WHEN NOT " col " BETWEEN '0001-01-01' AND '9999-12-31 23:59:59.999999' "   \
+	"THEN '-9223372036854775807'::int8 ELSE " MS_OF(col) " END"
 static const char required_sql[] =
 	"id, ref, subject, status, raw_status, priority, queue, customer_email, customer_name, "
 	"customer_locale, customer_tz, owner_email, owner_name, extra::text";
@@ -189,12 +195,20 @@ static uint64_t hash_strings(const struct wafa_ticket *t)
 	return h;
 }
 
+#define BAD_TIME(col) col " is not a time between the years 1 and 9999 (infinity?)"
+static const char *const bad_time_why[WAFA_T_NTIME] = {
+	BAD_TIME("created_at"), BAD_TIME("first_reply_at"), BAD_TIME("last_customer_at"),
+	BAD_TIME("last_agent_at"), BAD_TIME("solved_at"), BAD_TIME("due_at"),
+	BAD_TIME("updated_at"),
+};
+
 int wafa_ticket_from_row(const PGresult *res, int row, struct wafa_ticket **out, const char **why)
 {
 	struct wafa_ticket *t;
 	size_t total = 0;
 	char *w;
 	bool status_ok = false;
+	const char *bad_time = NULL;
 
 	if (PQnfields(res) < 1 + WAFA_T_NSTR + WAFA_T_NTIME) {
 		*why = "the view returned an unexpected number of columns";
@@ -232,6 +246,11 @@ int wafa_ticket_from_row(const PGresult *res, int row, struct wafa_ticket **out,
 			*why = "a timestamp is not a number";
 			goto bad;
 		}
+		if (t->time[i] == WAFA_TIME_BAD) {
+			t->time[i] = WAFA_NO_TIME; /* read as unset */
+			if (!bad_time)
+				bad_time = bad_time_why[i];
+		}
 	}
 	t->hash = hash_strings(t);
 	if (t->str[WAFA_T_STATUS])
@@ -245,7 +264,7 @@ int wafa_ticket_from_row(const PGresult *res, int row, struct wafa_ticket **out,
 		goto bad;
 	}
 	if (t->time[WAFA_T_CREATED_AT] == WAFA_NO_TIME) {
-		*why = "created_at is NULL";
+		*why = bad_time == bad_time_why[WAFA_T_CREATED_AT] ? bad_time : "created_at is NULL";
 		goto bad;
 	}
 	if (!t->str[WAFA_T_REF] || !t->str[WAFA_T_SUBJECT]) {
@@ -253,6 +272,7 @@ int wafa_ticket_from_row(const PGresult *res, int row, struct wafa_ticket **out,
 		goto bad;
 	}
 	*out = t;
+	*why = bad_time;
 	return 0;
 bad:
 	wafa_ticket_free(t);

@@ -91,6 +91,7 @@ struct wafa_ticket {
 	uint16_t nwhen, nvals, nj;
 	unsigned char status;   /* enum wafa_status, as read (WAFA_S_OPEN if unknown) */
 	unsigned char priority; /* index in wafa_priority_names, or WAFA_PRIO_N: another */
+	unsigned char overruns; /* firings of it in a row stopped by the rules' budget */
 };
 
 enum { WAFA_PRIO_N = 4 };
@@ -117,6 +118,7 @@ extern const char *const wafa_ticket_str_names[WAFA_T_NSTR];
  * wafa_ticket_from_row reads: timestamps come as integer milliseconds.
  * has_optional(name, arg) says whether the view has an optional column; a
  * missing one is selected as NULL.  Returns a malloc'ed string or NULL. */
+#define WAFA_TIME_BAD (INT64_MIN + 1) /* a time the view gave that wafa cannot hold */
 char *wafa_ticket_columns_sql(int (*has_optional)(const char *name, void *arg), void *arg);
 
 /* Names of the timestamp columns, indexed by enum wafa_ticket_time. */
@@ -124,7 +126,9 @@ extern const char *const wafa_ticket_time_names[WAFA_T_NTIME];
 int wafa_ticket_time_index(const char *name);
 
 /* Builds a ticket from row of res.  Returns 0, -ENOMEM, or -EINVAL with a
- * reason in why for a malformed row (which the caller logs and skips). */
+ * reason in why for a malformed row (which the caller logs and skips).  On
+ * 0, why is NULL, or says which time was not one wafa can hold (infinity,
+ * a year past 9999) and was read as unset; the caller logs it. */
 int wafa_ticket_from_row(const PGresult *res, int row, struct wafa_ticket **out, const char **why);
 /* Which optional columns (bit i: WAFA_T_FIRST_OPTIONAL + i) are part of a
  * ticket's data as its hash and wafa_ticket_replace compare it: those the

@@ -41,6 +41,35 @@ static void pops_in_order_after_removals(void **state)
 	free(d);
 }
 
+/* a reload empties the heap whole: every deadline out of it, a later
+ * removal of one harmless, and the heap usable again */
+static void clear_empties_at_once(void **state)
+{
+	struct wafa_heap h;
+	struct wafa_deadline *d = calloc(N, sizeof(*d));
+
+	(void)state;
+	wafa_heap_init(&h);
+	for (int i = 0; i < N; i++) {
+		d[i].at_ms = (i * 7919) % 1000;
+		assert_int_equal(wafa_heap_push(&h, &d[i]), 0);
+	}
+	wafa_heap_clear(&h);
+	assert_int_equal(h.count, 0);
+	assert_null(wafa_heap_peek(&h));
+	for (int i = 0; i < N; i++)
+		assert_true(d[i].pos == SIZE_MAX);
+	wafa_heap_remove(&h, &d[5]);
+	assert_int_equal(h.count, 0);
+	assert_int_equal(wafa_heap_push(&h, &d[9]), 0);
+	assert_int_equal(wafa_heap_push(&h, &d[3]), 0);
+	assert_ptr_equal(wafa_heap_pop(&h), d[3].at_ms < d[9].at_ms ? &d[3] : &d[9]);
+	assert_non_null(wafa_heap_pop(&h));
+	assert_int_equal(h.count, 0);
+	wafa_heap_free(&h);
+	free(d);
+}
+
 static void index_adds_finds_removes(void **state)
 {
 	struct wafa_index ix;
@@ -71,6 +100,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(pops_in_order_after_removals),
+		cmocka_unit_test(clear_empties_at_once),
 		cmocka_unit_test(index_adds_finds_removes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -76,17 +76,18 @@ SELECT t.id::bigint                                   AS id,
            'customer_id', t.customer_id,
            'owner_id', nullif(t.owner_id, 1),
            'article_count', t.article_count,
-           -- Zammad's own bookkeeping, as Unix seconds
+           -- Zammad's own bookkeeping, as Unix seconds ('infinity' as null: its
+           -- cast would fail the view's read of every ticket with it)
            'zammad_first_response_at',
-               floor(extract(epoch FROM t.first_response_at AT TIME ZONE 'UTC'))::bigint,
+               CASE WHEN isfinite(t.first_response_at) THEN floor(extract(epoch FROM t.first_response_at AT TIME ZONE 'UTC'))::bigint END,
            'zammad_last_contact_customer_at',
-               floor(extract(epoch FROM t.last_contact_customer_at AT TIME ZONE 'UTC'))::bigint,
+               CASE WHEN isfinite(t.last_contact_customer_at) THEN floor(extract(epoch FROM t.last_contact_customer_at AT TIME ZONE 'UTC'))::bigint END,
            'zammad_last_contact_agent_at',
-               floor(extract(epoch FROM t.last_contact_agent_at AT TIME ZONE 'UTC'))::bigint,
+               CASE WHEN isfinite(t.last_contact_agent_at) THEN floor(extract(epoch FROM t.last_contact_agent_at AT TIME ZONE 'UTC'))::bigint END,
            'zammad_escalation_at',
-               floor(extract(epoch FROM t.escalation_at AT TIME ZONE 'UTC'))::bigint,
+               CASE WHEN isfinite(t.escalation_at) THEN floor(extract(epoch FROM t.escalation_at AT TIME ZONE 'UTC'))::bigint END,
            'zammad_close_at',
-               floor(extract(epoch FROM t.close_at AT TIME ZONE 'UTC'))::bigint,
+               CASE WHEN isfinite(t.close_at) THEN floor(extract(epoch FROM t.close_at AT TIME ZONE 'UTC'))::bigint END,
            'ignore_escalation', st.ignore_escalation
        ))                                             AS extra,
        CASE WHEN la.content_type ILIKE 'text/html%' THEN
