@@ -361,8 +361,13 @@ static void apply_since(struct daemon *d)
 	int64_t now = wafa_clock_now_ms();
 	int64_t *since = calloc((size_t)d->rules->nrules + 1, sizeof(*since));
 
-	if (!since)
-		return; /* the old numbers stay: at worst a guard too loose for a reload */
+	if (!since) {
+		/* the old numbers are for the old rules: the guard is off until
+		 * the next read of rule_seen */
+		free(d->since);
+		d->since = NULL;
+		return;
+	}
 	for (int i = 0; i < d->rules->nrules; i++) {
 		size_t k = 0;
 		while (k < d->nseen && strcmp(d->seen[k].rule, d->rules->rules[i].name) != 0)

@@ -46,7 +46,7 @@ def ticket(pg, customer, queue, created, solved=None):
 
 def main():
     require_wafa()
-    plan(17)
+    plan(18)
     pg = Postgres()
     sink = SmtpSink()
     w = Wafa(pg, sink.url, rules={"old.lua": survey("old-survey"), "new.lua": survey("new-survey"),

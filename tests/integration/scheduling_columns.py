@@ -56,8 +56,9 @@ def main():
     pg = Postgres()
     pg.psql(VIEW)
     sink = SmtpSink()
+    # the fixture's tickets are years old: the go-live guard is off here
     w = Wafa(pg, sink.url, rules={"late.lua": rule()},
-             conf={"helpdesk.view": "public.counted_tickets"})
+             conf={"helpdesk.view": "public.counted_tickets", "contact.go_live_limit": "0s"})
     if not ok(w.setup().returncode == 0, "wafa setup exits 0"):
         return
     for i in range(N):
