@@ -61,7 +61,10 @@ static void drop_queries(struct wafa_adapter *a)
 	free(a->since_sql);
 	free(a->fire_sql);
 	free(a->all_sql);
+	free(a->page_ids_sql);
+	free(a->page_ids_desc_sql);
 	a->page_sql = a->page_desc_sql = a->ids_sql = a->since_sql = a->fire_sql = a->all_sql = NULL;
+	a->page_ids_sql = a->page_ids_desc_sql = NULL;
 }
 
 /* arg: a mask of optional columns (bit i: WAFA_T_FIRST_OPTIONAL + i) */
@@ -99,6 +102,12 @@ static int build_queries(struct wafa_adapter *a)
 	a->page_desc_sql = format("SELECT %s FROM %s WHERE id < $1::int8 AND id > $2::int8 "
 	                          "ORDER BY id DESC LIMIT %d",
 	                          scols, a->view, WAFA_ADAPTER_PAGE);
+	a->page_ids_sql = format("SELECT id FROM %s WHERE id > $1::int8 AND id < $2::int8 "
+	                         "ORDER BY id LIMIT %d",
+	                         a->view, WAFA_ADAPTER_PAGE);
+	a->page_ids_desc_sql = format("SELECT id FROM %s WHERE id < $1::int8 AND id > $2::int8 "
+	                              "ORDER BY id DESC LIMIT %d",
+	                              a->view, WAFA_ADAPTER_PAGE);
 	a->ids_sql = format("SELECT %s FROM %s WHERE id = ANY($1::int8[])", scols, a->view);
 	a->since_sql = format("SELECT %s FROM %s WHERE updated_at > to_timestamp($1::float8 / 1000) "
 	                      "ORDER BY updated_at, id",
@@ -121,7 +130,8 @@ static int build_queries(struct wafa_adapter *a)
 		" ORDER BY k.ord",
 		fcols, a->view);
 	a->all_sql = format("SELECT %s FROM %s ORDER BY id", cols, a->view);
-	if (!a->page_sql || !a->page_desc_sql || !a->ids_sql || !a->since_sql || !a->fire_sql || !a->all_sql)
+	if (!a->page_sql || !a->page_desc_sql || !a->ids_sql || !a->since_sql || !a->fire_sql ||
+	    !a->all_sql || !a->page_ids_sql || !a->page_ids_desc_sql)
 		err = -ENOMEM;
 out:
 	free(cols);

@@ -20,6 +20,9 @@ struct wafa_adapter {
 	/* the next WAFA_ADAPTER_PAGE tickets with ids between $1 and $2, up
 	 * from $1 (page_sql) or down from $1 (page_desc_sql), both ends out */
 	char *page_sql, *page_desc_sql;
+	/* ... their ids alone: a page the view fails on (one row's cast, say)
+	 * is read again by id, where the bad row is set apart */
+	char *page_ids_sql, *page_ids_desc_sql;
 	char *ids_sql;   /* $1 array literal of ids */
 	char *since_sql; /* $1 ms: tickets updated after it */
 	char *fire_sql;  /* $1 keys, $2 ids, $3 rules, $4 phases, $5 instances (arrays): each

@@ -807,6 +807,51 @@ static void snapshot_done(struct daemon *d)
 	}
 }
 
+static bool row_error(const PGresult *res);
+static int want_id(struct daemon *d, int64_t id);
+static void fetch_ids(struct daemon *d);
+
+/* A stream's page of ids, read when its page of tickets failed on a row:
+ * the tickets go to be read by id (fetch_ids), which sets the bad row
+ * apart, and the stream goes on past them. */
+static void on_page_ids(PGresult *res, void *arg)
+{
+	struct snap_page *pg = arg;
+	struct daemon *d = pg->d;
+	int part = pg->part, n;
+	bool current = pg->gen == d->mark && d->loading;
+
+	free(pg);
+	if (!current)
+		return;
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		wafa_log(WAFA_ERROR, "adapter", "reading the tickets failed: %s",
+		         wafa_pg_result_error(res));
+		d->snap_failed = true;
+		d->snap_bad_view = d->snap_bad_view || res;
+		if (--d->snap_running == 0)
+			snapshot_done(d);
+		return;
+	}
+	n = PQntuples(res);
+	for (int r = 0; r < n; r++) {
+		int64_t id = strtoll(PQgetvalue(res, r, 0), NULL, 10);
+		struct wafa_ticket *t = wafa_index_get(&d->index, id);
+		if (t)
+			seen(d, t); /* in the view: the sweep keeps it while it is read */
+		if (want_id(d, id) != 0)
+			d->reload = true; /* out of memory: a snapshot again later */
+	}
+	fetch_ids(d);
+	if (n == WAFA_ADAPTER_PAGE) {
+		d->snap_last[part] = strtoll(PQgetvalue(res, n - 1, 0), NULL, 10);
+		snapshot_page(d, part);
+		return;
+	}
+	if (--d->snap_running == 0)
+		snapshot_done(d);
+}
+
 static void on_page(PGresult *res, void *arg)
 {
 	struct snap_page *pg = arg;
@@ -814,6 +859,21 @@ static void on_page(PGresult *res, void *arg)
 	int part = pg->part, n;
 	bool current = pg->gen == d->mark && d->loading;
 
+	if (current && row_error(res)) {
+		/* one row the view fails on fails its page: the page is read
+		 * again by id, and the ids path sets that row apart */
+		char from[32], to[32];
+		const char *p[] = { from, to };
+		wafa_log(WAFA_DEBUG, "adapter", "a page of tickets failed: %s; reading it by id",
+		         wafa_pg_result_error(res));
+		snprintf(from, sizeof(from), "%" PRId64, d->snap_last[part]);
+		snprintf(to, sizeof(to), "%" PRId64, d->snap_last[!part]);
+		if (wafa_pg_query(part == 0 ? d->work : d->jconn,
+		                  part == 0 ? d->adapter.page_ids_sql : d->adapter.page_ids_desc_sql, 2,
+		                  p, on_page_ids, pg) == 0)
+			return;
+		/* not connected: failed as below */
+	}
 	free(pg);
 	if (!current)
 		return; /* a snapshot started since reads everything again */

@@ -10,7 +10,8 @@ once; a created_at that is not a time skips its row, logged once.
 
 A row the view itself fails on (here a cast of a custom field in the view)
 still fails a query: a firing batch with it is checked again in halves until
-it stands alone, so the other tickets' mails go."""
+it stands alone, so the other tickets' mails go; a snapshot's page with it is
+read again by id, where it is set apart the same way, so a restart starts."""
 import os
 import sys
 import time
@@ -130,6 +131,27 @@ def main():
     lines = w.log_lines("ticket=%d: the view cannot read it" % ids["to poison"], current=True)
     is_(len(lines), 1, "it is logged once, by id", diag=lambda: w.log(current=True)[-3000:])
     ok(w.running, "wafa is still running")
+    w.stop_ok()
+
+    # --- a restart with that row in the view: the snapshot's page with it
+    # failed, and wafa exited ("cannot read [helpdesk] view")
+    insert_same_time(pg, [("after the poison", "later@example.com", {})], delay=2)
+    try:
+        w.start()
+        started = True
+    except RuntimeError as e:
+        started = False
+        diag(str(e)[-2000:])
+    time.sleep(1.0)
+    ok(started and w.running and "snapshot:" in w.log(current=True),
+       "wafa restarts with a row the view fails on, and its snapshot completes",
+       diag=lambda: w.log(current=True)[-3000:])
+    lines = w.log_lines("ticket=%d: the view cannot read it" % ids["to poison"], current=True)
+    is_(len(lines), 1, "the row is set apart by id, logged once",
+        diag=lambda: w.log(current=True)[-3000:])
+    wait_for(lambda: sink.messages_to("later@example.com"), TARGET + 12)
+    is_(got("later@example.com"), 1, "a ticket read in that snapshot mails",
+        diag=lambda: sink.summary() + w.log(current=True)[-3000:])
     w.stop_ok()
 
 
