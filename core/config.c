@@ -56,6 +56,7 @@ static const struct key keys[] = {
 	K("web", "base_url", T_STRING, web_base_url, "", true),
 	K("web", "key_file", T_STRING, web_key_file, "", false),
 	K("web", "link_ttl", T_DURATION, link_ttl_ms, "90d", true),
+	K("web", "metrics_listen", T_STRING, web_metrics_listen, "", false),
 	K("contact", "quiet_hours", T_SPAN, quiet_hours, "", true),
 	K("contact", "customer_mails", T_RATE, customer_mails, "", true),
 	K("contact", "offers", T_RATE, offers, "", true),

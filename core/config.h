@@ -56,6 +56,7 @@ struct wafa_config {
 	char *web_listen;     /* "127.0.0.1:8087" */
 	char *web_base_url;   /* "https://support.example.com/wafa" */
 	char *web_key_file;   /* the key that signs links */
+	char *web_metrics_listen; /* "127.0.0.1:9187": /metrics there only; "" beside listen */
 	int64_t link_ttl_ms;  /* how long a link in a mail works */
 	/* [contact]: the policy for mail to customers; all off by default */
 	struct wafa_span quiet_hours;  /* customer's local time: held until it ends */

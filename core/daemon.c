@@ -2374,9 +2374,10 @@ int wafa_daemon_run(struct wafa_config *cfg)
 		if (wafa_digest_open(&loop, cfg, &d.leader, 3000, kick_mailer, &d, &d.digest) == 0)
 			wafa_digest_set_rules(d.digest, d.rules);
 		wafa_metrics_set_gauges(read_gauges, &d);
-		if (cfg->web_listen[0] && wafa_web_open(&loop, cfg, d.work, &d.web) != 0) {
+		if ((cfg->web_listen[0] || cfg->web_metrics_listen[0]) &&
+		    wafa_web_open(&loop, cfg, d.work, &d.web) != 0) {
 			wafa_log(WAFA_ERROR, "web", "cannot listen on %s (see above); stopping",
-			         cfg->web_listen);
+			         cfg->web_listen[0] ? cfg->web_listen : cfg->web_metrics_listen);
 			shutdown_daemon(&d, EX_CONFIG);
 		}
 		uv_timer_start(&d.reconcile_timer, on_reconcile, (uint64_t)cfg->reconcile_ms,

@@ -1123,6 +1123,10 @@ static int call_rule(struct wafa_rules *r, const struct call_args *a, int nresul
 	lua_State *L = wafa_sandbox_state(r->sb);
 	int top = lua_gettop(L);
 
+	if (a->t && wafa_watchdog_skip(a->name, a->t->id)) {
+		snprintf(why, whylen, "not run: it hung the loop at the last two watchdog restarts");
+		return -ETIME;
+	}
 	wafa_watchdog_doing(a->name, a->t ? a->t->id : -1);
 	lua_pushcfunction(L, push_call_args);
 	lua_pushlightuserdata(L, (void *)a);

@@ -1,6 +1,7 @@
 #include "watchdog.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -18,6 +19,46 @@ struct wafa_watchdog {
 
 static const char *volatile doing_rule;
 static volatile int64_t doing_ticket = -1;
+/* $STATE_DIRECTORY/watchdog-hangs: a line "RULE TICKET" per watchdog abort */
+static char hangs_path[512];
+/* a rule and ticket that hung the loop at the last two aborts: not run again */
+static char skip_rule[128];
+static int64_t skip_ticket = -1;
+
+bool wafa_watchdog_skip(const char *rule, int64_t ticket)
+{
+	return ticket == skip_ticket && ticket >= 0 && rule && strcmp(rule, skip_rule) == 0;
+}
+
+/* Reads the hangs file: when its last two lines name the same rule and
+ * ticket, that pair is skipped from now on (restarts that repeat on the
+ * same ticket stop). */
+static void read_hangs(void)
+{
+	FILE *f = fopen(hangs_path, "r");
+	char line[256], last[2][256] = { "", "" };
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		memcpy(last[0], last[1], sizeof(last[0]));
+		snprintf(last[1], sizeof(last[1]), "%s", line);
+	}
+	fclose(f);
+	char *sp = strrchr(last[1], ' ');
+	if (!last[1][0] || strcmp(last[0], last[1]) != 0 || !sp || sp[1] == '-')
+		return;
+	*sp = '\0';
+	size_t n = strlen(last[1]);
+	if (n >= sizeof(skip_rule))
+		return; /* longer than a rule name can be: not ours */
+	memcpy(skip_rule, last[1], n + 1);
+	skip_ticket = strtoll(sp + 1, NULL, 10);
+	wafa_log(WAFA_ERROR, "daemon", "rule=%s ticket=%lld hung the loop at the last two "
+	         "watchdog restarts: it is not run for this ticket any more (fix the rule, then "
+	         "remove %s and restart)", skip_rule, (long long)skip_ticket, hangs_path);
+}
 
 void wafa_watchdog_doing(const char *rule, int64_t ticket)
 {
@@ -58,36 +99,51 @@ static void on_ping(uv_timer_t *t)
 	(void)wafa_watchdog_notify("WATCHDOG=1");
 }
 
+/* Appends s to buf (at *n, up to size - 2), control characters as '?'. */
+static void put(char *buf, size_t size, size_t *n, const char *s)
+{
+	for (; *s && *n < size - 2; s++)
+		buf[(*n)++] = (unsigned char)*s < ' ' ? '?' : *s;
+}
+
 /* systemd's WatchdogSignal (SIGABRT): say which rule and ticket the loop was
- * in, with write(2) only, then abort as asked. */
+ * in, with write(2) only, note it in the hangs file, then abort as asked. */
 static void on_abort(int sig)
 {
-	char line[256];
-	size_t n = 0;
+	char line[384], note[256], digits[24] = "-";
+	size_t n = 0, m = 0;
 	const char *rule = doing_rule;
 	int64_t t = doing_ticket;
-	const char *pre = "wafa: SIGABRT (the watchdog: the loop stopped answering); it was in rule=";
 
-	for (const char *p = pre; *p && n < sizeof(line) - 1; p++)
-		line[n++] = *p;
-	for (const char *p = rule ? rule : "(none)"; *p && n < 200; p++)
-		line[n++] = *p < ' ' ? '?' : *p;
-	for (const char *p = " ticket="; *p; p++)
-		line[n++] = *p;
-	if (t < 0) {
-		line[n++] = '-';
-	} else {
-		char digits[24];
-		int d = 0;
+	if (t >= 0) {
+		char rev[24];
+		int d = 0, k = 0;
 		do {
-			digits[d++] = (char)('0' + t % 10);
+			rev[d++] = (char)('0' + t % 10);
 			t /= 10;
 		} while (t > 0 && d < 23);
 		while (d > 0)
-			line[n++] = digits[--d];
+			digits[k++] = rev[--d];
+		digits[k] = '\0';
 	}
+	put(line, sizeof(line), &n, "wafa: SIGABRT (the watchdog: the loop stopped answering); "
+	                            "it was in rule=");
+	put(line, sizeof(line), &n, rule ? rule : "(none)");
+	put(line, sizeof(line), &n, " ticket=");
+	put(line, sizeof(line), &n, digits);
 	line[n++] = '\n';
 	(void)!write(2, line, n);
+	if (hangs_path[0] && rule) {
+		int fd = open(hangs_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+		put(note, sizeof(note), &m, rule);
+		put(note, sizeof(note), &m, " ");
+		put(note, sizeof(note), &m, digits);
+		note[m++] = '\n';
+		if (fd >= 0) {
+			(void)!write(fd, note, m);
+			close(fd);
+		}
+	}
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -100,6 +156,13 @@ int wafa_watchdog_open(uv_loop_t *loop, struct wafa_watchdog **out)
 	char *end;
 
 	*out = NULL;
+	const char *state = getenv("STATE_DIRECTORY"); /* systemd's StateDirectory= */
+	if (state && *state && !strchr(state, ':') &&
+	    (size_t)snprintf(hangs_path, sizeof(hangs_path), "%s/watchdog-hangs", state) <
+	            sizeof(hangs_path))
+		read_hangs();
+	else
+		hangs_path[0] = '\0';
 	if (wafa_watchdog_notify("READY=1") == -ENOENT)
 		return 0;
 	if (!usec || (pid && strtoll(pid, NULL, 10) != (long long)getpid()))

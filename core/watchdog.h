@@ -7,6 +7,7 @@
 #ifndef WAFA_WATCHDOG_H
 #define WAFA_WATCHDOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -25,6 +26,10 @@ void wafa_watchdog_close(struct wafa_watchdog *w);
 /* Notes the rule (a string that outlives the call) and ticket (or -1) the
  * rules host is about to run: cheap, for the abort's log line. */
 void wafa_watchdog_doing(const char *rule, int64_t ticket);
+
+/* Is this rule on this ticket one that hung the loop at the last two
+ * watchdog aborts ($STATE_DIRECTORY/watchdog-hangs)?  Then it is not run. */
+bool wafa_watchdog_skip(const char *rule, int64_t ticket);
 
 /* Sends one notification ("READY=1", "WATCHDOG=1") to NOTIFY_SOCKET.
  * Returns 0, -ENOENT (no NOTIFY_SOCKET) or a negative errno. */

@@ -739,6 +739,10 @@ struct wafa_web {
 	unsigned char *key;
 	size_t keylen;
 	char base_path[256]; /* [web] base_url's path ("/wafa"), or "" */
+	bool metrics_only;    /* [web] metrics_listen's: /metrics and /health only */
+	bool metrics_elsewhere; /* /metrics is on metrics_listen, not here */
+	struct wafa_web *metrics; /* the metrics_listen listener, or NULL */
+	struct wafa_web *parent;  /* for the metrics listener: the one it belongs to */
 	struct req *waiting; /* suspended for a query */
 	void (*done)(void *arg);
 	void *done_arg;
@@ -1125,7 +1129,8 @@ static enum MHD_Result begin(struct req *r, struct MHD_Connection *c, const char
 	bool health = strcmp(url, "/health") == 0 || strcmp(local, "/health") == 0;
 	bool metrics = strcmp(url, "/metrics") == 0 || strcmp(local, "/metrics") == 0;
 	if ((strcmp(last + 1, "health") == 0 && !health) ||
-	    (strcmp(last + 1, "metrics") == 0 && !metrics))
+	    (strcmp(last + 1, "metrics") == 0 && !metrics) || (metrics && w->metrics_elsewhere) ||
+	    (w->metrics_only && !metrics && !health))
 		return reply_error(r, c, r->accept, E_NOTFOUND);
 	if (health) {
 		char *ok = strdup("ok\n");
@@ -1346,9 +1351,10 @@ static int listen_on(const struct sockaddr_storage *ss, socklen_t len, int *out)
 	return 0;
 }
 
-static void on_closed(uv_handle_t *h)
+/* A listener is freed when its handles (and its metrics listener) are closed. */
+static void release(struct wafa_web *w)
 {
-	struct wafa_web *w = h->data;
+	struct wafa_web *parent = w->parent;
 
 	if (--w->handles > 0)
 		return;
@@ -1359,10 +1365,21 @@ static void on_closed(uv_handle_t *h)
 		free(w->key);
 	}
 	free(w);
+	if (parent)
+		release(parent);
 }
 
-int wafa_web_open(uv_loop_t *loop, const struct wafa_config *cfg, struct wafa_pg *pg,
-                  struct wafa_web **out)
+static void on_closed(uv_handle_t *h)
+{
+	release(h->data);
+}
+
+static void close_listener(struct wafa_web *w);
+
+/* One listener on listen: the customers' (with the key) or, metrics_only,
+ * [web] metrics_listen's. */
+static int listener_open(uv_loop_t *loop, const struct wafa_config *cfg, struct wafa_pg *pg,
+                         const char *listen, bool metrics_only, struct wafa_web **out)
 {
 	struct wafa_web *w = NULL;
 	struct sockaddr_storage ss;
@@ -1371,13 +1388,12 @@ int wafa_web_open(uv_loop_t *loop, const struct wafa_config *cfg, struct wafa_pg
 	int fd = -1, err;
 	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 
+	const char *key = metrics_only ? "metrics_listen" : "listen";
+
 	*out = NULL;
-	if (!cfg->web_listen || !cfg->web_listen[0])
-		return 0;
-	if (parse_listen(cfg->web_listen, &ss, &sslen) != 0) {
-		wafa_log(WAFA_ERROR, "web", "%s: [web] listen = \"%s\": use a numeric HOST:PORT "
-		         "(127.0.0.1:8087, [::1]:8087)", cfg->path ? cfg->path : "config",
-		         cfg->web_listen);
+	if (parse_listen(listen, &ss, &sslen) != 0) {
+		wafa_log(WAFA_ERROR, "web", "%s: [web] %s = \"%s\": use a numeric HOST:PORT "
+		         "(127.0.0.1:8087, [::1]:8087)", cfg->path ? cfg->path : "config", key, listen);
 		return -EINVAL;
 	}
 	if (!MHD_is_feature_supported(MHD_FEATURE_EPOLL)) {
@@ -1389,8 +1405,10 @@ int wafa_web_open(uv_loop_t *loop, const struct wafa_config *cfg, struct wafa_pg
 		return -ENOMEM;
 	w->loop = loop;
 	w->pg = pg;
-	base_path(cfg->web_base_url, w->base_path, sizeof(w->base_path));
-	if ((err = wafa_token_key_load(cfg->web_key_file, &w->key, &w->keylen)) != 0) {
+	w->metrics_only = metrics_only;
+	if (!metrics_only)
+		base_path(cfg->web_base_url, w->base_path, sizeof(w->base_path));
+	if (!metrics_only && (err = wafa_token_key_load(cfg->web_key_file, &w->key, &w->keylen)) != 0) {
 		/* a key others can read is refused (logged with the chmod to run):
 		 * anyone who reads it can forge links */
 		wafa_log(WAFA_ERROR, "web", "[web] key_file %s: %s", cfg->web_key_file,
@@ -1401,8 +1419,7 @@ int wafa_web_open(uv_loop_t *loop, const struct wafa_config *cfg, struct wafa_pg
 		goto fail;
 	}
 	if ((err = listen_on(&ss, sslen, &fd)) != 0) {
-		wafa_log(WAFA_ERROR, "web", "[web] listen = %s: %s", cfg->web_listen,
-		         wafa_strerror(err));
+		wafa_log(WAFA_ERROR, "web", "[web] %s = %s: %s", key, listen, wafa_strerror(err));
 		goto fail;
 	}
 	if (ss.ss_family == AF_INET6)
@@ -1419,8 +1436,7 @@ int wafa_web_open(uv_loop_t *loop, const struct wafa_config *cfg, struct wafa_pg
 	if (!w->mhd) {
 		/* MHD closes the socket on some of its failures and not others: a
 		 * descriptor may be left open, which beats closing one twice. */
-		wafa_log(WAFA_ERROR, "web", "[web] listen = %s: libmicrohttpd did not start",
-		         cfg->web_listen);
+		wafa_log(WAFA_ERROR, "web", "[web] %s = %s: libmicrohttpd did not start", key, listen);
 		err = -EIO;
 		goto fail;
 	}
@@ -1444,7 +1460,8 @@ int wafa_web_open(uv_loop_t *loop, const struct wafa_config *cfg, struct wafa_pg
 		MHD_stop_daemon(w->mhd);
 		return err; /* w is freed in on_closed, with done NULL */
 	}
-	wafa_log(WAFA_INFO, "web", "listening on %s", cfg->web_listen);
+	wafa_log(WAFA_INFO, "web", "listening on %s%s", listen,
+	         metrics_only ? " (/metrics and /health only)" : "");
 	run(w);
 	*out = w;
 	return 0;
@@ -1457,15 +1474,36 @@ fail:
 	return err;
 }
 
-void wafa_web_close(struct wafa_web *w, void (*done)(void *arg), void *arg)
+int wafa_web_open(uv_loop_t *loop, const struct wafa_config *cfg, struct wafa_pg *pg,
+                  struct wafa_web **out)
 {
-	if (!w) {
-		if (done)
-			done(arg);
-		return;
+	const char *ml = cfg->web_metrics_listen ? cfg->web_metrics_listen : "";
+	struct wafa_web *w = NULL, *m = NULL;
+	int err;
+
+	*out = NULL;
+	if (!cfg->web_listen || !cfg->web_listen[0])
+		/* no customers' listener: perhaps metrics alone */
+		return ml[0] ? listener_open(loop, cfg, pg, ml, true, out) : 0;
+	if ((err = listener_open(loop, cfg, pg, cfg->web_listen, false, &w)) != 0)
+		return err;
+	if (ml[0]) {
+		if ((err = listener_open(loop, cfg, pg, ml, true, &m)) != 0) {
+			close_listener(w);
+			return err;
+		}
+		/* /metrics on its own address only; w goes when m has gone too */
+		w->metrics_elsewhere = true;
+		w->metrics = m;
+		m->parent = w;
+		w->handles++;
 	}
-	w->done = done;
-	w->done_arg = arg;
+	*out = w;
+	return 0;
+}
+
+static void close_listener(struct wafa_web *w)
+{
 	w->closing = true;
 	/* MHD must not be stopped with suspended connections.  Their queries
 	 * are still out: the callbacks find r->w NULL and only let go. */
@@ -1480,6 +1518,21 @@ void wafa_web_close(struct wafa_web *w, void (*done)(void *arg), void *arg)
 	uv_close((uv_handle_t *)&w->timer, on_closed);
 	MHD_stop_daemon(w->mhd);
 	w->mhd = NULL;
+}
+
+void wafa_web_close(struct wafa_web *w, void (*done)(void *arg), void *arg)
+{
+	if (!w) {
+		if (done)
+			done(arg);
+		return;
+	}
+	w->done = done;
+	w->done_arg = arg;
+	if (w->metrics)
+		close_listener(w->metrics);
+	w->metrics = NULL;
+	close_listener(w);
 }
 
 char *wafa_web_link(const struct wafa_config *cfg, const unsigned char *key, size_t keylen,

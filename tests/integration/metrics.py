@@ -209,5 +209,27 @@ def main():
 
     w.stop_ok()
 
+    # [web] metrics_listen: /metrics on its own address only (issue 17, 8)
+    mport = free_port()
+    w.settings.setdefault("web", {})["metrics_listen"] = "127.0.0.1:%d" % mport
+    w.write_config()
+    w.start()
+    mbase = "http://127.0.0.1:%d" % mport
+    got = wait_for(lambda: http(mbase + "/metrics")[0] == 200 or None, 10, 0.1)
+    status, _, text = http(mbase + "/metrics")
+    ok(status == 200 and "wafa_leader" in text, "/metrics answers on metrics_listen",
+       diag=lambda: "%r %s" % (status, w.log()[-2000:]))
+    status, _, body = http(mbase + "/health")
+    ok(status == 200 and body == "ok\n", "and /health there")
+    for path in ("/wafa/metrics", "/s/x", "/x/metrics"):
+        status, _, _ = http(mbase + path)
+        is_(status, 404, "metrics_listen: %s is 404" % path)
+    status, _, text = http(base + "/metrics")
+    ok(status == 404 and "wafa_" not in text, "and /metrics is gone from the customers' listener",
+       diag=text[:300])
+    status, _, body = http(base + "/health")
+    ok(status == 200, "which still answers /health")
+    w.stop_ok("wafa run with metrics_listen exits 0 within 10 s of SIGTERM")
+
 
 run(main)

@@ -67,16 +67,25 @@ def main():
     is_(len(sink.messages_to("e@example.com")), 0, "a ticket that turned malformed gets no mail",
         diag=lambda: sink.summary() + w.log())
 
-    # 5. A rule's recipient that is no mail address: the row is parked as
-    # failed with the reason, and the mail after it still goes out.
+    # 5. A rule's recipient that is no mail address: mail{} refuses it with
+    # the reason (issue 17, 5), nothing reaches the outbox, and the mail
+    # after it still goes out.  A row with such a recipient already in the
+    # outbox (queued before an upgrade) is parked as failed with the reason.
     f_id, f_created = pg.create_ticket("Bad owner address", "not an address@x")
     g_id, g_created = pg.create_ticket("Good owner address", "g@example.com")
-    got = wait_for(lambda: pg.outbox(f_id) and pg.outbox(f_id)[0]["status"] == "failed",
+    pg.psql("INSERT INTO wafa.outbox (key, ticket_id, rule, phase, mail_from, rcpt, subject, body)"
+            " VALUES ('manual/1/x/1/1', 999999, 'manual', 'x', 'support@example.com',"
+            " 'not an address@x', 'old row', '')")
+    got = wait_for(lambda: w.log_lines("ticket=%d" % f_id, "not an address@x"),
                    f_created + 3 + 5 - time.time())
-    rows = pg.outbox(f_id)
-    ok(got, "an unusable recipient parks the row as failed", diag=lambda: repr(rows) + w.log())
-    ok(rows and "not a mail address" in (rows[0]["last_error"] or ""),
-       "with the reason in last_error", diag=repr(rows))
+    ok(got and not pg.outbox(f_id), "a rule's unusable recipient is refused by mail{}, with the "
+       "reason logged; nothing is queued", diag=lambda: repr(pg.outbox(f_id)) + w.log()[-2000:])
+    row = wait_for(lambda: [r for r in pg.outbox() if r["key"] == "manual/1/x/1/1" and
+                            r["status"] == "failed"], 8)
+    ok(row, "an outbox row with an unusable recipient is parked as failed",
+       diag=lambda: repr(pg.outbox()) + w.log()[-2000:])
+    ok(row and "not a mail address" in (row[0]["last_error"] or ""),
+       "with the reason in last_error", diag=repr(row))
     ok(wait_for(lambda: sink.messages_to("g@example.com"), g_created + 3 + 5 - time.time()),
        "the next mail still goes out")
     w.stop_ok()

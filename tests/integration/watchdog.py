@@ -63,14 +63,31 @@ def main():
     if not ok(r.returncode == 0, "wafa setup exits 0", diag=show(r)):
         return
     path = os.path.join(pg.sockdir, "notify")
+    state = os.path.join(pg.sockdir, "state")
+    os.makedirs(state)
+    hangs = os.path.join(state, "watchdog-hangs")
     lis = Listener(path)
-    os.environ["NOTIFY_SOCKET"] = path
-    os.environ["WATCHDOG_USEC"] = "400000"  # a ping every 200 ms
-    try:
-        w.start()
-    finally:
-        del os.environ["NOTIFY_SOCKET"]
-        del os.environ["WATCHDOG_USEC"]
+
+    def start_under_systemd(wait_ready=True):
+        env = {"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000",  # a ping every 200 ms
+               "STATE_DIRECTORY": state}
+        os.environ.update(env)
+        try:
+            w.start(wait_ready=wait_ready)
+        finally:
+            for k in env:
+                del os.environ[k]
+
+    def abort_in_spin(timeout):
+        """Waits for the rule to spin, then sends the watchdog's SIGABRT."""
+        spun = wait_for(lambda: "print: spinning" in w.log(current=True), timeout, 0.02)
+        start = time.time() + 0.1  # a ping sent just before may still be on its way
+        time.sleep(1.2)
+        w.proc.send_signal(signal.SIGABRT)
+        w.proc.wait(10)
+        return spun, start
+
+    start_under_systemd()
     time.sleep(2)
     ok(lis.times("READY=1"), "READY=1 once running", diag=repr(lis.got[:5]))
     pings = lis.times("WATCHDOG=1")
@@ -81,12 +98,7 @@ def main():
 
     # a rule that holds the loop (3 s of budget): the pings pause
     tid, created = pg.create_ticket("spin", "owner@example.com")
-    wait_for(lambda: "print: spinning" in w.log(current=True), created + 2 + 10 - time.time(),
-             0.02)
-    start = time.time() + 0.1  # a ping sent just before may still be on its way
-    time.sleep(1.2)
-    w.proc.send_signal(signal.SIGABRT)
-    w.proc.wait(10)
+    _, start = abort_in_spin(created + 2 + 10 - time.time())
     held = [t for t in lis.times("WATCHDOG=1") if t > start]
     ok(not held, "no ping while the rule holds the loop",
        diag="%r after %r" % (held, start))
@@ -95,6 +107,26 @@ def main():
     ok("SIGABRT (the watchdog: the loop stopped answering); it was in rule=spin ticket=%d" % tid
        in w.log(current=True), "and the log says which rule and ticket held the loop",
        diag=lambda: w.log()[-2000:])
+
+    # restarts that repeat on the same ticket stop: after two aborts in
+    # rule=spin ticket=N, the third run does not run it for N
+    with open(hangs) as f:
+        is_(f.read(), "spin %d\n" % tid, "the abort is noted in $STATE_DIRECTORY/watchdog-hangs")
+    start_under_systemd(wait_ready=False)  # the overdue breach spins at once
+    spun, _ = abort_in_spin(15)
+    ok(spun, "after the restart the overdue breach spins again", diag=lambda: w.log()[-2000:])
+    start_under_systemd()
+    t3 = time.time()
+    ok(wait_for(lambda: "rule=spin ticket=%d hung the loop at the last two watchdog restarts"
+                % tid in w.log(current=True), 5),
+       "the third start says rule=spin ticket=%d is not run any more, and why" % tid,
+       diag=lambda: w.log()[-2000:])
+    time.sleep(2.5)
+    later = [t for t in lis.times("WATCHDOG=1") if t > t3 + 0.5]
+    ok(len(later) >= 8 and "print: spinning" not in w.log(current=True),
+       "and the loop runs: the rule is skipped, the pings go on",
+       diag=lambda: "%d pings\n%s" % (len(later), w.log()[-2000:]))
+    w.stop_ok("wafa run after two watchdog aborts exits 0 within 10 s of SIGTERM")
 
     # STOPPING=1 on a clean stop
     os.environ["NOTIFY_SOCKET"] = path
