@@ -257,7 +257,7 @@ static int adapter_doctor_sql(PGconn *conn, const struct wafa_config *cfg, bool 
 		goto out;
 	}
 	if (uninstall) {
-		if (asprintf(&create, "DROP FUNCTION IF EXISTS %s.adapter_doctor()", quoted) < 0)
+		if (asprintf(&create, "DROP FUNCTION IF EXISTS %s.adapter_doctor();\n", quoted) < 0)
 			create = NULL;
 	} else if (!(body = wafa_adapter_doctor_body(sql))) {
 		fprintf(report, "wafa setup: adapter %s: %s/%s/doctor.sql holds $wafa_doctor$, "
@@ -271,7 +271,7 @@ static int adapter_doctor_sql(PGconn *conn, const struct wafa_config *cfg, bool 
 	if (!create)
 		err = -ENOMEM;
 	else if (dry)
-		fprintf(out, "%s;\n", create);
+		fputs(create, out);
 	else
 		err = exec(conn, report, create, 0, NULL, NULL);
 out:

@@ -52,7 +52,7 @@ use strict;
 use warnings;
 use lib '/usr/share/request-tracker5/lib';
 use RT;
-use JSON ();
+use JSON::PP ();   # not JSON: with JSON::XS installed (Znuny needs it) ids print as strings
 use MIME::Entity;
 use Time::HiRes ();
 use Encode ();
@@ -104,7 +104,7 @@ sub correspond {
 }
 
 my $cmd = shift // '';
-my $args = JSON::decode_json(shift // '{}');
+my $args = JSON::PP::decode_json(shift // '{}');
 if ($cmd eq 'fixture') {
     my $sys = RT->SystemUser;
     my $alice = RT::User->new($sys);
@@ -173,7 +173,7 @@ if ($cmd eq 'fixture') {
 } else {
     die "usage: rt.pl fixture|live JSON\n";
 }
-print JSON->new->canonical->encode(\%out), "\n";
+print JSON::PP->new->canonical->encode(\%out), "\n";
 """
 
 RULE = breach_rule(

@@ -65,12 +65,13 @@ if ( $Cmd eq 'setup' ) {
     Out( { agent => $UserID } );
 }
 elsif ( $Cmd eq 'run' ) {
-    # the steps in order, in this one process; each result with the time
-    # it was done
+    # the steps in order, in this one process; each result with the times
+    # it began and was done
     my @Out;
     for my $Step ( @{ $Arg->{steps} } ) {
+        my $Begin  = Time::HiRes::time();
         my $Result = Step($Step);
-        push @Out, { %{$Result}, at => Time::HiRes::time() };
+        push @Out, { %{$Result}, begin => $Begin, at => Time::HiRes::time() };
     }
     Out( \@Out );
 }
