@@ -3,7 +3,7 @@
 #ifndef WAFA_DAEMON_H
 #define WAFA_DAEMON_H
 
-#include "config.h"
+#include "base/config.h"
 
 /* Runs until a signal or a fatal problem; returns a sysexits code. */
 int wafa_daemon_run(struct wafa_config *cfg);

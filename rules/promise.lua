@@ -1242,7 +1242,7 @@ end
 
 local custom = {}
 
--- Counts '*', '+', '-' as the sandbox's pattern guard does (core/sandbox.c).
+-- Counts '*', '+', '-' as the sandbox's pattern guard does (core/lua/sandbox.c).
 local function quantifiers(p)
   local q, i, n, in_set = 0, 1, #p, false
   while i <= n do

@@ -1,6 +1,6 @@
 -- The Lua side of `wafa test`: the test language.  It runs once, trusted,
 -- in the test files' sandbox (no io, os, require, load, debug), and fills
--- the API table every test file reads.  The engine behind it is core/ruletest.c:
+-- the API table every test file reads.  The engine behind it is core/tools/ruletest.c:
 -- the daemon's own scheduling and firing on a virtual clock, with tickets
 -- kept in memory and mails collected instead of sent.
 --

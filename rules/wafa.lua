@@ -1,7 +1,7 @@
 -- The Lua side of wafa's rule language.  It runs once, trusted, before any
 -- rule file, and fills the API table that every rule file reads through its
 -- _ENV.  Declarations are checked here, so a mistake is reported at the
--- rule file's line; the C side (core/rules.c) takes the checked
+-- rule file's line; the C side (core/lua/rules.c) takes the checked
 -- declarations and computes every deadline from them.
 --
 --   calendar "name" { timezone = "Africa/Cairo", hours = { sun = "09:00-17:00", ... },

@@ -29,8 +29,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "calendar.h"
-#include "clock.h"
+#include "time/calendar.h"
+#include "time/clock.h"
 
 #define HOUR_MS 3600000LL
 #define DAY_MS 86400000LL

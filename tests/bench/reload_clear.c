@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "deadline.h"
-#include "heap.h"
-#include "index.h"
-#include "ticket.h"
+#include "time/deadline.h"
+#include "time/heap.h"
+#include "sync/index.h"
+#include "sync/ticket.h"
 
 #define PER 2
 

@@ -21,13 +21,13 @@
 
 #include <libpq-fe.h>
 
-#include "deadline.h"
-#include "heap.h"
-#include "index.h"
-#include "log.h"
-#include "rules.h"
-#include "sandbox.h"
-#include "ticket.h"
+#include "time/deadline.h"
+#include "time/heap.h"
+#include "sync/index.h"
+#include "base/log.h"
+#include "lua/rules.h"
+#include "lua/sandbox.h"
+#include "sync/ticket.h"
 
 #define NCOLS (1 + WAFA_T_NSTR + WAFA_T_NTIME)
 

@@ -9,11 +9,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "deadline.h"
-#include "heap.h"
-#include "log.h"
-#include "rules.h"
-#include "sandbox.h"
+#include "time/deadline.h"
+#include "time/heap.h"
+#include "base/log.h"
+#include "lua/rules.h"
+#include "lua/sandbox.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

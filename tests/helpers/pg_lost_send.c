@@ -13,7 +13,7 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "pg.h"
+#include "store/pg.h"
 
 struct probe {
 	int connected;

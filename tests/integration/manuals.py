@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The manuals against the code: every config key of core/config.c's table has
+"""The manuals against the code: every config key of core/base/config.c's table has
 an entry in wafa.conf(5) with its type, default, reload and an example; every
 field of every rule construct (the tables rules/wafa.lua checks declarations
 against), of mail{}, of the ticket, firing and customer tables the C side
@@ -177,10 +177,10 @@ TYPE_WORDS = {
 
 
 def config_keys():
-    text = source("core/config.c")
+    text = source("core/base/config.c")
     m = re.search(r"static const struct key keys\[\] = \{\n(.*?)\n\};", text, re.S)
     if not m:
-        raise AssertionError("core/config.c: the keys[] table is not where the test looks")
+        raise AssertionError("core/base/config.c: the keys[] table is not where the test looks")
     keys, unread = [], []
     for line in m.group(1).split("\n"):
         if not line.strip() or line.strip().startswith("/*"):
@@ -213,8 +213,8 @@ def rule_lists():
     """{what: ([names], section heading)} from the rule language's code, and
     the constructs among them."""
     wafa_lua = source("rules/wafa.lua")
-    rules_c = source("core/rules.c")
-    ticket_c = source("core/ticket.c")
+    rules_c = source("core/lua/rules.c")
+    ticket_c = source("core/sync/ticket.c")
     lists = {}
     for construct, table in re.findall(r'check_fields\("(\w+)", name, spec, (\w+)', wafa_lua):
         fields = lua_table_fields(wafa_lua, table)
@@ -256,7 +256,7 @@ def rule_functions():
     wafa_lua = source("rules/wafa.lua")
     names = re.findall(r"^function api\.(\w+)", wafa_lua, re.M)
     names += re.findall(r"^api\.(\w+) =", wafa_lua, re.M)
-    prelude = c_function(source("core/rules.c"), "load_prelude")
+    prelude = c_function(source("core/lua/rules.c"), "load_prelude")
     after = prelude.find('"=rules/promise.lua"')  # then the wafa table's own
     for m in re.finditer(r'lua_push(?:c|cclosure)\w*\(L, api_\w+[^;]*;\s*'
                          r'lua_setfield\(L, -2, "(\w+)"\)', prelude):
@@ -267,7 +267,7 @@ def rule_functions():
 
 
 def sandbox_globals():
-    text = source("core/sandbox.c")
+    text = source("core/lua/sandbox.c")
     names = c_array(text, "base_allowed") + c_array(text, "libs_allowed")
     names += re.findall(r'lua_pushcfunction\(L, sandbox_\w+\);\s*lua_setfield\(L, -2, "(\w+)"\)',
                         c_function(text, "setup"))
@@ -334,7 +334,7 @@ def check_config(conf):
             if (m.group(1), first_word(tag)) not in known:
                 stale.append("[%s] %s" % (m.group(1), first_word(tag)))
     ok(not stale, "wafa.conf(5) documents no key the code lacks",
-       diag="in doc/wafa.conf.5 but not in core/config.c: " + ", ".join(stale))
+       diag="in doc/wafa.conf.5 but not in core/base/config.c: " + ", ".join(stale))
     return keys
 
 
@@ -462,7 +462,7 @@ def check_rules(rules):
     missing = [f for f in funcs if f not in documented]
     ok(tags and len(funcs) >= 12 and not missing,
        "wafa-rules(7) FUNCTIONS documents every function a rule can call (%d)" % len(funcs),
-       diag="missing: %s (from rules/wafa.lua, rules/promise.lua, core/rules.c)" %
+       diag="missing: %s (from rules/wafa.lua, rules/promise.lua, core/lua/rules.c)" %
        ", ".join(missing))
     _, lines = rules.section("SANDBOX")
     text = rules.text(lines or [])
@@ -471,7 +471,7 @@ def check_rules(rules):
                                                  text)]
     ok(lines and len(names) >= 15 and not missing,
        "wafa-rules(7) SANDBOX names every global the sandbox gives (%d)" % len(names),
-       diag="missing: %s (from core/sandbox.c)" % ", ".join(missing))
+       diag="missing: %s (from core/lua/sandbox.c)" % ", ".join(missing))
 
 
 def check_rule_examples(rules):

@@ -3,7 +3,7 @@
 and updated by a second click, comments, unsubscribe (confirm page, form,
 RFC 8058 one-click), pages in the mail's language, and forged, altered,
 expired and unknown links refused with nothing recorded.  Links are minted
-here with an implementation of core/token.h's format of our own (hmac,
+here with an implementation of core/web/token.h's format of our own (hmac,
 base64), so a change of format on one side only shows."""
 import base64
 import hashlib

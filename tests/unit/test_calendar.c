@@ -15,8 +15,8 @@
 #include <unicode/ucal.h>
 #include <unicode/ustring.h>
 
-#include "calendar.h"
-#include "zone.h"
+#include "time/calendar.h"
+#include "time/zone.h"
 
 #define MIN_MS 60000LL
 #define H_MS 3600000LL

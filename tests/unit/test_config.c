@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "base/config.h"
 
 static char path[] = "/tmp/wafa-test-config-XXXXXX";
 

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "config.h"
-#include "contact.h"
+#include "base/config.h"
+#include "mail/contact.h"
 
 static int64_t utc(int y, int mo, int d, int h, int mi)
 {

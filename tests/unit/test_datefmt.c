@@ -14,7 +14,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "datefmt.h"
+#include "mail/datefmt.h"
 
 /* 2026-11-29T12:00:00Z: 15:30 in Tehran, 15:00 in Riyadh, 14:00 in Cairo */
 #define NOV29 1795953600000LL

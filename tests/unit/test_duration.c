@@ -5,7 +5,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "duration.h"
+#include "base/duration.h"
 
 static void parses_units(void **state)
 {

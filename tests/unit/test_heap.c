@@ -5,8 +5,8 @@
 #include <cmocka.h>
 #include <stdlib.h>
 
-#include "heap.h"
-#include "index.h"
+#include "time/heap.h"
+#include "sync/index.h"
 
 #define N 2000
 

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "message.h"
+#include "mail/message.h"
 
 static const char *header_of(const char *data, const char *name, char *buf, size_t len)
 {

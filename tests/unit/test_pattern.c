@@ -1,4 +1,4 @@
-/* wafa's pattern matcher (core/pattern.c) against Lua's own: the same
+/* wafa's pattern matcher (core/lua/pattern.c) against Lua's own: the same
  * answers, the same errors, on a corpus and on random patterns. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,7 +9,7 @@
 #include <lualib.h>
 #include <string.h>
 
-#include "pattern.h"
+#include "lua/pattern.h"
 
 static int checks;
 

@@ -19,8 +19,8 @@
 
 #include <lauxlib.h>
 
-#include "rules.h"
-#include "sandbox.h"
+#include "lua/rules.h"
+#include "lua/sandbox.h"
 
 #define NIL_TIME INT64_MIN
 

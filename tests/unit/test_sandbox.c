@@ -11,12 +11,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "deadline.h"
-#include "rules.h"
+#include "base/log.h"
+#include "time/deadline.h"
+#include "lua/rules.h"
 
 static const struct wafa_firing F = { .instance = 1 };
-#include "sandbox.h"
+#include "lua/sandbox.h"
 
 static char dir[] = "/tmp/wafa-test-rules-XXXXXX";
 

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "template.h"
+#include "mail/template.h"
 
 static char root[64];
 

@@ -22,11 +22,11 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "clock.h"
-#include "config.h"
-#include "pg.h"
-#include "token.h"
-#include "web.h"
+#include "time/clock.h"
+#include "base/config.h"
+#include "store/pg.h"
+#include "web/token.h"
+#include "web/web.h"
 
 static const unsigned char KEY[] = "0123456789abcdef0123456789abcdef-test-key";
 #define KEYLEN (sizeof(KEY) - 1)
