@@ -22,20 +22,9 @@ EXAMPLES = os.path.join(SRCDIR, "rules", "examples")
 TEMPLATES = os.path.join(SRCDIR, "rules", "templates")
 
 
+
 def config(d, rules_dir, templates=TEMPLATES):
-    path = os.path.join(d, "wafa.conf")
-    with open(path, "w") as f:
-        f.write(dedent('''
-            [database]
-            dsn = host=/nonexistent/wafa-test-no-postgres dbname=nothing connect_timeout=1
-            [rules]
-            dir = %s
-            [mail]
-            transport = maildir:%s/mail
-            from = Support <support@example.com>
-            templates = %s
-        ''' % (rules_dir, d, templates)))
-    return path
+    return offline_config(d, rules_dir, templates)
 
 
 def tap_points(out):

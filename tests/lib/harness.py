@@ -37,7 +37,8 @@ import traceback
 
 __all__ = [
     "plan", "ok", "is_", "skip", "diag", "done", "run", "wait_for", "free_port",
-    "Postgres", "PsqlError", "SmtpSink", "Wafa", "cli", "show", "require_wafa", "breach_rule",
+    "Postgres", "PsqlError", "SmtpSink", "Wafa", "cli", "offline_config", "show", "require_wafa",
+    "breach_rule",
     "parse_mail", "dedent", "helpdesk_file", "SRCDIR", "BUILDDIR", "WAFA_BIN", "PYTHON",
 ]
 
@@ -733,6 +734,24 @@ class Wafa:
     def log_lines(self, *needles, current=False):
         """Log lines containing every needle."""
         return [l for l in self.log(current).splitlines() if all(n in l for n in needles)]
+
+
+def offline_config(d, rules_dir, templates=None):
+    """A wafa.conf in d for commands that need no database (check, test):
+    the dsn points at nothing.  Returns its path."""
+    path = os.path.join(d, "wafa.conf")
+    with open(path, "w") as f:
+        f.write(dedent('''
+            [database]
+            dsn = host=/nonexistent/wafa-test-no-postgres dbname=nothing connect_timeout=1
+            [rules]
+            dir = %s
+            [mail]
+            transport = maildir:%s/mail
+            from = Support <support@example.com>
+            templates = %s
+        ''' % (rules_dir, d, templates or os.path.join(SRCDIR, "rules", "templates"))))
+    return path
 
 
 def cli(args, timeout=30, env=None):
