@@ -84,7 +84,7 @@ def main():
         return line
 
     # ---- the demo first (it configures for /usr/local and builds in the tree)
-    r = sh("autoreconf -fi && ./configure && make core/config.o core/main.o", cwd=src)
+    r = sh("autoreconf -fi && ./configure && make core/base/config.o core/main.o", cwd=src)
     ok(r.returncode == 0, "a first configure as the demo does, and a partial build",
        diag=r.stdout[-3000:])
 
