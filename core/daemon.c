@@ -35,9 +35,6 @@
 #include "base/watchdog.h"
 #include "web/web.h"
 
-#define RELOAD_SOON_MS 120000
-#define JOURNAL_FLUSH_MS 200
-
 /* ---- connections ---- */
 
 void wafa__instance_start_reading(struct wafa_instance *d)

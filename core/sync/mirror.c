@@ -36,9 +36,6 @@
 #include "base/watchdog.h"
 #include "web/web.h"
 
-#define RECONCILE_OVERLAP_MS 60000
-#define JOURNAL_BATCH 1000
-
 static void snapshot_page(struct wafa_instance *d, int part);
 
 /* ---- the ticket index, fed from query results ---- */
