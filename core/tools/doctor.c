@@ -214,14 +214,13 @@ out:
  * runs with setup's rights: the daemon's role reads no helpdesk table. */
 static void check_adapter(struct doctor *d, PGconn *conn, const struct wafa_config *cfg)
 {
-	char *sql = NULL, *body = NULL, *fn = NULL, *run = NULL;
-	char *quoted = wafa_pg_quote_ident(cfg->schema);
+	char *sql = NULL, *body = NULL, *fn = NULL, *run = NULL, *quoted = NULL;
 	PGresult *res = NULL;
 	int err = wafa_adapter_file(cfg, "doctor", &sql);
 
 	if (err)
 		return; /* generic, or an adapter without checks */
-	if (!quoted || !(body = wafa_adapter_doctor_body(sql)) ||
+	if (!(quoted = wafa_pg_quote_ident(cfg->schema)) || !(body = wafa_adapter_doctor_body(sql)) ||
 	    asprintf(&fn, "%s.adapter_doctor()", quoted) < 0 ||
 	    asprintf(&run, "SELECT * FROM %s", fn) < 0) {
 		say(d, false, cfg->adapter, "its doctor.sql cannot be read (out of memory, or it "

@@ -491,7 +491,8 @@ int wafa_simulate_run(const struct wafa_config *cfg, int64_t from, int64_t to, b
 		code = EX_OSERR;
 		goto out;
 	}
-	qsort(s.ev, s.n, sizeof(*s.ev), by_time);
+	if (s.n) /* qsort wants a base even for nothing */
+		qsort(s.ev, s.n, sizeof(*s.ev), by_time);
 	if (first_start)
 		print_first_start(cfg, rules, &s, out);
 	else
