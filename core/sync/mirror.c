@@ -100,6 +100,44 @@ static void flush_customers(struct wafa_instance *d)
 		d->customers_busy = true;
 }
 
+static void on_customers_synced(PGresult *res, void *arg)
+{
+	(void)arg;
+	if (res && PQresultStatus(res) == PGRES_COMMAND_OK)
+		wafa_log(WAFA_INFO, "index", "customer facts: %s row(s) brought up to date",
+		         PQcmdTuples(res));
+	else if (res)
+		wafa_log(WAFA_ERROR, "index", "customer facts: %s (the next start tries again; "
+		                              "tickets read meanwhile are kept as they change)",
+		         wafa_pg_result_error(res));
+}
+
+/* After the first snapshot: every ticket's customer facts from the view, in
+ * one statement on the server, and the facts of tickets gone from it out. */
+static void sync_customers(struct wafa_instance *d)
+{
+	struct wafa_pg *pg = wafa_pg_connected(d->jconn) ? d->jconn : d->work;
+	char *sql = NULL;
+
+	if (asprintf(&sql,
+	             "WITH v AS (SELECT id, mail_address(customer_email) AS email, "
+	             "                  status NOT IN ('solved', 'closed') AS open "
+	             "             FROM %s WHERE customer_email IS NOT NULL), "
+	             "g AS (DELETE FROM customer_ticket ct WHERE NOT EXISTS "
+	             "      (SELECT 1 FROM v WHERE v.id = ct.ticket_id)) "
+	             "INSERT INTO customer_ticket (ticket_id, email, open) "
+	             "SELECT id, email, open FROM v "
+	             "ON CONFLICT (ticket_id) DO UPDATE SET email = excluded.email, "
+	             "                                     open = excluded.open "
+	             " WHERE (customer_ticket.email, customer_ticket.open) IS DISTINCT FROM "
+	             "       (excluded.email, excluded.open)",
+	             d->adapter.view) < 0 ||
+	    wafa_pg_query(pg, sql, 0, NULL, on_customers_synced, d) != 0)
+		wafa_log(WAFA_ERROR, "index", "customer facts: cannot bring them up to date (the next "
+		                              "start tries again)");
+	free(sql);
+}
+
 /* A ticket read: its customer facts, when they may have changed. */
 static void note_customer(struct wafa_instance *d, struct wafa_ticket *t)
 {
@@ -565,7 +603,11 @@ struct wafa_ticket *wafa__mirror_take_row(struct wafa_instance *d, PGresult *res
 		wafa_ticket_free(fresh);
 		return t;
 	}
-	bool facts = !t || t->hash != fresh->hash; /* the address or status may differ */
+	/* the address or status may differ; a ticket first read by the first
+	 * snapshot gets its facts from the one statement after it
+	 * (sync_customers): a million upserts on the journal's connection held
+	 * up the snapshot's other stream, and their batches the memory */
+	bool facts = t ? t->hash != fresh->hash : d->ready || !d->loading;
 	if (t) {
 		prev = wafa_ticket_status(t);
 		wafa_ticket_replace(t, fresh);
@@ -691,6 +733,8 @@ static void snapshot_done(struct wafa_instance *d)
 	         d->heap.count);
 	if (!d->ready && d->offers)
 		wafa_offers_start(d->offers, 3000);
+	if (!d->ready)
+		sync_customers(d);
 	d->ready = true;
 	/* every ticket in the view has its history now; what is left belongs to
 	 * tickets gone from the view */
