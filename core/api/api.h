@@ -1,0 +1,35 @@
+/* Ticket actions through the helpdesk's own API (never its tables).
+ *
+ * A rule's ticket action (raise the priority, hand to an owner, add a note,
+ * tag, set the status) is queued as outbox rows of channel 'ticket', one row
+ * per API call, each with a JSON payload.  When such a row is due, the HTTP
+ * dispatcher (core/http/) asks wafa_api_build for the request and sends it
+ * on a worker thread.
+ *
+ * The payload is a JSON object {"op": OP, ...} with OP one of
+ *   "fields"  {"priority": "urgent"|number, "owner": "login or email", "status": "solved"}
+ *   "note"    {"text": "...", "internal": true}
+ *   "tags"    {"add": ["breached"]}
+ * each key present only when the rule set it.  The ticket is the row's
+ * ticket_id (the helpdesk's own id). */
+#ifndef WAFA_API_H
+#define WAFA_API_H
+
+#include "base/config.h"
+#include "base/error.h"
+#include "http/request.h"
+
+/* Fills *out for one ticket-action row.  Returns 0; or -EINVAL when the
+ * action cannot be done through this adapter's API (no [api] section, an
+ * adapter without an API, an op or a value the API lacks), with *why a
+ * malloc'ed one-line reason: the row is parked with it.  Reads the token
+ * file each call (a rotated token needs no reload). */
+WAFA_WUR int wafa_api_build(const struct wafa_config *cfg, long long ticket_id,
+                            const char *payload_json, struct wafa_http_request *out, char **why);
+
+/* For `wafa check`: NULL when the configured adapter can act through its
+ * API, else a static sentence saying why not (e.g. "the generic adapter has
+ * no API: ticket actions are parked"). */
+const char *wafa_api_missing(const struct wafa_config *cfg);
+
+#endif

@@ -1,0 +1,42 @@
+/* One HTTP request and its outcome: what a webhook row or a ticket-action
+ * row of the outbox becomes before a worker thread sends it with libcurl.
+ *
+ * Shared by core/http/ (the pool and the dispatcher that claims webhook and
+ * ticket-action rows) and core/api/ (which turns a ticket action into the
+ * helpdesk API's request).  Every string is malloc'ed and owned by the
+ * request; wafa_http_request_free frees them. */
+#ifndef WAFA_HTTP_REQUEST_H
+#define WAFA_HTTP_REQUEST_H
+
+#include <stddef.h>
+
+#define WAFA_HTTP_MAX_HEADERS 8
+
+struct wafa_http_request {
+	char *method;       /* "POST", "PUT", "PATCH" */
+	char *url;          /* absolute http:// or https:// URL */
+	char *content_type; /* e.g. "application/json" */
+	char *body;         /* NUL-terminated; may be "" */
+	/* Extra header lines "Name: value", CR/LF already refused.  Secrets
+	 * (Authorization, a signature) go here and never into a log line. */
+	char *headers[WAFA_HTTP_MAX_HEADERS];
+	size_t nheaders;
+	/* Which 2xx statuses mean done; 0 terminates; empty means any 2xx. */
+	int ok_status[4];
+};
+
+enum wafa_http_result {
+	WAFA_HTTP_DONE,     /* the server accepted it */
+	WAFA_HTTP_TEMPFAIL, /* timeout, connection trouble, 408, 425, 429, 5xx: retry with backoff */
+	WAFA_HTTP_PERMFAIL, /* any other 3xx/4xx (redirects are refused): park with the reason */
+};
+
+struct wafa_http_outcome {
+	enum wafa_http_result result;
+	int status;        /* the HTTP status, 0 when none was read */
+	char reason[256];  /* one line for last_error: status and the start of the body, or curl's error */
+};
+
+void wafa_http_request_free(struct wafa_http_request *r);
+
+#endif
