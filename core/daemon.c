@@ -507,6 +507,7 @@ static void close_all(struct wafa_instance *d)
 	uv_close((uv_handle_t *)&d->stop_timer, on_handle_closed);
 	uv_close((uv_handle_t *)&d->journal_timer, on_handle_closed);
 	uv_close((uv_handle_t *)&d->leader_timer, on_handle_closed);
+	uv_close((uv_handle_t *)&d->answer_timer, on_handle_closed);
 	uv_close((uv_handle_t *)&d->sigterm, on_handle_closed);
 	uv_close((uv_handle_t *)&d->sigint, on_handle_closed);
 	uv_close((uv_handle_t *)&d->sighup, on_handle_closed);
@@ -585,6 +586,7 @@ void wafa__instance_shutdown(struct wafa_instance *d, int code)
 	uv_timer_stop(&d->deadline_timer);
 	uv_timer_stop(&d->reconcile_timer);
 	uv_timer_stop(&d->leader_timer);
+	uv_timer_stop(&d->answer_timer);
 	uv_signal_stop(&d->sigterm);
 	uv_signal_stop(&d->sigint);
 	uv_signal_stop(&d->sighup);
@@ -650,7 +652,8 @@ int wafa_daemon_run(struct wafa_config *cfg)
 	uv_timer_init(&loop, &d.stop_timer);
 	uv_timer_init(&loop, &d.journal_timer);
 	uv_timer_init(&loop, &d.leader_timer);
-	d.leader_timer.data = &d;
+	uv_timer_init(&loop, &d.answer_timer);
+	d.leader_timer.data = d.answer_timer.data = &d;
 	d.deadline_timer.data = d.reconcile_timer.data = d.stop_timer.data = &d;
 	d.journal_timer.data = &d;
 	uv_signal_init(&loop, &d.sigterm);
@@ -685,6 +688,9 @@ int wafa_daemon_run(struct wafa_config *cfg)
 		uv_timer_start(&d.reconcile_timer, wafa__mirror_on_reconcile, (uint64_t)cfg->reconcile_ms,
 		               (uint64_t)cfg->reconcile_ms);
 		uv_timer_start(&d.journal_timer, wafa__mirror_on_journal_tick, JOURNAL_FLUSH_MS, JOURNAL_FLUSH_MS);
+		uv_timer_start(&d.answer_timer, wafa__answers_tick, ANSWER_POLL_MS, ANSWER_POLL_MS);
+		if (d.web)
+			wafa_web_on_answer(d.web, wafa__answers_kick, &d);
 		wafa_log(WAFA_INFO, "daemon", "wafa %s running", PACKAGE_VERSION);
 		if (!d.stopping && wafa_watchdog_open(&loop, &d.watchdog) != 0)
 			wafa_log(WAFA_WARN, "daemon", "systemd watchdog: out of memory; no pings");

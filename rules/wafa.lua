@@ -103,16 +103,16 @@ end
 local SLA_FIELDS = {
   start = true, stop = true, target = true, when = true, warn = true,
   on_warn = true, on_breach = true, calendar = true, pause = true,
-  restart_on_reopen = true, notify_in = true, goal = true,
+  restart_on_reopen = true, notify_in = true, goal = true, on_answer = true,
 }
 local SLA_FIELD_LIST = "start, stop, target, when, calendar, pause, restart_on_reopen, "
-  .. "notify_in, warn, on_warn, on_breach, goal"
+  .. "notify_in, warn, on_warn, on_breach, goal, on_answer"
 
 local PROMISE_FIELDS = {
   at = true, stop = true, when = true, warn = true, on_warn = true, on_breach = true,
-  calendar = true, notify_in = true,
+  calendar = true, notify_in = true, on_answer = true,
 }
-local PROMISE_FIELD_LIST = "at, stop, when, calendar, notify_in, warn, on_warn, on_breach"
+local PROMISE_FIELD_LIST = "at, stop, when, calendar, notify_in, warn, on_warn, on_breach, on_answer"
 
 local STATUSES = { new = true, open = true, pending = true, solved = true, closed = true }
 
@@ -222,6 +222,12 @@ local function check_common(decl, spec, level)
     error('notify_in = "business" needs a calendar = "name"', level + 1)
   end
   decl.notify_business = n == "business"
+  -- on_answer = function(t, a): once per survey answer of a ticket the rule covers
+  if spec.on_answer ~= nil and type(spec.on_answer) ~= "function" then
+    error("on_answer: expected function(t, a) ... end (a: score, comment, survey, at, rule)",
+      level + 1)
+  end
+  decl.answer_fn = spec.on_answer
 end
 
 local function check_actions(kind, name, decl, spec, level, no_pct)
@@ -310,9 +316,10 @@ end
 local FOLLOWUP_FIELDS = {
   since = true, after = true, once = true, every = true, max = true, ["until"] = true,
   stop = true, unless = true, when = true, on_due = true, calendar = true, notify_in = true,
+  on_answer = true,
 }
 local FOLLOWUP_FIELD_LIST = "since, after, once, every, max, stop (or [\"until\"]), unless, when, "
-  .. "calendar, notify_in, on_due"
+  .. "calendar, notify_in, on_due, on_answer"
 
 -- followup "name" { since = "solved_at", after = "2d", on_due = function(t, s) ... end }:
 -- mail after a ticket event, once, or every so often (every = "3d", max = 3)

@@ -248,7 +248,8 @@ static int api_mail(lua_State *L)
 	struct wafa_mail_req m = { 0 };
 
 	if (!r->in_action)
-		return luaL_error(L, "mail: only an action (on_breach, on_warn) can send mail");
+		return luaL_error(L, "mail: only an action (on_breach, on_warn, on_due, on_answer) can "
+		                     "send mail");
 	luaL_checktype(L, 1, LUA_TTABLE);
 	if (r->nmails >= MAX_MAILS)
 		return luaL_error(L, "mail: at most %d mails per action", MAX_MAILS);
@@ -314,6 +315,7 @@ static void rule_free(struct wafa_rule *rule, lua_State *L)
 	luaL_unref(L, LUA_REGISTRYINDEX, rule->until_ref);
 	luaL_unref(L, LUA_REGISTRYINDEX, rule->unless_ref);
 	luaL_unref(L, LUA_REGISTRYINDEX, rule->audience_ref);
+	luaL_unref(L, LUA_REGISTRYINDEX, rule->answer_ref);
 	luaL_unref(L, LUA_REGISTRYINDEX, rule->cal_ref);
 	free(rule->phases);
 	free(rule->name);
@@ -672,7 +674,7 @@ static int take_decl(struct wafa_rules *r, lua_State *L, struct wafa_rule *rule,
 
 	memset(rule, 0, sizeof(*rule));
 	rule->when_ref = rule->target_ref = rule->at_ref = LUA_NOREF;
-	rule->until_ref = rule->unless_ref = rule->audience_ref = LUA_NOREF;
+	rule->until_ref = rule->unless_ref = rule->audience_ref = rule->answer_ref = LUA_NOREF;
 	rule->slot = rule->cal_slot = -1;
 	rule->cal_ref = LUA_NOREF;
 	rule->name = field_string(L, top, "name");
@@ -712,6 +714,7 @@ static int take_decl(struct wafa_rules *r, lua_State *L, struct wafa_rule *rule,
 	rule->until_ref = field_ref(L, top, "until_fn");
 	rule->unless_ref = field_ref(L, top, "unless_fn");
 	rule->audience_ref = field_ref(L, top, "audience");
+	rule->answer_ref = field_ref(L, top, "answer_fn");
 	lua_getfield(L, top, "every");
 	rule->every_ms = lua_isinteger(L, -1) ? (int64_t)lua_tointeger(L, -1) : 0;
 	lua_getfield(L, top, "goal");
@@ -1083,6 +1086,7 @@ struct call_args {
 	const struct wafa_firing *f;
 	const struct wafa_customer *c;
 	int64_t instance; /* an offer's */
+	const struct wafa_answer *ans; /* on_answer's `a` */
 	const struct wafa_calendar *cal; /* the ticket's, for s.calendar */
 };
 
@@ -1100,7 +1104,27 @@ static int push_call_args(lua_State *L)
 		wafa_ticket_push(L, a->t);
 	if (a->c)
 		push_customer(L, a->c);
-	if (a->f) {
+	if (a->ans) {
+		lua_createtable(L, 0, 6);
+		lua_pushinteger(L, (lua_Integer)a->ans->mail_id);
+		lua_setfield(L, -2, "id");
+		lua_pushinteger(L, a->ans->score);
+		lua_setfield(L, -2, "score");
+		if (a->ans->comment) {
+			lua_pushstring(L, a->ans->comment);
+			lua_setfield(L, -2, "comment");
+		}
+		if (a->ans->survey) {
+			lua_pushstring(L, a->ans->survey);
+			lua_setfield(L, -2, "survey");
+		}
+		if (a->ans->rule) {
+			lua_pushstring(L, a->ans->rule);
+			lua_setfield(L, -2, "rule");
+		}
+		lua_pushinteger(L, (lua_Integer)wafa_ms_to_s(a->ans->at));
+		lua_setfield(L, -2, "at");
+	} else if (a->f) {
 		push_firing(L, a->rule, a->ph, a->f, a->cal);
 	} else if (a->ph) {
 		lua_createtable(L, 0, 4);
@@ -1485,6 +1509,30 @@ int wafa_rules_run(struct wafa_rules *r, struct wafa_ticket *t, int rule_i, int 
 	if (err) {
 		wafa_log(WAFA_ERROR, "rules", "rule=%s ticket=%lld phase=%s: %s", rule->name,
 		         (long long)t->id, ph->name, why);
+		wafa_metrics_rule_error(rule->name);
+		mails_clear(r);
+	}
+	return err;
+}
+
+int wafa_rules_run_answer(struct wafa_rules *r, struct wafa_ticket *t, int rule_i,
+                          const struct wafa_answer *ans)
+{
+	const struct wafa_rule *rule = &r->rules[rule_i];
+	char why[512];
+	int err;
+
+	mails_clear(r);
+	if (rule->answer_ref == LUA_NOREF)
+		return 0;
+	struct call_args a = { .name = rule->name, .ref = rule->answer_ref, .t = t, .rule = rule,
+		               .ans = ans };
+	r->in_action = true;
+	err = call_rule(r, &a, 0, why, sizeof(why));
+	r->in_action = false;
+	if (err) {
+		wafa_log(WAFA_ERROR, "rules", "rule=%s ticket=%lld: on_answer: %s", rule->name,
+		         (long long)t->id, why);
 		wafa_metrics_rule_error(rule->name);
 		mails_clear(r);
 	}

@@ -44,6 +44,7 @@ struct wafa_rule {
 	int when_ref;                /* LUA_NOREF for none */
 	int until_ref, unless_ref;   /* follow-up: checked when a step falls due */
 	int audience_ref;            /* offer: which customers */
+	int answer_ref;              /* on_answer(t, a): LUA_NOREF for none */
 	int64_t every_ms;            /* offer: at most once per customer in this */
 	int slot;                    /* index in a ticket's value cache for target_ref/at_ref, or -1 */
 	unsigned pause_mask;         /* 1 << enum wafa_status: statuses that stop the clock */
@@ -147,6 +148,22 @@ int wafa_rules_lua_where(lua_State *L);
  * wafa_rules_run. */
 WAFA_WUR int wafa_rules_run_offer(struct wafa_rules *r, int rule, const struct wafa_customer *c,
                                   int64_t instance);
+
+/* A survey answer, as on_answer(t, a) sees it (the `a` table). */
+struct wafa_answer {
+	int64_t mail_id;     /* the survey mail's outbox id: a.id */
+	int score;           /* 1..5 */
+	const char *comment; /* NULL: none */
+	const char *survey;  /* the survey mail's template (may be NULL) */
+	const char *rule;    /* the rule that sent the survey */
+	int64_t at;          /* ms: when it was answered */
+};
+
+/* Runs rule's on_answer(t, a) (the rule has one: answer_ref); the mails are
+ * in r->mails as for wafa_rules_run.  Returns 0 or a negative errno (the
+ * error logged). */
+WAFA_WUR int wafa_rules_run_answer(struct wafa_rules *r, struct wafa_ticket *t, int rule,
+                                   const struct wafa_answer *a);
 
 /* Runs the phase's action for t.  On success the mails it asked for are in
  * r->mails (r->nmails), valid until the next run. */

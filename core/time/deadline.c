@@ -10,7 +10,7 @@
 
 const char *const wafa_event_names[WAFA_EV_N] = {
 	"started", "paused", "resumed", "warn", "breach", "escalate", "due", "met", "cancelled",
-	"mail",
+	"mail", "answer",
 };
 
 enum { RUN, PAUSE, DONE };
