@@ -74,6 +74,10 @@ struct runner {
 	size_t nrec, rcap;
 	struct offered *offers;
 	size_t noff, ocap;
+	/* survey mails sent in this test, for t.answer (their number is the
+	 * answer's a.id, as the outbox id is in the daemon) */
+	struct surveyed { int64_t ticket; int rule; char *template; bool answered; } *surveys;
+	size_t nsurv, scap;
 	bool oom;
 	FILE *out;
 };
@@ -135,6 +139,9 @@ static void runner_reset(struct runner *x)
 	for (size_t i = 0; i < x->noff; i++)
 		free(x->offers[i].email);
 	x->noff = 0;
+	for (size_t i = 0; i < x->nsurv; i++)
+		free(x->surveys[i].template);
+	x->nsurv = 0;
 	x->next_id = 1;
 	x->now = 0;
 	x->clock_set = false;
@@ -347,6 +354,21 @@ static void take_mails(struct runner *x, int64_t ticket, const char *customer_em
 		r->m.vars = dup_or_null(m->vars, &x->oom);
 		r->m.locale = dup_or_null(m->locale, &x->oom);
 		r->m.survey = m->survey;
+		if (m->survey && ticket != 0) {
+			if (x->nsurv == x->scap) {
+				size_t cap = x->scap ? x->scap * 2 : 8;
+				struct surveyed *grown = realloc(x->surveys, cap * sizeof(*grown));
+				if (!grown) {
+					x->oom = true;
+					return;
+				}
+				x->surveys = grown;
+				x->scap = cap;
+			}
+			x->surveys[x->nsurv++] = (struct surveyed){
+				.ticket = ticket, .rule = rule,
+				.template = dup_or_null(m->template, &x->oom) };
+		}
 		wafa_outbox_address(m->to, addr, sizeof(addr));
 		r->customer_mail = customer_email && strcasecmp(addr, customer_email) == 0;
 		if (ticket == 0)
@@ -1060,6 +1082,59 @@ static int c_change(lua_State *L)
 	return 1;
 }
 
+/* c.answer(ticket id or 0, score, comment or nil) -> what happened: the
+ * customer answers the last survey mail (to that ticket), now; each rule
+ * with on_answer that covers the ticket acts on it, as the daemon's
+ * core/fire/answer.c does (once per survey mail: a second answer to the
+ * same mail changes the score, and no rule acts again). */
+static int c_answer(lua_State *L)
+{
+	struct runner *x = runner_of(L);
+	int64_t want = (int64_t)luaL_checkinteger(L, 1);
+	int score = (int)luaL_checkinteger(L, 2);
+	const char *comment = luaL_optstring(L, 3, NULL);
+	struct surveyed *sv = NULL;
+	struct wafa_ticket *t;
+	size_t k;
+
+	for (k = x->nsurv; k > 0; k--)
+		if (want == 0 || x->surveys[k - 1].ticket == want) {
+			sv = &x->surveys[k - 1];
+			break;
+		}
+	if (!sv && want)
+		return luaL_error(L, "no survey mail (mail { ..., survey = true }) has been sent for "
+		                     "ticket %I yet", (lua_Integer)want);
+	if (!sv)
+		return luaL_error(L, "no survey mail (mail { ..., survey = true }) has been sent yet");
+	if (!(t = find_ticket(x, sv->ticket)))
+		return luaL_error(L, "no ticket %I in this test", (lua_Integer)sv->ticket);
+	if (!sv->answered) {
+		sv->answered = true;
+		set_clock(x);
+		struct wafa_answer a = {
+			.mail_id = (int64_t)k, .score = score, .comment = comment,
+			.survey = sv->template, .rule = x->rules->rules[sv->rule].name, .at = x->now,
+		};
+		for (int ri = 0; ri < x->rules->nrules; ri++) {
+			const struct wafa_rule *rule = &x->rules->rules[ri];
+			char detail[64];
+			if (rule->answer_ref == LUA_NOREF || rule->kind == WAFA_RULE_OFFER ||
+			    !wafa_rules_applies(x->rules, ri, t) ||
+			    wafa_rules_run_answer(x->rules, t, ri, &a) != 0)
+				continue;
+			snprintf(detail, sizeof(detail), "score %d", score);
+			step_rec(x, t, ri, -1, WAFA_EV_ANSWER, x->now, detail);
+			take_mails(x, t->id, t->str[WAFA_T_CUSTOMER_EMAIL],
+			           t->str[WAFA_T_CUSTOMER_LOCALE], ri, -1, x->now);
+		}
+	}
+	if (advance(x, x->now) != 0)
+		return luaL_error(L, "out of memory");
+	push_recs(L, x);
+	return 1;
+}
+
 /* c.note(text): a TAP comment */
 static int c_note(lua_State *L)
 {
@@ -1096,7 +1171,7 @@ static int open_lib(lua_State *L)
 		{ "format_time", c_format_time }, { "rules", c_rules }, { "reset", c_reset },
 		{ "now", c_now },       { "clock", c_clock },       { "advance", c_advance },
 		{ "ticket", c_ticket }, { "change", c_change },     { "row", c_row },
-		{ "note", c_note },
+		{ "note", c_note },     { "answer", c_answer },
 		{ NULL, NULL },
 	};
 
@@ -1335,6 +1410,7 @@ out:
 	free(s.x.tickets);
 	free(s.x.recs);
 	free(s.x.offers);
+	free(s.x.surveys);
 	free(s.x.jnext);
 	free(s.x.lastbr);
 	wafa_heap_free(&s.x.heap);
