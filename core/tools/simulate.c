@@ -5,6 +5,8 @@
 #include <libpq-fe.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <lauxlib.h>
 #include <sysexits.h>
 #include <time.h>
 
@@ -497,6 +499,12 @@ int wafa_simulate_run(const struct wafa_config *cfg, int64_t from, int64_t to, b
 		print_first_start(cfg, rules, &s, out);
 	else
 		print(rules, &s, json, tz, out);
+	/* answers come from customers: there are none to simulate */
+	for (int i = 0; i < rules->nrules; i++)
+		if (rules->rules[i].answer_ref != LUA_NOREF)
+			fprintf(stderr, "wafa simulate: %s: on_answer is not simulated (survey answers "
+			                "come from customers; try them in `wafa test` with t.answer)\n",
+			        rules->rules[i].where);
 	if (fflush(out) != 0)
 		code = EX_IOERR;
 out:

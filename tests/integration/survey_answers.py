@@ -7,7 +7,7 @@ an answer stored while no wafa ran; an answer older than 7 days is never
 acted on; the journal records each as event 'answer'; and wafa report --by
 agent and --by queue give CSAT per agent and per queue by the ticket's owner
 and queue when the answer came, checked against numbers worked out by
-hand."""
+hand; wafa simulate says it does not simulate answers."""
 import base64
 import csv
 import datetime
@@ -68,7 +68,7 @@ def post(url, fields):
 
 def main():
     require_wafa()
-    plan(18)
+    plan(19)
     pg = Postgres()
     sink = SmtpSink()
     port = free_port()
@@ -189,6 +189,9 @@ def main():
     r = w.command("report", "--from", frm, "--to", to, "--by", "team")
     ok(r.returncode != 0 and "agent" in r.stderr,
        "an unknown --by names the words it knows, agent among them", diag=r.stderr)
+    r = w.command("simulate", "--from", "now-1d", "--to", "now+1d")
+    ok(r.returncode == 0 and "csat.lua:1: on_answer is not simulated" in r.stderr,
+       "wafa simulate says, at the rule, that it does not simulate answers", diag=show(r))
     w.stop_ok()
 
 
