@@ -294,7 +294,7 @@ int main(int argc, char **argv)
 			else {
 				fprintf(stderr, "wafa report: %s \"%s\": use %s\n",
 				        opt == 'b' ? "--by" : "--format", optarg,
-				        opt == 'b' ? "queue, priority, rule, owner or agent (the owner)" : "html, csv or json");
+				        opt == 'b' ? "queue, priority, rule, owner or agent" : "html, csv or json");
 				return EX_USAGE;
 			}
 			continue;
