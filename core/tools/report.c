@@ -430,7 +430,9 @@ static int gather_instances(PGconn *conn, const struct wafa_config *cfg,
 	             "                              ROWS BETWEEN UNBOUNDED PRECEDING "
 	             "                                       AND UNBOUNDED FOLLOWING), "
 	             "                            to_timestamp(instance)) AS started "
-	             "          FROM journal WHERE kind IN ('sla', 'promise')) j "
+	             "          FROM journal WHERE kind IN ('sla', 'promise') "
+	             /* an on_answer's step: its instance is a survey mail's id */
+	             "                         AND event <> 'answer') j "
 	             "  LEFT JOIN %s t ON t.id = j.ticket_id "
 	             " WHERE " IN_PERIOD("j.started")
 	             " ORDER BY j.rule, j.ticket_id, j.instance, j.at, j.id",
