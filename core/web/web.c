@@ -1452,10 +1452,11 @@ static int listener_open(uv_loop_t *loop, const struct wafa_config *cfg, struct 
 	w->pg = pg;
 	w->metrics_only = metrics_only;
 	if (!metrics_only) {
-		char *view = wafa_pg_quote_ident(cfg->view);
+		char *view = cfg->view && cfg->view[0] ? wafa_pg_quote_ident(cfg->view) : NULL;
 		base_path(cfg->web_base_url, w->base_path, sizeof(w->base_path));
 		if (!view || asprintf(&w->stamp_sql, stamp_fmt, view) < 0)
-			w->stamp_sql = NULL; /* answers are still stored, without the stamp */
+			w->stamp_sql = NULL; /* answers are still stored, without the stamp
+			                      * (no view: the unit tests' listener) */
 		free(view);
 	}
 	if (!metrics_only && (err = wafa_token_key_load(cfg->web_key_file, &w->key, &w->keylen)) != 0) {
