@@ -68,7 +68,7 @@ def post(url, fields):
 
 def main():
     require_wafa()
-    plan(19)
+    plan(21)
     pg = Postgres()
     sink = SmtpSink()
     port = free_port()
@@ -179,6 +179,12 @@ def main():
     is_(by("queue"), [("Billing", 2, [1, 0, 0, 0, 1], 0.5, 3.0),
                       ("Support", 2, [1, 1, 0, 0, 0], 0.0, 1.5)],
         "--by queue: per queue at answer time")
+    r = w.command("report", "--from", frm, "--to", to, "--format", "json")
+    ok(r.returncode == 0 and sum(json.loads(r.stdout)["followups_sent"]) == 0 and
+       pg.value("SELECT string_agg(DISTINCT kind, ',') FROM wafa.outbox "
+                "WHERE rcpt = 'lead@example.com'") == "answer",
+       "the mails of on_answer are outbox kind 'answer', not counted as follow-ups sent",
+       diag=r.stdout[-1500:] + r.stderr)
     r = w.command("report", "--from", frm, "--to", to, "--format", "csv", "--by", "agent")
     rows = list(csv.DictReader(io.StringIO(r.stdout))) if r.returncode == 0 else []
     find = {(x["section"], x["group"], x["metric"]): x["value"] for x in rows}
@@ -186,6 +192,21 @@ def main():
         [find.get(("survey_by", "badr@example.com", m)) for m in ("answered", "mean", "csat")],
         ["2", "1.5000", "0.0000", "2", "3.0000", "0.5000"],
         "CSV: answered, mean and CSAT per agent", diag=r.stdout[-1500:] + r.stderr)
+    # the HTML page's "Satisfaction by Owner" table, seen in headless Chromium
+    shots = os.path.join(BUILDDIR, "tests", "screenshots")
+    os.makedirs(shots, exist_ok=True)
+    page = os.path.join(shots, "report-by-agent.html")
+    r = w.command("report", "--from", frm, "--to", to, "--by", "agent", "-o", page)
+    html = open(page, encoding="utf-8").read() if r.returncode == 0 else ""
+    ok("Satisfaction by Owner" in html and "amal@example.com" in html
+       and "carl@example.com" not in html.split("Satisfaction by")[-1],
+       "HTML: satisfaction per agent, by the agent when the answer came", diag=r.stderr)
+    if os.path.exists("/usr/bin/chromium"):
+        import subprocess
+        subprocess.run(["/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                        "--window-size=1000,2400", "--screenshot=" +
+                        os.path.join(shots, "report-by-agent.png"), "file://" + page],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
     r = w.command("report", "--from", frm, "--to", to, "--by", "team")
     ok(r.returncode != 0 and "agent" in r.stderr,
        "an unknown --by names the words it knows, agent among them", diag=r.stderr)
