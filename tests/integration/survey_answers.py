@@ -3,8 +3,9 @@
 the daemon's web listener: an answer posted through the survey page's HTTP
 endpoint makes the rule's mail to the lead arrive once; a high score sends
 nothing but is recorded; a restart acts on nothing again, and catches up on
-an answer stored while no wafa ran; an answer older than 7 days is never
-acted on; the journal records each as event 'answer'; and wafa report --by
+an answer stored while no wafa ran; an answer stored by a standby's
+listener is acted on by the leader, and a takeover acts again on nothing;
+an answer older than 7 days is never acted on; the journal records each as event 'answer'; and wafa report --by
 agent and --by queue give CSAT per agent and per queue by the ticket's owner
 and queue when the answer came, checked against numbers worked out by
 hand; wafa simulate says it does not simulate answers."""
@@ -68,7 +69,7 @@ def post(url, fields):
 
 def main():
     require_wafa()
-    plan(21)
+    plan(25)
     pg = Postgres()
     sink = SmtpSink()
     port = free_port()
@@ -89,10 +90,11 @@ def main():
         return
     w.start()
 
-    # T1 amal/Support, T2 badr/Billing, T3 amal/Billing, T4 badr/Support
+    # T1 amal/Support, T2 badr/Billing, T3 amal/Billing, T4 badr/Support, T5 dina/Sales
     tickets = {}
     for n, (owner, queue) in enumerate((("amal", "Support"), ("badr", "Billing"),
-                                        ("amal", "Billing"), ("badr", "Support")), 1):
+                                        ("amal", "Billing"), ("badr", "Support"),
+                                        ("dina", "Sales")), 1):
         tid, _ = pg.create_ticket("Case %d" % n, "%s@example.com" % owner, owner_name=owner,
                                   queue=queue, customer_email="c%d@example.com" % n,
                                   customer_name="C%d" % n)
@@ -100,7 +102,7 @@ def main():
                 "updated_at = clock_timestamp() WHERE id = %d" % tid)
         tickets[n] = tid
     got = wait_for(lambda: all(sink.messages_to("c%d@example.com" % n) for n in tickets), 20)
-    if not ok(got, "the four survey mails are sent",
+    if not ok(got, "the five survey mails are sent",
               diag=lambda: sink.summary() + w.log()[-3000:]):
         return
     mail = {n: int(pg.value("SELECT id FROM wafa.outbox WHERE ticket_id = %d AND survey" % tid))
@@ -159,6 +161,31 @@ def main():
     is_([answers(n) for n in (1, 2, 3, 4)], ["1", "1", "1", "0"],
         "one journal row per acted-on answer; none for the old one")
 
+    # ---- a standby: its listener stores an answer, the leader acts on it at
+    # its next look; the leader killed, the standby takes over and acts again
+    # on nothing
+    port2 = free_port()
+    base2 = "http://127.0.0.1:%d/wafa" % port2
+    b = Wafa(pg, sink.url, rules={"csat.lua": RULES}, conf={
+        "mail.templates": os.path.join(SRCDIR, "rules", "templates"),
+        "web.listen": "127.0.0.1:%d" % port2,
+        "web.base_url": base2,
+        "web.key_file": keyfile,
+    })
+    b.start()
+    ok(wait_for(lambda: b.log_lines("standby: another wafa leads"), 10),
+       "a second wafa waits on standby", diag=lambda: b.log()[-2000:])
+    status, page = post(base2 + "/s/" + mint(key, mail[5], 2), {"comment": "via the standby"})
+    got = wait_for(lambda: len(lead()) >= 3, 10)
+    ok(status == 200 and got and "on %d" % tickets[5] in str(lead()[-1]["Subject"]),
+       "an answer stored by the standby's listener is acted on by the leader's look",
+       diag=lambda: sink.summary() + w.log()[-2000:] + b.log()[-2000:])
+    w.kill()
+    ok(wait_for(lambda: b.log_lines("leading on schema wafa"), 20),
+       "the standby takes over when the leader is killed", diag=lambda: b.log()[-2000:])
+    time.sleep(5)
+    is_(len(lead()), 3, "and acts again on no answer")
+
     # ---- wafa report --by agent / --by queue: CSAT by the owner and queue then
     # (T3 and T4 were stored without the web listener: their owner and queue
     # are the ticket's now: amal/Billing and badr/Support)
@@ -171,12 +198,14 @@ def main():
             return r.stderr
         return [(g["group"], g["answered"], g["scores"], round(g["csat"], 3), round(g["mean"], 3))
                 for g in json.loads(r.stdout)["surveys_by"]]
-    # amal: T1 2, T3 1; badr: T2 5, T4 1 (carl, T1's owner now, has none)
+    # amal: T1 2, T3 1; badr: T2 5, T4 1; dina: T5 2 (carl, T1's owner now, has none)
     is_(by("agent"), [("amal@example.com", 2, [1, 1, 0, 0, 0], 0.0, 1.5),
-                      ("badr@example.com", 2, [1, 0, 0, 0, 1], 0.5, 3.0)],
+                      ("badr@example.com", 2, [1, 0, 0, 0, 1], 0.5, 3.0),
+                      ("dina@example.com", 1, [0, 1, 0, 0, 0], 0.0, 2.0)],
         "--by agent: answers, scores, CSAT (4 or 5) and mean per agent at answer time")
-    # Billing: T2 5, T3 1; Support: T1 2 (Billing now), T4 1
+    # Billing: T2 5, T3 1; Sales: T5 2; Support: T1 2 (Billing now), T4 1
     is_(by("queue"), [("Billing", 2, [1, 0, 0, 0, 1], 0.5, 3.0),
+                      ("Sales", 1, [0, 1, 0, 0, 0], 0.0, 2.0),
                       ("Support", 2, [1, 1, 0, 0, 0], 0.0, 1.5)],
         "--by queue: per queue at answer time")
     r = w.command("report", "--from", frm, "--to", to, "--format", "json")
@@ -213,7 +242,7 @@ def main():
     r = w.command("simulate", "--from", "now-1d", "--to", "now+1d")
     ok(r.returncode == 0 and "csat.lua:1: on_answer is not simulated" in r.stderr,
        "wafa simulate says, at the rule, that it does not simulate answers", diag=show(r))
-    w.stop_ok()
+    b.stop_ok()
 
 
 if __name__ == "__main__":
