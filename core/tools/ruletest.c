@@ -49,6 +49,7 @@ struct rec {
 	char *detail;   /* a cancelled transition's why; an error's or a log line's text */
 	struct wafa_mail_req m;
 	bool customer_mail;
+	bool answer; /* an on_answer's: its phase reads "answer" */
 	char *rsubject, *rtext, *rlocale, *rerror; /* the template rendered */
 };
 
@@ -865,6 +866,8 @@ static void push_recs(lua_State *L, struct runner *x)
 			push_str(L, "kind", wafa_rule_kind_names[rule->kind]);
 			if (r->phase >= 0 && r->phase < rule->nphases)
 				push_str(L, "phase", rule->phases[r->phase].name);
+			else if (r->answer)
+				push_str(L, "phase", "answer");
 		}
 		if (r->type == REC_EVENT)
 			push_str(L, "event", wafa_event_names[r->event]);
@@ -1123,10 +1126,13 @@ static int c_answer(lua_State *L)
 			    !wafa_rules_applies(x->rules, ri, t) ||
 			    wafa_rules_run_answer(x->rules, t, ri, &a) != 0)
 				continue;
+			size_t first = x->nrec;
 			snprintf(detail, sizeof(detail), "score %d", score);
 			step_rec(x, t, ri, -1, WAFA_EV_ANSWER, x->now, detail);
 			take_mails(x, t->id, t->str[WAFA_T_CUSTOMER_EMAIL],
 			           t->str[WAFA_T_CUSTOMER_LOCALE], ri, -1, x->now);
+			for (size_t i = first; i < x->nrec; i++)
+				x->recs[i].answer = true;
 		}
 	}
 	if (advance(x, x->now) != 0)

@@ -12,7 +12,7 @@ test "a low score mails the lead and follows up with the customer" {
     t.wait "2h"
     t.answer { score = 2, comment = "Nobody called back", ticket = tk }
     t.expect { event = "answer", ticket = tk, detail = "score 2" }
-    t.expect_mail { to = "lead@example.com", subject = "Low score 2/5 on 1: Refund",
+    t.expect_mail { to = "lead@example.com", phase = "answer", subject = "Low score 2/5 on 1: Refund",
                     body = t.contains "Comment: Nobody called back" }
     t.expect_mail { to = "hoda@example.com", template = "answer-followup",
                     subject = "We are sorry about 1", body = t.contains "Hello Hoda" }
