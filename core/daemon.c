@@ -100,6 +100,10 @@ static void on_history(PGresult *res, void *arg)
 		c->c.at = strtoll(PQgetvalue(res, i, 1), NULL, 10);
 		c->c.from = (unsigned char)(from < 0 ? WAFA_S_UNKNOWN : from);
 		c->c.to = (unsigned char)(to < 0 ? WAFA_S_OPEN : to);
+		/* rule names to this process's pause bits (the rules are loaded) */
+		c->c.paused = wafa_journal_paused_bits(PQgetisnull(res, i, 4) ? NULL
+		                                                              : PQgetvalue(res, i, 4),
+		                                       wafa_rules_pause_bit);
 	}
 	d->nloaded = (size_t)n;
 	wafa_log(WAFA_INFO, "journal", "%d status change(s) read from status_log", n);

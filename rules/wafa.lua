@@ -9,7 +9,8 @@
 --   sla "name" { start = "created_at", stop = "first_reply_at",
 --                target = "4h" | { urgent = "1h", default = "8h" } | function(t) ... end,
 --                when = function(t) ... end,            -- optional
---                calendar = "name", pause = { "pending" }, restart_on_reopen = false,
+--                calendar = "name", restart_on_reopen = false,
+--                pause = { "pending", raw "Waiting for vendor", function(t) ... end },
 --                notify_in = "business" | "any",
 --                warn = { "75%", "30m" }, on_warn = function(t, s) ... end,
 --                on_breach = function(t, s) ... end
@@ -115,6 +116,16 @@ local PROMISE_FIELDS = {
 local PROMISE_FIELD_LIST = "at, stop, when, calendar, notify_in, warn, on_warn, on_breach"
 
 local STATUSES = { new = true, open = true, pending = true, solved = true, closed = true }
+
+-- raw "Waiting for vendor": the helpdesk's own status name (t.raw_status), for
+-- pause; matched without regard to case.
+local RAW = {}
+function api.raw(name)
+  if type(name) ~= "string" or not name:match("%S") then
+    error('raw: expected the helpdesk\'s own status name, like raw "Waiting for vendor"', 2)
+  end
+  return setmetatable({ raw = name }, RAW)
+end
 
 local function check_breach(v, level)
   local phases = {}
@@ -256,17 +267,37 @@ function api.sla(name)
     check_common(decl, spec, 2)
     if spec.pause ~= nil then
       local list = spec.pause
-      if type(list) == "string" then list = { list } end
-      if type(list) ~= "table" then
-        error('pause: expected a list of statuses, like pause = { "pending" }', 2)
+      if type(list) ~= "table" or getmetatable(list) == RAW or list.raw ~= nil then
+        list = { list }
       end
-      decl.pause = {}
+      decl.pause, decl.pause_raw = {}, {}
+      local fns = {}
       for i, st in ipairs(list) do
-        if not STATUSES[st] then
-          error(string.format('pause[%d]: "%s" is not a status (use new, open, pending, solved, '
-            .. 'closed: the normalized statuses the adapter maps to)', i, tostring(st)), 2)
+        if type(st) == "function" then
+          fns[#fns + 1] = st
+        elseif type(st) == "table" and type(st.raw) == "string" and st.raw:match("%S") then
+          decl.pause_raw[#decl.pause_raw + 1] = st.raw
+        elseif STATUSES[st] then
+          decl.pause[#decl.pause + 1] = st
+        else
+          local hint = type(st) == "string" and (' or, for the helpdesk\'s own status, raw "'
+            .. st .. '"') or ""
+          error(string.format('pause[%d]: %s is not a status (use new, open, pending, solved, '
+            .. 'closed: the normalized statuses the adapter maps to%s; a helpdesk\'s own status '
+            .. 'as raw "on hold" or { raw = "on hold" }; or a function of the ticket, like '
+            .. 'function(t) return t.extra.waiting_on == "vendor" end)', i,
+            type(st) == "string" and ('"' .. st .. '"') or type(st), hint), 2)
         end
-        decl.pause[#decl.pause + 1] = st
+      end
+      if #fns == 1 then
+        decl.pause_fn = fns[1]
+      elseif #fns > 1 then
+        decl.pause_fn = function(t)
+          for _, f in ipairs(fns) do
+            if f(t) then return true end
+          end
+          return false
+        end
       end
     end
     if spec.restart_on_reopen ~= nil and type(spec.restart_on_reopen) ~= "boolean" then
