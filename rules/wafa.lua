@@ -280,13 +280,15 @@ function api.sla(name)
         elseif STATUSES[st] then
           decl.pause[#decl.pause + 1] = st
         else
-          local hint = type(st) == "string" and (' or, for the helpdesk\'s own status, raw "'
-            .. st .. '"') or ""
-          error(string.format('pause[%d]: %s is not a status (use new, open, pending, solved, '
-            .. 'closed: the normalized statuses the adapter maps to%s; a helpdesk\'s own status '
-            .. 'as raw "on hold" or { raw = "on hold" }; or a function of the ticket, like '
-            .. 'function(t) return t.extra.waiting_on == "vendor" end)', i,
-            type(st) == "string" and ('"' .. st .. '"') or type(st), hint), 2)
+          if type(st) == "string" then
+            error(string.format('pause[%d]: "%s" is not a status: for the helpdesk\'s own status '
+              .. 'name write raw "%s"; the normalized statuses are new, open, pending, solved, '
+              .. 'closed; a function of the ticket works too', i, st, st), 2)
+          end
+          error(string.format('pause[%d]: expected a status like "pending", the helpdesk\'s own '
+            .. 'status like raw "On hold" (or { raw = "On hold" }), or a function of the ticket '
+            .. 'like function(t) return t.extra.waiting_on == "vendor" end; got %s', i,
+            type(st)), 2)
         end
       end
       if #fns == 1 then

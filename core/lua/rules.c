@@ -1431,7 +1431,8 @@ uint32_t wafa_rules_pauses(struct wafa_rules *r, struct wafa_ticket *t)
 	for (int i = 0; i < r->nrules; i++) {
 		const struct wafa_rule *rule = &r->rules[i];
 		bool yes = false;
-		if (rule->pause_bit < 0)
+		/* asked only of the tickets the rule applies to (its when) */
+		if (rule->pause_bit < 0 || !wafa_rules_applies(r, i, t))
 			continue;
 		if (rule->npause_raw > 0 && raw && !folded_tried) {
 			folded = fold(raw);

@@ -118,8 +118,8 @@ int64_t wafa_rules_at(struct wafa_rules *r, int rule, struct wafa_ticket *t);
 struct wafa_calendar *wafa_rules_calendar(struct wafa_rules *r, int rule, struct wafa_ticket *t);
 
 /* The raw and function pauses of t as it is now: bit b set when the rule
- * holding pause bit b has t's raw status in its pause list or its pause
- * function says true (an error counts as false, and is logged with the
+ * holding pause bit b applies to t (its when) and has t's raw status in its
+ * pause list or its pause function says true (an error counts as false, and is logged with the
  * file and line).  Needs t's text (before wafa_ticket_strip).  Call it on
  * each change and record the answer with wafa_ticket_add_state. */
 uint32_t wafa_rules_pauses(struct wafa_rules *r, struct wafa_ticket *t);
