@@ -673,10 +673,11 @@ static struct wafa_calendar *find_calendar(struct wafa_rules *r, const char *nam
  * spaces around them.  A malloc'ed copy, or NULL. */
 static char *fold(const char *s)
 {
+	static UCaseMap *map; /* the loop thread's, kept */
 	UErrorCode ec = U_ZERO_ERROR;
-	UCaseMap *map;
+	bool ascii = true;
 	size_t len;
-	char *out = NULL;
+	char *out;
 	int32_t n;
 
 	if (!s)
@@ -686,25 +687,30 @@ static char *fold(const char *s)
 	len = strlen(s);
 	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
 		len--;
-	if (len > INT32_MAX / 3 || !(map = ucasemap_open(NULL, U_FOLD_CASE_DEFAULT, &ec)))
-		return NULL;
-	n = ucasemap_utf8FoldCase(map, NULL, 0, s, (int32_t)len, &ec);
-	if (ec == U_BUFFER_OVERFLOW_ERROR || U_SUCCESS(ec)) {
-		ec = U_ZERO_ERROR;
-		out = malloc((size_t)n + 1);
-		if (out)
-			ucasemap_utf8FoldCase(map, out, n + 1, s, (int32_t)len, &ec);
-		if (out && U_FAILURE(ec)) {
-			free(out);
-			out = NULL;
+	for (size_t i = 0; i < len && ascii; i++)
+		ascii = !(s[i] & 0x80);
+	if (ascii || len > INT32_MAX / 3 || (!map && !(map = ucasemap_open(NULL, U_FOLD_CASE_DEFAULT,
+	                                                                    &ec)))) {
+		/* ASCII (or no ICU map): its letters lowered, the rest as it is */
+		if ((out = malloc(len + 1))) {
+			for (size_t i = 0; i < len; i++)
+				out[i] = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] + 32) : s[i];
+			out[len] = '\0';
 		}
+		return out;
 	}
-	if (!out && U_FAILURE(ec) && (out = malloc(len + 1))) {
-		/* not UTF-8: compared as it is */
-		memcpy(out, s, len);
+	n = ucasemap_utf8FoldCase(map, NULL, 0, s, (int32_t)len, &ec);
+	if (ec != U_BUFFER_OVERFLOW_ERROR && U_FAILURE(ec))
+		n = -1; /* not UTF-8 */
+	if (!(out = malloc(n >= 0 ? (size_t)n + 1 : len + 1)))
+		return NULL;
+	ec = U_ZERO_ERROR;
+	if (n >= 0)
+		ucasemap_utf8FoldCase(map, out, n + 1, s, (int32_t)len, &ec);
+	if (n < 0 || U_FAILURE(ec)) {
+		memcpy(out, s, len); /* compared as it is */
 		out[len] = '\0';
 	}
-	ucasemap_close(map);
 	return out;
 }
 
@@ -730,12 +736,11 @@ static int pause_bit_take(const char *name)
 {
 	int b = wafa_rules_pause_bit(name);
 
-	for (b = b >= 0 ? b : 0; b < WAFA_PAUSE_BITS; b++) {
-		if (pause_names[b] && strcmp(pause_names[b], name) == 0)
-			return b;
+	if (b >= 0)
+		return b;
+	for (b = 0; b < WAFA_PAUSE_BITS; b++)
 		if (!pause_names[b])
 			return (pause_names[b] = strdup(name)) ? b : -1;
-	}
 	return -1;
 }
 
@@ -751,6 +756,7 @@ static int take_decl(struct wafa_rules *r, lua_State *L, struct wafa_rule *rule,
 	rule->until_ref = rule->unless_ref = rule->audience_ref = LUA_NOREF;
 	rule->slot = rule->cal_slot = -1;
 	rule->cal_ref = rule->pause_fn_ref = LUA_NOREF;
+	rule->pause_bit = -1;
 	rule->name = field_string(L, top, "name");
 	rule->where = field_string(L, top, "where");
 	if (!rule->name || !rule->where)
@@ -828,7 +834,6 @@ static int take_decl(struct wafa_rules *r, lua_State *L, struct wafa_rule *rule,
 	}
 	lua_pop(L, 1);
 	rule->pause_fn_ref = field_ref(L, top, "pause_fn");
-	rule->pause_bit = -1;
 	if (rule->npause_raw > 0 || rule->pause_fn_ref != LUA_NOREF) {
 		rule->pause_bit = pause_bit_take(rule->name);
 		if (rule->pause_bit < 0) {
