@@ -37,6 +37,7 @@ DROP TABLE customer_ticket;
 DROP INDEX journal_breach;
 DROP TABLE rule_seen;
 ALTER TABLE outbox DROP COLUMN failed_at;
+ALTER TABLE status_log DROP COLUMN raw_status, DROP COLUMN paused_by;  -- 10
 DELETE FROM schema_version WHERE version >= 5;
 """
 
