@@ -52,6 +52,17 @@ BROKEN = dedent('''
     }
 ''')
 
+LOOP = dedent('''
+    sla "looping-pause" {
+      stop = "first_reply_at", target = "2s",
+      when = function(t) return t.queue == "Loop" end,
+      pause = { "pending", function(t) while true do end end },
+      on_breach = function(t, s)
+        mail { to = "loop@example.com", subject = "breach " .. t.ref }
+      end,
+    }
+''')
+
 TYPO = dedent('''
     sla "typo-pause" {
       target = "1h", pause = { "pending", "waiting for vendor" },
@@ -101,12 +112,12 @@ def breach_at(pg, tid, rule, timeout):
 
 def main():
     require_wafa()
-    plan(23)
+    plan(25)
     pg = Postgres()
     pg.psql(VIEW)
     sink = SmtpSink()
     w = Wafa(pg, sink.url, rules={"a-vendor.lua": VENDOR, "b-broken.lua": BROKEN,
-                                  "c-typo.lua": TYPO})
+                                  "c-typo.lua": TYPO, "d-loop.lua": LOOP})
     r = w.check()
     ok(r.returncode != 0 and "c-typo.lua:1: pause[2]: \"waiting for vendor\" is not a status"
        in r.stderr + r.stdout and 'write raw "waiting for vendor"' in r.stderr + r.stdout,
@@ -124,6 +135,7 @@ def main():
     raw_id, raw_created = pg.create_ticket("parts on order", queue="Vendor")
     fn_id, fn_created = pg.create_ticket("carrier", queue="Vendor")
     br_id, br_created = pg.create_ticket("broken", queue="Broken")
+    lp_id, lp_created = pg.create_ticket("loop", queue="Loop")
     time.sleep(1.0)
     raw_p = set_extra(pg, raw_id, {"state": "WAITING FOR VENDOR"})  # another case
     fn_p = set_extra(pg, fn_id, {"waiting_on": "vendor"})
@@ -166,6 +178,12 @@ def main():
        diag=lambda: journal(pg, br_id, "broken-pause"))
     ok(not w.log_lines("rule=broken-pause", "ticket=%d" % raw_id),
        "the broken function is not asked of tickets its rule does not apply to", diag=w.log)
+    got = breach_at(pg, lp_id, "looping-pause", 5)
+    ok(w.log_lines("rule=looping-pause", "ticket=%d" % lp_id, "pause:") and got is not None
+       and abs(got - (lp_created + 2)) < 0.005,
+       "a pause function that runs over the rules' time budget is stopped and logged; its "
+       "ticket's clock runs", diag=lambda: "%r\n%s" % (journal(pg, lp_id, "looping-pause"),
+                                                     w.log()))
     ok(not w.log_lines("rule=vendor-wait", "pause:"),
        "the other file's pause functions run without errors", diag=w.log)
 
@@ -180,12 +198,16 @@ def main():
     x_id, x_created = pg.create_ticket("on hold across restarts", queue="Restart")
     time.sleep(1.0)
     x_p = set_extra(pg, x_id, {"state": "On Hold"})
+    z_id, z_created = pg.create_ticket("on hold while wafa is down", queue="Restart")
     time.sleep(0.7)
     ok(w.stop() == 0, "wafa stops while the ticket is on hold")
-    time.sleep(1.0)
+    time.sleep(0.3)
+    z_p = set_extra(pg, z_id, {"state": "on hold"})
+    time.sleep(0.7)
     w.start()
     time.sleep(0.5)
     x_r = set_extra(pg, x_id, {"state": "open"})
+    z_r = set_extra(pg, z_id, {"state": "open"})
     time.sleep(0.5)
     ok(w.stop() == 0, "wafa stops again after the hold ended")
     w.start()
@@ -196,10 +218,18 @@ def main():
        "breach is 5 s of running time after the start, the hold left out",
        diag=lambda: "breach %r, expected %.3f (%.3f without the hold); journal %r\n%s"
        % (got, expected, x_created + 5, journal(pg, x_id, "vendor-restart"), w.log()))
-    mails = wait_for(lambda: sink.messages_to("restart@example.com"), 10)
+    expected_z = z_created + 5 + (z_r - z_p)
+    got = breach_at(pg, z_id, "vendor-restart", expected_z + 6 - time.time())
+    ok(got is not None and abs(got - expected_z) < 0.005,
+       "a hold that began while wafa was down is found at start-up, dated by updated_at",
+       diag=lambda: "breach %r, expected %.3f; journal %r; status_log %r"
+       % (got, expected_z, journal(pg, z_id, "vendor-restart"),
+          pg.psql("SELECT * FROM wafa.status_log WHERE ticket_id = %d" % z_id)))
+    mails = wait_for(lambda: len(sink.messages_to("restart@example.com")) >= 2, 10)
     time.sleep(1.0)
-    is_(len(sink.messages_to("restart@example.com")), 1,
-        "one breach mail for it across the restarts")
+    is_(sorted(m["subject"] for m in sink.messages_to("restart@example.com")),
+        sorted(["breach %d" % x_id, "breach %d" % z_id]),
+        "one breach mail for each across the restarts")
     ok(w.log_lines("status change(s) read from status_log", current=True),
        "the restarted daemon read the journal", diag=w.log)
 
