@@ -487,6 +487,7 @@ static void on_reload(uv_signal_t *s, int signum)
 	wafa_log(WAFA_INFO, "rules", "reading %zu tickets again for the new rules (first the %zu "
 	                             "deadline(s) due within %d s)",
 	         d->index.count, nsoon, RELOAD_SOON_MS / 1000);
+	d->repause = true; /* the new rules' pauses are asked of each row as it comes */
 	wafa__mirror_fetch_ids(d); /* ahead of the snapshot's pages on the work connection */
 	wafa__mirror_snapshot(d);
 	wafa__firing_arm(d);

@@ -622,8 +622,9 @@ struct wafa_ticket *wafa__mirror_take_row(struct wafa_instance *d, PGresult *res
 	 * (sync_customers): a million upserts on the journal's connection held
 	 * up the snapshot's other stream, and their batches the memory */
 	bool facts = t ? t->hash != fresh->hash : d->ready || !d->loading;
-	/* a rule's pause function is asked again only when the row changed */
-	bool changed = !t || t->hash != fresh->hash ||
+	/* the rules' raw and function pauses are asked again when the row
+	 * changed, or the rules did (a reload) */
+	bool changed = !t || d->repause || t->hash != fresh->hash ||
 	               memcmp(t->time, fresh->time, sizeof(t->time)) != 0;
 	uint32_t prev_paused = t ? wafa_ticket_paused(t) : 0;
 	if (t) {
@@ -748,6 +749,7 @@ static void snapshot_done(struct wafa_instance *d)
 		return;
 	}
 	sweep(d);
+	d->repause = false; /* every ticket has been asked the reloaded rules' pauses */
 	wafa_log(WAFA_INFO, "adapter", "snapshot: %zu tickets, %zu deadlines", d->index.count,
 	         d->heap.count);
 	if (!d->ready && d->offers)

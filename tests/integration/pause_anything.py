@@ -12,6 +12,7 @@ shows the same pause; wafa test passes on rules/examples/vendor-wait.lua."""
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -112,7 +113,7 @@ def breach_at(pg, tid, rule, timeout):
 
 def main():
     require_wafa()
-    plan(25)
+    plan(27)
     pg = Postgres()
     pg.psql(VIEW)
     sink = SmtpSink()
@@ -232,6 +233,34 @@ def main():
         "one breach mail for each across the restarts")
     ok(w.log_lines("status change(s) read from status_log", current=True),
        "the restarted daemon read the journal", diag=w.log)
+
+    # --- a reload asks the new rules' pauses of every ticket, changed or not
+    later = dedent('''
+        sla "later" {
+          stop = "first_reply_at", target = "%s",
+          when = function(t) return t.queue == "Later" end,%s
+          on_breach = function(t, s)
+            mail { to = "later@example.com", subject = "breach " .. t.ref }
+          end,
+        }
+    ''')
+    w.write_rule("e-later.lua", later % ("1h", ""))
+    w.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: w.log_lines("snapshot:", current=True)[1:], 10)
+    parked_id, _ = pg.create_ticket("parked", queue="Later", extra='{"state": "Parked"}')
+    loose_id, loose_created = pg.create_ticket("not parked", queue="Later")
+    time.sleep(0.5)
+    w.write_rule("e-later.lua", later % ("3s", ' pause = { raw "parked" },'))
+    w.proc.send_signal(signal.SIGHUP)
+    got = breach_at(pg, loose_id, "later", loose_created + 3 + 5 - time.time())
+    ok(got is not None and abs(got - (loose_created + 3)) < 0.005,
+       "after SIGHUP the new 3 s target applies", diag=w.log)
+    time.sleep(1.0)
+    ok(not [ev for ev, _ in journal(pg, parked_id, "later") if ev == "breach"] and
+       pg.value("SELECT paused_by::text FROM wafa.status_log WHERE ticket_id = %d "
+                "ORDER BY at DESC LIMIT 1" % parked_id) == "{later}",
+       "... and a pause on a raw status added by the reload holds for a ticket that did not "
+       "change", diag=lambda: "%r\n%s" % (journal(pg, parked_id, "later"), w.log()))
 
     # --- wafa simulate: the same pause decision, from the journal and the view
     frm = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(raw_created - 60))
