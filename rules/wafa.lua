@@ -267,6 +267,10 @@ function api.sla(name)
     check_common(decl, spec, 2)
     if spec.pause ~= nil then
       local list = spec.pause
+      if type(list) == "table" and getmetatable(list) ~= RAW and list.raw ~= nil and #list > 0 then
+        error('pause: raw = ... and a list in one table; write each raw status as its own '
+          .. 'entry, like pause = { "pending", raw "On hold" }', 2)
+      end
       if type(list) ~= "table" or getmetatable(list) == RAW or list.raw ~= nil then
         list = { list }
       end
