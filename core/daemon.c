@@ -100,6 +100,10 @@ static void on_history(PGresult *res, void *arg)
 		c->c.at = strtoll(PQgetvalue(res, i, 1), NULL, 10);
 		c->c.from = (unsigned char)(from < 0 ? WAFA_S_UNKNOWN : from);
 		c->c.to = (unsigned char)(to < 0 ? WAFA_S_OPEN : to);
+		/* rule names to this process's pause bits (the rules are loaded) */
+		c->c.paused = wafa_journal_paused_bits(PQgetisnull(res, i, 4) ? NULL
+		                                                              : PQgetvalue(res, i, 4),
+		                                       wafa_rules_pause_bit);
 	}
 	d->nloaded = (size_t)n;
 	wafa_log(WAFA_INFO, "journal", "%d status change(s) read from status_log", n);
@@ -483,6 +487,7 @@ static void on_reload(uv_signal_t *s, int signum)
 	wafa_log(WAFA_INFO, "rules", "reading %zu tickets again for the new rules (first the %zu "
 	                             "deadline(s) due within %d s)",
 	         d->index.count, nsoon, RELOAD_SOON_MS / 1000);
+	d->repause = true; /* the new rules' pauses are asked of each row as it comes */
 	wafa__mirror_fetch_ids(d); /* ahead of the snapshot's pages on the work connection */
 	wafa__mirror_snapshot(d);
 	wafa__firing_arm(d);

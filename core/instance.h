@@ -116,6 +116,9 @@ struct wafa_instance {
 	int64_t *since;
 	uv_signal_t sigterm, sigint, sighup;
 	unsigned rules_gen; /* bumped by each reload: older firings are dropped */
+	/* after a reload until a snapshot completes: every row read asks the
+	 * new rules' raw and function pauses, changed or not */
+	bool repause;
 	char *quoted_schema;
 	/* snapshot state */
 	bool ready;      /* a first snapshot has completed */

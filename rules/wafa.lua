@@ -9,7 +9,8 @@
 --   sla "name" { start = "created_at", stop = "first_reply_at",
 --                target = "4h" | { urgent = "1h", default = "8h" } | function(t) ... end,
 --                when = function(t) ... end,            -- optional
---                calendar = "name", pause = { "pending" }, restart_on_reopen = false,
+--                calendar = "name", restart_on_reopen = false,
+--                pause = { "pending", raw "Waiting for vendor", function(t) ... end },
 --                notify_in = "business" | "any",
 --                warn = { "75%", "30m" }, on_warn = function(t, s) ... end,
 --                on_breach = function(t, s) ... end
@@ -115,6 +116,16 @@ local PROMISE_FIELDS = {
 local PROMISE_FIELD_LIST = "at, stop, when, calendar, notify_in, warn, on_warn, on_breach, on_answer"
 
 local STATUSES = { new = true, open = true, pending = true, solved = true, closed = true }
+
+-- raw "Waiting for vendor": the helpdesk's own status name (t.raw_status), for
+-- pause; matched without regard to case.
+local RAW = {}
+function api.raw(name)
+  if type(name) ~= "string" or not name:match("%S") then
+    error('raw: expected the helpdesk\'s own status name, like raw "Waiting for vendor"', 2)
+  end
+  return setmetatable({ raw = name }, RAW)
+end
 
 local function check_breach(v, level)
   local phases = {}
@@ -262,17 +273,43 @@ function api.sla(name)
     check_common(decl, spec, 2)
     if spec.pause ~= nil then
       local list = spec.pause
-      if type(list) == "string" then list = { list } end
-      if type(list) ~= "table" then
-        error('pause: expected a list of statuses, like pause = { "pending" }', 2)
+      if type(list) == "table" and getmetatable(list) ~= RAW and list.raw ~= nil and #list > 0 then
+        error('pause: raw = ... and a list in one table; write each raw status as its own '
+          .. 'entry, like pause = { "pending", raw "On hold" }', 2)
       end
-      decl.pause = {}
+      if type(list) ~= "table" or getmetatable(list) == RAW or list.raw ~= nil then
+        list = { list }
+      end
+      decl.pause, decl.pause_raw = {}, {}
+      local fns = {}
       for i, st in ipairs(list) do
-        if not STATUSES[st] then
-          error(string.format('pause[%d]: "%s" is not a status (use new, open, pending, solved, '
-            .. 'closed: the normalized statuses the adapter maps to)', i, tostring(st)), 2)
+        if type(st) == "function" then
+          fns[#fns + 1] = st
+        elseif type(st) == "table" and type(st.raw) == "string" and st.raw:match("%S") then
+          decl.pause_raw[#decl.pause_raw + 1] = st.raw
+        elseif STATUSES[st] then
+          decl.pause[#decl.pause + 1] = st
+        else
+          if type(st) == "string" then
+            error(string.format('pause[%d]: "%s" is not a status: for the helpdesk\'s own status '
+              .. 'name write raw "%s"; the normalized statuses are new, open, pending, solved, '
+              .. 'closed; a function of the ticket works too', i, st, st), 2)
+          end
+          error(string.format('pause[%d]: expected a status like "pending", the helpdesk\'s own '
+            .. 'status like raw "On hold" (or { raw = "On hold" }), or a function of the ticket '
+            .. 'like function(t) return t.extra.waiting_on == "vendor" end; got %s', i,
+            type(st)), 2)
         end
-        decl.pause[#decl.pause + 1] = st
+      end
+      if #fns == 1 then
+        decl.pause_fn = fns[1]
+      elseif #fns > 1 then
+        decl.pause_fn = function(t)
+          for _, f in ipairs(fns) do
+            if f(t) then return true end
+          end
+          return false
+        end
       end
     end
     if spec.restart_on_reopen ~= nil and type(spec.restart_on_reopen) ~= "boolean" then

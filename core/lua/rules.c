@@ -7,6 +7,7 @@
 #include <lauxlib.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unicode/ucasemap.h>
 
 #include "time/clock.h"
 #include "base/duration.h"
@@ -310,6 +311,10 @@ static void rule_free(struct wafa_rule *rule, lua_State *L)
 		luaL_unref(L, LUA_REGISTRYINDEX, rule->phases[i].fn_ref);
 	}
 	luaL_unref(L, LUA_REGISTRYINDEX, rule->when_ref);
+	luaL_unref(L, LUA_REGISTRYINDEX, rule->pause_fn_ref);
+	for (int i = 0; i < rule->npause_raw; i++)
+		free(rule->pause_raw[i]);
+	free(rule->pause_raw);
 	luaL_unref(L, LUA_REGISTRYINDEX, rule->target_ref);
 	luaL_unref(L, LUA_REGISTRYINDEX, rule->at_ref);
 	luaL_unref(L, LUA_REGISTRYINDEX, rule->until_ref);
@@ -665,6 +670,82 @@ static struct wafa_calendar *find_calendar(struct wafa_rules *r, const char *nam
 	return NULL;
 }
 
+/* The helpdesk's own status names, compared without regard to case (full
+ * Unicode case folding: "WAITING" and "waiting", Arabic as it is) and to
+ * spaces around them.  A malloc'ed copy, or NULL. */
+static char *fold(const char *s)
+{
+	static UCaseMap *map; /* the loop thread's, kept */
+	UErrorCode ec = U_ZERO_ERROR;
+	bool ascii = true;
+	size_t len;
+	char *out;
+	int32_t n;
+
+	if (!s)
+		return NULL;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	len = strlen(s);
+	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
+	for (size_t i = 0; i < len && ascii; i++)
+		ascii = !(s[i] & 0x80);
+	if (ascii || len > INT32_MAX / 3 || (!map && !(map = ucasemap_open(NULL, U_FOLD_CASE_DEFAULT,
+	                                                                    &ec)))) {
+		/* ASCII (or no ICU map): its letters lowered, the rest as it is */
+		if ((out = malloc(len + 1))) {
+			for (size_t i = 0; i < len; i++)
+				out[i] = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] + 32) : s[i];
+			out[len] = '\0';
+		}
+		return out;
+	}
+	n = ucasemap_utf8FoldCase(map, NULL, 0, s, (int32_t)len, &ec);
+	if (ec != U_BUFFER_OVERFLOW_ERROR && U_FAILURE(ec))
+		n = -1; /* not UTF-8 */
+	if (!(out = malloc(n >= 0 ? (size_t)n + 1 : len + 1)))
+		return NULL;
+	ec = U_ZERO_ERROR;
+	if (n >= 0)
+		ucasemap_utf8FoldCase(map, out, n + 1, s, (int32_t)len, &ec);
+	if (n < 0 || U_FAILURE(ec)) {
+		memcpy(out, s, len); /* compared as it is */
+		out[len] = '\0';
+	}
+	return out;
+}
+
+/* Pause bits by rule name, for the life of the process (rules.h). */
+static char *pause_names[WAFA_PAUSE_BITS];
+
+const char *wafa_rules_pause_name(int bit)
+{
+	return bit >= 0 && bit < WAFA_PAUSE_BITS ? pause_names[bit] : NULL;
+}
+
+int wafa_rules_pause_bit(const char *name)
+{
+	for (int b = 0; b < WAFA_PAUSE_BITS && pause_names[b]; b++)
+		if (strcmp(pause_names[b], name) == 0)
+			return b;
+	return -1;
+}
+
+/* The rule name's bit, given out if it has none; -1 when all are taken
+ * (or out of memory). */
+static int pause_bit_take(const char *name)
+{
+	int b = wafa_rules_pause_bit(name);
+
+	if (b >= 0)
+		return b;
+	for (b = 0; b < WAFA_PAUSE_BITS; b++)
+		if (!pause_names[b])
+			return (pause_names[b] = strdup(name)) ? b : -1;
+	return -1;
+}
+
 /* Turns the declaration table on the stack top into a rule.  Returns 0,
  * -ENOMEM, or -EINVAL having reported the problem. */
 static int take_decl(struct wafa_rules *r, lua_State *L, struct wafa_rule *rule, FILE *report)
@@ -676,7 +757,8 @@ static int take_decl(struct wafa_rules *r, lua_State *L, struct wafa_rule *rule,
 	rule->when_ref = rule->target_ref = rule->at_ref = LUA_NOREF;
 	rule->until_ref = rule->unless_ref = rule->audience_ref = rule->answer_ref = LUA_NOREF;
 	rule->slot = rule->cal_slot = -1;
-	rule->cal_ref = LUA_NOREF;
+	rule->cal_ref = rule->pause_fn_ref = LUA_NOREF;
+	rule->pause_bit = -1;
 	rule->name = field_string(L, top, "name");
 	rule->where = field_string(L, top, "where");
 	if (!rule->name || !rule->where)
@@ -736,6 +818,35 @@ static int take_decl(struct wafa_rules *r, lua_State *L, struct wafa_rule *rule,
 		lua_pop(L, 1);
 	}
 	lua_pop(L, 1);
+	lua_getfield(L, top, "pause_raw");
+	if (lua_istable(L, -1)) {
+		size_t nraw = (size_t)luaL_len(L, -1);
+		rule->pause_raw = calloc(nraw + 1, sizeof(*rule->pause_raw));
+		for (size_t i = 0; rule->pause_raw && i < nraw; i++) {
+			lua_rawgeti(L, -1, (lua_Integer)i + 1);
+			rule->pause_raw[i] = fold(lua_tostring(L, -1));
+			lua_pop(L, 1);
+			if (!rule->pause_raw[i])
+				break;
+			rule->npause_raw++;
+		}
+		if (!rule->pause_raw || (size_t)rule->npause_raw != nraw) {
+			lua_settop(L, top);
+			return -ENOMEM;
+		}
+	}
+	lua_pop(L, 1);
+	rule->pause_fn_ref = field_ref(L, top, "pause_fn");
+	if (rule->npause_raw > 0 || rule->pause_fn_ref != LUA_NOREF) {
+		rule->pause_bit = pause_bit_take(rule->name);
+		if (rule->pause_bit < 0) {
+			fprintf(report, "%s: pause: more than %d rules have paused on a raw status or a "
+			                "function since wafa started; restart wafa (a reload keeps the "
+			                "names it has seen), or pause fewer rules so\n",
+			        rule->where, WAFA_PAUSE_BITS);
+			return -EINVAL;
+		}
+	}
 	lua_getfield(L, top, "restart_on_reopen");
 	rule->restart_on_reopen = lua_toboolean(L, -1);
 	lua_getfield(L, top, "notify_business");
@@ -1336,6 +1447,46 @@ struct wafa_calendar *wafa_rules_calendar(struct wafa_rules *r, int rule_i, stru
 	if (t->nvals > (size_t)rule->cal_slot)
 		t->vals[rule->cal_slot] = v;
 	return v > 0 ? r->cals[v - 1] : NULL;
+}
+
+uint32_t wafa_rules_pauses(struct wafa_rules *r, struct wafa_ticket *t)
+{
+	lua_State *L = wafa_sandbox_state(r->sb);
+	const char *raw = wafa_ticket_str(t, WAFA_T_RAW_STATUS);
+	char *folded = NULL, why[512];
+	bool folded_tried = false;
+	uint32_t paused = 0;
+
+	for (int i = 0; i < r->nrules; i++) {
+		const struct wafa_rule *rule = &r->rules[i];
+		bool yes = false;
+		/* asked only of the tickets the rule applies to (its when) */
+		if (rule->pause_bit < 0 || !wafa_rules_applies(r, i, t))
+			continue;
+		if (rule->npause_raw > 0 && raw && !folded_tried) {
+			folded = fold(raw);
+			folded_tried = true;
+		}
+		for (int k = 0; folded && k < rule->npause_raw && !yes; k++)
+			yes = strcmp(folded, rule->pause_raw[k]) == 0;
+		if (!yes && rule->pause_fn_ref != LUA_NOREF) {
+			struct call_args a = { .name = rule->name, .ref = rule->pause_fn_ref, .t = t };
+			if (call_rule(r, &a, 1, why, sizeof(why)) != 0) {
+				wafa_log(WAFA_ERROR, "rules", "rule=%s ticket=%lld: pause: %s (%s: the "
+				                              "clock runs for this ticket until it changes; "
+				                              "fix the function)",
+				         rule->name, (long long)t->id, why, rule->where);
+				wafa_metrics_rule_error(rule->name);
+			} else {
+				yes = lua_toboolean(L, -1);
+				lua_pop(L, 1);
+			}
+		}
+		if (yes)
+			paused |= 1u << rule->pause_bit;
+	}
+	free(folded);
+	return paused;
 }
 
 /* Pushes the `s` table of a firing; cal is the ticket's calendar. */

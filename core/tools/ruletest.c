@@ -1043,14 +1043,17 @@ static int c_ticket(lua_State *L)
 	if (id >= x->next_id)
 		x->next_id = id + 1;
 	/* as the daemon first sees a ticket (note_status): one not in a working
-	 * status has changed to it, when it was solved or last updated */
+	 * status, or paused by a raw status or a function, has changed to it,
+	 * when it was solved or last updated */
 	int st = wafa_ticket_status(t);
-	if (st != WAFA_S_NEW && st != WAFA_S_OPEN) {
+	uint32_t paused = wafa_rules_pauses(x->rules, t);
+	if ((st != WAFA_S_NEW && st != WAFA_S_OPEN) || paused) {
 		int64_t at = t->time[WAFA_T_UPDATED_AT];
 		if ((st == WAFA_S_SOLVED || st == WAFA_S_CLOSED) &&
 		    t->time[WAFA_T_SOLVED_AT] != WAFA_NO_TIME)
 			at = t->time[WAFA_T_SOLVED_AT];
-		if (wafa_ticket_add_change(t, at == WAFA_NO_TIME ? x->now : at, WAFA_S_UNKNOWN, st))
+		if (wafa_ticket_add_state(t, at == WAFA_NO_TIME ? x->now : at, WAFA_S_UNKNOWN, st,
+		                          paused))
 			x->oom = true;
 	}
 	schedule(x, t);
@@ -1066,6 +1069,7 @@ static int c_change(lua_State *L)
 {
 	struct runner *x = runner_of(L);
 	struct wafa_ticket *t = find_ticket(x, (int64_t)luaL_checkinteger(L, 1)), *fresh = NULL;
+	uint32_t prev_paused, paused;
 	int prev;
 
 	luaL_checktype(L, 2, LUA_TTABLE);
@@ -1074,9 +1078,12 @@ static int c_change(lua_State *L)
 	if (build(L, 2, t, t->id, &fresh) != 0)
 		return luaL_error(L, "out of memory");
 	prev = wafa_ticket_status(t);
+	prev_paused = wafa_ticket_paused(t);
 	wafa_ticket_replace(t, fresh);
-	if (wafa_ticket_status(t) != prev &&
-	    wafa_ticket_add_change(t, x->now, prev, wafa_ticket_status(t)) != 0)
+	/* the daemon asks the pause functions again on each change (note_status) */
+	paused = wafa_rules_pauses(x->rules, t);
+	if ((wafa_ticket_status(t) != prev || paused != prev_paused) &&
+	    wafa_ticket_add_state(t, x->now, prev, wafa_ticket_status(t), paused) != 0)
 		x->oom = true;
 	schedule(x, t);
 	if (advance(x, x->now) != 0)
