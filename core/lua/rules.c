@@ -182,6 +182,8 @@ static void mail_free(struct wafa_mail_req *m)
 	free(m->template);
 	free(m->vars);
 	free(m->locale);
+	free(m->target);
+	free(m->payload);
 	memset(m, 0, sizeof(*m));
 }
 
