@@ -36,8 +36,8 @@ const char wafa_outbox_fire_sql[] =
 	"              $22::text[], $23::text[], $24::text[], $25::text[]) "
 	"       AS m(key, n, rcpt, subject, body, audience, template, vars, locale, tz, thread, "
 	"            survey, held, channel, target, payload) ON m.key = f.key "
-	"RETURNING key, status) "
-	"SELECT key FROM o WHERE status = 'queued'";
+	"RETURNING key, status, channel) "
+	"SELECT key, channel FROM o WHERE status = 'queued'";
 
 char *wafa_outbox_claim_sql(const char *view)
 {

@@ -19,7 +19,8 @@
  * n, rcpt, subject, body, audience, template, vars, locale, tz, thread,
  * survey, held; $23-$25: channel, target, payload).  Records each firing whose step row is new (journal_step)
  * and its mails, in one statement (a held mail as skipped, its reason in
- * last_error); returns one row per mail queued (KEY/N). */
+ * last_error); returns one row per mail (or webhook, ticket action) queued: KEY/N,
+ * channel. */
 #define WAFA_OUTBOX_NPARAMS 25
 extern const char wafa_outbox_fire_sql[];
 /* The claim query for a helpdesk view (quoted): $1 batch size, $2 lease
