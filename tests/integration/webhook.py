@@ -1,0 +1,204 @@
+#!/usr/bin/python3
+"""Webhooks (notify {}) on the outbox, against a local HTTP server: the body
+of each format, the HMAC signature, once per firing (across a restart),
+4xx parked with the reason, 5xx/429 and a slow server's timeout retried
+with backoff and then sent, a redirect refused and parked.  A ticket {}
+action becomes one row per API call, and the mailer never claims these
+rows (the mail goes out once, beside them)."""
+import hashlib
+import tempfile  # noqa: F401
+import hmac
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import *  # noqa: E402,F401
+from http_sink import HttpSink  # noqa: E402
+
+SECRET = "s3cret-key-for-hmac"
+
+RULE = r'''
+sla "first-response" {
+  start = "created_at",
+  stop = "first_reply_at",
+  target = "1s",
+  on_breach = function(t, s)
+    mail { to = "lead@example.com", subject = "breach #" .. t.ref, body = "late" }
+    for _, name in ipairs({ "oncall", "slack", "teams", "mm", "gone", "flaky", "busy",
+                            "moved", "slow" }) do
+      notify { webhook = name, text = "Breach on #" .. t.ref .. " طلب",
+               fields = { ticket = t.ref, about = t.subject } }
+    end
+    ticket { priority = "urgent", owner = "backup@example.com", note = "Breached: raised",
+             tags = { "breached", "wafa" } }
+  end,
+}
+'''
+
+
+def main():
+    require_wafa()
+    pg = Postgres()
+    smtp = SmtpSink()
+    http = HttpSink({
+        "/ok": [200], "/slack": [200], "/teams": [200], "/mm": [204], "/gone": [404],
+        "/flaky": [500, 503, 200], "/busy": [429, 200], "/moved": [(302, "/elsewhere")],
+        "/slow": [("sleep", 4, 200), 200], "/elsewhere": [200],
+    })
+    import tempfile
+    secret = os.path.join(tempfile.mkdtemp(prefix="wafa-hook-"), "secret")
+    with open(secret, "w") as f:
+        f.write(SECRET + "\n")
+    os.chmod(secret, 0o600)
+    hooks = {"oncall": ("/ok", "json"), "slack": ("/slack", "slack"), "teams": ("/teams", "teams"),
+             "mm": ("/mm", "mattermost"), "gone": ("/gone", "json"), "flaky": ("/flaky", "json"),
+             "busy": ("/busy", "json"), "moved": ("/moved", "json"), "slow": ("/slow", "json")}
+    conf = {"http.retry_initial": "1s", "http.retry_max": "2s", "http.timeout": "10s",
+            "http.sessions": "4"}
+    for name, (path, fmt) in hooks.items():
+        conf["webhook %s.url" % name] = http.url(path)
+        conf["webhook %s.format" % name] = fmt
+    conf["webhook oncall.secret_file"] = secret
+    conf["webhook slow.timeout"] = "1s"
+    w = Wafa(pg, smtp.url, rules={"sla.lua": RULE}, conf=conf)
+    r = w.setup()
+    if not ok(r.returncode == 0, "wafa setup exits 0", diag=show(r)):
+        return
+    r = w.check()
+    ok(r.returncode == 0, "wafa check accepts the [http] and [webhook NAME] sections",
+       diag=show(r))
+
+    tid, created = pg.create_ticket("Where is my order", "cust@example.com")
+    w.start()
+
+    done_paths = ["/ok", "/slack", "/teams", "/mm", "/gone", "/moved"]
+    ok(wait_for(lambda: all(http.requests(p) for p in done_paths), 20),
+       "every webhook is called after the breach", diag=lambda: http.summary() + w.log()[-3000:])
+    ok(wait_for(lambda: len(http.requests("/flaky")) >= 3 and len(http.requests("/busy")) >= 2
+                and len(http.requests("/slow")) >= 2, 30),
+       "the failing webhooks are tried again", diag=lambda: http.summary() + w.log()[-3000:])
+
+    def settled():
+        rows = pg.psql("SELECT status FROM wafa.outbox WHERE channel = 'webhook'")
+        return rows and all(r[0] in ("sent", "failed") for r in rows)
+    ok(wait_for(settled, 20), "every webhook row is sent or parked",
+       diag=lambda: str(pg.psql("SELECT key, status, attempts, last_error FROM wafa.outbox")))
+    time.sleep(2)  # a second request would show now
+
+    rows = {r[0]: r for r in pg.psql(
+        "SELECT target, status, attempts, coalesce(last_error, ''), key FROM wafa.outbox "
+        " WHERE channel = 'webhook'")}
+
+    # --- the json format, its signature and key
+    reqs = http.requests("/ok")
+    is_(len(reqs), 1, "the json webhook is called once")
+    if reqs:
+        q = reqs[0]
+        body = q.json()
+        is_(body.get("text"), "Breach on #%d طلب" % tid, "json: the text, UTF-8 intact",
+            diag=lambda: q.body)
+        is_(body.get("ticket_id"), tid, "json: the ticket id")
+        is_(body.get("rule"), "first-response", "json: the rule")
+        is_(body.get("fields", {}).get("about"), "Where is my order", "json: the fields")
+        is_(body.get("key"), rows["oncall"][4], "json: the outbox key, for the receiver's dedup")
+        is_(q.headers.get("X-Wafa-Key"), rows["oncall"][4], "X-Wafa-Key is the outbox key")
+        is_(q.headers.get("Content-Type"), "application/json", "Content-Type: application/json")
+        ts = q.headers.get("X-Wafa-Timestamp", "")
+        want = "sha256=" + hmac.new(SECRET.encode(), ts.encode() + b"." + q.body,
+                                    hashlib.sha256).hexdigest()
+        is_(q.headers.get("X-Wafa-Signature"), want,
+            "X-Wafa-Signature is HMAC-SHA256 of TIMESTAMP.BODY with the secret_file's key")
+        ok(ts.isdigit() and abs(int(ts) - time.time()) < 60, "X-Wafa-Timestamp is now")
+        ok(SECRET not in json.dumps(q.headers) and SECRET not in w.log(),
+           "the secret is in no header and no log line")
+    ok(not http.requests("/slack") or "X-Wafa-Signature" not in http.requests("/slack")[0].headers,
+       "no signature without a secret_file")
+
+    # --- the chat formats
+    reqs = http.requests("/slack")
+    if ok(len(reqs) == 1, "the slack webhook is called once"):
+        b = reqs[0].json()
+        ok(set(b) == {"text"} and b["text"].startswith("Breach on #%d" % tid)
+           and "*about*: Where is my order" in b["text"], "slack: {text} with the fields",
+           diag=reqs[0].body)
+    reqs = http.requests("/mm")
+    if ok(len(reqs) == 1, "the mattermost webhook is called once (204 is done)"):
+        b = reqs[0].json()
+        ok("**ticket**: %d" % tid in b.get("text", ""), "mattermost: **field**: value",
+           diag=reqs[0].body)
+    reqs = http.requests("/teams")
+    if ok(len(reqs) == 1, "the teams webhook is called once"):
+        b = reqs[0].json()
+        facts = (b.get("sections") or [{}])[0].get("facts", [])
+        ok(b.get("@type") == "MessageCard" and {"name": "about", "value": "Where is my order"}
+           in facts, "teams: a MessageCard with the fields as facts", diag=reqs[0].body)
+
+    # --- refusals and retries
+    is_(len(http.requests("/gone")), 1, "404: tried once")
+    g = rows.get("gone")
+    ok(g and g[1] == "failed" and "HTTP 404" in g[3] and "server's reason" in g[3],
+       "404: parked as failed with the status and the server's reason", diag=str(g))
+    is_(len(http.requests("/moved")), 1, "302: tried once")
+    is_(len(http.requests("/elsewhere")), 0, "302: the redirect is not followed")
+    m = rows.get("moved")
+    ok(m and m[1] == "failed" and "redirect" in m[3] and "/elsewhere" in m[3],
+       "302: parked, the reason naming the refused redirect", diag=str(m))
+    f = rows.get("flaky")
+    is_(len(http.requests("/flaky")), 3, "500, 503: retried until the 200, no more")
+    ok(f and f[1] == "sent" and int(f[2]) == 3, "500, 503, 200: sent on the third attempt",
+       diag=str(f))
+    fl = http.requests("/flaky")
+    if len(fl) == 3:
+        ok(fl[1].at - fl[0].at >= 0.9 and fl[2].at - fl[1].at >= 1.9,
+           "the retries back off (1 s, then 2 s)",
+           diag="%.2f %.2f" % (fl[1].at - fl[0].at, fl[2].at - fl[1].at))
+    b = rows.get("busy")
+    ok(b and b[1] == "sent" and len(http.requests("/busy")) == 2, "429: retried, then sent",
+       diag=str(b))
+    sl = http.requests("/slow")
+    s = rows.get("slow")
+    ok(s and s[1] == "sent" and len(sl) == 2, "a slow server: timed out, retried, then sent",
+       diag=str(s))
+    ok(w.log_lines("deferred", "imed out"), "the timeout is logged as a deferral",
+       diag=lambda: w.log()[-2000:])
+
+    # --- the ticket actions: one row per API call, parked without an API
+    trows = pg.psql("SELECT rcpt, payload::text, status, coalesce(last_error, '') "
+                    "  FROM wafa.outbox WHERE channel = 'ticket' ORDER BY key")
+    ops = {}
+    for rc, payload, st, err in trows:
+        ops[json.loads(payload)["op"]] = (json.loads(payload), st, err)
+    is_(sorted(ops), ["fields", "note", "tags"], "ticket {}: one row per API call",
+        diag=str(trows))
+    if "fields" in ops:
+        is_(ops["fields"][0], {"op": "fields", "priority": "urgent", "owner": "backup@example.com"},
+            "ticket {}: the fields row")
+        is_(ops["note"][0], {"op": "note", "text": "Breached: raised", "internal": True},
+            "ticket {}: the note row (internal by default)")
+        is_(ops["tags"][0], {"op": "tags", "add": ["breached", "wafa"]}, "ticket {}: the tags row")
+        ok(all(v[1] == "failed" and v[2] for v in ops.values()),
+           "the generic adapter has no API: ticket rows are parked with the reason",
+           diag=str(trows))
+    keys = [r[0] for r in pg.psql("SELECT key FROM wafa.outbox ORDER BY key")]
+    is_(len(set(k.rsplit("/", 1)[0] for k in keys)), 1, "one firing")
+    is_(sorted(int(k.rsplit("/", 1)[1]) for k in keys), list(range(1, 14)),
+        "mail, webhooks and ticket rows are numbered 1..13 in the firing's key")
+
+    # --- the mail beside them: once, and the mailer took no webhook row
+    ok(wait_for(lambda: smtp.messages_to("lead@example.com"), 10), "the mail is sent")
+    is_(len(smtp.messages()), 1, "only the mail went to the relay (no webhook row as mail)",
+        diag=smtp.summary)
+
+    # --- /metrics-free counters in the log; a restart repeats nothing
+    before = len(http.requests())
+    w.stop_ok()
+    w.start()
+    time.sleep(3)
+    is_(len(http.requests()), before, "a restart calls no webhook again")
+    w.stop_ok()
+    http.stop()
+
+
+run(main)
