@@ -8,6 +8,7 @@
 #ifndef WAFA_HTTP_DISPATCH_H
 #define WAFA_HTTP_DISPATCH_H
 
+#include <stdio.h>
 #include <uv.h>
 
 #include "base/config.h"
@@ -33,6 +34,11 @@ char *wafa_dispatch_held(const struct wafa_dispatch *d);
  * recorded due again at once; done(arg) runs once the pool is closed, and
  * d is freed. */
 void wafa_dispatch_stop(struct wafa_dispatch *d, void (*done)(void *arg), void *arg);
+
+/* For `wafa check`: each webhook a rule file in rules_dir names literally
+ * (webhook = "NAME") must be a [webhook NAME] of cfg.  Reports each that
+ * is not as "path:line: ..." with the fix; returns their number. */
+int wafa_dispatch_check_rules(const struct wafa_config *cfg, const char *rules_dir, FILE *report);
 
 /* The body a webhook row sends, in the webhook's format: payload is the
  * row's {"text": ..., "fields": {...}}.  Returns a malloc'ed JSON text or

@@ -200,5 +200,23 @@ def main():
     w.stop_ok()
     http.stop()
 
+    # --- wafa check: an unknown webhook name, a bad [webhook] section
+    w.write_rule("typo.lua", 'sla "typo" { start = "created_at", target = "1h",\n'
+                 '  on_breach = function(t, s)\n'
+                 '    notify { webhook = "on-call", text = "x" }\n  end }\n')
+    r = w.check()
+    out = r.stdout + r.stderr
+    ok(r.returncode != 0 and 'typo.lua:3: webhook "on-call" is not in' in out
+       and "[webhook on-call]" in out and "oncall" in out,
+       "wafa check: an unknown webhook names file:line, the fix and the known ones",
+       diag=show(r))
+    os.unlink(os.path.join(w.rules_dir, "typo.lua"))
+    w.settings["webhook bad"] = {"url": "ftp://x", "format": "irc"}
+    w.write_config()
+    r = w.check()
+    out = r.stdout + r.stderr
+    ok(r.returncode != 0 and 'format = "irc": expected one of json, slack, teams, mattermost'
+       in out, "wafa check: an unknown format is refused", diag=show(r))
+
 
 run(main)
