@@ -23,7 +23,8 @@ def main():
             rules[os.path.basename(path)] = f.read()
     pg = Postgres()
     w = Wafa(pg, "maildir:" + os.path.join(pg.sockdir, "mail"), rules=rules,
-             conf={"mail.templates": os.path.join(SRCDIR, "rules", "templates")})
+             conf={"mail.templates": os.path.join(SRCDIR, "rules", "templates"),
+                   "webhook oncall.url": "http://127.0.0.1:9/oncall"})
     r = w.check()
     ok(r.returncode == 0, "every shipped example passes wafa check (with the shipped templates)",
        diag=show(r))
