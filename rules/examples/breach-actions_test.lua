@@ -31,3 +31,18 @@ test "a ticket answered in time changes nothing" {
     t.expect_no_action()
   end,
 }
+
+test "an urgent ticket acts after an hour; a solved one never" {
+  function(t)
+    t.at "2026-03-02 10:00"
+    local urgent = t.ticket { subject = "Outage", priority = "urgent" }
+    local solved = t.ticket { subject = "Typo" }
+    t.solve(solved)
+    t.at "2026-03-02 11:00"
+    t.expect_action { ticket_id = urgent, webhook = "oncall",
+                      fields = { priority = "urgent", was_owner = "nobody" } }
+    t.expect_action { ticket_id = urgent, ticket = { priority = "urgent" } }
+    t.wait "2d"
+    t.expect_no_action { ticket_id = solved }
+  end,
+}
