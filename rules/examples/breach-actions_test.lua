@@ -32,16 +32,21 @@ test "a ticket answered in time changes nothing" {
   end,
 }
 
-test "an urgent ticket acts after an hour; a solved one never" {
+test "an urgent ticket acts after an hour, a normal one after eight; a solved one never" {
   function(t)
     t.at "2026-03-02 10:00"
     local urgent = t.ticket { subject = "Outage", priority = "urgent" }
+    local normal = t.ticket { subject = "Invoice" }
     local solved = t.ticket { subject = "Typo" }
     t.solve(solved)
     t.at "2026-03-02 11:00"
     t.expect_action { ticket_id = urgent, webhook = "oncall",
                       fields = { priority = "urgent", was_owner = "nobody" } }
     t.expect_action { ticket_id = urgent, ticket = { priority = "urgent" } }
+    t.at "2026-03-02 17:59"
+    t.expect_no_action { ticket_id = normal }
+    t.at "2026-03-02 18:00"
+    t.expect_action { ticket_id = normal, webhook = "oncall" }
     t.wait "2d"
     t.expect_no_action { ticket_id = solved }
   end,
