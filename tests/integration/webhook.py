@@ -9,6 +9,7 @@ import hashlib
 import tempfile  # noqa: F401
 import hmac
 import json
+import re
 import os
 import sys
 import time
@@ -62,6 +63,8 @@ def main():
         conf["webhook %s.format" % name] = fmt
     conf["webhook oncall.secret_file"] = secret
     conf["webhook slow.timeout"] = "1s"
+    mport = free_port()
+    conf["web.metrics_listen"] = "127.0.0.1:%d" % mport
     w = Wafa(pg, smtp.url, rules={"sla.lua": RULE}, conf=conf)
     r = w.setup()
     if not ok(r.returncode == 0, "wafa setup exits 0", diag=show(r)):
@@ -191,7 +194,22 @@ def main():
     is_(len(smtp.messages()), 1, "only the mail went to the relay (no webhook row as mail)",
         diag=smtp.summary)
 
-    # --- /metrics-free counters in the log; a restart repeats nothing
+    # --- /metrics: by channel and outcome
+    import urllib.request
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=10) as resp:
+        text = resp.read().decode()
+    got = dict(re.findall(r'^wafa_actions_total\{(channel="\w+",outcome="\w+")\} (\d+)$', text,
+                          re.M))
+    want = {'channel="webhook",outcome="queued"': "9", 'channel="webhook",outcome="sent"': "7",
+            'channel="webhook",outcome="failed"': "2", 'channel="webhook",outcome="retried"': "4",
+            'channel="ticket",outcome="queued"': "3", 'channel="ticket",outcome="failed"': "3",
+            'channel="ticket",outcome="sent"': "0"}
+    is_({k: got.get(k) for k in want}, want,
+        "/metrics: wafa_actions_total by channel and outcome", diag=text[-1500:])
+    ok(re.search(r"^wafa_mails_queued_total 1$", text, re.M),
+       "/metrics: the mails count only the mail", diag=text[-1500:])
+
+    # --- a restart repeats nothing
     before = len(http.requests())
     w.stop_ok()
     w.start()
