@@ -210,7 +210,7 @@ static bool plain_name(const char *s)
 }
 
 /* vars = { name = "text" or number, ... } as a JSON object. */
-static char *vars_json(lua_State *L, int idx)
+static char *vars_json(lua_State *L, int idx, const char *what)
 {
 	json_t *o = json_object();
 	char *text = NULL;
@@ -225,14 +225,14 @@ static char *vars_json(lua_State *L, int idx)
 		if (!name || !plain_name(name) ||
 		    (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)) {
 			json_decref(o);
-			luaL_error(L, "mail: vars.%s: expected a name of letters, digits and _ with a "
+			luaL_error(L, "%s.%s: expected a name of letters, digits and _ with a "
 			              "string or number value",
-			           name ? name : "?");
+			           what, name ? name : "?");
 		}
 		v = lua_tolstring(L, -1, &len); /* a number becomes its text */
 		if (!g_utf8_validate(v, (gssize)len, NULL) || memchr(v, '\0', len) || len > 64 * 1024) {
 			json_decref(o);
-			luaL_error(L, "mail: vars.%s is not valid UTF-8 text (or longer than 64 KiB)", name);
+			luaL_error(L, "%s.%s is not valid UTF-8 text (or longer than 64 KiB)", what, name);
 		}
 		json_object_set_new(o, name, json_stringn(v, len));
 		lua_pop(L, 1);
@@ -290,7 +290,7 @@ static int api_mail(lua_State *L)
 	if (!lua_isnil(L, -1)) {
 		if (!lua_istable(L, -1))
 			return luaL_error(L, "mail: vars: expected a table like { name = \"Sara\" }");
-		if (!(slot->vars = vars_json(L, lua_gettop(L))))
+		if (!(slot->vars = vars_json(L, lua_gettop(L), "mail: vars")))
 			return luaL_error(L, "mail: out of memory");
 	}
 	lua_pop(L, 1);
@@ -390,7 +390,7 @@ static int api_notify(lua_State *L)
 	if (!lua_isnil(L, -1) && !lua_istable(L, -1))
 		return luaL_error(L, "notify: fields: expected a table like { ticket = t.id }");
 	/* checked before anything is taken: vars_json raises on a bad field */
-	char *ftext = lua_isnil(L, -1) ? NULL : vars_json(L, lua_gettop(L));
+	char *ftext = lua_isnil(L, -1) ? NULL : vars_json(L, lua_gettop(L), "notify: fields");
 	if (!lua_isnil(L, -1) && !ftext)
 		return luaL_error(L, "notify: out of memory");
 	fields = ftext ? json_loads(ftext, 0, NULL) : json_object();
