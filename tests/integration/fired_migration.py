@@ -37,6 +37,9 @@ DROP TABLE customer_ticket;
 DROP INDEX journal_breach;
 DROP TABLE rule_seen;
 ALTER TABLE outbox DROP COLUMN failed_at;
+-- 9: the channel (dropping it drops the partial indexes on it)
+ALTER TABLE outbox DROP COLUMN channel, DROP COLUMN target, DROP COLUMN payload;
+CREATE INDEX outbox_claim ON outbox (next_attempt_at, id) WHERE status = 'queued';
 DELETE FROM schema_version WHERE version >= 5;
 """
 
