@@ -376,11 +376,12 @@ static int api_notify(lua_State *L)
 	struct wafa_rules *r = lua_touserdata(L, lua_upvalueindex(1));
 	const char *name, *text;
 	json_t *o, *fields;
-	char to[80], subject[204];
+	char to[80], subject[60 * 4 + 1];
 
 	if (!r->in_action)
 		return luaL_error(L, "notify: only an action (on_breach, on_warn) can notify");
 	luaL_checktype(L, 1, LUA_TTABLE);
+	rows_reserve(L, r, "notify", 1); /* before anything is taken */
 	name = text_field(L, "notify", "webhook", true, 64);
 	if (!plain_name(name))
 		return luaL_error(L, "notify: webhook \"%s\": a name of letters, digits, - and _ "
@@ -402,7 +403,6 @@ static int api_notify(lua_State *L)
 	json_decref(o);
 	snprintf(to, sizeof(to), "webhook:%s", name);
 	g_utf8_strncpy(subject, text, 60); /* 60 characters, at most 4 bytes each */
-	rows_reserve(L, r, "notify", 1);
 	row_add(L, r, WAFA_OUT_WEBHOOK, to, subject, name, payload);
 	return 0;
 }
@@ -520,7 +520,7 @@ static int api_ticket(lua_State *L)
 		noteo = json_pack("{s:s, s:s, s:b}", "op", "note", "text", note, "internal", internal);
 		pn = noteo ? json_dumps(noteo, JSON_COMPACT) : NULL;
 		json_decref(noteo);
-		char sub[64];
+		char sub[12 * 4 + 1];
 		g_utf8_strncpy(sub, note, 12);
 		snprintf(summary, sizeof(summary), "%s note: %s", internal ? "internal" : "public", sub);
 		row_add(L, r, WAFA_OUT_TICKET, "ticket:note", summary, NULL, pn);
