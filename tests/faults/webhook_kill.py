@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """kill -9 of wafa while webhooks are in flight: nothing lost, at most one
-duplicate per request in flight at each kill.
+duplicate per request in flight at each kill; a standby takes over a
+killed leader's request at once.
 
 First a request the server holds open: wafa is killed while it waits, and
 after a restart the row goes again at once (the dead claimer's lease is
@@ -103,7 +104,36 @@ def main():
        "(%d <= %d kills x %d sessions)" % (dups, kills, SESSIONS), diag=str(by))
     is_(int(pg.value("SELECT count(*) FROM wafa.outbox WHERE status <> 'sent'")), 0,
         "nothing parked or left queued")
-    w.stop_ok()
+
+    # --- a standby takes over from a leader killed mid-request
+    b = Wafa(pg, smtp.url, rules={"hook.lua": RULE}, conf={
+        "http.sessions": str(SESSIONS), "http.retry_initial": "1s", "http.retry_max": "2s",
+        "webhook held.url": http.url("/held"), "webhook slow.url": http.url("/slow"),
+        "webhook held2.url": http.url("/held2")})
+    w.settings["webhook held2"] = {"url": http.url("/held2")}
+    w.write_config()
+    w.stop()
+    w.start()
+    b.start()
+    ok(wait_for(lambda: b.log_lines("standby: another wafa leads"), 10),
+       "a second instance waits on standby", diag=lambda: b.log()[-2000:])
+    http.released.clear()
+    http.script["/held2"] = ["hold", 200]
+    tid2, _ = pg.create_ticket("held2")
+    ok(wait_for(lambda: http.requests("/held2"), 15), "the leader's request is held open",
+       diag=lambda: w.log()[-2000:])
+    w.kill()
+    ok(wait_for(lambda: b.log_lines("leading on schema wafa"), 15), "the standby takes over",
+       diag=lambda: b.log()[-2000:])
+    ok(wait_for(lambda: pg.psql("SELECT status FROM wafa.outbox WHERE ticket_id = %d" % tid2)
+                == [["sent"]], 15),
+       "and sends the row the dead leader held, at once",
+       diag=lambda: str(pg.psql("SELECT status, last_error FROM wafa.outbox WHERE ticket_id = %d"
+                                % tid2)) + b.log()[-2000:])
+    http.release()
+    time.sleep(1)
+    is_(len(http.requests("/held2")), 2, "twice at the server: one duplicate for the one kill")
+    b.stop_ok("the new leader stops cleanly")
     http.stop()
 
 
