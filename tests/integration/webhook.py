@@ -10,6 +10,7 @@ import tempfile  # noqa: F401
 import hmac
 import json
 import re
+import signal
 import os
 import sys
 import time
@@ -46,7 +47,7 @@ def main():
     http = HttpSink({
         "/ok": [200], "/slack": [200], "/teams": [200], "/mm": [204], "/gone": [404],
         "/flaky": [500, 503, 200], "/busy": [429, 200], "/moved": [(302, "/elsewhere")],
-        "/slow": [("sleep", 4, 200), 200], "/elsewhere": [200],
+        "/slow": [("sleep", 4, 200), 200], "/elsewhere": [200], "/late": [200],
     })
     import tempfile
     secret = os.path.join(tempfile.mkdtemp(prefix="wafa-hook-"), "secret")
@@ -215,6 +216,21 @@ def main():
     w.start()
     time.sleep(3)
     is_(len(http.requests()), before, "a restart calls no webhook again")
+
+    # --- SIGHUP: a webhook added to wafa.conf and a rule naming it, at once
+    w.settings["webhook late"] = {"url": http.url("/late")}
+    w.write_config()
+    w.write_rule("late.lua", 'sla "late" { start = "created_at", target = "1s",\n'
+                 '  on_breach = function(t, s) notify { webhook = "late", text = "late #" .. t.ref }'
+                 ' end }\n')
+    w.proc.send_signal(signal.SIGHUP)
+    ok(wait_for(lambda: w.log_lines("rule(s) loaded", current=True)
+                and len(w.log_lines("rule(s) loaded", current=True)) >= 2, 10),
+       "SIGHUP reloads", diag=lambda: w.log(current=True)[-2000:])
+    late_tid, _ = pg.create_ticket("after the reload")
+    ok(wait_for(lambda: [q for q in http.requests("/late") if q.json().get("ticket_id") == late_tid],
+                15),
+       "a webhook added by a reload is used at once", diag=lambda: w.log(current=True)[-2000:])
     w.stop_ok()
     http.stop()
 
