@@ -387,6 +387,17 @@ static int load_rules(const struct wafa_config *cfg, struct wafa_sandbox **sbp,
 		wafa_sandbox_close(sb);
 		return EX_CONFIG;
 	}
+	/* a webhook no [webhook NAME] declares: said now, not only when its
+	 * row is parked (the file still runs: its mail and the rest go) */
+	text = NULL;
+	len = 0;
+	if ((report = open_memstream(&text, &len)) != NULL) {
+		(void)wafa_dispatch_check_rules(cfg, cfg->rules_dir, report);
+		fclose(report);
+		for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+			wafa_log(WAFA_WARN, "rules", "%s", line);
+		free(text);
+	}
 	wafa_log(WAFA_INFO, "rules", "%d rule(s) loaded from %s", rules->nrules, cfg->rules_dir);
 	*sbp = sb;
 	*rulesp = rules;

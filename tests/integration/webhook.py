@@ -244,6 +244,10 @@ def main():
        and "[webhook on-call]" in out and "oncall" in out,
        "wafa check: an unknown webhook names file:line, the fix and the known ones",
        diag=show(r))
+    w.start()
+    ok(w.log_lines("warn rules:", 'typo.lua:3: webhook "on-call" is not in', current=True),
+       "wafa run warns of it at start", diag=lambda: w.log(current=True)[-2000:])
+    w.stop()
     os.unlink(os.path.join(w.rules_dir, "typo.lua"))
     w.settings["webhook bad"] = {"url": "ftp://x", "format": "irc"}
     w.write_config()
