@@ -420,6 +420,9 @@ static int api_ticket(lua_State *L)
 
 	if (!r->in_action)
 		return luaL_error(L, "ticket: only an action (on_breach, on_warn) can change a ticket");
+	if (r->in_offer)
+		return luaL_error(L, "ticket: an offer's on_due is about a customer, not a ticket: "
+		                     "there is no ticket to change (use mail or notify)");
 	luaL_checktype(L, 1, LUA_TTABLE);
 	static const char *const known[] = { "priority", "owner", "status", "note", "internal",
 		                             "tags", NULL };
@@ -1700,9 +1703,9 @@ int wafa_rules_run_offer(struct wafa_rules *r, int rule_i, const struct wafa_cus
 	struct call_args a = { .name = rule->name, .ref = rule->phases[0].fn_ref, .rule = rule,
 		               .ph = &rule->phases[0],
 		               .c = c, .instance = instance };
-	r->in_action = true;
+	r->in_action = r->in_offer = true;
 	err = call_rule(r, &a, 0, why, sizeof(why));
-	r->in_action = false;
+	r->in_action = r->in_offer = false;
 	if (err) {
 		wafa_log(WAFA_ERROR, "rules", "rule=%s customer=%s: on_due: %s", rule->name, c->email,
 		         why);

@@ -256,5 +256,34 @@ def main():
     ok(r.returncode != 0 and 'format = "irc": expected one of json, slack, teams, mattermost'
        in out, "wafa check: an unknown format is refused", diag=show(r))
 
+    # --- wafa test: the actions' mistakes, each with file:line
+    d = tempfile.mkdtemp(prefix="wafa-hook-rules-")
+    with open(os.path.join(d, "bad.lua"), "w") as f:
+        f.write('sla "bad" { start = "created_at", target = "1h",\n'
+                '  on_breach = function(t, s)\n'
+                '    if t.subject == "key" then ticket { priorty = "urgent" } end\n'
+                '    if t.subject == "none" then ticket {} end\n'
+                '    if t.subject == "status" then ticket { status = "done" } end\n'
+                '  end }\n'
+                'offer "o" { every = "365d", audience = function(c) return c.solved >= 1 end,\n'
+                '  on_due = function(c, s) ticket { priority = "urgent" } end }\n')
+    with open(os.path.join(d, "bad_test.lua"), "w") as f:
+        f.write('test "mistakes" { function(t)\n'
+                '  t.at "2026-03-02 10:00"\n'
+                '  for _, s in ipairs({ "key", "none", "status" }) do t.ticket { subject = s } end\n'
+                '  local tk = t.ticket { customer_email = "a@example.com" }\n'
+                '  t.solve(tk)\n'
+                '  t.wait "2h"\n'
+                'end }\n')
+    r = cli(["test", "-c", offline_config(d, d)], timeout=60)
+    out = r.stdout
+    ok(r.returncode != 0
+       and 'bad.lua:3: ticket: unknown key "priorty" (known: priority, owner' in out
+       and "bad.lua:4: ticket: nothing to do" in out
+       and 'bad.lua:5: ticket: status "done": one of new, open, pending, solved, closed' in out
+       and "bad.lua:8: ticket: an offer's on_due is about a customer, not a ticket" in out,
+       "wafa test: ticket {} mistakes and ticket {} in an offer are errors at file:line",
+       diag=show(r))
+
 
 run(main)
