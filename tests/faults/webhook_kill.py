@@ -133,6 +133,25 @@ def main():
     http.release()
     time.sleep(1)
     is_(len(http.requests("/held2")), 2, "twice at the server: one duplicate for the one kill")
+
+    # --- SIGTERM while a request is held: cut short, due again at once
+    http.released.clear()
+    http.script["/held2"] = ["hold", 200]
+    tid3, _ = pg.create_ticket("held2")
+    ok(wait_for(lambda: len(http.requests("/held2")) >= 3, 15), "another request held open",
+       diag=lambda: b.log()[-2000:])
+    t0 = time.time()
+    b.stop_ok("SIGTERM with a request held open: exits 0 within 10 s")
+    diag("stopped in %.2f s" % (time.time() - t0))
+    row = pg.psql("SELECT status, coalesce(last_error, '') FROM wafa.outbox WHERE ticket_id = %d"
+                  % tid3)
+    ok(row and row[0][0] == "queued" and "cut short" in row[0][1],
+       "the row stays queued, its last_error saying it was cut short", diag=str(row))
+    http.release()
+    b.start()
+    ok(wait_for(lambda: pg.psql("SELECT status FROM wafa.outbox WHERE ticket_id = %d" % tid3)
+                == [["sent"]], 15), "after the restart it is sent",
+       diag=lambda: b.log()[-2000:])
     b.stop_ok("the new leader stops cleanly")
     http.stop()
 
