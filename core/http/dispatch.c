@@ -498,8 +498,12 @@ static void on_claimed(PGresult *res, void *arg)
 			free(f);
 		}
 	}
-	if (full)
-		d->again = true; /* look again when a request is answered */
+	/* a full claim: more may be due, looked at as soon as a session is
+	 * free (now, when the rows were parked rather than sent) */
+	if (full && !d->stopping && d->inflight < (size_t)d->cfg->http_sessions)
+		claim(d);
+	else if (full)
+		d->again = true;
 	maybe_done(d);
 }
 
