@@ -144,6 +144,10 @@ def main():
     g = rows.get("gone")
     ok(g and g[1] == "failed" and "HTTP 404" in g[3] and "server's reason" in g[3],
        "404: parked as failed with the status and the server's reason", diag=str(g))
+    r = w.command("outbox", "list")
+    ok(r.returncode == 0 and re.search(r"webhook:gone.*HTTP 404", r.stdout)
+       and re.search(r"webhook:moved.*redirect", r.stdout),
+       "wafa outbox list shows the parked webhooks and why", diag=show(r))
     is_(len(http.requests("/moved")), 1, "302: tried once")
     is_(len(http.requests("/elsewhere")), 0, "302: the redirect is not followed")
     m = rows.get("moved")
