@@ -41,8 +41,7 @@ void wafa__instance_start_reading(struct wafa_instance *d)
 {
 	d->loading = false;
 	wafa__mirror_snapshot(d);
-	if (d->mailer)
-		wafa_mailer_kick(d->mailer);
+	wafa__mirror_kick_mailer(d);
 }
 
 static void on_marks(PGresult *res, void *arg)
@@ -157,6 +156,8 @@ static void on_leases_reset(PGresult *res, void *arg)
 	on_search_path(res, arg); /* logs an error */
 	if (d->leader && d->mailer && !d->stopping)
 		wafa_mailer_start(d->mailer);
+	if (d->leader && d->dispatch && !d->stopping)
+		wafa_dispatch_start(d->dispatch);
 }
 
 /* Leading: the leases of claimers that are gone go (a claim records the
@@ -179,6 +180,8 @@ static void on_leadership(PGresult *res, void *arg)
 		d->said_standby = true;
 		if (d->leader && d->mailer)
 			wafa_mailer_pause(d->mailer);
+		if (d->leader && d->dispatch)
+			wafa_dispatch_pause(d->dispatch);
 		d->leader = false;
 		uv_timer_stop(&d->deadline_timer);
 		if (!d->stopping)
@@ -191,9 +194,23 @@ static void on_leadership(PGresult *res, void *arg)
 	d->said_standby = false;
 	if (d->mailer)
 		wafa_mailer_set_leader(d->mailer, atoi(PQgetvalue(res, 0, 4)), d->cfg->schema);
+	if (d->dispatch)
+		wafa_dispatch_set_leader(d->dispatch, atoi(PQgetvalue(res, 0, 4)), d->cfg->schema);
 	/* but not those this process still sends (leading again after a lost
 	 * connection): another session would send them twice */
-	char *held = d->mailer ? wafa_mailer_held(d->mailer) : NULL;
+	char *mheld = d->mailer ? wafa_mailer_held(d->mailer) : NULL;
+	char *dheld = d->dispatch ? wafa_dispatch_held(d->dispatch) : NULL;
+	char *held = NULL;
+	if (mheld && dheld && dheld[0]) {
+		size_t n = strlen(mheld);
+		/* "{1,2}" and "3,4" -> "{1,2,3,4}" */
+		if (asprintf(&held, "%.*s%s%s}", (int)(n - 1), mheld, n > 2 ? "," : "", dheld) < 0)
+			held = NULL;
+		free(mheld);
+	} else {
+		held = mheld;
+	}
+	free(dheld);
 	const char *hp[] = { held ? held : "{}" };
 	/* the mailer (on its own connection) starts once the reset is done */
 	if (wafa_pg_query(d->work, "UPDATE outbox SET claimed_until = NULL "
@@ -241,6 +258,8 @@ static void on_work_lost(struct wafa_pg *pg, void *arg)
 	uv_timer_stop(&d->deadline_timer);
 	if (d->mailer)
 		wafa_mailer_fence(d->mailer);
+	if (d->dispatch)
+		wafa_dispatch_fence(d->dispatch);
 }
 
 static void on_leader_timer(uv_timer_t *t)
@@ -372,6 +391,17 @@ static int load_rules(const struct wafa_config *cfg, struct wafa_sandbox **sbp,
 		wafa_sandbox_close(sb);
 		return EX_CONFIG;
 	}
+	/* a webhook no [webhook NAME] declares: said now, not only when its
+	 * row is parked (the file still runs: its mail and the rest go) */
+	text = NULL;
+	len = 0;
+	if ((report = open_memstream(&text, &len)) != NULL) {
+		(void)wafa_dispatch_check_rules(cfg, cfg->rules_dir, report);
+		fclose(report);
+		for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+			wafa_log(WAFA_WARN, "rules", "%s", line);
+		free(text);
+	}
 	wafa_log(WAFA_INFO, "rules", "%d rule(s) loaded from %s", rules->nrules, cfg->rules_dir);
 	*sbp = sb;
 	*rulesp = rules;
@@ -400,6 +430,8 @@ static int reload_config(struct wafa_instance *d)
 	               (uint64_t)d->cfg->reconcile_ms);
 	if (d->mailer && d->leader)
 		wafa_mailer_start(d->mailer);
+	if (d->dispatch && d->leader)
+		wafa_dispatch_start(d->dispatch);
 	return 0;
 }
 
@@ -567,15 +599,26 @@ static void on_web_stopped(void *arg)
 		on_offers_stopped(d);
 }
 
+static void on_dispatch_stopped(void *arg)
+{
+	struct wafa_instance *d = arg;
+
+	d->dispatch = NULL;
+	if (d->web)
+		wafa_web_close(d->web, on_web_stopped, d);
+	else
+		on_web_stopped(d);
+}
+
 static void on_mailer_stopped(void *arg)
 {
 	struct wafa_instance *d = arg;
 
 	d->mailer = NULL;
-	if (d->web)
-		wafa_web_close(d->web, on_web_stopped, d);
+	if (d->dispatch)
+		wafa_dispatch_stop(d->dispatch, on_dispatch_stopped, d);
 	else
-		on_web_stopped(d);
+		on_dispatch_stopped(d);
 }
 
 void wafa__instance_shutdown(struct wafa_instance *d, int code)
@@ -673,7 +716,8 @@ int wafa_daemon_run(struct wafa_config *cfg)
 	    wafa_pg_open(&loop, cfg->dsn, "listen", &listen_hooks, &d.listen) != 0 ||
 	    wafa_pg_open(&loop, cfg->dsn, "journal", &jconn_hooks, &d.jconn) != 0 ||
 	    wafa_pg_open(&loop, cfg->dsn, "mail", &mail_hooks, &d.mail) != 0 ||
-	    wafa_mailer_open(&loop, cfg, d.mail, channel, &d.mailer) != 0) {
+	    wafa_mailer_open(&loop, cfg, d.mail, channel, &d.mailer) != 0 ||
+	    wafa_dispatch_open(&loop, cfg, d.mail, &d.dispatch) != 0) {
 		code = EX_OSERR;
 		wafa_channel_close(&channel);
 		wafa__instance_shutdown(&d, code);

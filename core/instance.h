@@ -28,6 +28,7 @@
 #include "base/duration.h"
 #include "base/log.h"
 #include "mail/mailer.h"
+#include "http/dispatch.h"
 #include "web/metrics.h"
 #include "store/outbox.h"
 #include "store/pg.h"
@@ -74,6 +75,8 @@ struct wafa_instance {
 	 * a journal batch (a kill -9 in between sends it again) */
 	struct wafa_pg *mail;
 	struct wafa_mailer *mailer;
+	/* webhooks and ticket actions (channel <> 'mail'), on the mail session */
+	struct wafa_dispatch *dispatch;
 	struct wafa_web *web; /* the customers' clicks; NULL without [web] listen */
 	struct wafa_watchdog *watchdog; /* systemd's pings; NULL when not asked */
 	struct wafa_offers *offers;

@@ -22,6 +22,7 @@
 #include "tools/report.h"
 #include "tools/status.h"
 #include "mail/template.h"
+#include "http/dispatch.h"
 #include "time/zone.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/wafa/wafa.conf"
@@ -116,7 +117,8 @@ static int cmd_check(struct wafa_config *cfg, bool allow_disabled)
 	}
 	problems = wafa_rules_load_dir(rules, cfg->rules_dir, stderr);
 	if (problems >= 0)
-		problems += wafa_template_check_rules(cfg->rules_dir, cfg->templates, stderr);
+		problems += wafa_template_check_rules(cfg->rules_dir, cfg->templates, stderr) +
+		            wafa_dispatch_check_rules(cfg, cfg->rules_dir, stderr);
 	if (problems >= 0 && cfg->templates[0]) {
 		/* every template parses, and each has a default_locale version */
 		int t = wafa_template_check_dir(cfg->templates, cfg->default_locale, stderr);

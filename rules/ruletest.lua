@@ -211,6 +211,16 @@ local function run(test, path)
       end
       return s
     end
+    if rec.type == "action" then
+      s = s .. "action from " .. (rec.rule or "?") .. " (" .. (rec.phase or "?") .. "), " .. about
+      if rec.channel == "webhook" then
+        return s .. ", webhook " .. (rec.webhook or "?") .. ": " .. quote(rec.text or "")
+      end
+      local parts = {}
+      for k, v in pairs(rec.change or {}) do parts[#parts + 1] = k .. " " .. quote(v) end
+      table.sort(parts)
+      return s .. ", ticket { " .. table.concat(parts, ", ") .. " }"
+    end
     s = s .. rec.event .. " of " .. (rec.rule or "?") .. ", " .. about
     if rec.phase then s = s .. " (" .. rec.phase .. ")" end
     if rec.due and rec.due ~= rec.at then s = s .. ", due " .. time_text(rec.due) end
@@ -482,6 +492,9 @@ local function run(test, path)
   local MAIL_FIELDS = { to = true, subject = true, body = true, template = true, locale = true,
                         survey = true, vars = true, rule = true, ticket = true, phase = true,
                         at = true, due = true, customer = true, to_customer = true, kind = true }
+  local ACTION_FIELDS = { webhook = true, text = true, fields = true, change = true,
+                          channel = true, rule = true, ticket = true, phase = true, at = true,
+                          due = true, kind = true }
   local EVENT_WORDS = {
     started = "a start", paused = "a pause", resumed = "a resumption", warn = "a warning",
     breach = "a breach", escalate = "an escalation", due = "a step falling due",
@@ -513,7 +526,7 @@ local function run(test, path)
       elseif k == "at" or k == "due" then
         local ms = to_ms(v, what .. ": " .. k, level + 1)
         test, words = function(x) return x == ms end, time_text(ms)
-      elseif k == "vars" then
+      elseif k == "vars" or k == "fields" or k == "change" then
         if type(v) ~= "table" then error(what .. ": vars: expected a table", 0) end
         local want = {}
         for name, val in pairs(v) do
@@ -571,7 +584,10 @@ local function run(test, path)
     local by = {}
     for _, f in ipairs(list) do by[f.field] = f.words end
     local s
-    if is_mail then
+    if is_mail == "action" then
+      s = by.webhook and ("a webhook " .. by.webhook) or by.change and ("a ticket change "
+        .. by.change) or "an action"
+    elseif is_mail then
       s = "a mail"
       if by.to then s = s .. " to " .. by.to end
       if by.subject then s = s .. " with subject " .. by.subject end
@@ -586,7 +602,7 @@ local function run(test, path)
     if by.at then s = s .. " at " .. by.at end
     for _, f in ipairs(list) do
       if not ({ to = 1, subject = 1, template = 1, event = 1, rule = 1, ticket = 1, customer = 1,
-                at = 1 })[f.field] then
+                at = 1, webhook = 1, change = 1 })[f.field] then
         s = s .. ", " .. f.field .. " " .. f.words
       end
     end
@@ -596,7 +612,7 @@ local function run(test, path)
   local function show_value(field, v)
     if v == nil then return "none" end
     if field == "at" or field == "due" then return time_text(v) end
-    if field == "vars" then
+    if field == "vars" or field == "fields" or field == "change" then
       local parts = {}
       for k, x in pairs(v) do parts[#parts + 1] = k .. " " .. quote(x) end
       table.sort(parts)
@@ -622,7 +638,7 @@ local function run(test, path)
 
   local function what_happened(kind)
     local open = candidates(kind)
-    local noun = kind == "mail" and "mail" or "transition"
+    local noun = kind == "mail" and "mail" or kind == "action" and "action" or "transition"
     if #open == 0 then
       local all = 0
       for _, rec in ipairs(log) do if rec.type == kind then all = all + 1 end end
@@ -666,7 +682,8 @@ local function run(test, path)
       rec.seen = true
       return true
     end
-    fail(where, "expected " .. words_of(list, kind == "mail") .. ", but none happened."
+    fail(where, "expected " .. words_of(list, kind == "action" and "action" or kind == "mail")
+      .. ", but none happened."
       .. nearest(kind, list) .. what_happened(kind))
     return false
   end
@@ -677,8 +694,8 @@ local function run(test, path)
     local rec = find(kind, list)
     if not rec then return true end
     rec.seen = true
-    local words = #list > 0 and words_of(list, kind == "mail")
-      or (kind == "mail" and "a mail" or "a transition")
+    local words = #list > 0 and words_of(list, kind == "action" and "action" or kind == "mail")
+      or (kind == "mail" and "a mail" or kind == "action" and "an action" or "a transition")
     fail(where, "expected no " .. words:gsub("^an? ", "") .. ", but one happened:\n    "
       .. describe(rec))
     return false
@@ -705,6 +722,50 @@ local function run(test, path)
     return expect_not("mail", filter, "t.expect_no_mail", MAIL_FIELDS)
   end
 
+  -- An action's filter: ticket = { priority = ..., note = ..., tags = { "a", "b" } } is the
+  -- change asked for (tags: exactly these, in order), ticket_id the ticket.
+  local function action_filter(filter, what)
+    if filter == nil then return {} end
+    if type(filter) ~= "table" then
+      error(what .. ': expected a table like { webhook = "oncall" }', 0)
+    end
+    local f = {}
+    for k, v in pairs(filter) do
+      if k == "ticket" then
+        if type(v) ~= "table" then
+          error(what .. ': ticket: expected the change, like { priority = "urgent" } '
+            .. '(ticket_id names the ticket)', 0)
+        end
+        local change = {}
+        for ck, cv in pairs(v) do
+          if ck == "tags" and type(cv) == "table" and not matchers[cv] then
+            cv = table.concat(cv, ",")
+          end
+          change[ck] = cv
+        end
+        f.change = change
+      elseif k == "ticket_id" then
+        f.ticket = v
+      else
+        f[k] = v
+      end
+    end
+    return f
+  end
+
+  -- t.expect_action { webhook = "oncall", text = t.contains "breach" } or
+  -- t.expect_action { ticket = { priority = "urgent" } }: a webhook or a ticket change
+  function t.expect_action(filter)
+    return expect("action", action_filter(filter, "t.expect_action"), "t.expect_action",
+      ACTION_FIELDS)
+  end
+
+  -- t.expect_no_action() or t.expect_no_action { webhook = ... }
+  function t.expect_no_action(filter)
+    return expect_not("action", action_filter(filter, "t.expect_no_action"),
+      "t.expect_no_action", ACTION_FIELDS)
+  end
+
   -- t.check(condition, "what should hold"): a check of your own
   function t.check(cond, text)
     if not cond then fail(here, "check failed: " .. tostring(text or "(no description)")) end
@@ -726,6 +787,7 @@ local function run(test, path)
     return out
   end
   function t.mails() return copies("mail") end
+  function t.actions() return copies("action") end
   function t.events() return copies("event") end
 
   -- t.show(): what happened so far (in scope), as TAP comments, to see

@@ -65,6 +65,12 @@ static const struct key keys[] = {
 	K("contact", "default_tz", T_STRING, default_tz, "UTC", true),
 	K("contact", "go_live_limit", T_DURATION, go_live_limit_ms, "2d", true),
 	K("contact", "go_live_limit_agents", T_DURATION, go_live_limit_agents_ms, "0s", true),
+	K("http", "sessions", T_COUNT, http_sessions, "2", false), /* threads, at start */
+	K("http", "timeout", T_DURATION, http_timeout_ms, "30s", false),
+	K("http", "connect_timeout", T_DURATION, http_connect_timeout_ms, "10s", false),
+	K("http", "ca_file", T_STRING, http_ca_file, "", false),
+	K("http", "retry_initial", T_DURATION, http_retry_initial_ms, "1m", true),
+	K("http", "retry_max", T_DURATION, http_retry_max_ms, "1h", true),
 	K("log", "level", T_LEVEL, log_level, "info", true),
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -81,7 +87,33 @@ struct parse {
 };
 
 static const char *const sections[] = { "database", "helpdesk", "rules", "mail",
-	                                "web", "contact", "log" };
+	                                "web", "contact", "http", "log" };
+
+const char *const wafa_webhook_format_names[] = { "json", "slack", "teams", "mattermost" };
+
+const struct wafa_webhook *wafa_config_webhook(const struct wafa_config *cfg, const char *name)
+{
+	for (size_t i = 0; name && i < cfg->nwebhooks; i++)
+		if (strcmp(cfg->webhooks[i].name, name) == 0)
+			return &cfg->webhooks[i];
+	return NULL;
+}
+
+static void webhook_free(struct wafa_webhook *w)
+{
+	free(w->name);
+	free(w->url);
+	free(w->secret_file);
+}
+
+/* A webhook's name: letters, digits, '-' and '_', as rules name it. */
+static bool webhook_name_ok(const char *s)
+{
+	if (!*s || strlen(s) > 64)
+		return false;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
+	       strlen(s);
+}
 
 /* Levenshtein distance, for "did you mean"; short names only. */
 static size_t distance(const char *a, const char *b)
@@ -256,11 +288,79 @@ static int set(struct wafa_config *cfg, const struct key *k, const char *value, 
 	return -EINVAL;
 }
 
+
+/* One key of a [webhook NAME] section. */
+static void on_webhook_key(struct parse *p, const char *wname, const char *name,
+                           const char *value)
+{
+	struct wafa_config *cfg = p->cfg;
+	struct wafa_webhook *w = (struct wafa_webhook *)wafa_config_webhook(cfg, wname);
+	const char *why;
+	char **field = NULL;
+
+	if (!w) {
+		struct wafa_webhook *n = realloc(cfg->webhooks, (cfg->nwebhooks + 1) * sizeof(*n));
+		if (!n) {
+			problem(p, p->line, "out of memory");
+			return;
+		}
+		cfg->webhooks = n;
+		w = &n[cfg->nwebhooks++];
+		memset(w, 0, sizeof(*w));
+		w->line = p->line;
+		if (!(w->name = strdup(wname)) || !(w->url = strdup("")) ||
+		    !(w->secret_file = strdup(""))) {
+			problem(p, p->line, "out of memory");
+			return;
+		}
+		if (!webhook_name_ok(wname))
+			problem(p, p->line, "[webhook %s]: a webhook's name is letters, digits, - and _ "
+			                    "(rules name it: notify { webhook = \"oncall\" })", wname);
+	}
+	if (strcmp(name, "url") == 0)
+		field = &w->url;
+	else if (strcmp(name, "secret_file") == 0)
+		field = &w->secret_file;
+	if (field) {
+		char *copy = strdup(value);
+		if (!copy) {
+			problem(p, p->line, "out of memory");
+			return;
+		}
+		free(*field);
+		*field = copy;
+	} else if (strcmp(name, "format") == 0) {
+		size_t i;
+		for (i = 0; i < 4 && strcmp(value, wafa_webhook_format_names[i]) != 0; i++)
+			;
+		if (i == 4)
+			problem(p, p->line, "[webhook %s] format = \"%s\": expected one of json, slack, "
+			                    "teams, mattermost", wname, value);
+		else
+			w->format = (int)i;
+	} else if (strcmp(name, "timeout") == 0) {
+		if (wafa_duration_parse(value, &w->timeout_ms, &why) != 0 || w->timeout_ms <= 0)
+			problem(p, p->line, "[webhook %s] timeout = \"%s\": %s", wname, value,
+			        w->timeout_ms <= 0 ? "expected a duration like 10s" : why);
+	} else {
+		problem(p, p->line, "[webhook %s] unknown key \"%s\" (known: url, format, secret_file, "
+		                    "timeout)", wname, name);
+	}
+}
+
 static int on_key(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse *p = user;
 	const char *why = NULL;
 	bool section_known = false;
+
+	if (strncmp(section, "webhook ", 8) == 0) {
+		const char *wname = section + 8;
+		while (*wname == ' ')
+			wname++;
+		on_webhook_key(p, wname, name, value);
+		return 1;
+	}
 
 	for (size_t i = 0; i < NKEYS; i++) {
 		if (strcmp(keys[i].section, section) != 0)
@@ -289,7 +389,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
 			                    "ignored until it is renamed)", section, near);
 		} else {
 			problem(p, p->line, "unknown section [%s] (known: database, helpdesk, rules, "
-			                    "mail, web, contact, log)", section);
+			                    "mail, web, contact, http, webhook NAME, log)", section);
 		}
 	} else
 		problem(p, p->line, "[%s] unknown key \"%s\"; see wafa.conf.example for the keys", section,
@@ -393,6 +493,20 @@ static int check_values(struct parse *p)
 	if (cfg->web_listen[0] && (!cfg->web_base_url[0] || !cfg->web_key_file[0]))
 		problem(p, 0, "[web] listen is set: set base_url (the address customers' links "
 		              "use) and key_file (the key that signs them) too");
+	if (cfg->http_sessions > 64)
+		problem(p, 0, "[http] sessions = %lld: at most 64 parallel requests",
+		        (long long)cfg->http_sessions);
+	if (cfg->http_retry_initial_ms > cfg->http_retry_max_ms)
+		problem(p, 0, "[http] retry_initial is longer than retry_max");
+	for (size_t i = 0; i < cfg->nwebhooks; i++) {
+		const struct wafa_webhook *w = &cfg->webhooks[i];
+		if (strncmp(w->url, "http://", 7) != 0 && strncmp(w->url, "https://", 8) != 0)
+			problem(p, w->line, "[webhook %s] url \"%s\": %s", w->name, w->url,
+			        w->url[0] ? "expected an http:// or https:// URL"
+			                  : "is required (the address to POST to)");
+		else if (strpbrk(w->url, " \t\r\n"))
+			problem(p, w->line, "[webhook %s] url: no spaces or line breaks in a URL", w->name);
+	}
 	if (cfg->default_locale[0] == '\0')
 		problem(p, 0, "[mail] default_locale is empty (use a language like en)");
 	return 0;
@@ -497,6 +611,14 @@ int wafa_config_reload(struct wafa_config *cfg, FILE *report)
 		memcpy(fb, tmp, size);
 		wafa_log(WAFA_INFO, "config", "[%s] %s reloaded", k->section, k->name);
 	}
+	/* the [webhook NAME] sections are looked up as each row is sent: they
+	 * take their new values at once */
+	struct wafa_webhook *w = cfg->webhooks;
+	size_t nw = cfg->nwebhooks;
+	cfg->webhooks = fresh.webhooks;
+	cfg->nwebhooks = fresh.nwebhooks;
+	fresh.webhooks = w;
+	fresh.nwebhooks = nw;
 out:
 	wafa_config_free(&fresh);
 	return err;
@@ -511,6 +633,11 @@ void wafa_config_free(struct wafa_config *cfg)
 			*field = NULL;
 		}
 	}
+	for (size_t i = 0; i < cfg->nwebhooks; i++)
+		webhook_free(&cfg->webhooks[i]);
+	free(cfg->webhooks);
+	cfg->webhooks = NULL;
+	cfg->nwebhooks = 0;
 	free(cfg->path);
 	cfg->path = NULL;
 }

@@ -22,6 +22,19 @@ struct wafa_span {
 	int64_t from_min, to_min;
 };
 
+enum wafa_webhook_format { WAFA_WH_JSON, WAFA_WH_SLACK, WAFA_WH_TEAMS, WAFA_WH_MATTERMOST };
+extern const char *const wafa_webhook_format_names[];
+
+/* [webhook NAME]: a URL the HTTP channel POSTs JSON to. */
+struct wafa_webhook {
+	char *name;
+	char *url;         /* http:// or https:// */
+	int format;        /* enum wafa_webhook_format */
+	char *secret_file; /* "" none: the HMAC key (X-Wafa-Signature) */
+	int64_t timeout_ms; /* 0: [http] timeout */
+	unsigned line;     /* of its section, for messages */
+};
+
 struct wafa_config {
 	char *path;
 	/* [database] */
@@ -69,6 +82,15 @@ struct wafa_config {
 	 * before wafa first had its rule (a first start, a new rule); 0 off */
 	int64_t go_live_limit_ms;        /* to customers */
 	int64_t go_live_limit_agents_ms; /* to agents */
+	/* [http]: webhooks and the helpdesk API's requests, on their own threads */
+	int64_t http_sessions;
+	int64_t http_timeout_ms;
+	int64_t http_connect_timeout_ms;
+	char *http_ca_file; /* "" the system's CAs */
+	int64_t http_retry_initial_ms;
+	int64_t http_retry_max_ms;
+	struct wafa_webhook *webhooks; /* [webhook NAME] sections, in file order */
+	size_t nwebhooks;
 	/* [log] */
 	int log_level; /* enum wafa_log_level */
 };
@@ -79,6 +101,9 @@ struct wafa_config {
  * cannot be read, or -EINVAL when it has problems. */
 WAFA_WUR int wafa_config_load(const char *path, struct wafa_config *cfg, FILE *report);
 void wafa_config_free(struct wafa_config *cfg);
+
+/* The [webhook NAME] section named name, or NULL. */
+const struct wafa_webhook *wafa_config_webhook(const struct wafa_config *cfg, const char *name);
 
 /* Reads cfg->path again.  If it is valid, the keys marked reloadable take
  * their new values and each other key that changed is logged as needing a

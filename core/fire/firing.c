@@ -161,8 +161,8 @@ static void on_batch_inserted(PGresult *res, void *arg)
 	if (b->rules_gen != d->rules_gen) {
 		/* recorded under the old rules; the tickets were rescheduled and
 		 * their journal step rows keep them from firing again */
-		if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0 && d->mailer)
-			wafa_mailer_kick(d->mailer);
+		if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
+			wafa__mirror_kick_mailer(d);
 		goto out;
 	}
 	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -189,9 +189,17 @@ static void on_batch_inserted(PGresult *res, void *arg)
 		         d->rules->rules[f->rule].name, f->ticket_id,
 		         d->rules->rules[f->rule].phases[f->phase].name, mails);
 	}
-	wafa_metrics_mails(WAFA_METRIC_QUEUED, (uint64_t)rows);
-	if (rows > 0 && d->mailer)
-		wafa_mailer_kick(d->mailer);
+	int mail_rows = 0;
+	for (int r = 0; r < rows; r++) {
+		const char *ch = PQgetvalue(res, r, 1);
+		if (strcmp(ch, "mail") == 0)
+			mail_rows++;
+		else
+			wafa_metrics_actions(ch, WAFA_METRIC_QUEUED);
+	}
+	wafa_metrics_mails(WAFA_METRIC_QUEUED, (uint64_t)mail_rows);
+	if (rows > 0)
+		wafa__mirror_kick_mailer(d);
 out:
 	batch_end(b);
 }

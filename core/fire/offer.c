@@ -137,7 +137,15 @@ static void on_inserted(PGresult *res, void *arg)
 	struct wafa_offers *o = arg;
 
 	if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0) {
-		wafa_metrics_mails(WAFA_METRIC_QUEUED, (uint64_t)PQntuples(res));
+		uint64_t mails = 0;
+		for (int r = 0; r < PQntuples(res); r++) {
+			const char *ch = PQgetvalue(res, r, 1);
+			if (strcmp(ch, "mail") == 0)
+				mails++;
+			else
+				wafa_metrics_actions(ch, WAFA_METRIC_QUEUED);
+		}
+		wafa_metrics_mails(WAFA_METRIC_QUEUED, mails);
 		if (o->queued)
 			o->queued(o->arg);
 	}

@@ -183,6 +183,8 @@ static void mail_free(struct wafa_mail_req *m)
 	free(m->template);
 	free(m->vars);
 	free(m->locale);
+	free(m->target);
+	free(m->payload);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -209,7 +211,7 @@ static bool plain_name(const char *s)
 }
 
 /* vars = { name = "text" or number, ... } as a JSON object. */
-static char *vars_json(lua_State *L, int idx)
+static char *vars_json(lua_State *L, int idx, const char *what)
 {
 	json_t *o = json_object();
 	char *text = NULL;
@@ -224,14 +226,14 @@ static char *vars_json(lua_State *L, int idx)
 		if (!name || !plain_name(name) ||
 		    (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)) {
 			json_decref(o);
-			luaL_error(L, "mail: vars.%s: expected a name of letters, digits and _ with a "
+			luaL_error(L, "%s.%s: expected a name of letters, digits and _ with a "
 			              "string or number value",
-			           name ? name : "?");
+			           what, name ? name : "?");
 		}
 		v = lua_tolstring(L, -1, &len); /* a number becomes its text */
 		if (!g_utf8_validate(v, (gssize)len, NULL) || memchr(v, '\0', len) || len > 64 * 1024) {
 			json_decref(o);
-			luaL_error(L, "mail: vars.%s is not valid UTF-8 text (or longer than 64 KiB)", name);
+			luaL_error(L, "%s.%s is not valid UTF-8 text (or longer than 64 KiB)", what, name);
 		}
 		json_object_set_new(o, name, json_stringn(v, len));
 		lua_pop(L, 1);
@@ -290,7 +292,7 @@ static int api_mail(lua_State *L)
 	if (!lua_isnil(L, -1)) {
 		if (!lua_istable(L, -1))
 			return luaL_error(L, "mail: vars: expected a table like { name = \"Sara\" }");
-		if (!(slot->vars = vars_json(L, lua_gettop(L))))
+		if (!(slot->vars = vars_json(L, lua_gettop(L), "mail: vars")))
 			return luaL_error(L, "mail: out of memory");
 	}
 	lua_pop(L, 1);
@@ -301,6 +303,248 @@ static int api_mail(lua_State *L)
 		return luaL_error(L, "mail: survey = true needs a template (its links are {{survey_1}} "
 		                     ".. {{survey_5}})");
 	r->nmails++;
+	return 0;
+}
+
+/* ---- notify {} and ticket {}: webhook and ticket-action rows ---- */
+
+/* Room for n more rows and the scratch slot past them.  Raises (nothing
+ * taken) when an action asks for too many. */
+static void rows_reserve(lua_State *L, struct wafa_rules *r, const char *what, size_t n)
+{
+	if (r->nmails + n > MAX_MAILS)
+		luaL_error(L, "%s: at most %d mails, webhooks and ticket changes per action", what,
+		           MAX_MAILS);
+	if (r->nmails + n + 1 > r->mails_cap) {
+		size_t cap = r->mails_cap ? r->mails_cap : 4;
+		while (cap < r->nmails + n + 1)
+			cap *= 2;
+		struct wafa_mail_req *mails = realloc(r->mails, cap * sizeof(*mails));
+		if (!mails)
+			luaL_error(L, "%s: out of memory", what);
+		memset(mails + r->mails_cap, 0, (cap - r->mails_cap) * sizeof(*mails));
+		r->mails = mails;
+		r->mails_cap = cap;
+	}
+}
+
+/* The string field name of the table at 1, left on the stack (nil: NULL). */
+static const char *text_field(lua_State *L, const char *what, const char *name, bool required,
+                              size_t max)
+{
+	size_t len;
+	const char *s;
+
+	lua_getfield(L, 1, name);
+	if (lua_isnil(L, -1)) {
+		if (required)
+			luaL_error(L, "%s: \"%s\" is required", what, name);
+		return NULL;
+	}
+	if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
+		luaL_error(L, "%s: \"%s\" must be a string, not %s", what, name, luaL_typename(L, -1));
+	s = lua_tolstring(L, -1, &len);
+	if (len > max)
+		luaL_error(L, "%s: \"%s\" is longer than %I bytes", what, name, (lua_Integer)max);
+	if (!g_utf8_validate(s, (gssize)len, NULL) || memchr(s, '\0', len))
+		luaL_error(L, "%s: \"%s\" is not valid UTF-8 text", what, name);
+	return s;
+}
+
+/* Adds one row (the strings are copied; payload is taken).  Never raises
+ * once reserved, but on no memory (then payload is freed). */
+static void row_add(lua_State *L, struct wafa_rules *r, int channel, const char *to,
+                    const char *subject, const char *target, char *payload)
+{
+	struct wafa_mail_req *m = &r->mails[r->nmails];
+
+	mail_free(m);
+	m->channel = channel;
+	m->payload = payload;
+	if (!payload || !(m->to = strdup(to)) || !(m->subject = strdup(subject)) ||
+	    !(m->body = strdup(payload)) || (target && !(m->target = strdup(target)))) {
+		mail_free(m);
+		luaL_error(L, "%s: out of memory", channel == WAFA_OUT_WEBHOOK ? "notify" : "ticket");
+	}
+	for (char *p = m->subject; *p; p++)
+		if (*p == '\r' || *p == '\n')
+			*p = ' ';
+	r->nmails++;
+}
+
+/* notify { webhook = "oncall", text = "...", fields = { name = value, ... } } */
+static int api_notify(lua_State *L)
+{
+	struct wafa_rules *r = lua_touserdata(L, lua_upvalueindex(1));
+	const char *name, *text;
+	json_t *o, *fields;
+	char to[80], subject[60 * 4 + 1];
+
+	if (!r->in_action)
+		return luaL_error(L, "notify: only an action (on_breach, on_warn, on_due, on_answer) can "
+		                     "notify");
+	luaL_checktype(L, 1, LUA_TTABLE);
+	rows_reserve(L, r, "notify", 1); /* before anything is taken */
+	name = text_field(L, "notify", "webhook", true, 64);
+	if (!plain_name(name))
+		return luaL_error(L, "notify: webhook \"%s\": a name of letters, digits, - and _ "
+		                     "(a [webhook NAME] section of wafa.conf)", name);
+	text = text_field(L, "notify", "text", true, 64 * 1024);
+	lua_getfield(L, 1, "fields");
+	if (!lua_isnil(L, -1) && !lua_istable(L, -1))
+		return luaL_error(L, "notify: fields: expected a table like { ticket = t.id }");
+	/* checked before anything is taken: vars_json raises on a bad field */
+	char *ftext = lua_isnil(L, -1) ? NULL : vars_json(L, lua_gettop(L), "notify: fields");
+	if (!lua_isnil(L, -1) && !ftext)
+		return luaL_error(L, "notify: out of memory");
+	fields = ftext ? json_loads(ftext, 0, NULL) : json_object();
+	free(ftext);
+	o = fields ? json_pack("{s:s, s:o}", "text", text, "fields", fields) : NULL;
+	if (!o)
+		return luaL_error(L, "notify: out of memory");
+	char *payload = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	snprintf(to, sizeof(to), "webhook:%s", name);
+	g_utf8_strncpy(subject, text, 60); /* 60 characters, at most 4 bytes each */
+	row_add(L, r, WAFA_OUT_WEBHOOK, to, subject, name, payload);
+	return 0;
+}
+
+/* ticket { priority = "urgent", owner = "backup@example.com", status = "solved",
+ *          note = "...", internal = true, tags = { "breached" } }:
+ * one row per API call (fields, note, tags), as core/api/api.h reads them. */
+static int api_ticket(lua_State *L)
+{
+	struct wafa_rules *r = lua_touserdata(L, lua_upvalueindex(1));
+	const char *status, *owner, *note;
+	json_t *fields = NULL, *noteo = NULL, *tagso = NULL, *tags;
+	char *pf = NULL, *pn = NULL, *pt = NULL, summary[200];
+	size_t n = 0, len = 0;
+
+	if (!r->in_action)
+		return luaL_error(L, "ticket: only an action (on_breach, on_warn, on_due, on_answer) can "
+		                     "change a ticket");
+	if (r->in_offer)
+		return luaL_error(L, "ticket: an offer's on_due is about a customer, not a ticket: "
+		                     "there is no ticket to change (use mail or notify)");
+	luaL_checktype(L, 1, LUA_TTABLE);
+	static const char *const known[] = { "priority", "owner", "status", "note", "internal",
+		                             "tags", NULL };
+	lua_pushnil(L);
+	while (lua_next(L, 1) != 0) {
+		const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+		size_t i;
+		for (i = 0; known[i] && strcmp(known[i], k) != 0; i++)
+			;
+		if (!known[i])
+			return luaL_error(L, "ticket: unknown key \"%s\" (known: priority, owner, status, "
+			                     "note, internal, tags)", k);
+		lua_pop(L, 1);
+	}
+	/* the priority: a name, or the helpdesk's number */
+	lua_getfield(L, 1, "priority");
+	int ptype = lua_type(L, -1);
+	lua_Integer pnum = 0;
+	const char *pname = NULL;
+	if (ptype == LUA_TNUMBER) {
+		if (!lua_isinteger(L, -1) || (pnum = lua_tointeger(L, -1)) < 0 || pnum > 1000)
+			return luaL_error(L, "ticket: priority %s: a whole number from 0 to 1000, or a "
+			                     "name like \"urgent\"", lua_tostring(L, -1));
+	} else if (ptype == LUA_TSTRING) {
+		pname = lua_tostring(L, -1);
+		if (!plain_name(pname))
+			return luaL_error(L, "ticket: priority \"%s\": a name like \"urgent\" (letters, "
+			                     "digits, - and _)", pname);
+	} else if (ptype != LUA_TNIL) {
+		return luaL_error(L, "ticket: priority must be a name or a number, not %s",
+		                  luaL_typename(L, -1));
+	}
+	owner = text_field(L, "ticket", "owner", false, 320);
+	if (owner && (!*owner || strpbrk(owner, "\r\n")))
+		return luaL_error(L, "ticket: owner \"%s\": the agent's login or mail address", owner);
+	status = text_field(L, "ticket", "status", false, 64);
+	if (status && wafa_status_index(status) < 0)
+		return luaL_error(L, "ticket: status \"%s\": one of new, open, pending, solved, closed",
+		                  status);
+	note = text_field(L, "ticket", "note", false, 64 * 1024);
+	if (note && !*note)
+		return luaL_error(L, "ticket: note is empty");
+	lua_getfield(L, 1, "internal");
+	bool internal = lua_isnil(L, -1) ? true : lua_toboolean(L, -1);
+	if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
+		return luaL_error(L, "ticket: internal must be true or false");
+	if (!note && !lua_isnil(L, -1))
+		return luaL_error(L, "ticket: internal = ... goes with a note");
+	lua_getfield(L, 1, "tags");
+	int tidx = lua_gettop(L);
+	if (!lua_isnil(L, tidx) && !lua_istable(L, tidx))
+		return luaL_error(L, "ticket: tags: expected a list like { \"breached\" }");
+	if (lua_istable(L, tidx)) {
+		len = (size_t)lua_rawlen(L, tidx);
+		if (len == 0 || len > 20)
+			return luaL_error(L, "ticket: tags: from 1 to 20 tags");
+		for (size_t i = 1; i <= len; i++) {
+			lua_rawgeti(L, tidx, (lua_Integer)i);
+			if (lua_type(L, -1) != LUA_TSTRING)
+				return luaL_error(L, "ticket: tags[%I]: a tag is a string", (lua_Integer)i);
+			const char *tg = lua_tostring(L, -1);
+			if (!*tg || strlen(tg) > 100 || strpbrk(tg, ",\r\n") ||
+			    !g_utf8_validate(tg, -1, NULL))
+				return luaL_error(L, "ticket: tags[%I] \"%s\": a tag is 1-100 characters "
+				                     "without commas or line breaks", (lua_Integer)i, tg);
+			lua_pop(L, 1);
+		}
+	}
+	if (ptype == LUA_TNIL && !owner && !status && !note && !len)
+		return luaL_error(L, "ticket: nothing to do (give priority, owner, status, note or "
+		                     "tags)");
+	n = (ptype != LUA_TNIL || owner || status) + (note != NULL) + (len > 0);
+	/* everything checked: from here only memory can fail */
+	rows_reserve(L, r, "ticket", n);
+	if (ptype != LUA_TNIL || owner || status) {
+		fields = json_pack("{s:s}", "op", "fields");
+		if (fields && ptype == LUA_TNUMBER)
+			json_object_set_new(fields, "priority", json_integer((json_int_t)pnum));
+		else if (fields && pname)
+			json_object_set_new(fields, "priority", json_string(pname));
+		if (fields && owner)
+			json_object_set_new(fields, "owner", json_string(owner));
+		if (fields && status)
+			json_object_set_new(fields, "status", json_string(status));
+		pf = fields ? json_dumps(fields, JSON_COMPACT) : NULL;
+		json_decref(fields);
+		char ptext[32] = "";
+		if (ptype == LUA_TNUMBER)
+			snprintf(ptext, sizeof(ptext), "priority %lld", (long long)pnum);
+		else if (pname)
+			snprintf(ptext, sizeof(ptext), "priority %.20s", pname);
+		snprintf(summary, sizeof(summary), "%s%s%.120s%s%s", ptext,
+		         owner ? " owner " : "", owner ? owner : "", status ? " status " : "",
+		         status ? status : "");
+		row_add(L, r, WAFA_OUT_TICKET, "ticket:fields", summary, NULL, pf);
+	}
+	if (note) {
+		noteo = json_pack("{s:s, s:s, s:b}", "op", "note", "text", note, "internal", internal);
+		pn = noteo ? json_dumps(noteo, JSON_COMPACT) : NULL;
+		json_decref(noteo);
+		char sub[12 * 4 + 1];
+		g_utf8_strncpy(sub, note, 12);
+		snprintf(summary, sizeof(summary), "%s note: %s", internal ? "internal" : "public", sub);
+		row_add(L, r, WAFA_OUT_TICKET, "ticket:note", summary, NULL, pn);
+	}
+	if (len) {
+		tags = json_array();
+		for (size_t i = 1; tags && i <= len; i++) {
+			lua_rawgeti(L, tidx, (lua_Integer)i);
+			json_array_append_new(tags, json_string(lua_tostring(L, -1)));
+			lua_pop(L, 1);
+		}
+		tagso = tags ? json_pack("{s:s, s:o}", "op", "tags", "add", tags) : NULL;
+		pt = tagso ? json_dumps(tagso, JSON_COMPACT) : NULL;
+		json_decref(tagso);
+		snprintf(summary, sizeof(summary), "add %zu tag%s", len, len == 1 ? "" : "s");
+		row_add(L, r, WAFA_OUT_TICKET, "ticket:tags", summary, NULL, pt);
+	}
 	return 0;
 }
 
@@ -497,6 +741,12 @@ static int load_prelude(lua_State *L)
 	lua_pushlightuserdata(L, r);
 	lua_pushcclosure(L, api_mail, 1);
 	lua_setfield(L, -2, "mail");
+	lua_pushlightuserdata(L, r);
+	lua_pushcclosure(L, api_notify, 1);
+	lua_setfield(L, -2, "notify");
+	lua_pushlightuserdata(L, r);
+	lua_pushcclosure(L, api_ticket, 1);
+	lua_setfield(L, -2, "ticket");
 	lua_newtable(L);
 	lua_pushcfunction(L, wafa_rules_lua_duration);
 	lua_setfield(L, -2, "duration");
@@ -1630,9 +1880,9 @@ int wafa_rules_run_offer(struct wafa_rules *r, int rule_i, const struct wafa_cus
 	struct call_args a = { .name = rule->name, .ref = rule->phases[0].fn_ref, .rule = rule,
 		               .ph = &rule->phases[0],
 		               .c = c, .instance = instance };
-	r->in_action = true;
+	r->in_action = r->in_offer = true;
 	err = call_rule(r, &a, 0, why, sizeof(why));
-	r->in_action = false;
+	r->in_action = r->in_offer = false;
 	if (err) {
 		wafa_log(WAFA_ERROR, "rules", "rule=%s customer=%s: on_due: %s", rule->name, c->email,
 		         why);

@@ -83,8 +83,8 @@ struct wafa_rules {
 	int nreports;
 	/* bit i: a loaded file names optional column WAFA_T_FIRST_OPTIONAL + i */
 	unsigned named_optional;
-	/* while an action runs */
-	bool in_action;
+	/* while an action runs (an offer's: in_offer too, no ticket) */
+	bool in_action, in_offer;
 	struct wafa_mail_req *mails;
 	size_t nmails, mails_cap;
 };

@@ -25,19 +25,20 @@ const char wafa_outbox_fire_sql[] =
 	"                             AND j.step = x.phase AND j.instance = x.instance), "
 	"o AS (INSERT INTO outbox (key, ticket_id, rule, phase, mail_from, rcpt, subject, body, "
 	"                    audience, kind, template, vars, locale, tz, thread_message_id, survey, "
-	"                    status, last_error) "
+	"                    status, last_error, channel, target, payload) "
 	"SELECT f.key || '/' || m.n, f.ticket_id, f.rule, f.phase, $9::text, m.rcpt, m.subject, "
 	"       m.body, m.audience, CASE WHEN f.event = 'answer' THEN 'answer' ELSE f.kind END, "
 	"       m.template, m.vars::jsonb, m.locale, m.tz, m.thread, "
-	"       m.survey, CASE WHEN m.held IS NULL THEN 'queued' ELSE 'skipped' END, m.held "
+	"       m.survey, CASE WHEN m.held IS NULL THEN 'queued' ELSE 'skipped' END, m.held, "
+	"       m.channel, m.target, m.payload::jsonb "
 	"  FROM f "
 	"  JOIN unnest($10::text[], $11::int4[], $12::text[], $13::text[], $14::text[], $15::text[], "
 	"              $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::bool[], "
-	"              $22::text[]) "
+	"              $22::text[], $23::text[], $24::text[], $25::text[]) "
 	"       AS m(key, n, rcpt, subject, body, audience, template, vars, locale, tz, thread, "
-	"            survey, held) ON m.key = f.key "
-	"RETURNING key, status) "
-	"SELECT key FROM o WHERE status = 'queued'";
+	"            survey, held, channel, target, payload) ON m.key = f.key "
+	"RETURNING key, status, channel) "
+	"SELECT key, channel FROM o WHERE status = 'queued'";
 
 char *wafa_outbox_claim_sql(const char *view)
 {
@@ -49,7 +50,8 @@ char *wafa_outbox_claim_sql(const char *view)
 	    "WITH c AS (UPDATE outbox SET claimed_until = now() + make_interval(secs => $2::int), "
 	    "                 claimed_by = pg_backend_pid(), attempts = attempts + 1 "
 	    "            WHERE id IN (SELECT id FROM outbox "
-	    "                          WHERE status = 'queued' AND next_attempt_at <= now() "
+	    "                          WHERE status = 'queued' AND channel = 'mail' "
+	    "                            AND next_attempt_at <= now() "
 	    /* a lease whose claimer's session is gone (a hold or retry it
 	     * could not record) is free at once, not when its hour runs out */
 	    "                            AND (claimed_until IS NULL OR claimed_until < now() "
@@ -134,6 +136,8 @@ void wafa_outbox_address(const char *to, char *out, size_t len)
 	out[n] = '\0';
 }
 
+const char *const wafa_out_channel_names[] = { "mail", "webhook", "ticket" };
+
 bool wafa_outbox_is_customer(const char *to, const char *customer_email)
 {
 	char addr[320];
@@ -148,7 +152,7 @@ bool wafa_outbox_is_customer(const char *to, const char *customer_email)
 enum {
 	F_KEY, F_TICKET, F_RULE, F_PHASE, F_KIND, F_INSTANCE, F_EVENT, F_DUE,
 	M_KEY, M_N, M_RCPT, M_SUBJECT, M_BODY, M_AUDIENCE, M_TEMPLATE, M_VARS, M_LOCALE, M_TZ,
-	M_THREAD, M_SURVEY, M_HELD,
+	M_THREAD, M_SURVEY, M_HELD, M_CHANNEL, M_TARGET, M_PAYLOAD,
 	NCOLS
 };
 
@@ -244,6 +248,9 @@ int wafa_outbox_batch_add(struct wafa_outbox_batch *b, const struct wafa_outbox_
 		next(b, M_SURVEY);
 		put(b, M_SURVEY, m->survey ? "t" : "f", 1);
 		put_text(b, M_HELD, customer ? f->held_customer : f->held_agent);
+		put_text(b, M_CHANNEL, wafa_out_channel_names[m->channel]);
+		put_text(b, M_TARGET, m->target);
+		put_text(b, M_PAYLOAD, m->payload);
 		if (!b->oom)
 			b->nmails++;
 	}

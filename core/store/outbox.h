@@ -15,13 +15,14 @@
 
 /* Its WAFA_OUTBOX_NPARAMS parameters come from wafa_outbox_batch_params: the
  * firings as arrays ($1-$8: key, ticket_id, rule, phase, kind, instance,
- * event, due ms), the sender ($9), their mails as arrays ($10-$21: firing key,
+ * event, due ms), the sender ($9), their mails as arrays ($10-$22: firing key,
  * n, rcpt, subject, body, audience, template, vars, locale, tz, thread,
- * survey, held).  Records each firing whose step row is new (journal_step)
- * (the mails of an on_answer, event "answer", as outbox kind "answer")
- * and its mails, in one statement (a held mail as skipped, its reason in
- * last_error); returns one row per mail queued (KEY/N). */
-#define WAFA_OUTBOX_NPARAMS 22
+ * survey, held; $23-$25: channel, target, payload).  Records each firing
+ * whose step row is new (journal_step) and its mails, in one statement (a
+ * held mail as skipped, its reason in last_error; the mails of an on_answer,
+ * event "answer", as outbox kind "answer"); returns one row per mail (or
+ * webhook, ticket action) queued: KEY/N, channel. */
+#define WAFA_OUTBOX_NPARAMS 25
 extern const char wafa_outbox_fire_sql[];
 /* The claim query for a helpdesk view (quoted): $1 batch size, $2 lease
  * seconds, $3 and $4 the [contact] customer_mails and offers windows in ms,

@@ -163,6 +163,21 @@ static const char *const migrations[] = {
 	");\n"
 	/* ... and when a mail failed for good: `wafa outbox retry --failed-since` */
 	"ALTER TABLE outbox ADD COLUMN failed_at timestamptz;\n",
+	/* 9: webhooks and ticket actions on the outbox beside mail: a row's
+	 * channel says which sender claims it (the mailer claims only mail,
+	 * the HTTP dispatcher only the others), target names the webhook
+	 * ([webhook NAME]), payload is what is sent (for a ticket action the
+	 * {"op": ...} of core/api/api.h). */
+	"ALTER TABLE outbox\n"
+	"    ADD COLUMN channel text NOT NULL DEFAULT 'mail'\n"
+	"        CHECK (channel IN ('mail', 'webhook', 'ticket')),\n"
+	"    ADD COLUMN target text,   -- webhook: the NAME of [webhook NAME]\n"
+	"    ADD COLUMN payload jsonb; -- webhook: {text, fields}; ticket: {op, ...}\n"
+	"DROP INDEX outbox_claim;\n"
+	"CREATE INDEX outbox_claim ON outbox (next_attempt_at, id)\n"
+	"    WHERE status = 'queued' AND channel = 'mail';\n"
+	"CREATE INDEX outbox_http_claim ON outbox (next_attempt_at, id)\n"
+	"    WHERE status = 'queued' AND channel <> 'mail';\n",
 	/* 10: pause on anything (issue 21): a status change keeps the helpdesk's
 	 * own status, and the rules whose pause on a raw status or a function of
 	 * the ticket holds from then on, so the business time they paused is the

@@ -687,6 +687,8 @@ void wafa__mirror_kick_mailer(void *arg)
 
 	if (d->mailer)
 		wafa_mailer_kick(d->mailer);
+	if (d->dispatch)
+		wafa_dispatch_kick(d->dispatch);
 }
 
 static void start_catch_up(struct wafa_instance *d)

@@ -34,7 +34,7 @@ enum word {
 	W_MOVED, W_BROKEN, W_FOLLOWUPS, W_SURVEYS_SENT, W_ANSWERED, W_RESPONSE_RATE, W_CSAT,
 	W_SCORE, W_OPTOUTS, W_MAILS, W_QUEUED, W_SENT, W_FAILED, W_SKIPPED, W_ALL, W_NONE,
 	W_NO_DATA, W_HOURS, W_MINUTES, W_SURVEYS, W_DASHED_GOAL, W_COUNT, W_BUSINESS, W_RULE,
-	W_CSAT_BY, W_MEAN, W_N
+	W_CSAT_BY, W_MEAN, W_ACTIONS, W_WEBHOOKS, W_TICKET_CHANGES, W_N
 };
 
 static const char *const words_en[W_N] = {
@@ -46,7 +46,8 @@ static const char *const words_en[W_N] = {
 	"Opt-outs", "Mails by status", "Queued", "Sent", "Failed", "Skipped", "All", "(none)",
 	"No data in this period.", "h", "min", "Surveys", "dashed line: the goal", "Count",
 	"and p90: business time from start to stop, by each SLA's calendar, paused time left out",
-	"Rule", "Satisfaction by", "Mean score",
+	"Rule", "Satisfaction by", "Mean score", "Webhooks and ticket changes by status",
+	"Webhooks", "Ticket changes",
 };
 
 static const char *const words_ar[W_N] = {
@@ -59,7 +60,8 @@ static const char *const words_ar[W_N] = {
 	"في الانتظار", "أُرسلت", "فشلت", "تُخطّيت", "الكل", "(لا يوجد)",
 	"لا بيانات في هذه الفترة.", "س", "د", "الاستبيانات", "الخط المتقطع: الهدف", "العدد",
 	"والمئين ٩٠: وقت العمل من البدء حتى التوقف، حسب تقويم كل اتفاقية، دون وقت الإيقاف",
-	"القاعدة", "رضا العملاء حسب", "متوسط الدرجة",
+	"القاعدة", "رضا العملاء حسب", "متوسط الدرجة", "الويب هوك وتغييرات التذاكر حسب الحالة",
+	"الويب هوك", "تغييرات التذاكر",
 };
 
 static const char *const words_fa[W_N] = {
@@ -71,7 +73,8 @@ static const char *const words_fa[W_N] = {
 	"رضایت مشتری", "امتیاز", "لغو اشتراک‌ها", "نامه‌ها بر اساس وضعیت", "در صف", "ارسال‌شده",
 	"ناموفق", "ردشده", "همه", "(هیچ)", "در این دوره داده‌ای نیست.", "ساعت", "دقیقه",
 	"نظرسنجی‌ها", "خط‌چین: هدف", "تعداد", "و صدک ۹۰: وقت کاری از شروع تا توقف، با تقویم هر توافق‌نامه، بی زمان توقف",
-	"قاعده", "رضایت مشتری بر اساس", "میانگین امتیاز",
+	"قاعده", "رضایت مشتری بر اساس", "میانگین امتیاز", "وب‌هوک‌ها و تغییرات تیکت بر اساس وضعیت",
+	"وب‌هوک‌ها", "تغییرات تیکت",
 };
 
 /* How the report speaks: its words, digits and direction. */
@@ -191,6 +194,7 @@ struct data {
 	struct csat { char *key; int scores[5]; } *csat;
 	int ncsat;
 	int *mails[4]; /* queued, sent, failed, skipped */
+	int *actions[2][4]; /* webhook, ticket: queued, sent, failed, skipped */
 	int scores[5];
 };
 
@@ -237,6 +241,9 @@ static void data_free(struct data *d)
 	free(d->csat);
 	for (int i = 0; i < 4; i++)
 		free(d->mails[i]);
+	for (int c = 0; c < 2; c++)
+		for (int i = 0; i < 4; i++)
+			free(d->actions[c][i]);
 }
 
 static const struct wafa_rule *find_rule(const struct wafa_rules *r, const char *name)
@@ -604,8 +611,8 @@ static double csat_mean(const struct csat *c)
 static int gather_mail(PGconn *conn, struct data *d, char *why, size_t whylen)
 {
 	static const char mails_sql[] =
-		"SELECT " WEEK("created_at") ", status, count(*) FROM outbox "
-		" WHERE " IN_PERIOD("created_at") " AND kind <> 'report' GROUP BY 1, 2";
+		"SELECT " WEEK("created_at") ", status, count(*), channel FROM outbox "
+		" WHERE " IN_PERIOD("created_at") " AND kind <> 'report' GROUP BY 1, 2, 4";
 	static const char sent_sql[] =
 		"SELECT " WEEK("o.sent_at") ", o.survey, count(*), "
 		"       count(s.mail_id) FILTER (WHERE s.answered_at < to_timestamp($2::float8 / 1000)) "
@@ -622,11 +629,15 @@ static int gather_mail(PGconn *conn, struct data *d, char *why, size_t whylen)
 
 	if (!(res = query(conn, mails_sql, d, why, whylen)))
 		return -EIO;
-	for (int i = 0; i < PQntuples(res); i++)
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *ch = PQgetvalue(res, i, 3);
+		int c = strcmp(ch, "webhook") == 0 ? 0 : strcmp(ch, "ticket") == 0 ? 1 : -1;
 		for (int k = 0; k < 4; k++)
 			if (strcmp(PQgetvalue(res, i, 1), mail_statuses[k]) == 0)
-				d->mails[k][week_of(d, d->from + WEEK_MS * atoi(PQgetvalue(res, i, 0)))] +=
+				(c < 0 ? d->mails[k] : d->actions[c][k])
+					[week_of(d, d->from + WEEK_MS * atoi(PQgetvalue(res, i, 0)))] +=
 					atoi(PQgetvalue(res, i, 2));
+	}
 	PQclear(res);
 	if (!(res = query(conn, sent_sql, d, why, whylen)))
 		return -EIO;
@@ -696,7 +707,8 @@ static int gather(PGconn *conn, const struct wafa_config *cfg, const struct wafa
 	    !(d->answered = weeks_new(d)) || !(d->optouts = weeks_new(d)))
 		return -ENOMEM;
 	for (int k = 0; k < 4; k++)
-		if (!(d->mails[k] = weeks_new(d)))
+		if (!(d->mails[k] = weeks_new(d)) || !(d->actions[0][k] = weeks_new(d)) ||
+		    !(d->actions[1][k] = weeks_new(d)))
 			return -ENOMEM;
 	/* one snapshot for every query */
 	res = PQexec(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
@@ -1081,7 +1093,26 @@ static int render_html(FILE *f, const struct data *d, const struct wafa_report_o
 	for (int k = 0; k < 4; k++)
 		cell_num(f, l, sum(d->mails[k], d->nweeks));
 	cell_num(f, l, sum(d->optouts, d->nweeks));
-	fputs("</tr>\n</table>\n</body>\n</html>\n", f);
+	fputs("</tr>\n</table>\n", f);
+	/* webhooks and ticket changes: only when a rule queued any */
+	int nact = 0;
+	for (int c = 0; c < 2; c++)
+		for (int k = 0; k < 4; k++)
+			nact += sum(d->actions[c][k], d->nweeks);
+	if (nact) {
+		fprintf(f, "<h2>%s</h2>\n<table>\n<tr><th></th>", l->w[W_ACTIONS]);
+		for (int k = 0; k < 3; k++)
+			fprintf(f, "<th>%s</th>", l->w[W_QUEUED + k]);
+		fputs("</tr>\n", f);
+		for (int c = 0; c < 2; c++) {
+			fprintf(f, "<tr><td>%s</td>", l->w[c ? W_TICKET_CHANGES : W_WEBHOOKS]);
+			for (int k = 0; k < 3; k++)
+				cell_num(f, l, sum(d->actions[c][k], d->nweeks));
+			fputs("</tr>\n", f);
+		}
+		fputs("</table>\n", f);
+	}
+	fputs("</body>\n</html>\n", f);
 	for (int k = 0; k < 3; k++)
 		wafa_chart_png_free(&png[k]);
 	return 0;
@@ -1188,6 +1219,14 @@ static int render_json(FILE *f, const struct data *d, const struct wafa_report_o
 	for (int k = 0; k < 4; k++)
 		json_object_set_new(mails, mail_statuses[k], weeks_json(d->mails[k], d->nweeks));
 	json_object_set_new(root, "mails", mails);
+	json_t *actions = json_object();
+	for (int c = 0; actions && c < 2; c++) {
+		json_t *st = json_object();
+		for (int k = 0; st && k < 3; k++)
+			json_object_set_new(st, mail_statuses[k], weeks_json(d->actions[c][k], d->nweeks));
+		json_object_set_new(actions, c ? "ticket" : "webhook", st);
+	}
+	json_object_set_new(root, "actions", actions);
 	err = json_dumpf(root, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER) == 0 ? 0 : -ENOMEM;
 	fputc('\n', f);
 out:
@@ -1313,6 +1352,9 @@ static int render_csv(FILE *f, const struct data *d)
 	csv_weeks(f, d, "optout", "", "count", d->optouts);
 	for (int k = 0; k < 4; k++)
 		csv_weeks(f, d, "mail", "", mail_statuses[k], d->mails[k]);
+	for (int c = 0; c < 2; c++)
+		for (int k = 0; k < 3; k++)
+			csv_weeks(f, d, c ? "ticket" : "webhook", "", mail_statuses[k], d->actions[c][k]);
 	return 0;
 }
 

@@ -35,7 +35,7 @@
 
 /* ---- what happened: transitions, mails, rule errors ---- */
 
-enum rec_type { REC_EVENT, REC_MAIL, REC_ERROR, REC_LOG };
+enum rec_type { REC_EVENT, REC_MAIL, REC_ERROR, REC_LOG, REC_ACTION };
 
 struct rec {
 	size_t seq; /* the order it was told in, among records at one instant */
@@ -115,6 +115,8 @@ static void rec_free(struct rec *r)
 	free(r->m.template);
 	free(r->m.vars);
 	free(r->m.locale);
+	free(r->m.target);
+	free(r->m.payload);
 	free(r->rsubject);
 	free(r->rtext);
 	free(r->rlocale);
@@ -340,10 +342,21 @@ static void take_mails(struct runner *x, int64_t ticket, const char *customer_em
 {
 	for (size_t i = 0; i < x->rules->nmails; i++) {
 		const struct wafa_mail_req *m = &x->rules->mails[i];
-		struct rec *r = rec_add(x, REC_MAIL);
+		struct rec *r = rec_add(x, m->channel == WAFA_OUT_MAIL ? REC_MAIL : REC_ACTION);
 		char addr[320];
 		if (!r)
 			return;
+		if (m->channel != WAFA_OUT_MAIL) {
+			/* a webhook or a ticket change: what it would send */
+			r->ticket = ticket;
+			r->rule = rule;
+			r->phase = phase;
+			r->due = due;
+			r->m.channel = m->channel;
+			r->m.target = dup_or_null(m->target, &x->oom);
+			r->m.payload = dup_or_null(m->payload, &x->oom);
+			continue;
+		}
 		r->ticket = ticket;
 		r->rule = rule;
 		r->phase = phase;
@@ -846,7 +859,7 @@ static int by_instant(const void *a, const void *b)
  * order, and forgets it. */
 static void push_recs(lua_State *L, struct runner *x)
 {
-	static const char *const types[] = { "event", "mail", "error", "log" };
+	static const char *const types[] = { "event", "mail", "error", "log", "action" };
 
 	if (x->nrec > 1)
 		qsort(x->recs, x->nrec, sizeof(*x->recs), by_instant);
@@ -872,6 +885,47 @@ static void push_recs(lua_State *L, struct runner *x)
 		if (r->type == REC_EVENT)
 			push_str(L, "event", wafa_event_names[r->event]);
 		push_str(L, r->type == REC_EVENT ? "detail" : "message", r->detail);
+		if (r->type == REC_ACTION) {
+			json_t *o = json_loads(r->m.payload ? r->m.payload : "{}", 0, NULL);
+			push_str(L, "channel", wafa_out_channel_names[r->m.channel]);
+			push_str(L, "webhook", r->m.target);
+			push_str(L, "text", json_string_value(json_object_get(o, "text")));
+			/* fields (a webhook's) and change (a ticket's): tables of text */
+			const char *key;
+			json_t *v, *tbl = r->m.channel == WAFA_OUT_WEBHOOK ? json_object_get(o, "fields") : o;
+			lua_newtable(L);
+			json_object_foreach (tbl, key, v) {
+				if (strcmp(key, "op") == 0)
+					continue;
+				if (json_is_string(v)) {
+					lua_pushstring(L, json_string_value(v));
+				} else if (json_is_integer(v)) {
+					lua_pushfstring(L, "%I", (lua_Integer)json_integer_value(v));
+				} else if (json_is_boolean(v)) {
+					lua_pushstring(L, json_is_true(v) ? "true" : "false");
+				} else if (json_is_array(v)) {
+					/* tags: "a,b" in their order */
+					luaL_Buffer b;
+					size_t k;
+					json_t *e;
+					luaL_buffinit(L, &b);
+					json_array_foreach (v, k, e) {
+						if (k)
+							luaL_addchar(&b, ',');
+						luaL_addstring(&b, json_string_value(e) ? json_string_value(e) : "");
+					}
+					luaL_pushresult(&b);
+				} else {
+					continue;
+				}
+				lua_setfield(L, -2, strcmp(key, "text") == 0 && r->m.channel == WAFA_OUT_TICKET
+				                        ? "note" : strcmp(key, "add") == 0 ? "tags" : key);
+			}
+			lua_setfield(L, -2, r->m.channel == WAFA_OUT_WEBHOOK ? "fields" : "change");
+			if (r->m.channel == WAFA_OUT_TICKET)
+				push_str(L, "op", json_string_value(json_object_get(o, "op")));
+			json_decref(o);
+		}
 		if (r->type == REC_MAIL) {
 			push_str(L, "to", r->m.to);
 			push_str(L, "subject", r->m.subject ? r->m.subject : r->rsubject);

@@ -35,6 +35,8 @@ struct sim_event {
 	int step; /* 1-based within warnings, or within the breach chain */
 	char *to, *subject;
 	bool customer, held; /* a mail: to the ticket's customer; held by the go-live guard */
+	int channel; /* enum wafa_out_channel: a mail, a webhook ("webhook:NAME") or a ticket
+	                change ("ticket:OP", its summary as the subject) */
 };
 
 struct sim {
@@ -235,6 +237,7 @@ static void simulate_ticket(struct wafa_rules *r, struct wafa_ticket *t, int64_t
 				me->phase = ev[k].phase;
 				me->step = step_of(rule, ev[k].phase);
 				me->to = strdup(r->mails[m].to);
+				me->channel = r->mails[m].channel;
 				me->customer = wafa_outbox_is_customer(r->mails[m].to,
 				                                       t->str[WAFA_T_CUSTOMER_EMAIL]);
 				if (s->first_start) {
@@ -306,6 +309,7 @@ static void print(const struct wafa_rules *r, const struct sim *s, bool json, co
 				}
 			}
 			if (e->event == WAFA_EV_MAIL) {
+				fprintf(out, ",\"channel\":\"%s\"", wafa_out_channel_names[e->channel]);
 				fputs(",\"to\":", out);
 				put_json(out, e->to ? e->to : "");
 				fputs(",\"subject\":", out);

@@ -31,6 +31,12 @@ static const char *const bucket_le[] = { "0.01", "0.05", "0.1", "0.25", "0.5",
                                          "1",    "2.5",  "5",   "10" };
 #define NBUCKETS (sizeof(bucket_ms) / sizeof(bucket_ms[0]))
 
+static const char *const action_channels[] = { "webhook", "ticket" };
+static const char *const action_outcomes[] = { [WAFA_METRIC_QUEUED] = "queued",
+	                                       [WAFA_METRIC_SENT] = "sent",
+	                                       [WAFA_METRIC_FAILED] = "failed",
+	                                       [WAFA_METRIC_RETRIED] = "retried" };
+
 struct rule_errors {
 	char *rule;
 	uint64_t n;
@@ -39,6 +45,7 @@ struct rule_errors {
 static struct {
 	uint64_t firings[NEVENTS];
 	uint64_t mails[WAFA_METRIC_MAILS_N];
+	uint64_t actions[2][WAFA_METRIC_RETRIED + 1];
 	uint64_t buckets[NBUCKETS]; /* not cumulative: cumulated when rendered */
 	uint64_t observed;
 	int64_t sum_ms;
@@ -59,6 +66,13 @@ void wafa_metrics_mails(enum wafa_metrics_mail what, uint64_t n)
 {
 	if ((unsigned)what < WAFA_METRIC_MAILS_N)
 		m.mails[what] += n;
+}
+
+void wafa_metrics_actions(const char *channel, enum wafa_metrics_mail what)
+{
+	for (size_t c = 0; c < 2; c++)
+		if (strcmp(channel, action_channels[c]) == 0 && (unsigned)what <= WAFA_METRIC_RETRIED)
+			m.actions[c][what]++;
 }
 
 void wafa_metrics_breach_to_queue(int64_t ms)
@@ -158,6 +172,13 @@ char *wafa_metrics_render(double oldest_s, size_t *len)
 		head(f, mail_names[i].name, "counter", mail_names[i].help);
 		fprintf(f, "%s %llu\n", mail_names[i].name, (unsigned long long)m.mails[i]);
 	}
+	head(f, "wafa_actions_total", "counter",
+	     "Webhook and ticket-action rows queued, sent, parked as failed or deferred for a "
+	     "retry, by channel and outcome.");
+	for (size_t c = 0; c < 2; c++)
+		for (size_t o = 0; o <= WAFA_METRIC_RETRIED; o++)
+			fprintf(f, "wafa_actions_total{channel=\"%s\",outcome=\"%s\"} %llu\n",
+			        action_channels[c], action_outcomes[o], (unsigned long long)m.actions[c][o]);
 	if (oldest_s >= 0) {
 		head(f, "wafa_outbox_oldest_queued_seconds", "gauge",
 		     "Age of the oldest queued mail in the outbox (0: none queued).");

@@ -30,6 +30,9 @@ struct wafa_metrics_gauges {
 void wafa_metrics_firing(const char *event);
 /* Adds n to a mail counter. */
 void wafa_metrics_mails(enum wafa_metrics_mail what, uint64_t n);
+/* Counts one webhook or ticket-action row ("webhook", "ticket") queued,
+ * sent, failed or retried, for wafa_actions_total{channel,outcome}. */
+void wafa_metrics_actions(const char *channel, enum wafa_metrics_mail what);
 /* Observes a step's due-to-commit delay, in milliseconds, in
  * wafa_breach_to_queue_seconds. */
 void wafa_metrics_breach_to_queue(int64_t ms);

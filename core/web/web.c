@@ -82,7 +82,8 @@ static const char optout_sql[] =
 
 /* For GET .../metrics: the age of the oldest queued mail (NULL: none). */
 static const char oldest_sql[] =
-	"SELECT extract(epoch FROM now() - min(created_at)) FROM outbox WHERE status = 'queued'";
+	"SELECT extract(epoch FROM now() - min(created_at)) FROM outbox "
+	" WHERE status = 'queued' AND channel = 'mail'";
 
 /* ---------------------------------------------------------------- pages */
 

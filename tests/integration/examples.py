@@ -6,6 +6,7 @@ a promise in words becomes a watched deadline."""
 import glob
 import json
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -16,14 +17,15 @@ CAIRO_OPEN = {6, 0, 1, 2, 3}  # Python weekday(): Sun=6, Mon=0 .. Thu=3
 
 def main():
     require_wafa()
-    plan(7)
+    plan(9)
     rules = {}
     for path in sorted(glob.glob(os.path.join(SRCDIR, "rules", "examples", "*.lua"))):
         with open(path, encoding="utf-8") as f:
             rules[os.path.basename(path)] = f.read()
     pg = Postgres()
     w = Wafa(pg, "maildir:" + os.path.join(pg.sockdir, "mail"), rules=rules,
-             conf={"mail.templates": os.path.join(SRCDIR, "rules", "templates")})
+             conf={"mail.templates": os.path.join(SRCDIR, "rules", "templates"),
+                   "webhook oncall.url": "http://127.0.0.1:9/oncall"})
     r = w.check()
     ok(r.returncode == 0, "every shipped example passes wafa check (with the shipped templates)",
        diag=show(r))
@@ -88,6 +90,21 @@ def main():
         [("2026-03-08T09:00:00Z", "started"), ("2026-03-09T08:00:00Z", "warn"),
          ("2026-03-09T09:00:00Z", "breach")],
         "\"within 24 hours\" in a reply at 09:00Z is a promise for 09:00Z the next day")
+    # breach-actions: the ticket changes and the webhook, listed where the mails are
+    acts = [(e["at"], e.get("channel"), e["to"]) for e in ev
+            if e["ticket"] == 1 and e["rule"] == "breach-actions" and e["event"] == "mail"]
+    # a normal ticket from Thursday 13:00Z: 8 h of clock time
+    is_(acts, [("2026-03-05T21:00:00Z", "ticket", "ticket:fields"),
+               ("2026-03-05T21:00:00Z", "ticket", "ticket:note"),
+               ("2026-03-05T21:00:00Z", "ticket", "ticket:tags"),
+               ("2026-03-05T21:00:00Z", "webhook", "webhook:oncall")],
+        "wafa simulate --json lists a breach's ticket changes and webhook, with their channel",
+        diag=lambda: "\n".join(l for l in r.stdout.splitlines() if "breach-actions" in l))
+    r = w.command("simulate", "--from", "2026-03-05T00:00:00Z", "--to", "2026-03-12T00:00:00Z")
+    ok(re.search(r"breach-actions\s+mail\s+breach\s+webhook:oncall: SLA breached: #1", r.stdout)
+       and re.search(r"breach-actions\s+mail\s+breach\s+ticket:fields: priority urgent owner "
+                     r"backup@example.com", r.stdout),
+       "wafa simulate lists them in its text too", diag=r.stdout)
 
 
 run(main)

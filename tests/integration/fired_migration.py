@@ -37,6 +37,9 @@ DROP TABLE customer_ticket;
 DROP INDEX journal_breach;
 DROP TABLE rule_seen;
 ALTER TABLE outbox DROP COLUMN failed_at;
+-- 9: the channel (dropping it drops the partial indexes on it)
+ALTER TABLE outbox DROP COLUMN channel, DROP COLUMN target, DROP COLUMN payload;
+CREATE INDEX outbox_claim ON outbox (next_attempt_at, id) WHERE status = 'queued';
 ALTER TABLE status_log DROP COLUMN raw_status, DROP COLUMN paused_by;  -- 10
 -- 11 (survey answers acted on):
 ALTER TABLE survey DROP COLUMN owner_email, DROP COLUMN owner_name, DROP COLUMN queue;

@@ -479,7 +479,8 @@ def check_rule_examples(rules):
     tests = [b for b, kind in rules.examples() if kind == "test"]
     ok(len(blocks) >= 8, "wafa-rules(7) has Lua examples (%d)" % len(blocks))
     w = Wafa(None, "smtp://127.0.0.1:25",
-             conf={"mail.templates": os.path.join(SRCDIR, "rules", "templates")})
+             conf={"mail.templates": os.path.join(SRCDIR, "rules", "templates"),
+                   "webhook oncall.url": "http://127.0.0.1:9/oncall"})
     for i, block in enumerate(blocks, 1):
         w.write_rule("%02d.lua" % i, "\n".join(block) + "\n")
     r = w.check()

@@ -115,13 +115,22 @@ def chromium():
 
 
 def main():
-    plan(54)
+    plan(55)
     pg = Postgres()
     sink = SmtpSink()
     w = Wafa(pg, transport=sink.url, rules={"10-report.lua": RULES})
     r = w.setup()
     ok(r.returncode == 0, "wafa setup", diag=r.stderr)
     pg.psql_file(os.path.join(SRCDIR, "tests", "integration", "report.sql"))
+    # webhooks and ticket changes: counted apart from the mails
+    pg.psql("INSERT INTO wafa.outbox (key, ticket_id, rule, phase, mail_from, rcpt, subject, "
+            "body, status, channel, target, payload, created_at) VALUES "
+            "('hook/1/breach/1/2', 1, 'hook', 'breach', 's@example.com', 'webhook:oncall', 's', "
+            " 'b', 'sent', 'webhook', 'oncall', '{}', '2026-11-03 10:00Z'), "
+            "('hook/1/breach/1/3', 1, 'hook', 'breach', 's@example.com', 'ticket:fields', 's', "
+            " 'b', 'failed', 'ticket', NULL, '{\"op\": \"fields\"}', '2026-11-10 10:00Z'), "
+            "('hook/1/breach/1/4', 1, 'hook', 'breach', 's@example.com', 'ticket:note', 's', "
+            " 'b', 'sent', 'ticket', NULL, '{\"op\": \"note\"}', '2026-11-10 10:00Z')")
 
     # ---- JSON: every number of the fixture
     r = w.command("report", "--from", FROM, "--to", TO, "--format", "json")
@@ -156,6 +165,9 @@ def main():
     is_(rep["optouts"], [1, 1], "opt-outs by week")
     is_(rep["mails"], {"queued": [0, 1], "sent": [3, 5], "failed": [1, 0], "skipped": [0, 1]},
         "mails by status by week (the mailed report not among them)")
+    is_(rep.get("actions"), {"webhook": {"queued": [0, 0], "sent": [1, 0], "failed": [0, 0]},
+                             "ticket": {"queued": [0, 0], "sent": [0, 1], "failed": [0, 1]}},
+        "webhooks and ticket changes by status by week, apart from the mails")
 
     # ---- --by queue and --by owner
     r = w.command("report", "--from", FROM, "--to", TO, "--format", "json", "--by", "queue")

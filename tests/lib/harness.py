@@ -750,6 +750,9 @@ def offline_config(d, rules_dir, templates=None):
             transport = maildir:%s/mail
             from = Support <support@example.com>
             templates = %s
+            ; rules/examples/breach-actions.lua notifies it
+            [webhook oncall]
+            url = http://127.0.0.1:9/oncall
         ''' % (rules_dir, d, templates or os.path.join(SRCDIR, "rules", "templates"))))
     return path
 
