@@ -21,6 +21,8 @@
 #include "tools/simulate.h"
 #include "tools/report.h"
 #include "tools/status.h"
+#include "tools/apicall.h"
+#include "api/api.h"
 #include "mail/template.h"
 #include "time/zone.h"
 
@@ -39,6 +41,7 @@ static void usage(FILE *out)
 	        "       wafa test [-c FILE] [--mutate] [PATH...]\n"
 	        "       wafa outbox [-c FILE] list [--status failed|skipped|queued] [--rule R]\n"
 	        "       wafa outbox [-c FILE] retry KEY | --rule R | --failed-since TIME\n"
+	        "       wafa api [-c FILE] --ticket ID --payload JSON [--json] [--send]\n"
 	        "       wafa --version | --help\n"
 	        "\n"
 	        "wafa keeps a support team's promises: it watches a helpdesk's tickets in\n"
@@ -72,6 +75,10 @@ static void usage(FILE *out)
 	        "          turn and lists every change no test notices\n"
 	        "  outbox  list: the mail parked in the outbox (failed, or held back) and why;\n"
 	        "          retry: queue failed mail again once its template or address is fixed\n"
+	        "  api     the request a ticket action becomes for the helpdesk's API ([api]\n"
+	        "          in the config), secrets masked; --send sends it once and prints\n"
+	        "          the outcome (exit 0 done, 65 the API cannot do it, 76 refused,\n"
+	        "          75 unreachable or busy)\n"
 	        "\n"
 	        "Options:\n"
 	        "  -c, --config FILE   the config file (default %s)\n"
@@ -166,6 +173,9 @@ int main(int argc, char **argv)
 		{ "locale", required_argument, NULL, 'l' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "mutate", no_argument, NULL, 'M' },
+		{ "ticket", required_argument, NULL, 'I' },
+		{ "payload", required_argument, NULL, 'P' },
+		{ "send", no_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -208,15 +218,18 @@ int main(int argc, char **argv)
 	bool report = strcmp(command, "report") == 0;
 	bool test = strcmp(command, "test") == 0;
 	bool outbox = strcmp(command, "outbox") == 0;
+	bool api = strcmp(command, "api") == 0;
+	const char *api_ticket = NULL, *api_payload = NULL;
+	bool api_send = false;
 	struct wafa_parked_filter pf = { 0 };
 	const char *since_text = NULL;
 	struct wafa_report_opts ropts = { 0 };
 	const char *report_path = NULL;
-	if (!test && !outbox && strcmp(command, "run") != 0 && strcmp(command, "check") != 0 &&
+	if (!test && !outbox && !api && strcmp(command, "run") != 0 && strcmp(command, "check") != 0 &&
 	    strcmp(command, "setup") != 0 && strcmp(command, "doctor") != 0 &&
 	    strcmp(command, "status") != 0 && !simulate && !report) {
 		fprintf(stderr, "wafa: unknown command \"%s\" (use run, check, setup, doctor, status, "
-		                "simulate, report, test or outbox)\n",
+		                "simulate, report, test, outbox or api)\n",
 		        command);
 		return EX_USAGE;
 	}
@@ -254,6 +267,17 @@ int main(int argc, char **argv)
 				since_text = optarg;
 			else
 				pf.status = optarg;
+			continue;
+		}
+		if (api && (opt == 'I' || opt == 'P' || opt == 'X' || opt == 'j')) {
+			if (opt == 'I')
+				api_ticket = optarg;
+			else if (opt == 'P')
+				api_payload = optarg;
+			else if (opt == 'X')
+				api_send = true;
+			else
+				json = true;
 			continue;
 		}
 		if (strcmp(command, "check") == 0 && opt == 'A') {
@@ -376,6 +400,18 @@ int main(int argc, char **argv)
 			return EX_USAGE;
 		}
 	}
+	long long api_id = 0;
+	if (api) {
+		char *end = NULL;
+		if (api_ticket)
+			api_id = strtoll(api_ticket, &end, 10);
+		if (!api_ticket || !api_payload || end == api_ticket || *end || api_id <= 0) {
+			fprintf(stderr, "wafa api: give --ticket ID (the helpdesk's ticket number) and "
+			                "--payload JSON (like '{\"op\":\"fields\",\"priority\":"
+			                "\"urgent\"}')\n");
+			return EX_USAGE;
+		}
+	}
 	if ((setup_flags & WAFA_SETUP_PURGE) && !(setup_flags & WAFA_SETUP_UNINSTALL)) {
 		fprintf(stderr, "wafa setup: --purge goes with --uninstall\n");
 		return EX_USAGE;
@@ -396,6 +432,8 @@ int main(int argc, char **argv)
 		ropts.to = to;
 		code = wafa_report_run(&cfg, &ropts, report_path, stdout, stderr);
 	}
+	else if (api)
+		code = wafa_apicall_run(&cfg, api_id, api_payload, json, api_send, stdout, stderr);
 	else if (outbox)
 		code = strcmp(sub, "list") == 0 ? wafa_parked_list(&cfg, &pf, stdout, stderr)
 		                                : wafa_parked_retry(&cfg, &pf, stdout, stderr);

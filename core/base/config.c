@@ -65,6 +65,13 @@ static const struct key keys[] = {
 	K("contact", "default_tz", T_STRING, default_tz, "UTC", true),
 	K("contact", "go_live_limit", T_DURATION, go_live_limit_ms, "2d", true),
 	K("contact", "go_live_limit_agents", T_DURATION, go_live_limit_agents_ms, "0s", true),
+	K("api", "url", T_STRING, api_url, "", true),
+	K("api", "token_file", T_STRING, api_token_file, "", true),
+	K("api", "user", T_STRING, api_user, "", true),
+	K("api", "priorities", T_STRING, api_priorities, "", true),
+	K("api", "statuses", T_STRING, api_statuses, "", true),
+	K("api", "ca_file", T_STRING, api_ca_file, "", true),
+	K("api", "webservice", T_STRING, api_webservice, "GenericTicketConnectorREST", true),
 	K("log", "level", T_LEVEL, log_level, "info", true),
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -81,7 +88,7 @@ struct parse {
 };
 
 static const char *const sections[] = { "database", "helpdesk", "rules", "mail",
-	                                "web", "contact", "log" };
+	                                "web", "contact", "api", "log" };
 
 /* Levenshtein distance, for "did you mean"; short names only. */
 static size_t distance(const char *a, const char *b)
@@ -289,7 +296,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
 			                    "ignored until it is renamed)", section, near);
 		} else {
 			problem(p, p->line, "unknown section [%s] (known: database, helpdesk, rules, "
-			                    "mail, web, contact, log)", section);
+			                    "mail, web, contact, api, log)", section);
 		}
 	} else
 		problem(p, p->line, "[%s] unknown key \"%s\"; see wafa.conf.example for the keys", section,
@@ -320,6 +327,71 @@ static char *reader(char *buf, int size, void *stream)
 		strcpy(buf, ";\n");
 	}
 	return s;
+}
+
+/* "urgent:4, high:3": each key one of names (NULL-terminated), each value
+ * non-empty.  Returns NULL or a static reason. */
+static const char *check_map(const char *map, const char *const *names, char *bad, size_t badlen)
+{
+	const char *s = map;
+
+	while (*s) {
+		size_t klen, vlen;
+		bool known = false;
+		s += strspn(s, " \t");
+		klen = strcspn(s, ":,");
+		if (s[klen] != ':') {
+			snprintf(bad, badlen, "%.*s", (int)klen, s);
+			return "expected KEY:VALUE pairs separated by commas";
+		}
+		while (klen > 0 && (s[klen - 1] == ' ' || s[klen - 1] == '\t'))
+			klen--;
+		for (const char *const *k = names; *k; k++)
+			if (strlen(*k) == klen && strncmp(*k, s, klen) == 0)
+				known = true;
+		if (!known) {
+			snprintf(bad, badlen, "%.*s", (int)klen, s);
+			return "unknown key";
+		}
+		s = strchr(s, ':') + 1;
+		s += strspn(s, " \t");
+		vlen = strcspn(s, ",");
+		while (vlen > 0 && (s[vlen - 1] == ' ' || s[vlen - 1] == '\t'))
+			vlen--;
+		if (vlen == 0) {
+			snprintf(bad, badlen, "%.*s", (int)klen, s);
+			return "empty value";
+		}
+		s += strcspn(s, ",");
+		if (*s == ',')
+			s++;
+	}
+	return NULL;
+}
+
+static void check_api(struct parse *p)
+{
+	static const char *const prios[] = { "low", "normal", "high", "urgent", NULL };
+	static const char *const states[] = { "new", "open", "pending", "solved", "closed", NULL };
+	struct wafa_config *cfg = p->cfg;
+	const char *why;
+	char bad[64];
+
+	if (cfg->api_url[0] && strncmp(cfg->api_url, "https://", 8) != 0 &&
+	    strncmp(cfg->api_url, "http://", 7) != 0)
+		problem(p, 0, "[api] url \"%s\": not an http:// or https:// URL (the helpdesk's "
+		              "base, like https://rt.example.com)", cfg->api_url);
+	if (cfg->api_url[0] && strpbrk(cfg->api_url, " \t\r\n"))
+		problem(p, 0, "[api] url \"%s\": a URL has no spaces", cfg->api_url);
+	if (cfg->api_url[0] && !cfg->api_token_file[0])
+		problem(p, 0, "[api] url is set: set token_file to a file (mode 600) holding the "
+		              "API token (for Znuny: the agent's password)");
+	if ((why = check_map(cfg->api_priorities, prios, bad, sizeof(bad))) != NULL)
+		problem(p, 0, "[api] priorities \"%s\": %s at \"%s\" (like \"urgent:4, high:3\"; "
+		              "keys low, normal, high, urgent)", cfg->api_priorities, why, bad);
+	if ((why = check_map(cfg->api_statuses, states, bad, sizeof(bad))) != NULL)
+		problem(p, 0, "[api] statuses \"%s\": %s at \"%s\" (like \"solved:resolved\"; "
+		              "keys new, open, pending, solved, closed)", cfg->api_statuses, why, bad);
 }
 
 static int check_values(struct parse *p)
@@ -395,6 +467,7 @@ static int check_values(struct parse *p)
 		              "use) and key_file (the key that signs them) too");
 	if (cfg->default_locale[0] == '\0')
 		problem(p, 0, "[mail] default_locale is empty (use a language like en)");
+	check_api(p);
 	return 0;
 }
 

@@ -23,6 +23,11 @@ struct wafa_http_request {
 	size_t nheaders;
 	/* Which 2xx statuses mean done; 0 terminates; empty means any 2xx. */
 	int ok_status[4];
+	/* NULL, or a text that, found in a 2xx answer's body, makes it a
+	 * permanent failure: some APIs answer 200 to a refusal (RT's REST2
+	 * PUT says ["Permission Denied"], Znuny's GenericInterface
+	 * {"Error":{"ErrorCode":...}}).  Owned like the other strings. */
+	char *fail_body;
 };
 
 enum wafa_http_result {

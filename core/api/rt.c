@@ -1,0 +1,82 @@
+/* Request Tracker 5's REST 2 API (RT::REST2, built into RT 5):
+ *   fields: PUT /REST/2.0/ticket/ID  {"Priority": N, "Owner": "login", "Status": "resolved"}
+ *           answered 200 with a list of messages, also when a right is
+ *           missing ("Permission Denied"): that text makes it a failure
+ *   note:   POST /REST/2.0/ticket/ID/comment (internal) or /correspond,
+ *           text/plain, answered 201
+ *   tags:   RT has none
+ * Authorization: token TOKEN (RT::Authen::Token, built into RT 5). */
+#include "api/builder.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The rt adapter reads priority >= 90 as urgent, >= 50 high, >= 0 normal,
+ * below 0 low; stalled as pending, resolved as solved, rejected as closed. */
+static const struct wafa__api_values rt_values = {
+	.priority = { "-10", "0", "50", "100" },
+	.status = { "new", "open", "stalled", "resolved", "rejected" },
+};
+
+int wafa__api_rt(struct wafa__api_call *c)
+{
+	char auth[4200], value[128];
+	int err;
+
+	if (snprintf(auth, sizeof(auth), "token %s", c->token) >= (int)sizeof(auth))
+		return wafa__api_refuse(c, "[api] token_file: the token is too long");
+	if (strcmp(c->op, "tags") == 0)
+		return wafa__api_refuse(c, "RT has no tags (a custom field could hold them, but "
+		                           "wafa does not set custom fields)");
+	if (strcmp(c->op, "note") == 0) {
+		json_t *internal = json_object_get(c->payload, "internal");
+		bool comment = !internal || json_is_true(internal);
+		if ((err = wafa__api_target(c, "POST", "/REST/2.0/ticket/%lld/%s", c->ticket,
+		                            comment ? "comment" : "correspond")) != 0)
+			return err;
+		c->out->body = strdup(json_string_value(json_object_get(c->payload, "text")));
+		c->out->content_type = strdup("text/plain; charset=utf-8");
+		if (!c->out->body || !c->out->content_type)
+			return -ENOMEM;
+		c->out->ok_status[0] = 201;
+	} else {
+		json_t *body = json_object(), *owner = json_object_get(c->payload, "owner");
+		if (!body)
+			return -ENOMEM;
+		if (json_object_get(c->payload, "priority")) {
+			if ((err = wafa__api_priority(c, &rt_values, "RT", value, sizeof(value))) != 0)
+				goto fail;
+			if (!wafa__api_is_number(value)) {
+				err = wafa__api_refuse(c, "priority \"%s\": RT's priorities are numbers "
+				                          "(fix [api] priorities)", value);
+				goto fail;
+			}
+			json_object_set_new(body, "Priority", wafa__api_number_or_string(value));
+		}
+		if (owner)
+			json_object_set(body, "Owner", owner);
+		if (json_object_get(c->payload, "status")) {
+			if ((err = wafa__api_status(c, &rt_values, "RT", value, sizeof(value))) != 0)
+				goto fail;
+			json_object_set_new(body, "Status", json_string(value));
+		}
+		if ((err = wafa__api_target(c, "PUT", "/REST/2.0/ticket/%lld", c->ticket)) != 0 ||
+		    (err = wafa__api_json_body(c, body)) != 0)
+			return err;
+		c->out->ok_status[0] = 200;
+		c->out->fail_body = strdup("Permission Denied");
+		if (!c->out->fail_body)
+			return -ENOMEM;
+		goto headers;
+fail:
+		json_decref(body);
+		return err;
+	}
+headers:
+	if ((err = wafa__api_header(c, "Authorization", auth)) != 0 ||
+	    (err = wafa__api_header(c, "Accept", "application/json")) != 0)
+		return err;
+	return 0;
+}
