@@ -1,5 +1,8 @@
 /* wafa: the command line. */
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <getopt.h>
@@ -7,11 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include "base/config.h"
 #include "paths.h"
 #include "daemon.h"
 #include "base/log.h"
+#include "base/secret.h"
 #include "lua/rules.h"
 #include "lua/sandbox.h"
 #include "store/schema.h"
@@ -105,6 +110,69 @@ static int load_config(const char *path, struct wafa_config *cfg)
 	return 0;
 }
 
+/* Does a rule file (not a test) in dir name a ticket action, `ticket {`
+ * or `ticket(`?  A text scan, as `wafa check` runs no rule. */
+static bool rules_use_ticket_actions(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	bool found = false;
+
+	while (d && !found && (e = readdir(d)) != NULL) {
+		size_t n = strlen(e->d_name);
+		char *path = NULL, line[4096];
+		FILE *f;
+		if (n < 5 || strcmp(e->d_name + n - 4, ".lua") != 0 ||
+		    (n > 9 && strcmp(e->d_name + n - 9, "_test.lua") == 0) ||
+		    asprintf(&path, "%s/%s", dir, e->d_name) < 0)
+			continue;
+		f = fopen(path, "re");
+		free(path);
+		while (f && !found && fgets(line, sizeof(line), f)) {
+			for (char *p = strstr(line, "ticket"); p && !found; p = strstr(p + 1, "ticket")) {
+				char *q = p + 6;
+				if (p > line && (isalnum((unsigned char)p[-1]) || p[-1] == '_' || p[-1] == '.'))
+					continue;
+				q += strspn(q, " \t");
+				found = *q == '{' || *q == '(';
+			}
+		}
+		if (f)
+			fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* Ticket actions: whether they can go through the helpdesk's API, and
+ * whether the token file is there and private.  Returns the problems. */
+static int check_api(const struct wafa_config *cfg)
+{
+	const char *missing = wafa_api_missing(cfg);
+	bool used = rules_use_ticket_actions(cfg->rules_dir);
+	char why[512];
+	int fd, problems = 0;
+
+	if (missing && (used || cfg->api_url[0]))
+		fprintf(stderr, "%s: %s%s\n", cfg->path,
+		        used ? "rules use ticket actions, but " : "[api]: ", missing);
+	if (missing || !cfg->api_token_file[0])
+		return 0;
+	fd = open(cfg->api_token_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		fprintf(stderr, "%s: [api] token_file %s: %s (ticket actions would be parked)\n",
+		        cfg->path, cfg->api_token_file, strerror(errno));
+		problems++;
+	} else if (wafa_secret_check(fd, cfg->api_token_file, why, sizeof(why)) != 0) {
+		fprintf(stderr, "%s: [api] token_file: %s\n", cfg->path, why);
+		problems++;
+	}
+	if (fd >= 0)
+		close(fd);
+	return problems;
+}
+
 /* Exits EX_CONFIG when the config (or the rules folder) is broken: wafa
  * run would not start; EX_DATAERR when some rule or template files have
  * problems: wafa run disables them and runs the others (with
@@ -134,6 +202,8 @@ static int cmd_check(struct wafa_config *cfg, bool allow_disabled)
 		}
 		problems += t;
 	}
+	if (problems >= 0)
+		problems += check_api(cfg);
 	if (problems < 0) {
 		code = EX_CONFIG;
 	} else if (problems > 0) {

@@ -321,7 +321,25 @@ def common(env):
     doc = json.loads(r.stdout or "{}")
     is_((doc.get("method"), doc.get("headers", [None])[0]), ("POST", "Authorization: token ***"),
         "wafa api --json prints the request with the token masked")
+    # wafa check: the sentence of wafa_api_missing when rules use ticket actions
+    with open(os.path.join(env.dir, "rules.d", "10-breach.lua"), "w") as f:
+        f.write('sla "breach" { target = "1h", on_breach = function(t) '
+                'ticket { priority = "urgent", note = "breached" } end }\n')
+    r = cli(["check", "-c", gen])
+    ok("rules use ticket actions, but the generic adapter has no API" in r.stderr,
+       "wafa check: rules with ticket actions and the generic adapter: it says there is no API",
+       diag=show(r))
+    bare = env.conf("rt", url=None, token_file=None)
+    r = cli(["check", "-c", bare])
+    ok("rules use ticket actions, but no [api] url" in r.stderr,
+       "wafa check: the rt adapter without [api] url: it says ticket actions are parked", diag=show(r))
+    r = cli(["check", "-c", conf])
+    ok("ticket actions" not in r.stderr and r.returncode == 0,
+       "wafa check: the rt adapter with [api]: nothing said, exit 0", diag=show(r))
     env.write_token(TOKEN, 0o644)
+    r = cli(["check", "-c", conf])
+    ok(r.returncode != 0 and "chmod 600" in r.stderr,
+       "wafa check: a token file others can read is a problem", diag=show(r))
     refused(env, conf, 1, {"op": "note", "text": "x"}, "chmod 600",
             "a token file others can read is refused, saying chmod 600")
     env.write_token(TOKEN)
