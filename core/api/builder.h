@@ -39,6 +39,10 @@ WAFA_WUR int wafa__api_zammad(struct wafa__api_call *c);
 WAFA_WUR int wafa__api_znuny(struct wafa__api_call *c);
 WAFA_WUR int wafa__api_freescout(struct wafa__api_call *c);
 
+/* The judges of a 200 answer (see request.h's refused). */
+bool wafa__api_rt_refused(const char *body);
+bool wafa__api_znuny_refused(const char *body);
+
 /* Sets *c->why and returns -EINVAL. */
 int wafa__api_refuse(struct wafa__api_call *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -1,7 +1,8 @@
 /* Request Tracker 5's REST 2 API (RT::REST2, built into RT 5):
  *   fields: PUT /REST/2.0/ticket/ID  {"Priority": N, "Owner": "login", "Status": "resolved"}
  *           answered 200 with a list of messages, also when a right is
- *           missing ("Permission Denied"): that text makes it a failure
+ *           missing or a value is wrong: a message that is not a change
+ *           makes it a failure (wafa__api_rt_refused)
  *   note:   POST /REST/2.0/ticket/ID/comment (internal) or /correspond,
  *           text/plain, answered 201
  *   tags:   RT has none
@@ -19,6 +20,43 @@ static const struct wafa__api_values rt_values = {
 	.priority = { "-10", "0", "50", "100" },
 	.status = { "new", "open", "stalled", "resolved", "rejected" },
 };
+
+/* What RT 5 says when a field changed, or already had the value (a retry
+ * after a crash between RT's change and wafa's record of it), in English,
+ * the wafa user's language; anything else is a refusal: "Permission
+ * Denied", "That user does not exist", "That user may not own tickets in
+ * that queue", "Status 'x' isn't a valid status for this ticket.". */
+static const char *const rt_fine[] = {
+	" changed from ",              /* RT::Record::_Set, SetOwner, SetStatus */
+	"That is already the current value",
+	"That user already owns that ticket",
+	"You already own this ticket",
+	" is already set to ",         /* RT::Record::Role::Status */
+};
+
+bool wafa__api_rt_refused(const char *body)
+{
+	const char *s = body + strspn(body, " \t\r\n");
+
+	if (*s != '[')
+		return false; /* not REST2's list of messages: the status decides */
+	while ((s = strchr(s, '"')) != NULL) {
+		const char *start = ++s;
+		bool fine = false;
+		while (*s && *s != '"')
+			s += s[0] == '\\' && s[1] ? 2 : 1;
+		if (!*s)
+			break; /* cut short: judge only whole messages */
+		for (size_t i = 0; i < sizeof(rt_fine) / sizeof(rt_fine[0]) && !fine; i++) {
+			const char *hit = strstr(start, rt_fine[i]);
+			fine = hit && hit < s;
+		}
+		if (!fine)
+			return true;
+		s++;
+	}
+	return false;
+}
 
 int wafa__api_rt(struct wafa__api_call *c)
 {
@@ -66,9 +104,7 @@ int wafa__api_rt(struct wafa__api_call *c)
 		    (err = wafa__api_json_body(c, body)) != 0)
 			return err;
 		c->out->ok_status[0] = 200;
-		c->out->fail_body = strdup("Permission Denied");
-		if (!c->out->fail_body)
-			return -ENOMEM;
+		c->out->refused = wafa__api_rt_refused;
 		goto headers;
 fail:
 		json_decref(body);

@@ -6,7 +6,7 @@
  *    "Ticket": {"Priority": "5 very high", "State": "open", "Owner": "login"},
  *    "Article": {"CommunicationChannel": "Internal", "IsVisibleForCustomer": 0, ...}}
  * It answers 200 also to a refusal, with {"Error": {"ErrorCode": ...}}:
- * that text makes it a failure.  Znuny has no tags. */
+ * that makes it a failure (wafa__api_znuny_refused).  Znuny has no tags. */
 #include "api/builder.h"
 
 #include <errno.h>
@@ -44,6 +44,12 @@ static int fields(struct wafa__api_call *c, json_t *ticket)
 		json_object_set_new(ticket, "State", json_string(value));
 	}
 	return 0;
+}
+
+bool wafa__api_znuny_refused(const char *body)
+{
+	/* {"Error":{"ErrorCode":"TicketUpdate.AccessDenied","ErrorMessage":...}} */
+	return strstr(body, "\"Error\"") != NULL || strstr(body, "\"ErrorCode\"") != NULL;
 }
 
 int wafa__api_znuny(struct wafa__api_call *c)
@@ -96,8 +102,6 @@ int wafa__api_znuny(struct wafa__api_call *c)
 	if ((err = wafa__api_json_body(c, body)) != 0)
 		return err;
 	c->out->ok_status[0] = 200;
-	c->out->fail_body = strdup("\"ErrorCode\"");
-	if (!c->out->fail_body)
-		return -ENOMEM;
+	c->out->refused = wafa__api_znuny_refused;
 	return wafa__api_header(c, "Accept", "application/json");
 }

@@ -11,9 +11,8 @@ void wafa_http_request_free(struct wafa_http_request *r)
 	free(r->url);
 	free(r->content_type);
 	free(r->body);
-	free(r->fail_body);
 	for (size_t i = 0; i < r->nheaders; i++)
 		free(r->headers[i]);
-	r->method = r->url = r->content_type = r->body = r->fail_body = NULL;
+	r->method = r->url = r->content_type = r->body = NULL;
 	r->nheaders = 0;
 }

@@ -8,6 +8,7 @@
 #ifndef WAFA_HTTP_REQUEST_H
 #define WAFA_HTTP_REQUEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define WAFA_HTTP_MAX_HEADERS 8
@@ -23,11 +24,14 @@ struct wafa_http_request {
 	size_t nheaders;
 	/* Which 2xx statuses mean done; 0 terminates; empty means any 2xx. */
 	int ok_status[4];
-	/* NULL, or a text that, found in a 2xx answer's body, makes it a
-	 * permanent failure: some APIs answer 200 to a refusal (RT's REST2
-	 * PUT says ["Permission Denied"], Znuny's GenericInterface
-	 * {"Error":{"ErrorCode":...}}).  Owned like the other strings. */
-	char *fail_body;
+	/* NULL, or a judge of a 2xx answer, for APIs that answer 200 to a
+	 * refusal: RT's REST2 PUT lists its messages (["Ticket 5: Permission
+	 * Denied"], ["Ticket 5: That user does not exist"]), Znuny's
+	 * GenericInterface sends {"Error":{"ErrorCode":...}}.  Called on the
+	 * worker thread with the start of the body (NUL-terminated, perhaps
+	 * cut short); true: the answer is a refusal, a permanent failure with
+	 * the body as its reason.  A pure function of core/api/. */
+	bool (*refused)(const char *body);
 };
 
 enum wafa_http_result {

@@ -127,7 +127,7 @@ static void send_request(const struct wafa_config *cfg, const struct wafa_http_r
 		for (int i = 0; i < 4 && r->ok_status[i]; i++)
 			ok = ok || r->ok_status[i] == status;
 	}
-	if (ok && r->fail_body && strstr(a->buf, r->fail_body))
+	if (ok && r->refused && r->refused(a->buf))
 		ok = false;
 	o->result = ok ? WAFA_HTTP_DONE
 	            : status == 408 || status == 425 || status == 429 || status >= 500

@@ -240,6 +240,20 @@ def main():
     st = pg.value("SELECT status FROM tickets WHERE id = %d" % ticket, db="rt5")
     ok(r.returncode == 0 and st == "resolved", "status solved becomes RT's resolved",
        diag=lambda: show(r) + "\nstatus %r" % st)
+    # RT answers 200 to these too, with its reason in the list of messages
+    r = api("token", {"op": "fields", "owner": "no-such-user"})
+    ok(r.returncode == 76 and "That user does not exist" in r.stdout,
+       "an owner RT does not know: a permanent failure with RT's words, though RT said 200",
+       diag=lambda: show(r))
+    r = api("token", {"op": "fields", "owner": "wafa-weak"})
+    ok(r.returncode == 76 and "may not own tickets" in r.stdout,
+       "an owner without OwnTicket: a permanent failure with RT's words", diag=lambda: show(r))
+    # a retry after a crash between RT's change and wafa's record of it
+    r = api("token", {"op": "fields", "priority": "urgent"})
+    ok(r.returncode == 0 and "done: HTTP 200" in r.stdout,
+       "the same priority again (a retry after a crash): done, RT has nothing to change",
+       diag=lambda: show(r))
+    is_(priority(), 100, "... and the priority is still 100")
     leaked = [o for o in outputs if fx["token"] in o or fx["weak_token"] in o]
     ok(not leaked, "the RT tokens never appear in wafa's output", diag=lambda: "\n".join(leaked))
     stop()
