@@ -11,6 +11,8 @@ read is refused."""
 import http.server
 import json
 import os
+import ssl
+import subprocess
 import sys
 import tempfile
 import threading
@@ -26,7 +28,7 @@ class Server:
     """Answers each request with what check(method, path, headers, body)
     returns: (status, body); records every request."""
 
-    def __init__(self):
+    def __init__(self, tls_dir=None):
         self.requests = []
         self.check = lambda m, p, h, b: (500, "no check set")
         server = self
@@ -54,10 +56,22 @@ class Server:
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.httpd.server_address[1]
+        self.scheme = "http"
+        if tls_dir:
+            self.cert = os.path.join(tls_dir, "cert.pem")
+            key = os.path.join(tls_dir, "key.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                            "-keyout", key, "-out", self.cert], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(self.cert, key)
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+            self.scheme = "https"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def url(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % (self.scheme, self.port)
 
 
 def problems_json(body, want):
@@ -336,6 +350,11 @@ def common(env):
     r = cli(["check", "-c", conf])
     ok("ticket actions" not in r.stderr and r.returncode == 0,
        "wafa check: the rt adapter with [api]: nothing said, exit 0", diag=show(r))
+    bad = env.conf("rt", priorities="urgent:4, mega:9", url="ftp://rt.example.com")
+    r = cli(["check", "-c", bad])
+    ok(r.returncode == 78 and 'unknown key at "mega"' in r.stderr and "not an http:// or https://" in r.stderr,
+       "wafa check: an unknown priority in [api] priorities and a URL that is not http(s) are "
+       "config errors (exit 78), named", diag=show(r))
     env.write_token(TOKEN, 0o644)
     r = cli(["check", "-c", conf])
     ok(r.returncode != 0 and "chmod 600" in r.stderr,
@@ -343,6 +362,23 @@ def common(env):
     refused(env, conf, 1, {"op": "note", "text": "x"}, "chmod 600",
             "a token file others can read is refused, saying chmod 600")
     env.write_token(TOKEN)
+
+
+def tls(env):
+    d = tempfile.mkdtemp(prefix="wafa-api-tls-", dir="/tmp")
+    srv = Server(tls_dir=d)
+    srv.check = lambda m, p, h, b: (201, "[]")
+    plain_srv, env.srv = env.srv, srv
+    conf = env.conf("rt")
+    r = env.api(conf, 3, {"op": "note", "text": "x"})
+    ok(r.returncode != 0 and not srv.requests and "certificate" in r.stdout.lower(),
+       "https with a certificate the system does not trust: not sent (verified by default)",
+       diag=lambda: show(r))
+    conf = env.conf("rt", ca_file=srv.cert)
+    r = env.api(conf, 3, {"op": "note", "text": "x"})
+    ok(r.returncode == 0 and len(srv.requests) == 1,
+       "https with [api] ca_file naming its CA: sent and done", diag=lambda: show(r))
+    env.srv = plain_srv
 
 
 def main():
@@ -357,6 +393,7 @@ def main():
     znuny(env)
     env.write_token(TOKEN)
     common(env)
+    tls(env)
     leaked = [o for o in env.outputs if TOKEN in o or PASSWORD in o]
     ok(not leaked and len(env.outputs) > 20,
        "the token (and Znuny's password) never appears in wafa's output (%d runs)" % len(env.outputs),
