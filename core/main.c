@@ -46,7 +46,8 @@ static void usage(FILE *out)
 	        "       wafa test [-c FILE] [--mutate] [PATH...]\n"
 	        "       wafa outbox [-c FILE] list [--status failed|skipped|queued] [--rule R]\n"
 	        "       wafa outbox [-c FILE] retry KEY | --rule R | --failed-since TIME\n"
-	        "       wafa api [-c FILE] --ticket ID --payload JSON [--json] [--send]\n"
+	        "       wafa api [-c FILE] --ticket ID --payload JSON [--key KEY [--lookup]]\n"
+	        "                [--json] [--send]\n"
 	        "       wafa --version | --help\n"
 	        "\n"
 	        "wafa keeps a support team's promises: it watches a helpdesk's tickets in\n"
@@ -83,7 +84,8 @@ static void usage(FILE *out)
 	        "  api     the request a ticket action becomes for the helpdesk's API ([api]\n"
 	        "          in the config), secrets masked; --send sends it once and prints\n"
 	        "          the outcome (exit 0 done, 65 the API cannot do it, 76 refused,\n"
-	        "          75 unreachable or busy)\n"
+	        "          75 unreachable or busy); --key marks a note with an outbox\n"
+	        "          row's key, --lookup looks for that note (0 found, 1 not)\n"
 	        "\n"
 	        "Options:\n"
 	        "  -c, --config FILE   the config file (default %s)\n"
@@ -246,6 +248,8 @@ int main(int argc, char **argv)
 		{ "ticket", required_argument, NULL, 'I' },
 		{ "payload", required_argument, NULL, 'P' },
 		{ "send", no_argument, NULL, 'X' },
+		{ "key", required_argument, NULL, 'K' },
+		{ "lookup", no_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -289,8 +293,8 @@ int main(int argc, char **argv)
 	bool test = strcmp(command, "test") == 0;
 	bool outbox = strcmp(command, "outbox") == 0;
 	bool api = strcmp(command, "api") == 0;
-	const char *api_ticket = NULL, *api_payload = NULL;
-	bool api_send = false;
+	const char *api_ticket = NULL, *api_payload = NULL, *api_key = NULL;
+	bool api_send = false, api_lookup = false;
 	struct wafa_parked_filter pf = { 0 };
 	const char *since_text = NULL;
 	struct wafa_report_opts ropts = { 0 };
@@ -339,8 +343,13 @@ int main(int argc, char **argv)
 				pf.status = optarg;
 			continue;
 		}
-		if (api && (opt == 'I' || opt == 'P' || opt == 'X' || opt == 'j')) {
-			if (opt == 'I')
+		if (api && (opt == 'I' || opt == 'P' || opt == 'X' || opt == 'j' || opt == 'K' ||
+		            opt == 'L')) {
+			if (opt == 'K')
+				api_key = optarg;
+			else if (opt == 'L')
+				api_lookup = true;
+			else if (opt == 'I')
 				api_ticket = optarg;
 			else if (opt == 'P')
 				api_payload = optarg;
@@ -503,7 +512,8 @@ int main(int argc, char **argv)
 		code = wafa_report_run(&cfg, &ropts, report_path, stdout, stderr);
 	}
 	else if (api)
-		code = wafa_apicall_run(&cfg, api_id, api_payload, json, api_send, stdout, stderr);
+		code = wafa_apicall_run(&cfg, api_id, api_key, api_payload, api_lookup, json, api_send,
+		                        stdout, stderr);
 	else if (outbox)
 		code = strcmp(sub, "list") == 0 ? wafa_parked_list(&cfg, &pf, stdout, stderr)
 		                                : wafa_parked_retry(&cfg, &pf, stdout, stderr);

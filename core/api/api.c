@@ -20,7 +20,7 @@ static const char *const status_names[] = { "new", "open", "pending", "solved", 
 
 static const struct {
 	const char *adapter;
-	wafa__api_builder build;
+	wafa__api_builder fn;
 } builders[] = {
 	{ "rt", wafa__api_rt },
 	{ "zammad", wafa__api_zammad },
@@ -32,7 +32,7 @@ static wafa__api_builder builder_for(const char *adapter)
 {
 	for (size_t i = 0; i < sizeof(builders) / sizeof(builders[0]); i++)
 		if (strcmp(builders[i].adapter, adapter) == 0)
-			return builders[i].build;
+			return builders[i].fn;
 	return NULL;
 }
 
@@ -315,14 +315,23 @@ static int read_token(struct wafa__api_call *c, char *buf, size_t len)
 	return 0;
 }
 
-int wafa_api_build(const struct wafa_config *cfg, long long ticket_id, const char *payload_json,
-                   struct wafa_http_request *out, char **why)
+int wafa__api_no_lookup(struct wafa__api_call *c, const char *helpdesk)
 {
-	struct wafa__api_call c = { .cfg = cfg, .ticket = ticket_id, .out = out, .why = why };
+	wafa__api_refuse(c, "%s's API gives wafa no way to find a note it sent: a note whose "
+	                    "answer was lost is sent again", helpdesk);
+	return -ENOTSUP;
+}
+
+static int build(const struct wafa_config *cfg, long long ticket_id, const char *key,
+                 const char *payload_json, bool lookup, struct wafa_http_request *out,
+                 char **why)
+{
+	struct wafa__api_call c = { .cfg = cfg, .ticket = ticket_id, .out = out, .why = why,
+		                    .key = key, .lookup = lookup };
 	char *token = NULL;
 	const char *missing;
 	json_error_t jerr;
-	wafa__api_builder build;
+	wafa__api_builder fn;
 	int err;
 
 	memset(out, 0, sizeof(*out));
@@ -331,7 +340,7 @@ int wafa_api_build(const struct wafa_config *cfg, long long ticket_id, const cha
 		err = wafa__api_refuse(&c, "%s", missing);
 		goto out;
 	}
-	build = builder_for(cfg->adapter);
+	fn = builder_for(cfg->adapter);
 	if (ticket_id <= 0) {
 		err = wafa__api_refuse(&c, "ticket id %lld is not a helpdesk ticket id", ticket_id);
 		goto out;
@@ -344,6 +353,17 @@ int wafa_api_build(const struct wafa_config *cfg, long long ticket_id, const cha
 	c.op = json_string_value(json_object_get(c.payload, "op"));
 	if ((err = check_payload(&c)) != 0)
 		goto out;
+	if (key && (!key[0] || strlen(key) > 200 || strpbrk(key, "\r\n\"\\"))) {
+		err = wafa__api_refuse(&c, "the row's key \"%.60s\" cannot mark a note", key);
+		goto out;
+	}
+	if (lookup && (strcmp(c.op, "note") != 0 || !key)) {
+		err = -ENOTSUP;
+		wafa__api_refuse(&c, "%s", !key ? "no key to look a note up by"
+		                                : "only a note is looked up: fields and tags sent "
+		                                  "again change nothing");
+		goto out;
+	}
 	token = malloc(TOKEN_MAX);
 	if (!token) {
 		err = -ENOMEM;
@@ -352,7 +372,7 @@ int wafa_api_build(const struct wafa_config *cfg, long long ticket_id, const cha
 	if ((err = read_token(&c, token, TOKEN_MAX)) != 0)
 		goto out;
 	c.token = token;
-	err = build(&c);
+	err = fn(&c);
 out:
 	if (token) {
 		explicit_bzero(token, TOKEN_MAX);
@@ -361,10 +381,29 @@ out:
 	json_decref(c.payload);
 	if (err) {
 		wafa_http_request_free(out);
+		memset(out, 0, sizeof(*out));
 		if (!*why) {
 			/* every failure says why, even out of memory */
 			*why = strdup(err == -ENOMEM ? "out of memory" : wafa_strerror(err));
 		}
 	}
 	return err;
+}
+
+int wafa_api_build(const struct wafa_config *cfg, long long ticket_id, const char *payload_json,
+                   struct wafa_http_request *out, char **why)
+{
+	return build(cfg, ticket_id, NULL, payload_json, false, out, why);
+}
+
+int wafa_api_build_keyed(const struct wafa_config *cfg, long long ticket_id, const char *key,
+                         const char *payload_json, struct wafa_http_request *out, char **why)
+{
+	return build(cfg, ticket_id, key, payload_json, false, out, why);
+}
+
+int wafa_api_build_lookup(const struct wafa_config *cfg, long long ticket_id, const char *key,
+                          const char *payload_json, struct wafa_http_request *out, char **why)
+{
+	return build(cfg, ticket_id, key, payload_json, true, out, why);
 }

@@ -20,6 +20,8 @@ struct wafa__api_call {
 	const char *op;
 	json_t *payload;
 	const char *token; /* the secret, from [api] token_file */
+	const char *key;   /* the outbox row's key, or NULL */
+	bool lookup;       /* build the lookup of a note, not the note */
 	struct wafa_http_request *out;
 	char **why;
 };
@@ -42,6 +44,10 @@ WAFA_WUR int wafa__api_freescout(struct wafa__api_call *c);
 /* The judges of a 200 answer (see request.h's refused). */
 bool wafa__api_rt_refused(const char *body);
 bool wafa__api_znuny_refused(const char *body);
+bool wafa__api_rt_found(const char *body);
+
+/* -ENOTSUP with why: this helpdesk's API cannot look a note up. */
+int wafa__api_no_lookup(struct wafa__api_call *c, const char *helpdesk);
 
 /* Sets *c->why and returns -EINVAL. */
 int wafa__api_refuse(struct wafa__api_call *c, const char *fmt, ...)

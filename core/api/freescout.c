@@ -28,6 +28,8 @@ int wafa__api_freescout(struct wafa__api_call *c)
 	char value[128];
 	int err = 0;
 
+	if (c->lookup)
+		return wafa__api_no_lookup(c, "FreeScout");
 
 	if (strcmp(c->op, "tags") == 0)
 		return wafa__api_refuse(c, "FreeScout's API replaces a conversation's whole tag "

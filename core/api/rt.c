@@ -4,7 +4,11 @@
  *           missing or a value is wrong: a message that is not a change
  *           makes it a failure (wafa__api_rt_refused)
  *   note:   POST /REST/2.0/ticket/ID/comment (internal) or /correspond,
- *           text/plain, answered 201
+ *           text/plain, answered 201; with the row's key, JSON {"Content",
+ *           "ContentType", "Subject": "wafa KEY"}
+ *   lookup: POST /REST/2.0/ticket/ID/attachments [{"field": "Subject",
+ *           "value": "wafa KEY"}]: found when it lists one (the user needs
+ *           ShowTicketComments to see its comments)
  *   tags:   RT has none
  * Authorization: token TOKEN (RT::Authen::Token, built into RT 5). */
 #include "api/builder.h"
@@ -58,6 +62,40 @@ bool wafa__api_rt_refused(const char *body)
 	return false;
 }
 
+/* What follows "name" and its colon in body, blanks skipped; NULL if absent. */
+static const char *after_key(const char *body, const char *name)
+{
+	const char *s = strstr(body, name);
+
+	if (!s)
+		return NULL;
+	s += strlen(name);
+	s += strspn(s, " \t\r\n");
+	if (*s != ':')
+		return NULL;
+	s++;
+	return s + strspn(s, " \t\r\n");
+}
+
+/* REST2's answer to a search: {"count" : N, "items" : [...], ...}, pretty
+ * or not, in any key order, perhaps cut short. */
+bool wafa__api_rt_found(const char *body)
+{
+	const char *s;
+
+	if ((s = after_key(body, "\"items\"")) != NULL && *s == '[') {
+		s++;
+		s += strspn(s, " \t\r\n");
+		if (*s == '{')
+			return true;
+	}
+	if ((s = after_key(body, "\"count\"")) != NULL && *s >= '1' && *s <= '9')
+		return true;
+	if ((s = after_key(body, "\"total\"")) != NULL && *s >= '1' && *s <= '9')
+		return true;
+	return false;
+}
+
 int wafa__api_rt(struct wafa__api_call *c)
 {
 	char auth[4200], value[128];
@@ -68,16 +106,38 @@ int wafa__api_rt(struct wafa__api_call *c)
 	if (strcmp(c->op, "tags") == 0)
 		return wafa__api_refuse(c, "RT has no tags (a custom field could hold them, but "
 		                           "wafa does not set custom fields)");
-	if (strcmp(c->op, "note") == 0) {
+	if (c->lookup) {
+		/* the ticket's attachments whose subject is the note's mark */
+		char mark[256];
+		snprintf(mark, sizeof(mark), "wafa %s", c->key);
+		if ((err = wafa__api_target(c, "POST", "/REST/2.0/ticket/%lld/attachments",
+		                            c->ticket)) != 0 ||
+		    (err = wafa__api_json_body(c, json_pack("[{s:s, s:s}]", "field", "Subject",
+		                                            "value", mark))) != 0)
+			return err;
+		c->out->ok_status[0] = 200;
+		c->out->found = wafa__api_rt_found;
+	} else if (strcmp(c->op, "note") == 0) {
 		json_t *internal = json_object_get(c->payload, "internal");
 		bool comment = !internal || json_is_true(internal);
 		if ((err = wafa__api_target(c, "POST", "/REST/2.0/ticket/%lld/%s", c->ticket,
 		                            comment ? "comment" : "correspond")) != 0)
 			return err;
-		c->out->body = strdup(json_string_value(json_object_get(c->payload, "text")));
-		c->out->content_type = strdup("text/plain; charset=utf-8");
-		if (!c->out->body || !c->out->content_type)
-			return -ENOMEM;
+		if (c->key) {
+			/* JSON, to give the comment a subject wafa can find it by */
+			char mark[256];
+			snprintf(mark, sizeof(mark), "wafa %s", c->key);
+			if ((err = wafa__api_json_body(
+			             c, json_pack("{s:O, s:s, s:s}", "Content",
+			                          json_object_get(c->payload, "text"), "ContentType",
+			                          "text/plain", "Subject", mark))) != 0)
+				return err;
+		} else {
+			c->out->body = strdup(json_string_value(json_object_get(c->payload, "text")));
+			c->out->content_type = strdup("text/plain; charset=utf-8");
+			if (!c->out->body || !c->out->content_type)
+				return -ENOMEM;
+		}
 		c->out->ok_status[0] = 201;
 	} else {
 		json_t *body = json_object(), *owner = json_object_get(c->payload, "owner");

@@ -55,6 +55,10 @@ int wafa__api_zammad(struct wafa__api_call *c)
 	json_t *body = json_object();
 	int err;
 
+	if (c->lookup) {
+		json_decref(body);
+		return wafa__api_no_lookup(c, "Zammad");
+	}
 	if (!body)
 		return -ENOMEM;
 	if (strcmp(c->op, "fields") == 0) {

@@ -58,6 +58,8 @@ int wafa__api_znuny(struct wafa__api_call *c)
 	json_t *body, *part;
 	int err;
 
+	if (c->lookup)
+		return wafa__api_no_lookup(c, "Znuny");
 	if (strcmp(c->op, "tags") == 0)
 		return wafa__api_refuse(c, "Znuny has no tags (a dynamic field could hold them, but "
 		                           "wafa does not set dynamic fields)");

@@ -32,6 +32,10 @@ struct wafa_http_request {
 	 * cut short); true: the answer is a refusal, a permanent failure with
 	 * the body as its reason.  A pure function of core/api/. */
 	bool (*refused)(const char *body);
+	/* Set on a lookup (wafa_api_build_lookup) only: true when its 2xx
+	 * answer (the start of its body) shows the action is already in the
+	 * helpdesk. */
+	bool (*found)(const char *body);
 };
 
 enum wafa_http_result {

@@ -148,8 +148,9 @@ static const char *result_name(enum wafa_http_result r)
 	return r == WAFA_HTTP_DONE ? "done" : r == WAFA_HTTP_TEMPFAIL ? "tempfail" : "permfail";
 }
 
-int wafa_apicall_run(const struct wafa_config *cfg, long long ticket, const char *payload,
-                     bool json, bool send, FILE *out, FILE *err)
+int wafa_apicall_run(const struct wafa_config *cfg, long long ticket, const char *key,
+                     const char *payload, bool lookup, bool json, bool send, FILE *out,
+                     FILE *err)
 {
 	struct wafa_http_request r;
 	struct wafa_http_outcome o;
@@ -158,7 +159,8 @@ int wafa_apicall_run(const struct wafa_config *cfg, long long ticket, const char
 	json_t *doc = NULL, *hs;
 	int code = EX_OK;
 
-	if (wafa_api_build(cfg, ticket, payload, &r, &why) != 0) {
+	if ((lookup ? wafa_api_build_lookup(cfg, ticket, key, payload, &r, &why)
+	            : wafa_api_build_keyed(cfg, ticket, key, payload, &r, &why)) != 0) {
 		token = secret(cfg);
 		reason = mask(why ? why : "unknown", token);
 		if (json) {
@@ -166,8 +168,8 @@ int wafa_apicall_run(const struct wafa_config *cfg, long long ticket, const char
 			json_dumpf(doc, out, JSON_COMPACT | JSON_SORT_KEYS);
 			fputc('\n', out);
 		} else {
-			fprintf(err, "wafa api: ticket %lld: %s (a ticket action like this is parked "
-			             "with that reason)\n", ticket, reason ? reason : "");
+			fprintf(err, "wafa api: ticket %lld: %s%s\n", ticket, reason ? reason : "",
+			        lookup ? "" : " (a ticket action like this is parked with that reason)");
 		}
 		code = EX_DATAERR;
 		goto out;
@@ -210,6 +212,15 @@ int wafa_apicall_run(const struct wafa_config *cfg, long long ticket, const char
 		json_object_set_new(doc, "result", json_string(result_name(o.result)));
 		json_object_set_new(doc, "status", json_integer(o.status));
 		json_object_set_new(doc, "reason", json_string(reason ? reason : ""));
+		if (lookup && o.result == WAFA_HTTP_DONE) {
+			bool found = r.found && r.found(a->buf);
+			json_object_set_new(doc, "found", json_boolean(found));
+			if (!json)
+				fprintf(out, "\n%s: %s\n", found ? "found" : "not found",
+				        reason ? reason : "");
+			code = found ? EX_OK : 1;
+			goto printed;
+		}
 		if (!json)
 			fprintf(out, "\n%s: %s\n",
 			        o.result == WAFA_HTTP_DONE       ? "done"
@@ -219,6 +230,7 @@ int wafa_apicall_run(const struct wafa_config *cfg, long long ticket, const char
 		code = o.result == WAFA_HTTP_DONE ? EX_OK
 		       : o.result == WAFA_HTTP_TEMPFAIL ? EX_TEMPFAIL : EX_PROTOCOL;
 	}
+printed:
 	if (json) {
 		json_dumpf(doc, out, JSON_COMPACT | JSON_SORT_KEYS);
 		fputc('\n', out);

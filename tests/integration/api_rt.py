@@ -80,6 +80,29 @@ def main():
     notes = rt.comments(ticket)
     ok(len(notes) == 1 and "SLA breached: priority raised by wafa" in notes[0],
        "RT's database: one Comment by the wafa user with the note's text", diag=repr(notes))
+    # a note marked with its outbox row's key, and the lookup that finds it
+    key = "rt-breach/%d/breach/1796500000/3" % ticket
+
+    def lookup(k):
+        r = cli(["api", "-c", confs["token"], "--ticket", str(ticket), "--key", k, "--lookup",
+                 "--payload", json.dumps({"op": "note", "text": "x"}), "--send"], timeout=90)
+        outputs.append(r.stdout + r.stderr)
+        return r
+    r = lookup(key)
+    ok(r.returncode == 1 and "not found" in r.stdout,
+       "--lookup before the note is sent: not found (exit 1)", diag=lambda: show(r))
+    r = cli(["api", "-c", confs["token"], "--ticket", str(ticket), "--key", key, "--payload",
+             json.dumps({"op": "note", "text": "Marked note"}), "--send"], timeout=90)
+    ok(r.returncode == 0 and '"Subject":"wafa %s"' % key in r.stdout,
+       "a note with --key goes as JSON with the subject \"wafa KEY\", done", diag=lambda: show(r))
+    notes = rt.comments(ticket)
+    ok(len(notes) == 2 and "Marked note" in notes[-1], "RT has the marked note", diag=repr(notes))
+    r = lookup(key)
+    ok(r.returncode == 0 and "found" in r.stdout and "not found" not in r.stdout,
+       "--lookup after it is sent: found (the user has ShowTicketComments)", diag=lambda: show(r))
+    r = lookup(key + "9")
+    ok(r.returncode == 1, "--lookup of another key: not found", diag=lambda: show(r))
+
     r = api("token", {"op": "fields", "status": "solved"})
     st = pg.value("SELECT status FROM tickets WHERE id = %d" % ticket, db="rt5")
     ok(r.returncode == 0 and st == "resolved", "status solved becomes RT's resolved",

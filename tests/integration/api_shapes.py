@@ -191,6 +191,43 @@ def rt(env):
     send_ok(env, conf, 42, {"op": "note", "text": "We are on it", "internal": False}, correspond,
             "rt: a public note is POST .../correspond")
 
+    def keyed(m, p, h, b):
+        pr = [] if (m, p) == ("POST", "/REST/2.0/ticket/42/comment") else ["%s %s" % (m, p)]
+        pr += problems_json(b, {"Content": (str, "breached"), "ContentType": (str, "text/plain"),
+                                "Subject": (str, "wafa r/42/breach/1/3")})
+        return answer(pr, 201, "[]")
+    env.srv.requests.clear()
+    env.srv.check = keyed
+    r = cli(["api", "-c", conf, "--ticket", "42", "--key", "r/42/breach/1/3", "--payload",
+             json.dumps({"op": "note", "text": "breached"}), "--send"])
+    env.outputs.append(r.stdout + r.stderr)
+    ok(r.returncode == 0, "rt: a note with the row's key is JSON with the subject \"wafa KEY\"",
+       diag=lambda: show(r) + repr(env.srv.requests))
+
+    def look(found):
+        def check(m, p, h, b):
+            pr = [] if (m, p) == ("POST", "/REST/2.0/ticket/42/attachments") else ["%s %s" % (m, p)]
+            try:
+                q = json.loads(b)
+            except ValueError:
+                q = None
+            pr += [] if q == [{"field": "Subject", "value": "wafa r/42/breach/1/3"}] else ["query %r" % b]
+            items = '[ { "id" : "6", "type" : "attachment" } ]' if found else "[]"
+            return answer(pr, 200, '{ "page" : 1, "items" : %s, "count" : %d }' % (items, found))
+        return check
+    for found in (1, 0):
+        env.srv.check = look(found)
+        r = cli(["api", "-c", conf, "--ticket", "42", "--key", "r/42/breach/1/3", "--lookup",
+                 "--payload", json.dumps({"op": "note", "text": "breached"}), "--send"])
+        env.outputs.append(r.stdout + r.stderr)
+        is_(r.returncode, 0 if found else 1,
+            "rt: --lookup searches the ticket's attachments by that subject: %s"
+            % ("found, exit 0" if found else "none, exit 1"), diag=lambda: show(r))
+    r = cli(["api", "-c", conf, "--ticket", "42", "--key", "k/1", "--lookup", "--payload",
+             json.dumps({"op": "fields", "priority": "high"})])
+    ok(r.returncode == 65 and "change nothing" in r.stderr,
+       "rt: only a note is looked up (fields sent again change nothing)", diag=show(r))
+
     env.srv.check = lambda m, p, h, b: (200, json.dumps(["Permission Denied"]))
     r = env.api(conf, 42, {"op": "fields", "priority": "high"})
     ok(r.returncode == 76 and "Permission Denied" in r.stdout and "would be parked" in r.stdout,
@@ -249,6 +286,11 @@ def zammad(env):
         return answer(pr, 200, "true")
     send_ok(env, conf, 9, {"op": "tags", "add": ["breached"]}, tag,
             "zammad: a tag is POST /api/v1/tags/add {item, object Ticket, o_id}")
+    r = cli(["api", "-c", conf, "--ticket", "9", "--key", "k/1", "--lookup", "--payload",
+             json.dumps({"op": "note", "text": "x"})])
+    ok(r.returncode == 65 and "no way to find a note" in r.stderr,
+       "zammad: a note cannot be looked up: it says so (a lost answer means a resend)",
+       diag=show(r))
     refused(env, conf, 9, {"op": "tags", "add": ["a", "b"]}, "one tag a call",
             "zammad: two tags in one action are refused (its API adds one a call)")
     refused(env, conf, 9, {"op": "fields", "status": "pending"}, "map it in [api] statuses",

@@ -76,7 +76,7 @@ sub user_with {
     die "token for $name: $m\n" unless $id;
     return $token;
 }
-$out{token} = user_with('wafa', qw(ShowTicket SeeQueue ModifyTicket CommentOnTicket));
+$out{token} = user_with('wafa', qw(ShowTicket SeeQueue ModifyTicket CommentOnTicket ShowTicketComments));
 $out{weak_token} = user_with('wafa-weak', qw(ShowTicket SeeQueue CommentOnTicket));
 if ($ARGV[0]) {
 my $t = RT::Ticket->new($sys);
