@@ -47,6 +47,7 @@ enum wafa_http_result {
 struct wafa_http_outcome {
 	enum wafa_http_result result;
 	int status;        /* the HTTP status, 0 when none was read */
+	bool found;        /* a lookup done: its found() judged the answer true */
 	char reason[256];  /* one line for last_error: status and the start of the body, or curl's error */
 };
 

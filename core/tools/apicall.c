@@ -129,6 +129,7 @@ static void send_request(const struct wafa_config *cfg, const struct wafa_http_r
 	}
 	if (ok && r->refused && r->refused(a->buf))
 		ok = false;
+	o->found = ok && r->found && r->found(a->buf);
 	o->result = ok ? WAFA_HTTP_DONE
 	            : status == 408 || status == 425 || status == 429 || status >= 500
 	                ? WAFA_HTTP_TEMPFAIL
@@ -213,7 +214,7 @@ int wafa_apicall_run(const struct wafa_config *cfg, long long ticket, const char
 		json_object_set_new(doc, "status", json_integer(o.status));
 		json_object_set_new(doc, "reason", json_string(reason ? reason : ""));
 		if (lookup && o.result == WAFA_HTTP_DONE) {
-			bool found = r.found && r.found(a->buf);
+			bool found = o.found;
 			json_object_set_new(doc, "found", json_boolean(found));
 			if (!json)
 				fprintf(out, "\n%s: %s\n", found ? "found" : "not found",
