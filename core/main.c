@@ -147,8 +147,9 @@ static bool rules_use_ticket_actions(const char *dir)
 	return found;
 }
 
-/* Ticket actions: whether they can go through the helpdesk's API, and
- * whether the token file is there and private.  Returns the problems. */
+/* Ticket actions: whether they can go through the helpdesk's API (a note
+ * on standard output when not), and whether the token file is there and
+ * private (problems).  Returns the problems. */
 static int check_api(const struct wafa_config *cfg)
 {
 	const char *missing = wafa_api_missing(cfg);
@@ -156,9 +157,10 @@ static int check_api(const struct wafa_config *cfg)
 	char why[512];
 	int fd, problems = 0;
 
+	/* a notice, not a problem: such actions are parked, the rest runs */
 	if (missing && (used || cfg->api_url[0]))
-		fprintf(stderr, "%s: %s%s\n", cfg->path,
-		        used ? "rules use ticket actions, but " : "[api]: ", missing);
+		printf("%s: note: %s%s\n", cfg->path,
+		       used ? "rules use ticket actions, but " : "[api]: ", missing);
 	if (missing || !cfg->api_token_file[0])
 		return 0;
 	fd = open(cfg->api_token_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);

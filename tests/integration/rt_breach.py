@@ -91,7 +91,7 @@ def main():
     if not ok(r.returncode == 0, "wafa setup with the rt adapter", diag=show(r)):
         return
     r = w.check()
-    ok(r.returncode == 0 and "ticket actions" not in r.stderr,
+    ok(r.returncode == 0 and "ticket actions" not in r.stdout + r.stderr,
        "wafa check: the rule's ticket action can go through RT's API", diag=show(r))
 
     def rows():
