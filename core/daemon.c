@@ -100,6 +100,10 @@ static void on_history(PGresult *res, void *arg)
 		c->c.at = strtoll(PQgetvalue(res, i, 1), NULL, 10);
 		c->c.from = (unsigned char)(from < 0 ? WAFA_S_UNKNOWN : from);
 		c->c.to = (unsigned char)(to < 0 ? WAFA_S_OPEN : to);
+		/* rule names to this process's pause bits (the rules are loaded) */
+		c->c.paused = wafa_journal_paused_bits(PQgetisnull(res, i, 4) ? NULL
+		                                                              : PQgetvalue(res, i, 4),
+		                                       wafa_rules_pause_bit);
 	}
 	d->nloaded = (size_t)n;
 	wafa_log(WAFA_INFO, "journal", "%d status change(s) read from status_log", n);
@@ -483,6 +487,7 @@ static void on_reload(uv_signal_t *s, int signum)
 	wafa_log(WAFA_INFO, "rules", "reading %zu tickets again for the new rules (first the %zu "
 	                             "deadline(s) due within %d s)",
 	         d->index.count, nsoon, RELOAD_SOON_MS / 1000);
+	d->repause = true; /* the new rules' pauses are asked of each row as it comes */
 	wafa__mirror_fetch_ids(d); /* ahead of the snapshot's pages on the work connection */
 	wafa__mirror_snapshot(d);
 	wafa__firing_arm(d);
@@ -507,6 +512,7 @@ static void close_all(struct wafa_instance *d)
 	uv_close((uv_handle_t *)&d->stop_timer, on_handle_closed);
 	uv_close((uv_handle_t *)&d->journal_timer, on_handle_closed);
 	uv_close((uv_handle_t *)&d->leader_timer, on_handle_closed);
+	uv_close((uv_handle_t *)&d->answer_timer, on_handle_closed);
 	uv_close((uv_handle_t *)&d->sigterm, on_handle_closed);
 	uv_close((uv_handle_t *)&d->sigint, on_handle_closed);
 	uv_close((uv_handle_t *)&d->sighup, on_handle_closed);
@@ -585,6 +591,7 @@ void wafa__instance_shutdown(struct wafa_instance *d, int code)
 	uv_timer_stop(&d->deadline_timer);
 	uv_timer_stop(&d->reconcile_timer);
 	uv_timer_stop(&d->leader_timer);
+	uv_timer_stop(&d->answer_timer);
 	uv_signal_stop(&d->sigterm);
 	uv_signal_stop(&d->sigint);
 	uv_signal_stop(&d->sighup);
@@ -650,7 +657,8 @@ int wafa_daemon_run(struct wafa_config *cfg)
 	uv_timer_init(&loop, &d.stop_timer);
 	uv_timer_init(&loop, &d.journal_timer);
 	uv_timer_init(&loop, &d.leader_timer);
-	d.leader_timer.data = &d;
+	uv_timer_init(&loop, &d.answer_timer);
+	d.leader_timer.data = d.answer_timer.data = &d;
 	d.deadline_timer.data = d.reconcile_timer.data = d.stop_timer.data = &d;
 	d.journal_timer.data = &d;
 	uv_signal_init(&loop, &d.sigterm);
@@ -685,6 +693,9 @@ int wafa_daemon_run(struct wafa_config *cfg)
 		uv_timer_start(&d.reconcile_timer, wafa__mirror_on_reconcile, (uint64_t)cfg->reconcile_ms,
 		               (uint64_t)cfg->reconcile_ms);
 		uv_timer_start(&d.journal_timer, wafa__mirror_on_journal_tick, JOURNAL_FLUSH_MS, JOURNAL_FLUSH_MS);
+		uv_timer_start(&d.answer_timer, wafa__answers_tick, ANSWER_POLL_MS, ANSWER_POLL_MS);
+		if (d.web)
+			wafa_web_on_answer(d.web, wafa__answers_kick, &d);
 		wafa_log(WAFA_INFO, "daemon", "wafa %s running", PACKAGE_VERSION);
 		if (!d.stopping && wafa_watchdog_open(&loop, &d.watchdog) != 0)
 			wafa_log(WAFA_WARN, "daemon", "systemd watchdog: out of memory; no pings");

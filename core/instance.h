@@ -46,6 +46,10 @@
 #define RELOAD_SOON_MS 120000
 #define JOURNAL_FLUSH_MS 200
 #define JOURNAL_BATCH 1000
+/* survey answers (core/fire/answer.c): looked for this often, and acted on
+ * only within this age */
+#define ANSWER_POLL_MS 2000
+#define ANSWER_MAX_AGE_MS (7LL * 24 * 3600 * 1000)
 
 /* A status change from wafa.status_log, held until its ticket is indexed. */
 struct loaded_change {
@@ -81,6 +85,8 @@ struct wafa_instance {
 	int customer_tries;
 	struct wafa_digest *digest; /* the mailed reports */
 	uv_timer_t deadline_timer, reconcile_timer, stop_timer, journal_timer, leader_timer;
+	uv_timer_t answer_timer; /* survey answers to act on (core/fire/answer.c) */
+	bool answers_busy, answers_again;
 	/* the leadership lease: a session advisory lock on the work connection;
 	 * only the leader reads tickets, fires and sends (a standby waits) */
 	bool leader;
@@ -110,6 +116,9 @@ struct wafa_instance {
 	int64_t *since;
 	uv_signal_t sigterm, sigint, sighup;
 	unsigned rules_gen; /* bumped by each reload: older firings are dropped */
+	/* after a reload until a snapshot completes: every row read asks the
+	 * new rules' raw and function pauses, changed or not */
+	bool repause;
 	char *quoted_schema;
 	/* snapshot state */
 	bool ready;      /* a first snapshot has completed */
@@ -165,6 +174,10 @@ void wafa__mirror_on_reconcile(uv_timer_t *t);
 /* core/fire/firing.c */
 void wafa__firing_array_element(FILE *f, const char *s, bool first);
 void wafa__firing_arm(struct wafa_instance *d);
+
+/* core/fire/answer.c */
+void wafa__answers_tick(uv_timer_t *timer);
+void wafa__answers_kick(void *arg);
 
 /* core/daemon.c */
 void wafa__instance_start_reading(struct wafa_instance *d);

@@ -41,7 +41,7 @@ static void usage(FILE *out)
 	        "       wafa simulate [-c FILE] --from TIME --to TIME [--json] [--tz ZONE]\n"
 	        "       wafa simulate [-c FILE] --first-start\n"
 	        "       wafa setup [-c FILE] [--user ROLE] [--dry-run] [--uninstall [--purge]]\n"
-	        "       wafa report [-c FILE] --from DATE --to DATE [--by queue|priority|rule|owner]\n"
+	        "       wafa report [-c FILE] --from DATE --to DATE [--by queue|priority|rule|owner|agent]\n"
 	        "                   [--format html|csv|json] [--locale LOCALE] [-o FILE]\n"
 	        "       wafa test [-c FILE] [--mutate] [PATH...]\n"
 	        "       wafa outbox [-c FILE] list [--status failed|skipped|queued] [--rule R]\n"
@@ -399,7 +399,7 @@ int main(int argc, char **argv)
 			else {
 				fprintf(stderr, "wafa report: %s \"%s\": use %s\n",
 				        opt == 'b' ? "--by" : "--format", optarg,
-				        opt == 'b' ? "queue, priority, rule or owner" : "html, csv or json");
+				        opt == 'b' ? "queue, priority, rule, owner or agent" : "html, csv or json");
 				return EX_USAGE;
 			}
 			continue;

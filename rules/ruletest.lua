@@ -441,6 +441,35 @@ local function run(test, path)
     end, here)
   end
 
+  -- t.answer { score = 2, comment = "slow", ticket = tk }: the customer answers the
+  -- last survey mail (of ticket tk, if given) now; the rules' on_answer(t, a) act on it
+  local ANSWER_FIELDS = { score = true, comment = true, ticket = true }
+  function t.answer(spec)
+    local where = here
+    if type(spec) ~= "table" then
+      error('t.answer: expected a table, like t.answer { score = 2, comment = "slow" }', 0)
+    end
+    for k in pairs(spec) do
+      if not ANSWER_FIELDS[k] then
+        error(string.format('t.answer: unknown field "%s" (known: score, comment, ticket)',
+          tostring(k)), 0)
+      end
+    end
+    if math.type(spec.score) ~= "integer" or spec.score < 1 or spec.score > 5 then
+      error("t.answer: score: a whole number from 1 to 5, as on the survey page", 0)
+    end
+    if spec.comment ~= nil and type(spec.comment) ~= "string" then
+      error("t.answer: comment: expected text", 0)
+    end
+    if c.now() == nil then
+      error('t.answer: set the clock first, like t.at "2026-03-05 09:00"', 0)
+    end
+    local id = spec.ticket ~= nil and id_of(spec.ticket, "t.answer: ticket", 2) or 0
+    local ok, recs = pcall(c.answer, id, spec.score, spec.comment)
+    if not ok then error("t.answer: " .. tostring(recs), 0) end
+    absorb(recs, where)
+  end
+
   -- t.row(tk): the ticket as rules see it (timestamps in Unix seconds)
   function t.row(tk)
     return c.row(id_of(tk, "t.row", 2))
@@ -457,9 +486,10 @@ local function run(test, path)
     started = "a start", paused = "a pause", resumed = "a resumption", warn = "a warning",
     breach = "a breach", escalate = "an escalation", due = "a step falling due",
     met = "a met (kept) SLA or promise", cancelled = "a cancellation",
+    answer = "an action on a survey answer",
   }
   local EVENTS = { started = true, paused = true, resumed = true, warn = true, breach = true,
-                   escalate = true, due = true, met = true, cancelled = true }
+                   escalate = true, due = true, met = true, cancelled = true, answer = true }
 
   -- filter { field = value | matcher | function } -> list of { field, test(v) -> bool, words }
   local function compile(filter, fields, what, level)
@@ -510,7 +540,7 @@ local function run(test, path)
       else
         if k == "event" and not EVENTS[v] then
           error(string.format('%s: event "%s" is not one of started, paused, resumed, warn, '
-            .. 'breach, escalate, due, met, cancelled', what, tostring(v)), 0)
+            .. 'breach, escalate, due, met, cancelled, answer', what, tostring(v)), 0)
         end
         if k == "rule" and not known[v] then
           error(string.format('%s: no rule "%s" is loaded', what, tostring(v)), 0)

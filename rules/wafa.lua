@@ -9,7 +9,8 @@
 --   sla "name" { start = "created_at", stop = "first_reply_at",
 --                target = "4h" | { urgent = "1h", default = "8h" } | function(t) ... end,
 --                when = function(t) ... end,            -- optional
---                calendar = "name", pause = { "pending" }, restart_on_reopen = false,
+--                calendar = "name", restart_on_reopen = false,
+--                pause = { "pending", raw "Waiting for vendor", function(t) ... end },
 --                notify_in = "business" | "any",
 --                warn = { "75%", "30m" }, on_warn = function(t, s) ... end,
 --                on_breach = function(t, s) ... end
@@ -103,18 +104,28 @@ end
 local SLA_FIELDS = {
   start = true, stop = true, target = true, when = true, warn = true,
   on_warn = true, on_breach = true, calendar = true, pause = true,
-  restart_on_reopen = true, notify_in = true, goal = true,
+  restart_on_reopen = true, notify_in = true, goal = true, on_answer = true,
 }
 local SLA_FIELD_LIST = "start, stop, target, when, calendar, pause, restart_on_reopen, "
-  .. "notify_in, warn, on_warn, on_breach, goal"
+  .. "notify_in, warn, on_warn, on_breach, goal, on_answer"
 
 local PROMISE_FIELDS = {
   at = true, stop = true, when = true, warn = true, on_warn = true, on_breach = true,
-  calendar = true, notify_in = true,
+  calendar = true, notify_in = true, on_answer = true,
 }
-local PROMISE_FIELD_LIST = "at, stop, when, calendar, notify_in, warn, on_warn, on_breach"
+local PROMISE_FIELD_LIST = "at, stop, when, calendar, notify_in, warn, on_warn, on_breach, on_answer"
 
 local STATUSES = { new = true, open = true, pending = true, solved = true, closed = true }
+
+-- raw "Waiting for vendor": the helpdesk's own status name (t.raw_status), for
+-- pause; matched without regard to case.
+local RAW = {}
+function api.raw(name)
+  if type(name) ~= "string" or not name:match("%S") then
+    error('raw: expected the helpdesk\'s own status name, like raw "Waiting for vendor"', 2)
+  end
+  return setmetatable({ raw = name }, RAW)
+end
 
 local function check_breach(v, level)
   local phases = {}
@@ -222,6 +233,12 @@ local function check_common(decl, spec, level)
     error('notify_in = "business" needs a calendar = "name"', level + 1)
   end
   decl.notify_business = n == "business"
+  -- on_answer = function(t, a): once per survey answer of a ticket the rule covers
+  if spec.on_answer ~= nil and type(spec.on_answer) ~= "function" then
+    error("on_answer: expected function(t, a) ... end (a: score, comment, survey, at, rule)",
+      level + 1)
+  end
+  decl.answer_fn = spec.on_answer
 end
 
 local function check_actions(kind, name, decl, spec, level, no_pct)
@@ -256,17 +273,43 @@ function api.sla(name)
     check_common(decl, spec, 2)
     if spec.pause ~= nil then
       local list = spec.pause
-      if type(list) == "string" then list = { list } end
-      if type(list) ~= "table" then
-        error('pause: expected a list of statuses, like pause = { "pending" }', 2)
+      if type(list) == "table" and getmetatable(list) ~= RAW and list.raw ~= nil and #list > 0 then
+        error('pause: raw = ... and a list in one table; write each raw status as its own '
+          .. 'entry, like pause = { "pending", raw "On hold" }', 2)
       end
-      decl.pause = {}
+      if type(list) ~= "table" or getmetatable(list) == RAW or list.raw ~= nil then
+        list = { list }
+      end
+      decl.pause, decl.pause_raw = {}, {}
+      local fns = {}
       for i, st in ipairs(list) do
-        if not STATUSES[st] then
-          error(string.format('pause[%d]: "%s" is not a status (use new, open, pending, solved, '
-            .. 'closed: the normalized statuses the adapter maps to)', i, tostring(st)), 2)
+        if type(st) == "function" then
+          fns[#fns + 1] = st
+        elseif type(st) == "table" and type(st.raw) == "string" and st.raw:match("%S") then
+          decl.pause_raw[#decl.pause_raw + 1] = st.raw
+        elseif STATUSES[st] then
+          decl.pause[#decl.pause + 1] = st
+        else
+          if type(st) == "string" then
+            error(string.format('pause[%d]: "%s" is not a status: for the helpdesk\'s own status '
+              .. 'name write raw "%s"; the normalized statuses are new, open, pending, solved, '
+              .. 'closed; a function of the ticket works too', i, st, st), 2)
+          end
+          error(string.format('pause[%d]: expected a status like "pending", the helpdesk\'s own '
+            .. 'status like raw "On hold" (or { raw = "On hold" }), or a function of the ticket '
+            .. 'like function(t) return t.extra.waiting_on == "vendor" end; got %s', i,
+            type(st)), 2)
         end
-        decl.pause[#decl.pause + 1] = st
+      end
+      if #fns == 1 then
+        decl.pause_fn = fns[1]
+      elseif #fns > 1 then
+        decl.pause_fn = function(t)
+          for _, f in ipairs(fns) do
+            if f(t) then return true end
+          end
+          return false
+        end
       end
     end
     if spec.restart_on_reopen ~= nil and type(spec.restart_on_reopen) ~= "boolean" then
@@ -310,9 +353,10 @@ end
 local FOLLOWUP_FIELDS = {
   since = true, after = true, once = true, every = true, max = true, ["until"] = true,
   stop = true, unless = true, when = true, on_due = true, calendar = true, notify_in = true,
+  on_answer = true,
 }
 local FOLLOWUP_FIELD_LIST = "since, after, once, every, max, stop (or [\"until\"]), unless, when, "
-  .. "calendar, notify_in, on_due"
+  .. "calendar, notify_in, on_due, on_answer"
 
 -- followup "name" { since = "solved_at", after = "2d", on_due = function(t, s) ... end }:
 -- mail after a ticket event, once, or every so often (every = "3d", max = 3)

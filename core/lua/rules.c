@@ -7,6 +7,7 @@
 #include <lauxlib.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unicode/ucasemap.h>
 
 #include "time/clock.h"
 #include "base/duration.h"
@@ -248,7 +249,8 @@ static int api_mail(lua_State *L)
 	struct wafa_mail_req m = { 0 };
 
 	if (!r->in_action)
-		return luaL_error(L, "mail: only an action (on_breach, on_warn) can send mail");
+		return luaL_error(L, "mail: only an action (on_breach, on_warn, on_due, on_answer) can "
+		                     "send mail");
 	luaL_checktype(L, 1, LUA_TTABLE);
 	if (r->nmails >= MAX_MAILS)
 		return luaL_error(L, "mail: at most %d mails per action", MAX_MAILS);
@@ -309,11 +311,16 @@ static void rule_free(struct wafa_rule *rule, lua_State *L)
 		luaL_unref(L, LUA_REGISTRYINDEX, rule->phases[i].fn_ref);
 	}
 	luaL_unref(L, LUA_REGISTRYINDEX, rule->when_ref);
+	luaL_unref(L, LUA_REGISTRYINDEX, rule->pause_fn_ref);
+	for (int i = 0; i < rule->npause_raw; i++)
+		free(rule->pause_raw[i]);
+	free(rule->pause_raw);
 	luaL_unref(L, LUA_REGISTRYINDEX, rule->target_ref);
 	luaL_unref(L, LUA_REGISTRYINDEX, rule->at_ref);
 	luaL_unref(L, LUA_REGISTRYINDEX, rule->until_ref);
 	luaL_unref(L, LUA_REGISTRYINDEX, rule->unless_ref);
 	luaL_unref(L, LUA_REGISTRYINDEX, rule->audience_ref);
+	luaL_unref(L, LUA_REGISTRYINDEX, rule->answer_ref);
 	luaL_unref(L, LUA_REGISTRYINDEX, rule->cal_ref);
 	free(rule->phases);
 	free(rule->name);
@@ -663,6 +670,82 @@ static struct wafa_calendar *find_calendar(struct wafa_rules *r, const char *nam
 	return NULL;
 }
 
+/* The helpdesk's own status names, compared without regard to case (full
+ * Unicode case folding: "WAITING" and "waiting", Arabic as it is) and to
+ * spaces around them.  A malloc'ed copy, or NULL. */
+static char *fold(const char *s)
+{
+	static UCaseMap *map; /* the loop thread's, kept */
+	UErrorCode ec = U_ZERO_ERROR;
+	bool ascii = true;
+	size_t len;
+	char *out;
+	int32_t n;
+
+	if (!s)
+		return NULL;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	len = strlen(s);
+	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
+	for (size_t i = 0; i < len && ascii; i++)
+		ascii = !(s[i] & 0x80);
+	if (ascii || len > INT32_MAX / 3 || (!map && !(map = ucasemap_open(NULL, U_FOLD_CASE_DEFAULT,
+	                                                                    &ec)))) {
+		/* ASCII (or no ICU map): its letters lowered, the rest as it is */
+		if ((out = malloc(len + 1))) {
+			for (size_t i = 0; i < len; i++)
+				out[i] = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] + 32) : s[i];
+			out[len] = '\0';
+		}
+		return out;
+	}
+	n = ucasemap_utf8FoldCase(map, NULL, 0, s, (int32_t)len, &ec);
+	if (ec != U_BUFFER_OVERFLOW_ERROR && U_FAILURE(ec))
+		n = -1; /* not UTF-8 */
+	if (!(out = malloc(n >= 0 ? (size_t)n + 1 : len + 1)))
+		return NULL;
+	ec = U_ZERO_ERROR;
+	if (n >= 0)
+		ucasemap_utf8FoldCase(map, out, n + 1, s, (int32_t)len, &ec);
+	if (n < 0 || U_FAILURE(ec)) {
+		memcpy(out, s, len); /* compared as it is */
+		out[len] = '\0';
+	}
+	return out;
+}
+
+/* Pause bits by rule name, for the life of the process (rules.h). */
+static char *pause_names[WAFA_PAUSE_BITS];
+
+const char *wafa_rules_pause_name(int bit)
+{
+	return bit >= 0 && bit < WAFA_PAUSE_BITS ? pause_names[bit] : NULL;
+}
+
+int wafa_rules_pause_bit(const char *name)
+{
+	for (int b = 0; b < WAFA_PAUSE_BITS && pause_names[b]; b++)
+		if (strcmp(pause_names[b], name) == 0)
+			return b;
+	return -1;
+}
+
+/* The rule name's bit, given out if it has none; -1 when all are taken
+ * (or out of memory). */
+static int pause_bit_take(const char *name)
+{
+	int b = wafa_rules_pause_bit(name);
+
+	if (b >= 0)
+		return b;
+	for (b = 0; b < WAFA_PAUSE_BITS; b++)
+		if (!pause_names[b])
+			return (pause_names[b] = strdup(name)) ? b : -1;
+	return -1;
+}
+
 /* Turns the declaration table on the stack top into a rule.  Returns 0,
  * -ENOMEM, or -EINVAL having reported the problem. */
 static int take_decl(struct wafa_rules *r, lua_State *L, struct wafa_rule *rule, FILE *report)
@@ -672,9 +755,10 @@ static int take_decl(struct wafa_rules *r, lua_State *L, struct wafa_rule *rule,
 
 	memset(rule, 0, sizeof(*rule));
 	rule->when_ref = rule->target_ref = rule->at_ref = LUA_NOREF;
-	rule->until_ref = rule->unless_ref = rule->audience_ref = LUA_NOREF;
+	rule->until_ref = rule->unless_ref = rule->audience_ref = rule->answer_ref = LUA_NOREF;
 	rule->slot = rule->cal_slot = -1;
-	rule->cal_ref = LUA_NOREF;
+	rule->cal_ref = rule->pause_fn_ref = LUA_NOREF;
+	rule->pause_bit = -1;
 	rule->name = field_string(L, top, "name");
 	rule->where = field_string(L, top, "where");
 	if (!rule->name || !rule->where)
@@ -712,6 +796,7 @@ static int take_decl(struct wafa_rules *r, lua_State *L, struct wafa_rule *rule,
 	rule->until_ref = field_ref(L, top, "until_fn");
 	rule->unless_ref = field_ref(L, top, "unless_fn");
 	rule->audience_ref = field_ref(L, top, "audience");
+	rule->answer_ref = field_ref(L, top, "answer_fn");
 	lua_getfield(L, top, "every");
 	rule->every_ms = lua_isinteger(L, -1) ? (int64_t)lua_tointeger(L, -1) : 0;
 	lua_getfield(L, top, "goal");
@@ -733,6 +818,35 @@ static int take_decl(struct wafa_rules *r, lua_State *L, struct wafa_rule *rule,
 		lua_pop(L, 1);
 	}
 	lua_pop(L, 1);
+	lua_getfield(L, top, "pause_raw");
+	if (lua_istable(L, -1)) {
+		size_t nraw = (size_t)luaL_len(L, -1);
+		rule->pause_raw = calloc(nraw + 1, sizeof(*rule->pause_raw));
+		for (size_t i = 0; rule->pause_raw && i < nraw; i++) {
+			lua_rawgeti(L, -1, (lua_Integer)i + 1);
+			rule->pause_raw[i] = fold(lua_tostring(L, -1));
+			lua_pop(L, 1);
+			if (!rule->pause_raw[i])
+				break;
+			rule->npause_raw++;
+		}
+		if (!rule->pause_raw || (size_t)rule->npause_raw != nraw) {
+			lua_settop(L, top);
+			return -ENOMEM;
+		}
+	}
+	lua_pop(L, 1);
+	rule->pause_fn_ref = field_ref(L, top, "pause_fn");
+	if (rule->npause_raw > 0 || rule->pause_fn_ref != LUA_NOREF) {
+		rule->pause_bit = pause_bit_take(rule->name);
+		if (rule->pause_bit < 0) {
+			fprintf(report, "%s: pause: more than %d rules have paused on a raw status or a "
+			                "function since wafa started; restart wafa (a reload keeps the "
+			                "names it has seen), or pause fewer rules so\n",
+			        rule->where, WAFA_PAUSE_BITS);
+			return -EINVAL;
+		}
+	}
 	lua_getfield(L, top, "restart_on_reopen");
 	rule->restart_on_reopen = lua_toboolean(L, -1);
 	lua_getfield(L, top, "notify_business");
@@ -1083,6 +1197,7 @@ struct call_args {
 	const struct wafa_firing *f;
 	const struct wafa_customer *c;
 	int64_t instance; /* an offer's */
+	const struct wafa_answer *ans; /* on_answer's `a` */
 	const struct wafa_calendar *cal; /* the ticket's, for s.calendar */
 };
 
@@ -1100,7 +1215,27 @@ static int push_call_args(lua_State *L)
 		wafa_ticket_push(L, a->t);
 	if (a->c)
 		push_customer(L, a->c);
-	if (a->f) {
+	if (a->ans) {
+		lua_createtable(L, 0, 6);
+		lua_pushinteger(L, (lua_Integer)a->ans->mail_id);
+		lua_setfield(L, -2, "id");
+		lua_pushinteger(L, a->ans->score);
+		lua_setfield(L, -2, "score");
+		if (a->ans->comment) {
+			lua_pushstring(L, a->ans->comment);
+			lua_setfield(L, -2, "comment");
+		}
+		if (a->ans->survey) {
+			lua_pushstring(L, a->ans->survey);
+			lua_setfield(L, -2, "survey");
+		}
+		if (a->ans->rule) {
+			lua_pushstring(L, a->ans->rule);
+			lua_setfield(L, -2, "rule");
+		}
+		lua_pushinteger(L, (lua_Integer)wafa_ms_to_s(a->ans->at));
+		lua_setfield(L, -2, "at");
+	} else if (a->f) {
 		push_firing(L, a->rule, a->ph, a->f, a->cal);
 	} else if (a->ph) {
 		lua_createtable(L, 0, 4);
@@ -1314,6 +1449,46 @@ struct wafa_calendar *wafa_rules_calendar(struct wafa_rules *r, int rule_i, stru
 	return v > 0 ? r->cals[v - 1] : NULL;
 }
 
+uint32_t wafa_rules_pauses(struct wafa_rules *r, struct wafa_ticket *t)
+{
+	lua_State *L = wafa_sandbox_state(r->sb);
+	const char *raw = wafa_ticket_str(t, WAFA_T_RAW_STATUS);
+	char *folded = NULL, why[512];
+	bool folded_tried = false;
+	uint32_t paused = 0;
+
+	for (int i = 0; i < r->nrules; i++) {
+		const struct wafa_rule *rule = &r->rules[i];
+		bool yes = false;
+		/* asked only of the tickets the rule applies to (its when) */
+		if (rule->pause_bit < 0 || !wafa_rules_applies(r, i, t))
+			continue;
+		if (rule->npause_raw > 0 && raw && !folded_tried) {
+			folded = fold(raw);
+			folded_tried = true;
+		}
+		for (int k = 0; folded && k < rule->npause_raw && !yes; k++)
+			yes = strcmp(folded, rule->pause_raw[k]) == 0;
+		if (!yes && rule->pause_fn_ref != LUA_NOREF) {
+			struct call_args a = { .name = rule->name, .ref = rule->pause_fn_ref, .t = t };
+			if (call_rule(r, &a, 1, why, sizeof(why)) != 0) {
+				wafa_log(WAFA_ERROR, "rules", "rule=%s ticket=%lld: pause: %s (%s: the "
+				                              "clock runs for this ticket until it changes; "
+				                              "fix the function)",
+				         rule->name, (long long)t->id, why, rule->where);
+				wafa_metrics_rule_error(rule->name);
+			} else {
+				yes = lua_toboolean(L, -1);
+				lua_pop(L, 1);
+			}
+		}
+		if (yes)
+			paused |= 1u << rule->pause_bit;
+	}
+	free(folded);
+	return paused;
+}
+
 /* Pushes the `s` table of a firing; cal is the ticket's calendar. */
 static void push_firing(lua_State *L, const struct wafa_rule *rule, const struct wafa_phase *ph,
                         const struct wafa_firing *f, const struct wafa_calendar *cal)
@@ -1485,6 +1660,30 @@ int wafa_rules_run(struct wafa_rules *r, struct wafa_ticket *t, int rule_i, int 
 	if (err) {
 		wafa_log(WAFA_ERROR, "rules", "rule=%s ticket=%lld phase=%s: %s", rule->name,
 		         (long long)t->id, ph->name, why);
+		wafa_metrics_rule_error(rule->name);
+		mails_clear(r);
+	}
+	return err;
+}
+
+int wafa_rules_run_answer(struct wafa_rules *r, struct wafa_ticket *t, int rule_i,
+                          const struct wafa_answer *ans)
+{
+	const struct wafa_rule *rule = &r->rules[rule_i];
+	char why[512];
+	int err;
+
+	mails_clear(r);
+	if (rule->answer_ref == LUA_NOREF)
+		return 0;
+	struct call_args a = { .name = rule->name, .ref = rule->answer_ref, .t = t, .rule = rule,
+		               .ans = ans };
+	r->in_action = true;
+	err = call_rule(r, &a, 0, why, sizeof(why));
+	r->in_action = false;
+	if (err) {
+		wafa_log(WAFA_ERROR, "rules", "rule=%s ticket=%lld: on_answer: %s", rule->name,
+		         (long long)t->id, why);
 		wafa_metrics_rule_error(rule->name);
 		mails_clear(r);
 	}

@@ -44,9 +44,15 @@ struct wafa_rule {
 	int when_ref;                /* LUA_NOREF for none */
 	int until_ref, unless_ref;   /* follow-up: checked when a step falls due */
 	int audience_ref;            /* offer: which customers */
+	int answer_ref;              /* on_answer(t, a): LUA_NOREF for none */
 	int64_t every_ms;            /* offer: at most once per customer in this */
 	int slot;                    /* index in a ticket's value cache for target_ref/at_ref, or -1 */
 	unsigned pause_mask;         /* 1 << enum wafa_status: statuses that stop the clock */
+	char **pause_raw;            /* the helpdesk's own statuses that stop it, case-folded */
+	int npause_raw;
+	int pause_fn_ref;            /* pause = { function(t) ... end }: LUA_NOREF for none */
+	int pause_bit;               /* its bit in a status change's paused (raw or function
+	                                pauses), or -1 */
 	bool restart_on_reopen;
 	bool notify_business;        /* hold steps until the calendar opens */
 	struct wafa_calendar *cal;   /* NULL: wall-clock time; owned by wafa_rules */
@@ -112,6 +118,20 @@ int64_t wafa_rules_at(struct wafa_rules *r, int rule, struct wafa_ticket *t);
  * declared calendar is logged and gives NULL. */
 struct wafa_calendar *wafa_rules_calendar(struct wafa_rules *r, int rule, struct wafa_ticket *t);
 
+/* The raw and function pauses of t as it is now: bit b set when the rule
+ * holding pause bit b applies to t (its when) and has t's raw status in its
+ * pause list or its pause function says true (an error counts as false, and is logged with the
+ * file and line).  Needs t's text (before wafa_ticket_strip).  Call it on
+ * each change and record the answer with wafa_ticket_add_state. */
+uint32_t wafa_rules_pauses(struct wafa_rules *r, struct wafa_ticket *t);
+/* Pause bits are given out by rule name for the life of the process, so a
+ * status change's bits keep their meaning across reloads; at most
+ * WAFA_PAUSE_BITS names.  The name of bit b (NULL if not given out), and the
+ * bit of a name (-1 if none). */
+#define WAFA_PAUSE_BITS 32
+const char *wafa_rules_pause_name(int bit);
+int wafa_rules_pause_bit(const char *name);
+
 /* What a firing tells the action about itself (the `s` table). */
 struct wafa_firing {
 	int64_t instance; /* s */
@@ -147,6 +167,22 @@ int wafa_rules_lua_where(lua_State *L);
  * wafa_rules_run. */
 WAFA_WUR int wafa_rules_run_offer(struct wafa_rules *r, int rule, const struct wafa_customer *c,
                                   int64_t instance);
+
+/* A survey answer, as on_answer(t, a) sees it (the `a` table). */
+struct wafa_answer {
+	int64_t mail_id;     /* the survey mail's outbox id: a.id */
+	int score;           /* 1..5 */
+	const char *comment; /* NULL: none */
+	const char *survey;  /* the survey mail's template (may be NULL) */
+	const char *rule;    /* the rule that sent the survey */
+	int64_t at;          /* ms: when it was answered */
+};
+
+/* Runs rule's on_answer(t, a) (the rule has one: answer_ref); the mails are
+ * in r->mails as for wafa_rules_run.  Returns 0 or a negative errno (the
+ * error logged). */
+WAFA_WUR int wafa_rules_run_answer(struct wafa_rules *r, struct wafa_ticket *t, int rule,
+                                   const struct wafa_answer *a);
 
 /* Runs the phase's action for t.  On success the mails it asked for are in
  * r->mails (r->nmails), valid until the next run. */

@@ -14,14 +14,17 @@ const char wafa_journal_events_sql[] =
 	"ON CONFLICT DO NOTHING";
 
 const char wafa_journal_changes_sql[] =
-	"INSERT INTO status_log (ticket_id, at, old_status, new_status, inferred) "
-	"SELECT ticket_id, to_timestamp(at_ms / 1000.0), old_status, new_status, inferred "
+	"INSERT INTO status_log (ticket_id, at, old_status, new_status, inferred, raw_status, "
+	"                        paused_by) "
+	"SELECT ticket_id, to_timestamp(at_ms / 1000.0), old_status, new_status, inferred, "
+	"       raw_status, ARRAY(SELECT jsonb_array_elements_text(coalesce(paused_by, '[]'))) "
 	"  FROM jsonb_to_recordset($1::jsonb) AS x(ticket_id int8, at_ms float8, old_status text, "
-	"       new_status text, inferred bool) "
+	"       new_status text, inferred bool, raw_status text, paused_by jsonb) "
 	"ON CONFLICT DO NOTHING";
 
 const char wafa_journal_load_sql[] =
-	"SELECT ticket_id, (extract(epoch FROM at) * 1000)::int8, old_status, new_status "
+	"SELECT ticket_id, (extract(epoch FROM at) * 1000)::int8, old_status, new_status, "
+	"       CASE WHEN cardinality(paused_by) > 0 THEN to_jsonb(paused_by)::text END "
 	"  FROM status_log ORDER BY ticket_id, at, seen_at";
 
 const char wafa_journal_marks_sql[] =
@@ -71,12 +74,40 @@ int wafa_journal_event(struct wafa_journal *j, int64_t ticket_id, const char *ru
 }
 
 int wafa_journal_change(struct wafa_journal *j, int64_t ticket_id, int64_t at, const char *from,
-                        const char *to, bool inferred)
+                        const char *to, bool inferred, const char *raw,
+                        const char *const *paused_by, int npaused)
 {
-	json_t *o = json_pack("{sI sI ss? ss sb}", "ticket_id", (json_int_t)ticket_id, "at_ms",
-	                      (json_int_t)at, "old_status", from,
-	                      "new_status", to, "inferred", inferred);
+	json_t *names = json_array();
+	json_t *o;
+
+	for (int i = 0; names && i < npaused; i++) {
+		if (json_array_append_new(names, json_string(paused_by[i])) != 0) {
+			json_decref(names);
+			names = NULL;
+		}
+	}
+	if (!names)
+		return -ENOMEM;
+	o = json_pack("{sI sI ss? ss sb ss? so}", "ticket_id", (json_int_t)ticket_id, "at_ms",
+	              (json_int_t)at, "old_status", from, "new_status", to, "inferred",
+	              inferred, "raw_status", raw, "paused_by", names);
 	return append(j->changes, o);
+}
+
+uint32_t wafa_journal_paused_bits(const char *json, int (*bit_of)(const char *name))
+{
+	json_t *a = json ? json_loads(json, 0, NULL) : NULL;
+	uint32_t bits = 0;
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(a, i, v) {
+		int b = json_is_string(v) ? bit_of(json_string_value(v)) : -1;
+		if (b >= 0 && b < 32)
+			bits |= 1u << b;
+	}
+	json_decref(a);
+	return bits;
 }
 
 size_t wafa_journal_pending(const struct wafa_journal *j)

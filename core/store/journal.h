@@ -18,7 +18,8 @@ extern const char wafa_journal_events_sql[];
 /* $1 a JSON array of status changes; duplicates are ignored. */
 extern const char wafa_journal_changes_sql[];
 /* Every status change: ticket_id, at (ms), old_status (or NULL), new_status,
- * ordered by ticket and time. */
+ * paused_by (the rules a raw status or function paused, a JSON array, or
+ * NULL for none), ordered by ticket and time. */
 extern const char wafa_journal_load_sql[];
 
 /* Each rule's mark: rule, through (ms). */
@@ -39,9 +40,15 @@ int wafa_journal_event(struct wafa_journal *j, int64_t ticket_id, const char *ru
                        const char *kind, int64_t instance, const char *event, const char *step,
                        int64_t at, int64_t fired_at, const char *detail);
 /* Adds a status change; from may be NULL (first seen).  inferred: seen only
- * at start-up or after a reconnect, so dated by the ticket's updated_at. */
+ * at start-up or after a reconnect, so dated by the ticket's updated_at.
+ * raw: the helpdesk's own status (may be NULL); paused_by: the npaused
+ * rules whose raw or function pause holds from then on. */
 int wafa_journal_change(struct wafa_journal *j, int64_t ticket_id, int64_t at, const char *from,
-                        const char *to, bool inferred);
+                        const char *to, bool inferred, const char *raw,
+                        const char *const *paused_by, int npaused);
+/* The bits of a paused_by column as read (a JSON array of rule names, or
+ * NULL), by bit_of (wafa_rules_pause_bit); names without a bit are left out. */
+uint32_t wafa_journal_paused_bits(const char *json, int (*bit_of)(const char *name));
 
 size_t wafa_journal_pending(const struct wafa_journal *j);
 /* The collected events (or changes) as JSON text to pass as $1, emptying

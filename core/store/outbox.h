@@ -18,6 +18,7 @@
  * event, due ms), the sender ($9), their mails as arrays ($10-$21: firing key,
  * n, rcpt, subject, body, audience, template, vars, locale, tz, thread,
  * survey, held).  Records each firing whose step row is new (journal_step)
+ * (the mails of an on_answer, event "answer", as outbox kind "answer")
  * and its mails, in one statement (a held mail as skipped, its reason in
  * last_error); returns one row per mail queued (KEY/N). */
 #define WAFA_OUTBOX_NPARAMS 22

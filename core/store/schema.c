@@ -163,6 +163,28 @@ static const char *const migrations[] = {
 	");\n"
 	/* ... and when a mail failed for good: `wafa outbox retry --failed-since` */
 	"ALTER TABLE outbox ADD COLUMN failed_at timestamptz;\n",
+	/* 10: pause on anything (issue 21): a status change keeps the helpdesk's
+	 * own status, and the rules whose pause on a raw status or a function of
+	 * the ticket holds from then on, so the business time they paused is the
+	 * same after a restart.  A change of the raw status or of a pause
+	 * function's answer alone is a row too (old_status = new_status). */
+	"ALTER TABLE status_log ADD COLUMN raw_status text,\n"
+	"    ADD COLUMN paused_by text[] NOT NULL DEFAULT '{}';\n",
+	/* 11: acting on survey answers (on_answer): the journal records each
+	 * rule's action on an answer as a step (event 'answer', step 'answer',
+	 * instance the survey mail's id), which also makes it done-once; an
+	 * answer keeps the ticket's owner and queue when it came (the report's
+	 * CSAT per agent and per queue); the daemon looks for answers not yet
+	 * acted on by when they came. */
+	"ALTER TABLE journal DROP CONSTRAINT journal_event_check;\n"
+	"ALTER TABLE journal ADD CONSTRAINT journal_event_check\n"
+	"    CHECK (event IN ('started', 'paused', 'resumed', 'warn', 'breach', 'escalate', 'due',\n"
+	"                     'met', 'cancelled', 'fired', 'answer'));\n"
+	"ALTER TABLE survey\n"
+	"    ADD COLUMN owner_email text,  -- the ticket's owner when the answer came (NULL: unknown)\n"
+	"    ADD COLUMN owner_name text,\n"
+	"    ADD COLUMN queue text;        -- the ticket's queue then\n"
+	"CREATE INDEX survey_answered ON survey (answered_at);\n",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

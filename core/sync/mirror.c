@@ -474,25 +474,32 @@ static void adopt_history(struct wafa_instance *d, struct wafa_ticket *t)
 	}
 	for (; lo < d->nloaded && d->loaded[lo].ticket_id == t->id; lo++) {
 		const struct wafa_status_change *c = &d->loaded[lo].c;
-		if (wafa_ticket_add_change(t, c->at, c->from, c->to) != 0)
+		if (wafa_ticket_add_state(t, c->at, c->from, c->to, c->paused) != 0)
 			break;
 	}
 }
 
-/* Journals a status change seen in a row.  prev: the status wafa knew
- * (WAFA_S_UNKNOWN: never seen).  A change seen live is dated by the row's
- * updated_at; one found at start-up (or after a reconnect) too, and the
- * journal marks it inferred. */
-static void note_status(struct wafa_instance *d, struct wafa_ticket *t, int prev, bool live)
+/* Journals a status change seen in a row: of the normalized status, the
+ * helpdesk's own status, or what a rule's pause on a raw status or a
+ * function of the ticket says (asked when the row changed, else
+ * prev_paused stands).  prev: the status wafa knew (WAFA_S_UNKNOWN: never
+ * seen).  A change seen live is dated by the row's updated_at; one found at
+ * start-up (or after a reconnect) too, and the journal marks it inferred. */
+static void note_status(struct wafa_instance *d, struct wafa_ticket *t, int prev,
+                        uint32_t prev_paused, bool changed, bool live)
 {
 	int now = wafa_ticket_status(t);
 	int64_t at = t->time[WAFA_T_UPDATED_AT];
+	uint32_t paused = changed ? wafa_rules_pauses(d->rules, t) : prev_paused;
+	const char *names[WAFA_PAUSE_BITS];
+	int nnames = 0;
 
-	if (prev == now)
+	if (prev == now && paused == prev_paused)
 		return;
 	if (prev == WAFA_S_UNKNOWN) {
-		/* a new ticket in a working status needs no entry: that is the default */
-		if (now == WAFA_S_NEW || now == WAFA_S_OPEN)
+		/* a new ticket in a working status, not paused by a raw status or
+		 * a function, needs no entry: that is the default */
+		if ((now == WAFA_S_NEW || now == WAFA_S_OPEN) && paused == 0)
 			return;
 		if ((now == WAFA_S_SOLVED || now == WAFA_S_CLOSED) &&
 		    t->time[WAFA_T_SOLVED_AT] != WAFA_NO_TIME)
@@ -501,15 +508,22 @@ static void note_status(struct wafa_instance *d, struct wafa_ticket *t, int prev
 	}
 	if (at == WAFA_NO_TIME)
 		at = wafa_clock_now_ms();
-	if (wafa_ticket_add_change(t, at, prev, now) != 0 ||
+	for (int b = 0; b < WAFA_PAUSE_BITS; b++)
+		if ((paused & (1u << b)) && wafa_rules_pause_name(b))
+			names[nnames++] = wafa_rules_pause_name(b);
+	if (wafa_ticket_add_state(t, at, prev, now, paused) != 0 ||
 	    wafa_journal_change(&d->journal, t->id, t->hist[t->nhist - 1].at,
 	                        prev == WAFA_S_UNKNOWN ? NULL : wafa_status_names[prev],
-	                        wafa_status_names[now], !live) != 0)
+	                        wafa_status_names[now], !live,
+	                        wafa_ticket_str(t, WAFA_T_RAW_STATUS), names, nnames) != 0)
 		wafa_log(WAFA_ERROR, "journal", "ticket=%" PRId64 ": out of memory", t->id);
 	else
-		wafa_log(WAFA_DEBUG, "journal", "ticket=%" PRId64 " status %s -> %s%s", t->id,
+		wafa_log(WAFA_DEBUG, "journal", "ticket=%" PRId64 " status %s -> %s%s%s", t->id,
 		         prev == WAFA_S_UNKNOWN ? "(first seen)" : wafa_status_names[prev],
-		         wafa_status_names[now], live ? "" : " (inferred)");
+		         wafa_status_names[now], live ? "" : " (inferred)",
+		         paused != prev_paused ? (paused ? " (paused by a raw status or function)"
+		                                         : " (raw or function pauses end)")
+		                               : "");
 }
 
 #define SAID_MAX 100000 /* bad rows remembered; past them each read logs at debug */
@@ -608,6 +622,11 @@ struct wafa_ticket *wafa__mirror_take_row(struct wafa_instance *d, PGresult *res
 	 * (sync_customers): a million upserts on the journal's connection held
 	 * up the snapshot's other stream, and their batches the memory */
 	bool facts = t ? t->hash != fresh->hash : d->ready || !d->loading;
+	/* the rules' raw and function pauses are asked again when the row
+	 * changed, or the rules did (a reload) */
+	bool changed = !t || d->repause || t->hash != fresh->hash ||
+	               memcmp(t->time, fresh->time, sizeof(t->time)) != 0;
+	uint32_t prev_paused = t ? wafa_ticket_paused(t) : 0;
 	if (t) {
 		prev = wafa_ticket_status(t);
 		wafa_ticket_replace(t, fresh);
@@ -620,8 +639,9 @@ struct wafa_ticket *wafa__mirror_take_row(struct wafa_instance *d, PGresult *res
 		}
 		adopt_history(d, t);
 		prev = t->nhist ? t->hist[t->nhist - 1].to : WAFA_S_UNKNOWN;
+		prev_paused = wafa_ticket_paused(t);
 	}
-	note_status(d, t, prev, live);
+	note_status(d, t, prev, prev_paused, changed, live);
 	if (facts)
 		note_customer(d, t);
 	wafa__mirror_seen(d, t);
@@ -729,6 +749,7 @@ static void snapshot_done(struct wafa_instance *d)
 		return;
 	}
 	sweep(d);
+	d->repause = false; /* every ticket has been asked the reloaded rules' pauses */
 	wafa_log(WAFA_INFO, "adapter", "snapshot: %zu tickets, %zu deadlines", d->index.count,
 	         d->heap.count);
 	if (!d->ready && d->offers)

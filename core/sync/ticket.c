@@ -117,6 +117,16 @@ struct wafa_ticket *wafa_ticket_alloc(size_t text, char **textp)
 
 int wafa_ticket_add_change(struct wafa_ticket *t, int64_t at, int from, int to)
 {
+	return wafa_ticket_add_state(t, at, from, to, wafa_ticket_paused(t));
+}
+
+uint32_t wafa_ticket_paused(const struct wafa_ticket *t)
+{
+	return t->nhist ? t->hist[t->nhist - 1].paused : 0;
+}
+
+int wafa_ticket_add_state(struct wafa_ticket *t, int64_t at, int from, int to, uint32_t paused)
+{
 	if (t->nhist == t->hist_cap) {
 		unsigned cap = t->hist_cap ? t->hist_cap * 2 : 2;
 		struct wafa_status_change *grown = realloc(t->hist, cap * sizeof(*grown));
@@ -130,6 +140,7 @@ int wafa_ticket_add_change(struct wafa_ticket *t, int64_t at, int from, int to)
 	t->hist[t->nhist].at = at;
 	t->hist[t->nhist].from = (unsigned char)from;
 	t->hist[t->nhist].to = (unsigned char)to;
+	t->hist[t->nhist].paused = paused;
 	t->nhist++;
 	return 0;
 }

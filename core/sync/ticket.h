@@ -31,6 +31,9 @@ int wafa_status_index(const char *name); /* -1 if not a status */
 struct wafa_status_change {
 	int64_t at;           /* ms */
 	unsigned char from, to; /* enum wafa_status; from may be WAFA_S_UNKNOWN */
+	/* from then on, bit b: the rule holding pause bit b (wafa_rules_pause_name)
+	 * said paused by a raw status or a function of the ticket; in the padding */
+	uint32_t paused;
 };
 
 /* What the journal has been told of one (ticket, rule), so a recomputation
@@ -112,6 +115,12 @@ int wafa_ticket_status(const struct wafa_ticket *t);
 /* Appends a status change, keeping the list in time order (at is raised to
  * the last change's time if earlier).  Returns 0 or -ENOMEM. */
 WAFA_WUR int wafa_ticket_add_change(struct wafa_ticket *t, int64_t at, int from, int to);
+/* The same with the rules' raw and function pauses from then on (bit b:
+ * wafa_rules_pause_name(b)); wafa_ticket_add_change keeps the last ones. */
+WAFA_WUR int wafa_ticket_add_state(struct wafa_ticket *t, int64_t at, int from, int to,
+                                   uint32_t paused);
+/* The raw and function pauses in force after the last change (0 without one). */
+uint32_t wafa_ticket_paused(const struct wafa_ticket *t);
 
 /* Names of the string columns, indexed by enum wafa_ticket_str. */
 extern const char *const wafa_ticket_str_names[WAFA_T_NSTR];

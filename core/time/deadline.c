@@ -10,18 +10,34 @@
 
 const char *const wafa_event_names[WAFA_EV_N] = {
 	"started", "paused", "resumed", "warn", "breach", "escalate", "due", "met", "cancelled",
-	"mail",
+	"mail", "answer",
 };
 
 enum { RUN, PAUSE, DONE };
 
-static int class_of(const struct wafa_rule *rule, int status)
+/* paused: the raw and function pauses in force (bit rule->pause_bit); a
+ * solved or closed ticket is done whatever its raw status or the function say */
+static int class_of(const struct wafa_rule *rule, int status, uint32_t paused)
 {
 	if (status >= 0 && status < WAFA_S_N && (rule->pause_mask & (1u << status)))
 		return PAUSE;
 	if (status == WAFA_S_SOLVED || status == WAFA_S_CLOSED)
 		return DONE;
+	if (rule->pause_bit >= 0 && (paused & (1u << rule->pause_bit)))
+		return PAUSE;
 	return RUN;
+}
+
+/* The raw and function pauses in force at instant at: none before the
+ * first change wafa saw (one is journaled when a ticket is first seen
+ * paused so). */
+static uint32_t paused_at(const struct wafa_ticket *t, int64_t at)
+{
+	uint32_t p = 0;
+
+	for (unsigned i = 0; i < t->nhist && t->hist[i].at <= at; i++)
+		p = t->hist[i].paused;
+	return p;
 }
 
 /* The ticket's status at instant at, from the changes wafa has seen. */
@@ -93,7 +109,7 @@ static void segments(const struct wafa_rule *rule, const struct wafa_ticket *t,
                      struct wafa_track *tr)
 {
 	int64_t a = tr->start;
-	int cur = class_of(rule, status_at(t, a));
+	int cur = class_of(rule, status_at(t, a), paused_at(t, a));
 
 	tr->nseg = 0;
 	for (unsigned i = 0; i < t->nhist; i++) {
@@ -103,7 +119,7 @@ static void segments(const struct wafa_rule *rule, const struct wafa_ticket *t,
 			continue;
 		if (c->at >= tr->end)
 			break;
-		cls = class_of(rule, c->to);
+		cls = class_of(rule, c->to, c->paused);
 		if (cls == cur)
 			continue;
 		push_seg(rule, tr, a, c->at, cur);

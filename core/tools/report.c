@@ -430,7 +430,9 @@ static int gather_instances(PGconn *conn, const struct wafa_config *cfg,
 	             "                              ROWS BETWEEN UNBOUNDED PRECEDING "
 	             "                                       AND UNBOUNDED FOLLOWING), "
 	             "                            to_timestamp(instance)) AS started "
-	             "          FROM journal WHERE kind IN ('sla', 'promise')) j "
+	             "          FROM journal WHERE kind IN ('sla', 'promise') "
+	             /* an on_answer's step: its instance is a survey mail's id */
+	             "                         AND event <> 'answer') j "
 	             "  LEFT JOIN %s t ON t.id = j.ticket_id "
 	             " WHERE " IN_PERIOD("j.started")
 	             " ORDER BY j.rule, j.ticket_id, j.instance, j.at, j.id",
@@ -515,12 +517,21 @@ out:
 	return err;
 }
 
-/* Answered surveys by group: the ticket's queue, priority or owner as the
- * view has it now, or the survey's rule ("\x01": none). */
+/* Answered surveys by group: the ticket's queue or owner (agent) when the
+ * answer came (kept with it since migration 11; an older answer, or one
+ * whose ticket the view could not read then, by the view's now), its
+ * priority as the view has it now, or the survey's rule ("\x01": none). */
 static int gather_csat(PGconn *conn, const struct wafa_config *cfg, enum wafa_report_by by,
                        struct data *d, char *why, size_t whylen)
 {
-	static const char *const cols[] = { "s.rule", "t.queue", "t.priority", "t.owner_email" };
+	static const char *const cols[] = {
+		"s.rule",
+		"CASE WHEN s.owner_email IS NULL AND s.owner_name IS NULL AND s.queue IS NULL "
+		"THEN t.queue ELSE s.queue END",
+		"t.priority",
+		"CASE WHEN s.owner_email IS NULL AND s.owner_name IS NULL AND s.queue IS NULL "
+		"THEN t.owner_email ELSE s.owner_email END",
+	};
 	char *view = wafa_pg_quote_ident(cfg->view), *sql = NULL;
 	PGresult *res = NULL;
 	int err = 0;
@@ -1290,6 +1301,14 @@ static int render_csv(FILE *f, const struct data *d)
 			snprintf(v, sizeof(v), "%d", c->scores[k]);
 			csv_line(f, "survey_by", "all", "", c->key, metric, v);
 		}
+		snprintf(v, sizeof(v), "%d", csat_answered(c));
+		csv_line(f, "survey_by", "all", "", c->key, "answered", v);
+		if (csat_answered(c)) {
+			snprintf(v, sizeof(v), "%.4f", csat_mean(c));
+			csv_line(f, "survey_by", "all", "", c->key, "mean", v);
+			snprintf(v, sizeof(v), "%.4f", csat_share(c));
+			csv_line(f, "survey_by", "all", "", c->key, "csat", v);
+		}
 	}
 	csv_weeks(f, d, "optout", "", "count", d->optouts);
 	for (int k = 0; k < 4; k++)
@@ -1319,6 +1338,18 @@ static void render_text(FILE *f, const struct data *d, const struct lang *l)
 	fprintf(f, "%s: %s %s, %s %s\n", l->w[W_PROMISES], l->w[W_KEPT],
 	        fmt_num(l, sum(d->p_kept, d->nweeks), false, a, sizeof(a)), l->w[W_BROKEN],
 	        fmt_num(l, sum(d->p_broken, d->nweeks), false, b, sizeof(b)));
+	/* satisfaction by the report's group: answers, CSAT (4 and 5), mean */
+	for (int i = 0; i < d->ncsat; i++) {
+		const struct csat *c = &d->csat[i];
+		double share = csat_share(c), mean = csat_mean(c);
+		if (i == 0)
+			fprintf(f, "%s:\n", l->w[W_CSAT_BY]);
+		fprintf(f, "  %s: %s %s, %s %s", group_name(l, c->key), l->w[W_ANSWERED],
+		        fmt_num(l, csat_answered(c), false, n, sizeof(n)), l->w[W_CSAT],
+		        isnan(share) ? "–" : fmt_num(l, share, true, a, sizeof(a)));
+		fprintf(f, ", %s %s\n", l->w[W_MEAN],
+		        isnan(mean) ? "–" : fmt_num(l, round(mean * 10) / 10, false, b, sizeof(b)));
+	}
 }
 
 /* ---- entry points ---- */
@@ -1329,6 +1360,8 @@ int wafa_report_by_parse(const char *word)
 	for (int i = 0; i < 4; i++)
 		if (strcmp(word, words[i]) == 0)
 			return i;
+	if (strcmp(word, "agent") == 0)
+		return WAFA_BY_OWNER; /* the ticket's owner: the agent */
 	return -1;
 }
 

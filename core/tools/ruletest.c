@@ -49,6 +49,7 @@ struct rec {
 	char *detail;   /* a cancelled transition's why; an error's or a log line's text */
 	struct wafa_mail_req m;
 	bool customer_mail;
+	bool answer; /* an on_answer's: its phase reads "answer" */
 	char *rsubject, *rtext, *rlocale, *rerror; /* the template rendered */
 };
 
@@ -74,6 +75,10 @@ struct runner {
 	size_t nrec, rcap;
 	struct offered *offers;
 	size_t noff, ocap;
+	/* survey mails sent in this test, for t.answer (their number is the
+	 * answer's a.id, as the outbox id is in the daemon) */
+	struct surveyed { int64_t ticket; int rule; char *template; bool answered; } *surveys;
+	size_t nsurv, scap;
 	bool oom;
 	FILE *out;
 };
@@ -135,6 +140,9 @@ static void runner_reset(struct runner *x)
 	for (size_t i = 0; i < x->noff; i++)
 		free(x->offers[i].email);
 	x->noff = 0;
+	for (size_t i = 0; i < x->nsurv; i++)
+		free(x->surveys[i].template);
+	x->nsurv = 0;
 	x->next_id = 1;
 	x->now = 0;
 	x->clock_set = false;
@@ -347,6 +355,21 @@ static void take_mails(struct runner *x, int64_t ticket, const char *customer_em
 		r->m.vars = dup_or_null(m->vars, &x->oom);
 		r->m.locale = dup_or_null(m->locale, &x->oom);
 		r->m.survey = m->survey;
+		if (m->survey && ticket != 0) {
+			if (x->nsurv == x->scap) {
+				size_t cap = x->scap ? x->scap * 2 : 8;
+				struct surveyed *grown = realloc(x->surveys, cap * sizeof(*grown));
+				if (!grown) {
+					x->oom = true;
+					return;
+				}
+				x->surveys = grown;
+				x->scap = cap;
+			}
+			x->surveys[x->nsurv++] = (struct surveyed){
+				.ticket = ticket, .rule = rule,
+				.template = dup_or_null(m->template, &x->oom) };
+		}
 		wafa_outbox_address(m->to, addr, sizeof(addr));
 		r->customer_mail = customer_email && strcasecmp(addr, customer_email) == 0;
 		if (ticket == 0)
@@ -843,6 +866,8 @@ static void push_recs(lua_State *L, struct runner *x)
 			push_str(L, "kind", wafa_rule_kind_names[rule->kind]);
 			if (r->phase >= 0 && r->phase < rule->nphases)
 				push_str(L, "phase", rule->phases[r->phase].name);
+			else if (r->answer)
+				push_str(L, "phase", "answer");
 		}
 		if (r->type == REC_EVENT)
 			push_str(L, "event", wafa_event_names[r->event]);
@@ -1018,14 +1043,17 @@ static int c_ticket(lua_State *L)
 	if (id >= x->next_id)
 		x->next_id = id + 1;
 	/* as the daemon first sees a ticket (note_status): one not in a working
-	 * status has changed to it, when it was solved or last updated */
+	 * status, or paused by a raw status or a function, has changed to it,
+	 * when it was solved or last updated */
 	int st = wafa_ticket_status(t);
-	if (st != WAFA_S_NEW && st != WAFA_S_OPEN) {
+	uint32_t paused = wafa_rules_pauses(x->rules, t);
+	if ((st != WAFA_S_NEW && st != WAFA_S_OPEN) || paused) {
 		int64_t at = t->time[WAFA_T_UPDATED_AT];
 		if ((st == WAFA_S_SOLVED || st == WAFA_S_CLOSED) &&
 		    t->time[WAFA_T_SOLVED_AT] != WAFA_NO_TIME)
 			at = t->time[WAFA_T_SOLVED_AT];
-		if (wafa_ticket_add_change(t, at == WAFA_NO_TIME ? x->now : at, WAFA_S_UNKNOWN, st))
+		if (wafa_ticket_add_state(t, at == WAFA_NO_TIME ? x->now : at, WAFA_S_UNKNOWN, st,
+		                          paused))
 			x->oom = true;
 	}
 	schedule(x, t);
@@ -1041,6 +1069,7 @@ static int c_change(lua_State *L)
 {
 	struct runner *x = runner_of(L);
 	struct wafa_ticket *t = find_ticket(x, (int64_t)luaL_checkinteger(L, 1)), *fresh = NULL;
+	uint32_t prev_paused, paused;
 	int prev;
 
 	luaL_checktype(L, 2, LUA_TTABLE);
@@ -1049,11 +1078,70 @@ static int c_change(lua_State *L)
 	if (build(L, 2, t, t->id, &fresh) != 0)
 		return luaL_error(L, "out of memory");
 	prev = wafa_ticket_status(t);
+	prev_paused = wafa_ticket_paused(t);
 	wafa_ticket_replace(t, fresh);
-	if (wafa_ticket_status(t) != prev &&
-	    wafa_ticket_add_change(t, x->now, prev, wafa_ticket_status(t)) != 0)
+	/* the daemon asks the pause functions again on each change (note_status) */
+	paused = wafa_rules_pauses(x->rules, t);
+	if ((wafa_ticket_status(t) != prev || paused != prev_paused) &&
+	    wafa_ticket_add_state(t, x->now, prev, wafa_ticket_status(t), paused) != 0)
 		x->oom = true;
 	schedule(x, t);
+	if (advance(x, x->now) != 0)
+		return luaL_error(L, "out of memory");
+	push_recs(L, x);
+	return 1;
+}
+
+/* c.answer(ticket id or 0, score, comment or nil) -> what happened: the
+ * customer answers the last survey mail (to that ticket), now; each rule
+ * with on_answer that covers the ticket acts on it, as the daemon's
+ * core/fire/answer.c does (once per survey mail: a second answer to the
+ * same mail changes the score, and no rule acts again). */
+static int c_answer(lua_State *L)
+{
+	struct runner *x = runner_of(L);
+	int64_t want = (int64_t)luaL_checkinteger(L, 1);
+	int score = (int)luaL_checkinteger(L, 2);
+	const char *comment = luaL_optstring(L, 3, NULL);
+	struct surveyed *sv = NULL;
+	struct wafa_ticket *t;
+	size_t k;
+
+	for (k = x->nsurv; k > 0; k--)
+		if (want == 0 || x->surveys[k - 1].ticket == want) {
+			sv = &x->surveys[k - 1];
+			break;
+		}
+	if (!sv && want)
+		return luaL_error(L, "no survey mail (mail { ..., survey = true }) has been sent for "
+		                     "ticket %I yet", (lua_Integer)want);
+	if (!sv)
+		return luaL_error(L, "no survey mail (mail { ..., survey = true }) has been sent yet");
+	if (!(t = find_ticket(x, sv->ticket)))
+		return luaL_error(L, "no ticket %I in this test", (lua_Integer)sv->ticket);
+	if (!sv->answered) {
+		sv->answered = true;
+		set_clock(x);
+		struct wafa_answer a = {
+			.mail_id = (int64_t)k, .score = score, .comment = comment,
+			.survey = sv->template, .rule = x->rules->rules[sv->rule].name, .at = x->now,
+		};
+		for (int ri = 0; ri < x->rules->nrules; ri++) {
+			const struct wafa_rule *rule = &x->rules->rules[ri];
+			char detail[64];
+			if (rule->answer_ref == LUA_NOREF || rule->kind == WAFA_RULE_OFFER ||
+			    !wafa_rules_applies(x->rules, ri, t) ||
+			    wafa_rules_run_answer(x->rules, t, ri, &a) != 0)
+				continue;
+			size_t first = x->nrec;
+			snprintf(detail, sizeof(detail), "score %d", score);
+			step_rec(x, t, ri, -1, WAFA_EV_ANSWER, x->now, detail);
+			take_mails(x, t->id, t->str[WAFA_T_CUSTOMER_EMAIL],
+			           t->str[WAFA_T_CUSTOMER_LOCALE], ri, -1, x->now);
+			for (size_t i = first; i < x->nrec; i++)
+				x->recs[i].answer = true;
+		}
+	}
 	if (advance(x, x->now) != 0)
 		return luaL_error(L, "out of memory");
 	push_recs(L, x);
@@ -1096,7 +1184,7 @@ static int open_lib(lua_State *L)
 		{ "format_time", c_format_time }, { "rules", c_rules }, { "reset", c_reset },
 		{ "now", c_now },       { "clock", c_clock },       { "advance", c_advance },
 		{ "ticket", c_ticket }, { "change", c_change },     { "row", c_row },
-		{ "note", c_note },
+		{ "note", c_note },     { "answer", c_answer },
 		{ NULL, NULL },
 	};
 
@@ -1335,6 +1423,7 @@ out:
 	free(s.x.tickets);
 	free(s.x.recs);
 	free(s.x.offers);
+	free(s.x.surveys);
 	free(s.x.jnext);
 	free(s.x.lastbr);
 	wafa_heap_free(&s.x.heap);

@@ -5,6 +5,8 @@
 #include <libpq-fe.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <lauxlib.h>
 #include <sysexits.h>
 #include <time.h>
 
@@ -475,10 +477,30 @@ int wafa_simulate_run(const struct wafa_config *cfg, int64_t from, int64_t to, b
 				break;
 			st_from = PQgetisnull(hist, h, 2) ? -1 : wafa_status_index(PQgetvalue(hist, h, 2));
 			st_to = wafa_status_index(PQgetvalue(hist, h, 3));
-			if (wafa_ticket_add_change(t, strtoll(PQgetvalue(hist, h, 1), NULL, 10),
-			                           st_from < 0 ? WAFA_S_UNKNOWN : st_from,
-			                           st_to < 0 ? WAFA_S_OPEN : st_to) != 0)
+			uint32_t paused = wafa_journal_paused_bits(
+				PQgetisnull(hist, h, 4) ? NULL : PQgetvalue(hist, h, 4),
+				wafa_rules_pause_bit);
+			if (wafa_ticket_add_state(t, strtoll(PQgetvalue(hist, h, 1), NULL, 10),
+			                          st_from < 0 ? WAFA_S_UNKNOWN : st_from,
+			                          st_to < 0 ? WAFA_S_OPEN : st_to, paused) != 0)
 				break;
+		}
+		/* the raw and function pauses as the ticket stands, as the daemon
+		 * records them when it reads the row (note_status): the same
+		 * decision, so what is simulated is what runs */
+		uint32_t now_paused = wafa_rules_pauses(rules, t);
+		if (now_paused != wafa_ticket_paused(t)) {
+			int64_t at = t->time[WAFA_T_UPDATED_AT];
+			int st = wafa_ticket_status(t);
+			if (at == WAFA_NO_TIME)
+				at = wafa_clock_now_ms();
+			if (wafa_ticket_add_state(t, at, t->nhist ? t->hist[t->nhist - 1].to
+			                                          : WAFA_S_UNKNOWN,
+			                          st, now_paused) != 0) {
+				wafa_ticket_free(t);
+				s.oom = true;
+				break;
+			}
 		}
 		tickets[n++] = t;
 	}
@@ -497,6 +519,12 @@ int wafa_simulate_run(const struct wafa_config *cfg, int64_t from, int64_t to, b
 		print_first_start(cfg, rules, &s, out);
 	else
 		print(rules, &s, json, tz, out);
+	/* answers come from customers: there are none to simulate */
+	for (int i = 0; i < rules->nrules; i++)
+		if (rules->rules[i].answer_ref != LUA_NOREF)
+			fprintf(stderr, "wafa simulate: %s: on_answer is not simulated (survey answers "
+			                "come from customers; try them in `wafa test` with t.answer)\n",
+			        rules->rules[i].where);
 	if (fflush(out) != 0)
 		code = EX_IOERR;
 out:

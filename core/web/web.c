@@ -18,6 +18,7 @@
 
 #include "time/clock.h"
 #include "base/log.h"
+#include "store/pg.h"
 #include "web/metrics.h"
 #include "web/token.h"
 
@@ -56,6 +57,16 @@ static const char comment_sql[] =
 	"                                          comment = excluded.comment, updated_at = now()\n"
 	"      RETURNING mail_id)\n"
 	"SELECT m.locale, (SELECT count(*) FROM s), m.email FROM m";
+
+/* After an answer is stored: the ticket's owner and queue as the view has
+ * them now, kept with a new answer (a repeat keeps the first's), for the
+ * report's CSAT per agent and per queue.  A separate statement, so a view
+ * that fails on the row costs the stamp, never the answer.  %s: the view. */
+static const char stamp_fmt[] =
+	"UPDATE survey s SET owner_email = v.owner_email, owner_name = v.owner_name, "
+	"       queue = v.queue "
+	"  FROM %s v WHERE s.mail_id = $1::bigint AND v.id = s.ticket_id "
+	"   AND s.owner_email IS NULL AND s.owner_name IS NULL AND s.queue IS NULL";
 
 /* The confirm page and the survey's choice page only need the language. */
 static const char locale_sql[] =
@@ -744,6 +755,9 @@ struct wafa_web {
 	struct wafa_web *metrics; /* the metrics_listen listener, or NULL */
 	struct wafa_web *parent;  /* for the metrics listener: the one it belongs to */
 	struct req *waiting; /* suspended for a query */
+	char *stamp_sql;     /* an answer's owner and queue (see stamp_fmt) */
+	void (*answered)(void *arg);
+	void *answered_arg;
 	void (*done)(void *arg);
 	void *done_arg;
 };
@@ -864,6 +878,34 @@ static void set_metrics(struct req *r, double oldest_s)
 	set_page(r, MHD_HTTP_OK, page, len);
 }
 
+static void on_stamped(PGresult *res, void *arg)
+{
+	(void)arg;
+	if (res && PQresultStatus(res) != PGRES_COMMAND_OK)
+		wafa_log(WAFA_WARN, "web", "an answer's owner and queue: %s (the report reads the "
+		         "ticket's as they are now)", wafa_pg_result_error(res));
+}
+
+/* An answer is stored: its owner and queue stamped, and the daemon told. */
+static void answer_stored(struct wafa_web *w, int64_t mail_id)
+{
+	char id[24];
+	const char *p[] = { id };
+
+	snprintf(id, sizeof(id), "%" PRId64, mail_id);
+	if (w->stamp_sql && wafa_pg_query(w->pg, w->stamp_sql, 1, p, on_stamped, NULL) != 0)
+		wafa_log(WAFA_DEBUG, "web", "mail=%" PRId64 ": the answer's owner and queue were not "
+		         "stamped (no connection)", mail_id);
+	if (w->answered)
+		w->answered(w->answered_arg);
+}
+
+void wafa_web_on_answer(struct wafa_web *w, void (*answered)(void *arg), void *arg)
+{
+	w->answered = answered;
+	w->answered_arg = arg;
+}
+
 static void on_result(PGresult *res, void *arg)
 {
 	struct req *r = arg;
@@ -912,9 +954,11 @@ static void on_result(PGresult *res, void *arg)
 			wafa_log(WAFA_INFO, "web", "mail=%" PRId64 ": score %d recorded", t->mail_id,
 			         t->score);
 			page = page_thanks(l, t->score, &len);
+			answer_stored(r->w, t->mail_id);
 		} else {
 			wafa_log(WAFA_INFO, "web", "mail=%" PRId64 ": comment recorded", t->mail_id);
 			page = page_saved(l, &len);
+			answer_stored(r->w, t->mail_id);
 		}
 	} else if (PQntuples(res) == 0) {
 		wafa_log(WAFA_INFO, "web", "mail=%" PRId64 ": an unsubscribe link for a mail that is "
@@ -1364,6 +1408,7 @@ static void release(struct wafa_web *w)
 		OPENSSL_cleanse(w->key, w->keylen);
 		free(w->key);
 	}
+	free(w->stamp_sql);
 	free(w);
 	if (parent)
 		release(parent);
@@ -1406,8 +1451,14 @@ static int listener_open(uv_loop_t *loop, const struct wafa_config *cfg, struct 
 	w->loop = loop;
 	w->pg = pg;
 	w->metrics_only = metrics_only;
-	if (!metrics_only)
+	if (!metrics_only) {
+		char *view = cfg->view && cfg->view[0] ? wafa_pg_quote_ident(cfg->view) : NULL;
 		base_path(cfg->web_base_url, w->base_path, sizeof(w->base_path));
+		if (!view || asprintf(&w->stamp_sql, stamp_fmt, view) < 0)
+			w->stamp_sql = NULL; /* answers are still stored, without the stamp
+			                      * (no view: the unit tests' listener) */
+		free(view);
+	}
 	if (!metrics_only && (err = wafa_token_key_load(cfg->web_key_file, &w->key, &w->keylen)) != 0) {
 		/* a key others can read is refused (logged with the chmod to run):
 		 * anyone who reads it can forge links */
@@ -1470,6 +1521,7 @@ fail:
 		OPENSSL_cleanse(w->key, w->keylen);
 		free(w->key);
 	}
+	free(w->stamp_sql);
 	free(w);
 	return err;
 }

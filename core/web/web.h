@@ -32,6 +32,10 @@ struct wafa_web;
  * logged (a bad address, the port taken, the key file unreadable). */
 WAFA_WUR int wafa_web_open(uv_loop_t *loop, const struct wafa_config *cfg, struct wafa_pg *pg,
                            struct wafa_web **out);
+/* answered(arg) is called after each survey answer is stored (the daemon
+ * acts on it: core/fire/answer.c). */
+void wafa_web_on_answer(struct wafa_web *w, void (*answered)(void *arg), void *arg);
+
 /* Stops; done(arg) is called once every handle is closed. */
 void wafa_web_close(struct wafa_web *w, void (*done)(void *arg), void *arg);
 

@@ -16,7 +16,7 @@ CAIRO_OPEN = {6, 0, 1, 2, 3}  # Python weekday(): Sun=6, Mon=0 .. Thu=3
 
 def main():
     require_wafa()
-    plan(6)
+    plan(7)
     rules = {}
     for path in sorted(glob.glob(os.path.join(SRCDIR, "rules", "examples", "*.lua"))):
         with open(path, encoding="utf-8") as f:
@@ -52,6 +52,9 @@ def main():
         ALTER TABLE tickets DISABLE TRIGGER tickets_touch;
         UPDATE tickets SET updated_at = '2026-03-08T09:00:00Z' WHERE subject = 'Promised in words';
         ALTER TABLE tickets ENABLE TRIGGER tickets_touch;
+        INSERT INTO tickets (subject, customer_name, owner_email, created_at, updated_at, extra)
+        VALUES ('Waiting on the vendor', 'Nadia', 'omar@example.com', '2026-03-05T13:00:00Z',
+                '2026-03-05T13:00:00Z', '{"waiting_on": "vendor"}');
     '''))
     r = w.command("simulate", "--from", "2026-03-05T00:00:00Z", "--to", "2026-03-12T00:00:00Z")
     ok(r.returncode == 0, "wafa simulate over the week", diag=show(r))
@@ -76,6 +79,10 @@ def main():
                 and e["event"] == "breach"]
     # 8 business hours from Thursday 15:00: 2 h Thursday, 6 h Sunday: Sunday 15:00 (13:00Z)
     is_(thursday, ["2026-03-08T13:00:00Z"], "8 business hours from Thursday 15:00 is Sunday 15:00")
+    vendor = {e["ticket"]: e["at"] for e in ev if e["rule"] == "vendor-aware-resolution"
+              and e["event"] == "breach"}
+    is_((vendor.get(1), vendor.get(5)), ("2026-03-06T13:00:00Z", None),
+        "vendor-wait.lua: 24 h to resolve, none of it while the ticket waits on the vendor")
     words = [e for e in ev if e["ticket"] == 4 and e["rule"] == "promised-in-words"]
     is_([(e["at"], e["event"]) for e in words if e["event"] != "mail"],
         [("2026-03-08T09:00:00Z", "started"), ("2026-03-09T08:00:00Z", "warn"),

@@ -37,6 +37,10 @@ DROP TABLE customer_ticket;
 DROP INDEX journal_breach;
 DROP TABLE rule_seen;
 ALTER TABLE outbox DROP COLUMN failed_at;
+ALTER TABLE status_log DROP COLUMN raw_status, DROP COLUMN paused_by;  -- 10
+-- 11 (survey answers acted on):
+ALTER TABLE survey DROP COLUMN owner_email, DROP COLUMN owner_name, DROP COLUMN queue;
+DROP INDEX survey_answered;
 DELETE FROM schema_version WHERE version >= 5;
 """
 

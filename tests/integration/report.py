@@ -257,7 +257,7 @@ def main():
 
     # ---- bad input: said, with the fix
     r = w.command("report", "--from", FROM, "--to", TO, "--by", "team")
-    ok(r.returncode == 64 and "--by \"team\": use queue, priority, rule or owner" in r.stderr,
+    ok(r.returncode == 64 and "--by \"team\": use queue, priority, rule, owner or agent" in r.stderr,
        "--by team: exit 64 with the choices", diag=r.stderr)
     r = w.command("report", "--from", FROM)
     ok(r.returncode == 64 and "give --from TIME and --to TIME" in r.stderr,
