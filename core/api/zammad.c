@@ -71,6 +71,11 @@ int wafa__api_zammad(struct wafa__api_call *c)
 		json_object_set_new(body, "content_type", json_string("text/plain"));
 		json_object_set_new(body, "type", json_string("note"));
 		json_object_set_new(body, "internal", json_boolean(!internal || json_is_true(internal)));
+		if (c->key) {
+			char mark[256];
+			snprintf(mark, sizeof(mark), "wafa %s", c->key);
+			json_object_set_new(body, "subject", json_string(mark));
+		}
 		err = wafa__api_target(c, "POST", "/api/v1/ticket_articles");
 		c->out->ok_status[0] = 201;
 	} else {

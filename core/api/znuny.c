@@ -88,7 +88,13 @@ int wafa__api_znuny(struct wafa__api_call *c)
 		json_object_set_new(part, "CommunicationChannel", json_string("Internal"));
 		json_object_set_new(part, "SenderType", json_string("agent"));
 		json_object_set_new(part, "IsVisibleForCustomer", json_integer(hidden ? 0 : 1));
-		json_object_set_new(part, "Subject", json_string("Note from wafa"));
+		if (c->key) {
+			char mark[256];
+			snprintf(mark, sizeof(mark), "wafa %s", c->key);
+			json_object_set_new(part, "Subject", json_string(mark));
+		} else {
+			json_object_set_new(part, "Subject", json_string("Note from wafa"));
+		}
 		json_object_set(part, "Body", json_object_get(c->payload, "text"));
 		json_object_set_new(part, "ContentType", json_string("text/plain; charset=utf8"));
 		json_object_set_new(body, "Article", part);
