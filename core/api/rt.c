@@ -96,83 +96,92 @@ bool wafa__api_rt_found(const char *body)
 	return false;
 }
 
-int wafa__api_rt(struct wafa__api_call *c)
+/* The ticket's attachments whose subject is the note's mark. */
+static int lookup(struct wafa__api_call *c)
 {
-	char auth[4200], value[128];
+	char mark[256];
 	int err;
 
-	if (snprintf(auth, sizeof(auth), "token %s", c->token) >= (int)sizeof(auth))
-		return wafa__api_refuse(c, "[api] token_file: the token is too long");
-	if (strcmp(c->op, "tags") == 0)
-		return wafa__api_refuse(c, "RT has no tags (a custom field could hold them, but "
-		                           "wafa does not set custom fields)");
-	if (c->lookup) {
-		/* the ticket's attachments whose subject is the note's mark */
-		char mark[256];
+	snprintf(mark, sizeof(mark), "wafa %s", c->key);
+	if ((err = wafa__api_target(c, "POST", "/REST/2.0/ticket/%lld/attachments", c->ticket)) != 0 ||
+	    (err = wafa__api_json_body(c, json_pack("[{s:s, s:s}]", "field", "Subject", "value",
+	                                            mark))) != 0)
+		return err;
+	c->out->ok_status[0] = 200;
+	c->out->found = wafa__api_rt_found;
+	return 0;
+}
+
+static int note(struct wafa__api_call *c)
+{
+	json_t *internal = json_object_get(c->payload, "internal");
+	bool comment = !internal || json_is_true(internal);
+	char mark[256];
+	int err;
+
+	if ((err = wafa__api_target(c, "POST", "/REST/2.0/ticket/%lld/%s", c->ticket,
+	                            comment ? "comment" : "correspond")) != 0)
+		return err;
+	c->out->ok_status[0] = 201;
+	if (c->key) {
+		/* JSON, to give the comment a subject wafa can find it by */
 		snprintf(mark, sizeof(mark), "wafa %s", c->key);
-		if ((err = wafa__api_target(c, "POST", "/REST/2.0/ticket/%lld/attachments",
-		                            c->ticket)) != 0 ||
-		    (err = wafa__api_json_body(c, json_pack("[{s:s, s:s}]", "field", "Subject",
-		                                            "value", mark))) != 0)
-			return err;
-		c->out->ok_status[0] = 200;
-		c->out->found = wafa__api_rt_found;
-	} else if (strcmp(c->op, "note") == 0) {
-		json_t *internal = json_object_get(c->payload, "internal");
-		bool comment = !internal || json_is_true(internal);
-		if ((err = wafa__api_target(c, "POST", "/REST/2.0/ticket/%lld/%s", c->ticket,
-		                            comment ? "comment" : "correspond")) != 0)
-			return err;
-		if (c->key) {
-			/* JSON, to give the comment a subject wafa can find it by */
-			char mark[256];
-			snprintf(mark, sizeof(mark), "wafa %s", c->key);
-			if ((err = wafa__api_json_body(
-			             c, json_pack("{s:O, s:s, s:s}", "Content",
-			                          json_object_get(c->payload, "text"), "ContentType",
-			                          "text/plain", "Subject", mark))) != 0)
-				return err;
-		} else {
-			c->out->body = strdup(json_string_value(json_object_get(c->payload, "text")));
-			c->out->content_type = strdup("text/plain; charset=utf-8");
-			if (!c->out->body || !c->out->content_type)
-				return -ENOMEM;
-		}
-		c->out->ok_status[0] = 201;
-	} else {
-		json_t *body = json_object(), *owner = json_object_get(c->payload, "owner");
-		if (!body)
-			return -ENOMEM;
-		if (json_object_get(c->payload, "priority")) {
-			if ((err = wafa__api_priority(c, &rt_values, "RT", value, sizeof(value))) != 0)
-				goto fail;
-			if (!wafa__api_is_number(value)) {
-				err = wafa__api_refuse(c, "priority \"%s\": RT's priorities are numbers "
-				                          "(fix [api] priorities)", value);
-				goto fail;
-			}
+		return wafa__api_json_body(c, json_pack("{s:O, s:s, s:s}", "Content",
+		                                        json_object_get(c->payload, "text"),
+		                                        "ContentType", "text/plain", "Subject", mark));
+	}
+	c->out->body = strdup(json_string_value(json_object_get(c->payload, "text")));
+	c->out->content_type = strdup("text/plain; charset=utf-8");
+	return c->out->body && c->out->content_type ? 0 : -ENOMEM;
+}
+
+static int fields(struct wafa__api_call *c)
+{
+	json_t *body = json_object(), *owner = json_object_get(c->payload, "owner");
+	char value[128];
+	int err = body ? 0 : -ENOMEM;
+
+	if (!err && json_object_get(c->payload, "priority")) {
+		err = wafa__api_priority(c, &rt_values, "RT", value, sizeof(value));
+		if (!err && !wafa__api_is_number(value))
+			err = wafa__api_refuse(c, "priority \"%s\": RT's priorities are numbers (fix "
+			                          "[api] priorities)", value);
+		if (!err)
 			json_object_set_new(body, "Priority", wafa__api_number_or_string(value));
-		}
-		if (owner)
-			json_object_set(body, "Owner", owner);
-		if (json_object_get(c->payload, "status")) {
-			if ((err = wafa__api_status(c, &rt_values, "RT", value, sizeof(value))) != 0)
-				goto fail;
+	}
+	if (!err && owner)
+		json_object_set(body, "Owner", owner);
+	if (!err && json_object_get(c->payload, "status")) {
+		err = wafa__api_status(c, &rt_values, "RT", value, sizeof(value));
+		if (!err)
 			json_object_set_new(body, "Status", json_string(value));
-		}
-		if ((err = wafa__api_target(c, "PUT", "/REST/2.0/ticket/%lld", c->ticket)) != 0 ||
-		    (err = wafa__api_json_body(c, body)) != 0)
-			return err;
-		c->out->ok_status[0] = 200;
-		c->out->refused = wafa__api_rt_refused;
-		goto headers;
-fail:
+	}
+	if (!err)
+		err = wafa__api_target(c, "PUT", "/REST/2.0/ticket/%lld", c->ticket);
+	if (err) {
 		json_decref(body);
 		return err;
 	}
-headers:
-	if ((err = wafa__api_header(c, "Authorization", auth)) != 0 ||
-	    (err = wafa__api_header(c, "Accept", "application/json")) != 0)
-		return err;
-	return 0;
+	c->out->ok_status[0] = 200;
+	c->out->refused = wafa__api_rt_refused;
+	return wafa__api_json_body(c, body);
+}
+
+int wafa__api_rt(struct wafa__api_call *c)
+{
+	char auth[4200];
+	int err;
+
+	if (strcmp(c->op, "tags") == 0)
+		return wafa__api_refuse(c, "RT has no tags (a custom field could hold them, but "
+		                           "wafa does not set custom fields)");
+	if (snprintf(auth, sizeof(auth), "token %s", c->token) >= (int)sizeof(auth))
+		return wafa__api_refuse(c, "[api] token_file: the token is too long");
+	err = c->lookup ? lookup(c) : strcmp(c->op, "note") == 0 ? note(c) : fields(c);
+	if (!err)
+		err = wafa__api_header(c, "Authorization", auth);
+	if (!err)
+		err = wafa__api_header(c, "Accept", "application/json");
+	explicit_bzero(auth, sizeof(auth));
+	return err;
 }
