@@ -373,6 +373,9 @@ static int build(const struct wafa_config *cfg, long long ticket_id, const char 
 		goto out;
 	c.token = token;
 	err = fn(&c);
+	if (!err && cfg->api_ca_file && cfg->api_ca_file[0] &&
+	    !(out->ca_file = strdup(cfg->api_ca_file)))
+		err = -ENOMEM;
 out:
 	if (token) {
 		explicit_bzero(token, TOKEN_MAX);

@@ -22,6 +22,10 @@ struct wafa_http_request {
 	 * (Authorization, a signature) go here and never into a log line. */
 	char *headers[WAFA_HTTP_MAX_HEADERS];
 	size_t nheaders;
+	/* NULL, or the CA certificates to verify this server against (the
+	 * helpdesk API's [api] ca_file); NULL: [http] ca_file, else the
+	 * system's. */
+	char *ca_file;
 	/* Which 2xx statuses mean done; 0 terminates; empty means any 2xx. */
 	int ok_status[4];
 	/* NULL, or a judge of a 2xx answer, for APIs that answer 200 to a

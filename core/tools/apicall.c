@@ -104,8 +104,8 @@ static void send_request(const struct wafa_config *cfg, const struct wafa_http_r
 	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (cfg->api_ca_file[0])
-		curl_easy_setopt(curl, CURLOPT_CAINFO, cfg->api_ca_file);
+	if (r->ca_file)
+		curl_easy_setopt(curl, CURLOPT_CAINFO, r->ca_file);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
