@@ -33,6 +33,14 @@ struct wafa_config {
 	char *view;         /* with an adapter other than generic: SCHEMA.tickets */
 	char *notify_channel;
 	int64_t reconcile_ms;
+	/* [api]: ticket actions through the helpdesk's own API (core/api/) */
+	char *api_url;        /* the helpdesk's base URL; "" no API */
+	char *api_token_file; /* the token (or Znuny's password), read at each call */
+	char *api_user;       /* Znuny: the agent's login; FreeScout: the acting user's id */
+	char *api_priorities; /* "urgent:4, high:3": wafa's priority to the API's */
+	char *api_statuses;   /* "solved:resolved": wafa's status to the API's */
+	char *api_ca_file;    /* a CA bundle for the API's certificate; "" the system's */
+	char *api_webservice; /* Znuny: the web service's name */
 	/* [rules] */
 	char *rules_dir;
 	int64_t rules_budget_ms;
@@ -69,14 +77,6 @@ struct wafa_config {
 	 * before wafa first had its rule (a first start, a new rule); 0 off */
 	int64_t go_live_limit_ms;        /* to customers */
 	int64_t go_live_limit_agents_ms; /* to agents */
-	/* [api]: ticket actions through the helpdesk's own API (core/api/) */
-	char *api_url;        /* the helpdesk's base URL; "" no API */
-	char *api_token_file; /* the token (or Znuny's password), read at each call */
-	char *api_user;       /* Znuny: the agent's login; FreeScout: the acting user's id */
-	char *api_priorities; /* "urgent:4, high:3": wafa's priority to the API's */
-	char *api_statuses;   /* "solved:resolved": wafa's status to the API's */
-	char *api_ca_file;    /* a CA bundle for the API's certificate; "" the system's */
-	char *api_webservice; /* Znuny: the web service's name */
 	/* [log] */
 	int log_level; /* enum wafa_log_level */
 };
