@@ -1,5 +1,8 @@
 /* wafa: the command line. */
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <getopt.h>
@@ -7,11 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include "base/config.h"
 #include "paths.h"
 #include "daemon.h"
 #include "base/log.h"
+#include "base/secret.h"
 #include "lua/rules.h"
 #include "lua/sandbox.h"
 #include "store/schema.h"
@@ -21,6 +26,8 @@
 #include "tools/simulate.h"
 #include "tools/report.h"
 #include "tools/status.h"
+#include "tools/apicall.h"
+#include "api/api.h"
 #include "mail/template.h"
 #include "http/dispatch.h"
 #include "time/zone.h"
@@ -40,6 +47,8 @@ static void usage(FILE *out)
 	        "       wafa test [-c FILE] [--mutate] [PATH...]\n"
 	        "       wafa outbox [-c FILE] list [--status failed|skipped|queued] [--rule R]\n"
 	        "       wafa outbox [-c FILE] retry KEY | --rule R | --failed-since TIME\n"
+	        "       wafa api [-c FILE] --ticket ID --payload JSON [--key KEY [--lookup]]\n"
+	        "                [--json] [--send]\n"
 	        "       wafa --version | --help\n"
 	        "\n"
 	        "wafa keeps a support team's promises: it watches a helpdesk's tickets in\n"
@@ -73,6 +82,11 @@ static void usage(FILE *out)
 	        "          turn and lists every change no test notices\n"
 	        "  outbox  list: the mail parked in the outbox (failed, or held back) and why;\n"
 	        "          retry: queue failed mail again once its template or address is fixed\n"
+	        "  api     the request a ticket action becomes for the helpdesk's API ([api]\n"
+	        "          in the config), secrets masked; --send sends it once and prints\n"
+	        "          the outcome (exit 0 done, 65 the API cannot do it, 76 refused,\n"
+	        "          75 unreachable or busy); --key marks a note with an outbox\n"
+	        "          row's key, --lookup looks for that note (0 found, 1 not)\n"
 	        "\n"
 	        "Options:\n"
 	        "  -c, --config FILE   the config file (default %s)\n"
@@ -97,6 +111,71 @@ static int load_config(const char *path, struct wafa_config *cfg)
 		return err == -ENOENT || err == -EACCES ? EX_NOINPUT : EX_IOERR;
 	}
 	return 0;
+}
+
+/* Does a rule file (not a test) in dir name a ticket action, `ticket {`
+ * or `ticket(`?  A text scan, as `wafa check` runs no rule. */
+static bool rules_use_ticket_actions(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	bool found = false;
+
+	while (d && !found && (e = readdir(d)) != NULL) {
+		size_t n = strlen(e->d_name);
+		char *path = NULL, line[4096];
+		FILE *f;
+		if (n < 5 || strcmp(e->d_name + n - 4, ".lua") != 0 ||
+		    (n > 9 && strcmp(e->d_name + n - 9, "_test.lua") == 0) ||
+		    asprintf(&path, "%s/%s", dir, e->d_name) < 0)
+			continue;
+		f = fopen(path, "re");
+		free(path);
+		while (f && !found && fgets(line, sizeof(line), f)) {
+			for (char *p = strstr(line, "ticket"); p && !found; p = strstr(p + 1, "ticket")) {
+				char *q = p + 6;
+				if (p > line && (isalnum((unsigned char)p[-1]) || p[-1] == '_' || p[-1] == '.'))
+					continue;
+				q += strspn(q, " \t");
+				found = *q == '{' || *q == '(';
+			}
+		}
+		if (f)
+			fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* Ticket actions: whether they can go through the helpdesk's API (a note
+ * on standard output when not), and whether the token file is there and
+ * private (problems).  Returns the problems. */
+static int check_api(const struct wafa_config *cfg)
+{
+	const char *missing = wafa_api_missing(cfg);
+	bool used = rules_use_ticket_actions(cfg->rules_dir);
+	char why[512];
+	int fd, problems = 0;
+
+	/* a notice, not a problem: such actions are parked, the rest runs */
+	if (missing && (used || cfg->api_url[0]))
+		printf("%s: note: %s%s\n", cfg->path,
+		       used ? "rules use ticket actions, but " : "[api]: ", missing);
+	if (missing || !cfg->api_token_file[0])
+		return 0;
+	fd = open(cfg->api_token_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		fprintf(stderr, "%s: [api] token_file %s: %s (ticket actions would be parked)\n",
+		        cfg->path, cfg->api_token_file, strerror(errno));
+		problems++;
+	} else if (wafa_secret_check(fd, cfg->api_token_file, why, sizeof(why)) != 0) {
+		fprintf(stderr, "%s: [api] token_file: %s\n", cfg->path, why);
+		problems++;
+	}
+	if (fd >= 0)
+		close(fd);
+	return problems;
 }
 
 /* Exits EX_CONFIG when the config (or the rules folder) is broken: wafa
@@ -129,6 +208,8 @@ static int cmd_check(struct wafa_config *cfg, bool allow_disabled)
 		}
 		problems += t;
 	}
+	if (problems >= 0)
+		problems += check_api(cfg);
 	if (problems < 0) {
 		code = EX_CONFIG;
 	} else if (problems > 0) {
@@ -168,6 +249,11 @@ int main(int argc, char **argv)
 		{ "locale", required_argument, NULL, 'l' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "mutate", no_argument, NULL, 'M' },
+		{ "ticket", required_argument, NULL, 'I' },
+		{ "payload", required_argument, NULL, 'P' },
+		{ "send", no_argument, NULL, 'X' },
+		{ "key", required_argument, NULL, 'K' },
+		{ "lookup", no_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -210,15 +296,18 @@ int main(int argc, char **argv)
 	bool report = strcmp(command, "report") == 0;
 	bool test = strcmp(command, "test") == 0;
 	bool outbox = strcmp(command, "outbox") == 0;
+	bool api = strcmp(command, "api") == 0;
+	const char *api_ticket = NULL, *api_payload = NULL, *api_key = NULL;
+	bool api_send = false, api_lookup = false;
 	struct wafa_parked_filter pf = { 0 };
 	const char *since_text = NULL;
 	struct wafa_report_opts ropts = { 0 };
 	const char *report_path = NULL;
-	if (!test && !outbox && strcmp(command, "run") != 0 && strcmp(command, "check") != 0 &&
+	if (!test && !outbox && !api && strcmp(command, "run") != 0 && strcmp(command, "check") != 0 &&
 	    strcmp(command, "setup") != 0 && strcmp(command, "doctor") != 0 &&
 	    strcmp(command, "status") != 0 && !simulate && !report) {
 		fprintf(stderr, "wafa: unknown command \"%s\" (use run, check, setup, doctor, status, "
-		                "simulate, report, test or outbox)\n",
+		                "simulate, report, test, outbox or api)\n",
 		        command);
 		return EX_USAGE;
 	}
@@ -256,6 +345,22 @@ int main(int argc, char **argv)
 				since_text = optarg;
 			else
 				pf.status = optarg;
+			continue;
+		}
+		if (api && (opt == 'I' || opt == 'P' || opt == 'X' || opt == 'j' || opt == 'K' ||
+		            opt == 'L')) {
+			if (opt == 'K')
+				api_key = optarg;
+			else if (opt == 'L')
+				api_lookup = true;
+			else if (opt == 'I')
+				api_ticket = optarg;
+			else if (opt == 'P')
+				api_payload = optarg;
+			else if (opt == 'X')
+				api_send = true;
+			else
+				json = true;
 			continue;
 		}
 		if (strcmp(command, "check") == 0 && opt == 'A') {
@@ -378,6 +483,18 @@ int main(int argc, char **argv)
 			return EX_USAGE;
 		}
 	}
+	long long api_id = 0;
+	if (api) {
+		char *end = NULL;
+		if (api_ticket)
+			api_id = strtoll(api_ticket, &end, 10);
+		if (!api_ticket || !api_payload || end == api_ticket || *end || api_id <= 0) {
+			fprintf(stderr, "wafa api: give --ticket ID (the helpdesk's ticket number) and "
+			                "--payload JSON (like '{\"op\":\"fields\",\"priority\":"
+			                "\"urgent\"}')\n");
+			return EX_USAGE;
+		}
+	}
 	if ((setup_flags & WAFA_SETUP_PURGE) && !(setup_flags & WAFA_SETUP_UNINSTALL)) {
 		fprintf(stderr, "wafa setup: --purge goes with --uninstall\n");
 		return EX_USAGE;
@@ -398,6 +515,9 @@ int main(int argc, char **argv)
 		ropts.to = to;
 		code = wafa_report_run(&cfg, &ropts, report_path, stdout, stderr);
 	}
+	else if (api)
+		code = wafa_apicall_run(&cfg, api_id, api_key, api_payload, api_lookup, json, api_send,
+		                        stdout, stderr);
 	else if (outbox)
 		code = strcmp(sub, "list") == 0 ? wafa_parked_list(&cfg, &pf, stdout, stderr)
 		                                : wafa_parked_retry(&cfg, &pf, stdout, stderr);

@@ -27,6 +27,26 @@
 WAFA_WUR int wafa_api_build(const struct wafa_config *cfg, long long ticket_id,
                             const char *payload_json, struct wafa_http_request *out, char **why);
 
+/* As wafa_api_build, with the row's key (NULL: none): a note then carries
+ * it (RT: as the comment's subject, "wafa KEY"), so that
+ * wafa_api_build_lookup can find it. */
+WAFA_WUR int wafa_api_build_keyed(const struct wafa_config *cfg, long long ticket_id,
+                                  const char *key, const char *payload_json,
+                                  struct wafa_http_request *out, char **why);
+
+/* A note is the one ticket action that is not idempotent: sent again, it
+ * is a second note, while fields and tags sent again change nothing.  Before
+ * resending a note row (attempts > 1: a wafa that claimed it may have died
+ * with the request in flight, or a timeout or 5xx may have come after the
+ * helpdesk made it), the dispatcher sends this lookup first: out->found
+ * judges its 2xx answer; found: record the row sent, else send it.
+ * Returns 0; -ENOTSUP (with why) when there is nothing to look up (not a
+ * note; no key) or this API cannot tell (only RT can so far: the others
+ * resend, at least once); or as wafa_api_build. */
+WAFA_WUR int wafa_api_build_lookup(const struct wafa_config *cfg, long long ticket_id,
+                                   const char *key, const char *payload_json,
+                                   struct wafa_http_request *out, char **why);
+
 /* For `wafa check`: NULL when the configured adapter can act through its
  * API, else a static sentence saying why not (e.g. "the generic adapter has
  * no API: ticket actions are parked"). */

@@ -35,6 +35,13 @@ static const struct key keys[] = {
 	K("helpdesk", "view", T_STRING, view, "public.wafa_tickets", false),
 	K("helpdesk", "notify_channel", T_STRING, notify_channel, "wafa_ticket", false),
 	K("helpdesk", "reconcile_interval", T_DURATION, reconcile_ms, "30s", true),
+	K("api", "url", T_STRING, api_url, "", true),
+	K("api", "token_file", T_STRING, api_token_file, "", true),
+	K("api", "user", T_STRING, api_user, "", true),
+	K("api", "priorities", T_STRING, api_priorities, "", true),
+	K("api", "statuses", T_STRING, api_statuses, "", true),
+	K("api", "ca_file", T_STRING, api_ca_file, "", true),
+	K("api", "webservice", T_STRING, api_webservice, "GenericTicketConnectorREST", true),
 	K("rules", "dir", T_STRING, rules_dir, SYSCONFDIR "/wafa/rules.d", true),
 	K("rules", "budget", T_DURATION, rules_budget_ms, "200ms", true),
 	K("rules", "memory", T_SIZE, rules_memory, "64M", true),
@@ -87,7 +94,7 @@ struct parse {
 };
 
 static const char *const sections[] = { "database", "helpdesk", "rules", "mail",
-	                                "web", "contact", "http", "log" };
+	                                "web", "contact", "http", "api", "log" };
 
 const char *const wafa_webhook_format_names[] = { "json", "slack", "teams", "mattermost" };
 
@@ -389,7 +396,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
 			                    "ignored until it is renamed)", section, near);
 		} else {
 			problem(p, p->line, "unknown section [%s] (known: database, helpdesk, rules, "
-			                    "mail, web, contact, http, webhook NAME, log)", section);
+			                    "mail, web, contact, http, webhook NAME, api, log)", section);
 		}
 	} else
 		problem(p, p->line, "[%s] unknown key \"%s\"; see wafa.conf.example for the keys", section,
@@ -420,6 +427,71 @@ static char *reader(char *buf, int size, void *stream)
 		strcpy(buf, ";\n");
 	}
 	return s;
+}
+
+/* "urgent:4, high:3": each key one of names (NULL-terminated), each value
+ * non-empty.  Returns NULL or a static reason. */
+static const char *check_map(const char *map, const char *const *names, char *bad, size_t badlen)
+{
+	const char *s = map;
+
+	while (*s) {
+		size_t klen, vlen;
+		bool known = false;
+		s += strspn(s, " \t");
+		klen = strcspn(s, ":,");
+		if (s[klen] != ':') {
+			snprintf(bad, badlen, "%.*s", (int)klen, s);
+			return "expected KEY:VALUE pairs separated by commas";
+		}
+		while (klen > 0 && (s[klen - 1] == ' ' || s[klen - 1] == '\t'))
+			klen--;
+		for (const char *const *k = names; *k; k++)
+			if (strlen(*k) == klen && strncmp(*k, s, klen) == 0)
+				known = true;
+		if (!known) {
+			snprintf(bad, badlen, "%.*s", (int)klen, s);
+			return "unknown key";
+		}
+		s = strchr(s, ':') + 1;
+		s += strspn(s, " \t");
+		vlen = strcspn(s, ",");
+		while (vlen > 0 && (s[vlen - 1] == ' ' || s[vlen - 1] == '\t'))
+			vlen--;
+		if (vlen == 0) {
+			snprintf(bad, badlen, "%.*s", (int)klen, s);
+			return "empty value";
+		}
+		s += strcspn(s, ",");
+		if (*s == ',')
+			s++;
+	}
+	return NULL;
+}
+
+static void check_api(struct parse *p)
+{
+	static const char *const prios[] = { "low", "normal", "high", "urgent", NULL };
+	static const char *const states[] = { "new", "open", "pending", "solved", "closed", NULL };
+	struct wafa_config *cfg = p->cfg;
+	const char *why;
+	char bad[64];
+
+	if (cfg->api_url[0] && strncmp(cfg->api_url, "https://", 8) != 0 &&
+	    strncmp(cfg->api_url, "http://", 7) != 0)
+		problem(p, 0, "[api] url \"%s\": not an http:// or https:// URL (the helpdesk's "
+		              "base, like https://rt.example.com)", cfg->api_url);
+	if (cfg->api_url[0] && strpbrk(cfg->api_url, " \t\r\n"))
+		problem(p, 0, "[api] url \"%s\": a URL has no spaces", cfg->api_url);
+	if (cfg->api_url[0] && !cfg->api_token_file[0])
+		problem(p, 0, "[api] url is set: set token_file to a file (mode 600) holding the "
+		              "API token (for Znuny: the agent's password)");
+	if ((why = check_map(cfg->api_priorities, prios, bad, sizeof(bad))) != NULL)
+		problem(p, 0, "[api] priorities \"%s\": %s at \"%s\" (like \"urgent:4, high:3\"; "
+		              "keys low, normal, high, urgent)", cfg->api_priorities, why, bad);
+	if ((why = check_map(cfg->api_statuses, states, bad, sizeof(bad))) != NULL)
+		problem(p, 0, "[api] statuses \"%s\": %s at \"%s\" (like \"solved:resolved\"; "
+		              "keys new, open, pending, solved, closed)", cfg->api_statuses, why, bad);
 }
 
 static int check_values(struct parse *p)
@@ -509,6 +581,7 @@ static int check_values(struct parse *p)
 	}
 	if (cfg->default_locale[0] == '\0')
 		problem(p, 0, "[mail] default_locale is empty (use a language like en)");
+	check_api(p);
 	return 0;
 }
 

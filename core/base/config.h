@@ -46,6 +46,14 @@ struct wafa_config {
 	char *view;         /* with an adapter other than generic: SCHEMA.tickets */
 	char *notify_channel;
 	int64_t reconcile_ms;
+	/* [api]: ticket actions through the helpdesk's own API (core/api/) */
+	char *api_url;        /* the helpdesk's base URL; "" no API */
+	char *api_token_file; /* the token (or Znuny's password), read at each call */
+	char *api_user;       /* Znuny: the agent's login; FreeScout: the acting user's id */
+	char *api_priorities; /* "urgent:4, high:3": wafa's priority to the API's */
+	char *api_statuses;   /* "solved:resolved": wafa's status to the API's */
+	char *api_ca_file;    /* a CA bundle for the API's certificate; "" the system's */
+	char *api_webservice; /* Znuny: the web service's name */
 	/* [rules] */
 	char *rules_dir;
 	int64_t rules_budget_ms;

@@ -11,8 +11,9 @@ void wafa_http_request_free(struct wafa_http_request *r)
 	free(r->url);
 	free(r->content_type);
 	free(r->body);
+	free(r->ca_file);
 	for (size_t i = 0; i < r->nheaders; i++)
 		free(r->headers[i]);
-	r->method = r->url = r->content_type = r->body = NULL;
+	r->method = r->url = r->content_type = r->body = r->ca_file = NULL;
 	r->nheaders = 0;
 }

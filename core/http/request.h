@@ -8,6 +8,7 @@
 #ifndef WAFA_HTTP_REQUEST_H
 #define WAFA_HTTP_REQUEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define WAFA_HTTP_MAX_HEADERS 8
@@ -21,8 +22,24 @@ struct wafa_http_request {
 	 * (Authorization, a signature) go here and never into a log line. */
 	char *headers[WAFA_HTTP_MAX_HEADERS];
 	size_t nheaders;
+	/* NULL, or the CA certificates to verify this server against (the
+	 * helpdesk API's [api] ca_file); NULL: [http] ca_file, else the
+	 * system's. */
+	char *ca_file;
 	/* Which 2xx statuses mean done; 0 terminates; empty means any 2xx. */
 	int ok_status[4];
+	/* NULL, or a judge of a 2xx answer, for APIs that answer 200 to a
+	 * refusal: RT's REST2 PUT lists its messages (["Ticket 5: Permission
+	 * Denied"], ["Ticket 5: That user does not exist"]), Znuny's
+	 * GenericInterface sends {"Error":{"ErrorCode":...}}.  Called on the
+	 * worker thread with the start of the body (NUL-terminated, perhaps
+	 * cut short); true: the answer is a refusal, a permanent failure with
+	 * the body as its reason.  A pure function of core/api/. */
+	bool (*refused)(const char *body);
+	/* Set on a lookup (wafa_api_build_lookup) only: true when its 2xx
+	 * answer (the start of its body) shows the action is already in the
+	 * helpdesk. */
+	bool (*found)(const char *body);
 };
 
 enum wafa_http_result {
@@ -34,6 +51,7 @@ enum wafa_http_result {
 struct wafa_http_outcome {
 	enum wafa_http_result result;
 	int status;        /* the HTTP status, 0 when none was read */
+	bool found;        /* a lookup done: its found() judged the answer true */
 	char reason[256];  /* one line for last_error: status and the start of the body, or curl's error */
 };
 
