@@ -3,7 +3,7 @@
  * A rule's ticket action (raise the priority, hand to an owner, add a note,
  * tag, set the status) is queued as outbox rows of channel 'ticket', one row
  * per API call, each with a JSON payload.  When such a row is due, the HTTP
- * dispatcher (core/http/) asks wafa_api_build for the request and sends it
+ * dispatcher (core/http/) asks wafa_api_build_keyed for the request and sends it
  * on a worker thread.
  *
  * The payload is a JSON object {"op": OP, ...} with OP one of

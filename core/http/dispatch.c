@@ -35,9 +35,20 @@ struct flight {
 	int64_t id;
 	int attempts;
 	bool webhook;
+	/* a ticket row's lookup is in flight (a note perhaps sent before a
+	 * crash); payload and ticket build the row's own request after it */
+	bool lookup;
+	char *payload;
+	long long ticket;
 	char key[200];
 	char target[80];
 };
+
+static void flight_free(struct flight *f)
+{
+	free(f->payload);
+	free(f);
+}
 
 struct wafa_dispatch {
 	uv_loop_t *loop;
@@ -408,6 +419,91 @@ static void unlink_flight(struct wafa_dispatch *d, struct flight *f)
 
 static void maybe_done(struct wafa_dispatch *d);
 
+/* A ticket row's request: with attempts > 1 (it may have been sent before
+ * a crash, or its answer lost) and a helpdesk that can tell, the lookup of
+ * the note first (f->lookup set); else the row's own request, keyed. */
+static int ticket_request(struct wafa_dispatch *d, struct flight *f, const char *payload,
+                          bool look, struct wafa_http_request *req, char *why, size_t whylen)
+{
+	char *w = NULL;
+	int err = -ENOTSUP;
+
+	if (look && f->attempts > 1) {
+		err = wafa_api_build_lookup(d->cfg, f->ticket, f->key, payload, req, &w);
+		if (err == 0 && !(f->payload = strdup(payload))) {
+			wafa_http_request_free(req);
+			err = -ENOMEM;
+		}
+		f->lookup = err == 0;
+		if (err == -ENOTSUP) {
+			/* not a note, or a helpdesk without a lookup: sent as is */
+			free(w);
+			w = NULL;
+		}
+	}
+	if (err == -ENOTSUP)
+		err = wafa_api_build_keyed(d->cfg, f->ticket, f->key, payload, req, &w);
+	if (err)
+		snprintf(why, whylen, "%s", w ? w : wafa_strerror(err));
+	free(w);
+	return err;
+}
+
+static void on_answer(const struct wafa_http_outcome *o, void *arg);
+
+/* Sends f's request (f already in d->flights); on failure records the row
+ * due again at once and frees f. */
+static void send_flight(struct wafa_dispatch *d, struct flight *f, struct wafa_http_request *req,
+                        int64_t timeout)
+{
+	int err;
+
+	if ((err = wafa_http_pool_send(d->pool, req, timeout, on_answer, f)) != 0) {
+		unlink_flight(d, f);
+		record(d, f->id, f->key, f->webhook, WAFA_HTTP_TEMPFAIL, wafa_strerror(err),
+		       f->attempts, true);
+		flight_free(f);
+	}
+}
+
+/* A lookup's answer: the note found is the row sent; not found, the row's
+ * own request goes in the same flight.  Returns true when f flies on. */
+static bool after_lookup(struct wafa_dispatch *d, struct flight *f,
+                         const struct wafa_http_outcome *o)
+{
+	struct wafa_http_request req = { 0 };
+	char why[sizeof(o->reason) + 80];
+	int err;
+
+	f->lookup = false;
+	if (o->result != WAFA_HTTP_DONE) {
+		snprintf(why, sizeof(why), "looking for the note before sending it again: %s",
+		         o->reason);
+		record(d, f->id, f->key, f->webhook, o->result, why, f->attempts,
+		       d->stopping && o->result == WAFA_HTTP_TEMPFAIL);
+		return false;
+	}
+	if (o->found) {
+		snprintf(why, sizeof(why), "already in the helpdesk (a note with its key: %s)",
+		         o->reason);
+		record(d, f->id, f->key, f->webhook, WAFA_HTTP_DONE, why, f->attempts, false);
+		return false;
+	}
+	if (d->stopping) {
+		record(d, f->id, f->key, f->webhook, WAFA_HTTP_TEMPFAIL,
+		       "not sent: wafa stopped (the note was not in the helpdesk)", f->attempts, true);
+		return false;
+	}
+	if ((err = ticket_request(d, f, f->payload, false, &req, why, sizeof(why))) != 0) {
+		record(d, f->id, f->key, f->webhook,
+		       err == -ENOMEM ? WAFA_HTTP_TEMPFAIL : WAFA_HTTP_PERMFAIL, why, f->attempts,
+		       false);
+		return false;
+	}
+	send_flight(d, f, &req, 0);
+	return true;
+}
+
 static void on_answer(const struct wafa_http_outcome *o, void *arg)
 {
 	struct flight *f = arg;
@@ -415,9 +511,14 @@ static void on_answer(const struct wafa_http_outcome *o, void *arg)
 	/* cut short by a stop: the server may have it; due again at once */
 	bool now = d->stopping && o->result == WAFA_HTTP_TEMPFAIL;
 
-	record(d, f->id, f->key, f->webhook, o->result, o->reason, f->attempts, now);
+	if (f->lookup) {
+		if (after_lookup(d, f, o))
+			return; /* the note itself is on its way */
+	} else {
+		record(d, f->id, f->key, f->webhook, o->result, o->reason, f->attempts, now);
+	}
 	unlink_flight(d, f);
-	free(f);
+	flight_free(f);
 	if (!d->stopping && (d->again || o->result != WAFA_HTTP_TEMPFAIL)) {
 		d->again = false;
 		claim(d); /* more may be due */
@@ -466,7 +567,7 @@ static void on_claimed(PGresult *res, void *arg)
 			/* claimed as the stop or fence came: back, due at once */
 			record(d, f->id, f->key, f->webhook, WAFA_HTTP_TEMPFAIL,
 			       "not sent: wafa stopped or lost the lead", f->attempts, true);
-			free(f);
+			flight_free(f);
 			continue;
 		}
 		if (f->webhook) {
@@ -474,29 +575,21 @@ static void on_claimed(PGresult *res, void *arg)
 			                      PQgetvalue(res, i, 7), PQgetvalue(res, i, 8), &req, &timeout,
 			                      why, sizeof(why));
 		} else {
-			char *w = NULL;
-			err = wafa_api_build(d->cfg, ticket, payload, &req, &w);
-			if (err)
-				snprintf(why, sizeof(why), "%s", w ? w : wafa_strerror(err));
-			free(w);
+			f->ticket = ticket;
+			err = ticket_request(d, f, payload, true, &req, why, sizeof(why));
 		}
 		if (err) {
 			wafa_http_request_free(&req);
 			record(d, f->id, f->key, f->webhook,
 			       err == -ENOMEM ? WAFA_HTTP_TEMPFAIL : WAFA_HTTP_PERMFAIL, why, f->attempts,
 			       false);
-			free(f);
+			flight_free(f);
 			continue;
 		}
 		f->next = d->flights;
 		d->flights = f;
 		d->inflight++;
-		if ((err = wafa_http_pool_send(d->pool, &req, timeout, on_answer, f)) != 0) {
-			unlink_flight(d, f);
-			record(d, f->id, f->key, f->webhook, WAFA_HTTP_TEMPFAIL, wafa_strerror(err),
-			       f->attempts, true);
-			free(f);
-		}
+		send_flight(d, f, &req, timeout);
 	}
 	/* a full claim: more may be due, looked at as soon as a session is
 	 * free (now, when the rows were parked rather than sent) */

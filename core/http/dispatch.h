@@ -2,7 +2,9 @@
  * outbox (channel 'webhook' / 'ticket'; the mailer claims 'mail') with the
  * mailer's lease and leader fencing, turns each into a request (a webhook's
  * JSON in its [webhook NAME] format, signed with its secret_file; a ticket
- * action through wafa_api_build), sends it on the HTTP pool's threads and
+ * action through wafa_api_build_keyed; a note row that may have been sent
+ * before, attempts > 1, looked up first with wafa_api_build_lookup where
+ * the helpdesk can tell), sends it on the HTTP pool's threads and
  * records the outcome: sent, retried with doubling backoff ([http]
  * retry_initial .. retry_max), or parked as failed with the reason. */
 #ifndef WAFA_HTTP_DISPATCH_H

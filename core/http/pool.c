@@ -13,7 +13,10 @@
 #include "base/log.h"
 
 #define MAX_THREADS 64
-#define KEEP_BODY 160 /* bytes of a refusal's body kept for its reason */
+/* bytes of an answer's body kept: a refusal's reason, and what a request's
+ * refused() and found() judge (RT's list of messages for three fields is
+ * longer than 160 bytes; a refusal cut short would be judged done) */
+#define KEEP_BODY 1024
 
 struct job {
 	struct job *next;
@@ -148,7 +151,10 @@ void wafa_http_perform(const struct wafa_config *cfg, const struct wafa_http_req
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->http_connect_timeout_ms);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (cfg->http_ca_file && cfg->http_ca_file[0])
+	/* the request's own CA file ([api] ca_file), else [http] ca_file */
+	if (req->ca_file && req->ca_file[0])
+		curl_easy_setopt(c, CURLOPT_CAINFO, req->ca_file);
+	else if (cfg->http_ca_file && cfg->http_ca_file[0])
 		curl_easy_setopt(c, CURLOPT_CAINFO, cfg->http_ca_file);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -171,8 +177,10 @@ void wafa_http_perform(const struct wafa_config *cfg, const struct wafa_http_req
 			/* fixed by the admin, not by waiting */
 			out->result = WAFA_HTTP_PERMFAIL;
 			snprintf(out->reason, sizeof(out->reason), "%s%s", what,
-			         rc == CURLE_PEER_FAILED_VERIFICATION
-			             ? " (a private CA: name it in [http] ca_file)" : "");
+			         rc != CURLE_PEER_FAILED_VERIFICATION ? ""
+			         : req->ca_file && req->ca_file[0]
+			             ? " (check [api] ca_file and the host name in [api] url)"
+			             : " (a private CA: name it in [http] ca_file)");
 			break;
 		default:
 			snprintf(out->reason, sizeof(out->reason), "%s", what);
@@ -183,8 +191,14 @@ void wafa_http_perform(const struct wafa_config *cfg, const struct wafa_http_req
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	out->status = (int)status;
 	one_line(sink.buf);
-	if (ok_status(req, status)) {
+	if (ok_status(req, status) && req->refused && req->refused(sink.buf)) {
+		/* an API that answers 2xx to a refusal (RT, Znuny): parked */
+		out->result = WAFA_HTTP_PERMFAIL;
+		snprintf(out->reason, sizeof(out->reason), "HTTP %ld%s%.220s", status,
+		         sink.len ? ": " : "", sink.buf);
+	} else if (ok_status(req, status)) {
 		out->result = WAFA_HTTP_DONE;
+		out->found = req->found && req->found(sink.buf);
 		snprintf(out->reason, sizeof(out->reason), "HTTP %ld", status);
 	} else if (status >= 300 && status < 400) {
 		char *to = NULL;
@@ -197,7 +211,7 @@ void wafa_http_perform(const struct wafa_config *cfg, const struct wafa_http_req
 	} else {
 		out->result = status == 408 || status == 425 || status == 429 || status >= 500
 		                  ? WAFA_HTTP_TEMPFAIL : WAFA_HTTP_PERMFAIL;
-		snprintf(out->reason, sizeof(out->reason), "HTTP %ld%s%s", status,
+		snprintf(out->reason, sizeof(out->reason), "HTTP %ld%s%.220s", status,
 		         sink.len ? ": " : "", sink.buf);
 	}
 	goto out;

@@ -104,12 +104,17 @@ static void send_request(const struct wafa_config *cfg, const struct wafa_http_r
 	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (r->ca_file)
+	/* as the dispatcher (core/http/pool.c): [api] ca_file, else [http] ca_file */
+	if (r->ca_file && r->ca_file[0])
 		curl_easy_setopt(curl, CURLOPT_CAINFO, r->ca_file);
+	else if (cfg->http_ca_file && cfg->http_ca_file[0])
+		curl_easy_setopt(curl, CURLOPT_CAINFO, cfg->http_ca_file);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
-	                 (long)(cfg->timeout_ms > 0 ? cfg->timeout_ms : 30000));
+	                 (long)(cfg->http_timeout_ms > 0 ? cfg->http_timeout_ms : 30000));
+	if (cfg->http_connect_timeout_ms > 0)
+		curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->http_connect_timeout_ms);
 	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, a);
