@@ -125,6 +125,28 @@ def main():
     ok(sink.messages_to("lead@example.com"), "the breach mail beside it is sent")
     payloads = sorted(json.loads(p)["op"] for _, p, _, _ in rows())
     is_(payloads, ["fields", "note"], "the rows are one fields and one note call")
+
+    # The dispatcher's lookup, whatever the kill's timing above: the note row
+    # as a kill after RT made the comment leaves it (queued, claimed once) is
+    # looked up first, found, and recorded sent; a note row RT lacks (another
+    # key) is looked up, not found, and posted in the same flight.
+    note = "channel = 'ticket' AND payload->>'op' = 'note'"
+    pg.psql("INSERT INTO wafa.outbox (key, ticket_id, rule, phase, mail_from, rcpt, subject, "
+            "body, kind, channel, target, payload, attempts) "
+            "SELECT key || '-again', ticket_id, rule, phase, mail_from, rcpt, subject, body, "
+            "kind, channel, target, payload, 1 FROM wafa.outbox WHERE " + note, db="rt5")
+    pg.psql("UPDATE wafa.outbox SET status = 'queued', attempts = 1, next_attempt_at = now(), "
+            "claimed_until = NULL, sent_at = NULL WHERE " + note, db="rt5")
+    w.start()
+    done = wait_for(lambda: all(x[2] == "sent" for x in rows()), 30, 0.2)
+    log = w.log()
+    w.stop()
+    ok(done and "already in the helpdesk" in log,
+       "a note row claimed again is looked up in RT first: found, recorded sent",
+       diag=lambda: repr(rows()) + "\n" + log[-3000:])
+    notes = rt.comments(tid)
+    is_(len(notes), 2, "... not posted again; the note RT lacked is posted once after its lookup",
+        diag=repr(notes))
     rt.stop_server()
     diag("the RT breach test took %.1f s" % (time.monotonic() - t0))
 
