@@ -74,3 +74,19 @@ test "waiting on the customer still pauses, and solving it meets the SLA" {
     t.expect_not { event = "breach" }
   end,
 }
+
+test "an urgent ticket has 8 hours, a vendor's wait not counted" {
+  zone = "UTC",
+  function(t)
+    t.at "2026-03-02 09:00"
+    local tk = t.ticket { subject = "Outage", priority = "urgent" }
+    t.at "2026-03-02 11:00"                       -- two hours used
+    t.change(tk, { raw_status = "On hold" })
+    t.at "2026-03-03 11:00"                       -- a day on hold: not counted
+    t.change(tk, { raw_status = "Open" })
+    t.at "2026-03-03 16:59"
+    t.expect_not { event = "breach" }
+    t.at "2026-03-03 17:00"                       -- 2h + 6h
+    t.expect { event = "breach", rule = "vendor-aware-resolution", ticket = tk }
+  end,
+}
