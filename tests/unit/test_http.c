@@ -2,7 +2,8 @@
  * each format, the HMAC signature (against a value computed apart, with
  * Python's hmac), the [webhook NAME] sections of wafa.conf, and what
  * wafa_http_perform makes of a refused connection and an unsupported
- * scheme. */
+ * scheme; and, from a one-answer server on a thread, of a 2xx the
+ * request's refused() or found() judges (the API's judges, core/api/rt.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,11 +11,15 @@
 #include <cmocka.h>
 #include <errno.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include "api/builder.h"
 #include "base/config.h"
 #include "http/dispatch.h"
 #include "http/pool.h"
@@ -166,6 +171,97 @@ static void test_perform(void **state)
 	wafa_config_free(&cfg);
 }
 
+/* A server that answers one request with 200 and answer's body. */
+struct one {
+	int fd;
+	const char *answer;
+};
+
+static void *serve_one(void *arg)
+{
+	struct one *o = arg;
+	char buf[4096], *head = NULL;
+	int c = accept(o->fd, NULL, NULL);
+	ssize_t n;
+	size_t got = 0;
+
+	if (c < 0)
+		return NULL;
+	/* the request's head and its short body, read until the body is in */
+	while ((n = read(c, buf + got, sizeof(buf) - 1 - got)) > 0) {
+		got += (size_t)n;
+		buf[got] = '\0';
+		if ((head = strstr(buf, "\r\n\r\n")) && strlen(head + 4) >= 2)
+			break;
+	}
+	if (asprintf(&head, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+	                    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+	             strlen(o->answer), o->answer) > 0) {
+		if (write(c, head, strlen(head)) < 0)
+			got = 0;
+		free(head);
+	}
+	close(c);
+	return NULL;
+}
+
+static void perform_against(const struct wafa_config *cfg, struct wafa_http_request *req,
+                            const char *answer, struct wafa_http_outcome *out)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
+	socklen_t len = sizeof(a);
+	struct one o = { .answer = answer };
+	char url[64];
+	pthread_t t;
+
+	o.fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(o.fd >= 0);
+	assert_int_equal(bind(o.fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(o.fd, 1), 0);
+	assert_int_equal(getsockname(o.fd, (struct sockaddr *)&a, &len), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/REST/2.0/ticket/5", ntohs(a.sin_port));
+	req->url = url;
+	assert_int_equal(pthread_create(&t, NULL, serve_one, &o), 0);
+	wafa_http_perform(cfg, req, 5000, NULL, out);
+	pthread_join(t, NULL);
+	close(o.fd);
+	req->url = NULL;
+}
+
+/* RT answers 200 to a refusal: judged on the answer's first 1024 bytes, so
+ * a "Permission Denied" after three long changes is still seen. */
+static void test_judged(void **state)
+{
+	struct wafa_config cfg;
+	char report[2048];
+	struct wafa_http_request req = { .method = "PUT", .body = "{}" };
+	struct wafa_http_outcome o;
+
+	(void)state;
+	assert_int_equal(load(BASE "[http]\nconnect_timeout = 2s\n", &cfg, report, sizeof(report)), 0);
+	req.refused = wafa__api_rt_refused;
+	perform_against(&cfg, &req, "[\"Ticket 5: Priority changed from (no value) to '100'\", "
+	                "\"Ticket 5: Status changed from 'open' to 'resolved'\"]", &o);
+	assert_int_equal(o.result, WAFA_HTTP_DONE);
+	assert_false(o.found);
+	perform_against(&cfg, &req, "[\"Ticket 5: Priority changed from (no value) to '100'\", "
+	                "\"Ticket 5: Owner changed from 'Nobody' to 'backup'\", "
+	                "\"Ticket 5: Status changed from 'open' to 'resolved'\", "
+	                "\"Ticket 5: Permission Denied\"]", &o); /* 163 bytes before it */
+	assert_int_equal(o.result, WAFA_HTTP_PERMFAIL);
+	assert_int_equal(o.status, 200);
+	assert_non_null(strstr(o.reason, "HTTP 200: [\"Ticket 5: Priority"));
+	req.refused = NULL;
+	req.found = wafa__api_rt_found;
+	perform_against(&cfg, &req, "{\"count\" : 1, \"items\" : [{\"id\": 9}]}", &o);
+	assert_int_equal(o.result, WAFA_HTTP_DONE);
+	assert_true(o.found);
+	perform_against(&cfg, &req, "{\"count\" : 0, \"items\" : []}", &o);
+	assert_int_equal(o.result, WAFA_HTTP_DONE);
+	assert_false(o.found);
+	wafa_config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -173,6 +269,7 @@ int main(void)
 		cmocka_unit_test(test_sign),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_perform),
+		cmocka_unit_test(test_judged),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
