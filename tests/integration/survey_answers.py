@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Acting on survey answers (on_answer) on a real PostgreSQL, SMTP server and
 the daemon's web listener: an answer posted through the survey page's HTTP
-endpoint makes the rule's mail to the lead arrive once; a high score sends
+endpoint makes the rule's mail to the lead arrive once (and its notify {}
+reach the webhook, an outbox row of kind 'answer'); a high score sends
 nothing but is recorded; a restart acts on nothing again, and catches up on
 an answer stored while no wafa ran; an answer stored by a standby's
 listener is acted on by the leader, and a takeover acts again on nothing;
@@ -26,6 +27,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from harness import *  # noqa: E402,F401
+from http_sink import HttpSink  # noqa: E402
 
 RULES = dedent('''
     followup "csat" {
@@ -42,6 +44,7 @@ RULES = dedent('''
                            .. ", " .. a.rule .. ")",
                  body = "Comment: " .. (a.comment or "(none)") .. "\\nOwner: "
                         .. (t.owner_email or "(none)") .. "\\nAnswered at " .. a.at .. "\\n" }
+          notify { webhook = "csat", text = "Low score " .. a.score .. " on " .. t.ref }
         end
       end,
     }
@@ -69,7 +72,7 @@ def post(url, fields):
 
 def main():
     require_wafa()
-    plan(25)
+    plan(26)
     pg = Postgres()
     sink = SmtpSink()
     port = free_port()
@@ -79,7 +82,9 @@ def main():
         f.write(key + b"\n")
     os.chmod(keyfile, 0o600)
     base = "http://127.0.0.1:%d/wafa" % port
+    hook = HttpSink({"/csat": [200]})
     w = Wafa(pg, sink.url, rules={"csat.lua": RULES}, conf={
+        "webhook csat.url": hook.url("/csat"),
         "mail.templates": os.path.join(SRCDIR, "rules", "templates"),
         "web.listen": "127.0.0.1:%d" % port,
         "web.base_url": base,
@@ -127,6 +132,13 @@ def main():
     body = m.get_body(("plain",)).get_content() if m else ""
     ok("Comment: slow" in body and "Owner: amal@example.com" in body,
        "a.comment and the ticket's owner in the body", diag=body)
+    got = wait_for(lambda: hook.requests("/csat"), 10)
+    ok(got and hook.requests("/csat")[0].json()["text"] == "Low score 2 on %d" % tickets[1]
+       and pg.value("SELECT kind || ' ' || status FROM wafa.outbox WHERE channel = 'webhook' "
+                    "AND key LIKE 'csat/%d/answer/%d/%%'" % (tickets[1], mail[1]))
+       == "answer sent",
+       "an on_answer's notify {} is a webhook row (kind answer) the dispatcher sends",
+       diag=lambda: hook.summary() + w.log()[-2000:])
 
     # ---- a high score: no mail, but recorded (not looked at again)
     status, page = post(base + "/s/" + mint(key, mail[2], 5), {"comment": ""})
@@ -138,8 +150,8 @@ def main():
             "updated_at = clock_timestamp() WHERE id = %d" % tickets[1])
     time.sleep(5)  # more than two looks (every 2 s)
     is_(len(lead()), 1, "one mail to the lead, however many looks later")
-    is_(pg.value("SELECT count(*) FROM wafa.outbox WHERE key LIKE 'csat/%d/answer/%d/%%'"
-                 % (tickets[1], mail[1])), "1",
+    is_(pg.value("SELECT count(*) FROM wafa.outbox WHERE key LIKE 'csat/%d/answer/%d/%%' "
+                 "AND channel = 'mail'" % (tickets[1], mail[1])), "1",
         "its outbox key is rule/ticket/answer/MAIL/n")
 
     # ---- stopped: one answer stored meanwhile, one from 8 days ago
@@ -167,6 +179,7 @@ def main():
     port2 = free_port()
     base2 = "http://127.0.0.1:%d/wafa" % port2
     b = Wafa(pg, sink.url, rules={"csat.lua": RULES}, conf={
+        "webhook csat.url": hook.url("/csat"),
         "mail.templates": os.path.join(SRCDIR, "rules", "templates"),
         "web.listen": "127.0.0.1:%d" % port2,
         "web.base_url": base2,
