@@ -10,9 +10,11 @@
  * The probe also polls the mailer's cancel fd, so a stop never waits for it.
  * What the probe cannot cover is a relay that stops answering between the
  * probe and libESMTP's own connect a moment later: that holds the worker
- * until the kernel gives up (the mail is then retried), and on a stop the
- * mailer simply stops waiting for a session that has not reached
- * SMTP_EV_CONNECT (begun() in wafa/channel.h), since no mail can have left.
+ * until the kernel gives up (the mail is then retried).  On a stop the
+ * mailer simply stops waiting for a session that has not begun its first
+ * mail's data (begun() in wafa/channel.h, asked by feed_cb()), since no
+ * mail can have left: a relay slow to connect, greet or take the envelope
+ * never holds a stop; such a session, should it go on, sends nothing.
  * The alternatives were worse: a signal to interrupt connect() races with
  * the call (a signal sent just before it is lost) and would need a handler
  * in a daemon whose signals libuv owns, and libESMTP offers no way to hand
@@ -83,6 +85,7 @@ struct trace {
 	size_t cancelled_at;    /* 1 + the mail whose data was refused on a stop; 0 none */
 	auth_context_t auth;
 	int connected;
+	int begun;         /* ctx->begun() was asked (before the first mail's data) */
 	int tls_missing;   /* STARTTLS required, not offered */
 	int auth_state;
 	long long last_io; /* CLOCK_MONOTONIC ms of the last traffic seen */
@@ -362,6 +365,18 @@ static const char *feed_cb(void **ctx, int *len, void *arg)
 		f->off = 0;
 		return NULL;
 	}
+	/* The first byte of mail is about to leave: until now the mailer may
+	 * have given the batch up (a stop while the relay was slow to connect,
+	 * greet or take the envelope), and then nothing may go. */
+	if (f->off == 0 && f->t && !f->t->begun) {
+		f->t->begun = 1;
+		if (!f->t->ctx->begun(f->t->ctx->arg)) {
+			f->t->cancelled_at = f->index + 1;
+			*len = 0;
+			errno = ECANCELED;
+			return NULL;
+		}
+	}
 	/* before this mail's final dot, the one before it is recorded as sent */
 	if (f->off == 0 && f->t)
 		f->t->ctx->recorded(f->t->ctx->arg);
@@ -494,13 +509,6 @@ static void on_event(smtp_session_t session, int event, void *arg, ...)
 	va_start(ap, arg);
 	switch (event) {
 	case SMTP_EV_CONNECT:
-		/* The mailer gave this batch up while libESMTP's connect() hung
-		 * (it stops; see the top of this file): nothing may be sent, and
-		 * libESMTP cannot be told to stop, so the thread waits here for
-		 * the process to exit. */
-		if (!t->ctx->begun(t->ctx->arg))
-			for (;;)
-				pause();
 		t->connected = 1;
 		t->last_io = t->last_write = now_ms(); /* the greeting answers the connect */
 		break;
