@@ -36,7 +36,9 @@
 
 #include <arpa/inet.h>
 #include <auth-client.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libesmtp.h>
 #include <limits.h>
 #include <netdb.h>
@@ -95,6 +97,7 @@ struct trace {
 	char last_reply[200];
 	char auth_reply[200];
 	char tls_error[200];
+	char connect_why[200]; /* libESMTP's own connect given up (connect()) */
 };
 
 /* libESMTP pulls a message through a callback; this is its cursor. */
@@ -966,6 +969,82 @@ out:
 	return rc;
 }
 
+/* libESMTP's own connect, bounded.  It connects with a blocking connect(2)
+ * of its own and offers no way to hand it a socket, so a relay that stops
+ * answering between probe() and that connect (its listen queue filled up
+ * meanwhile: the probe's own connection can be the one that filled it)
+ * would hold the session for the kernel's SYN retries, about two minutes.
+ * wafa's connect() stands in for libc's in the whole process (the
+ * executable's symbol comes first for libesmtp.so too): on a session's
+ * thread, inside smtp_start_session() (cur set), it connects without
+ * blocking and waits at most [mail] timeout, or until the mailer's cancel
+ * fd says stop; anywhere else it is libc's connect, untouched. */
+typedef int (*connect_fn)(int, const struct sockaddr *, socklen_t);
+
+static connect_fn libc_connect(void)
+{
+	static connect_fn fn;
+	connect_fn f = __atomic_load_n(&fn, __ATOMIC_ACQUIRE);
+
+	if (!f) {
+		*(void **)&f = dlsym(RTLD_NEXT, "connect");
+		__atomic_store_n(&fn, f, __ATOMIC_RELEASE);
+	}
+	return f;
+}
+
+int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	struct trace *t = cur;
+	connect_fn real = libc_connect();
+	long long budget, end;
+	int flags, err = 0, n = 1;
+	socklen_t elen = sizeof(err);
+	char e[128];
+
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (!t || (flags = fcntl(fd, F_GETFL)) < 0 || (flags & O_NONBLOCK) ||
+	    fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)
+		return real(fd, addr, len);
+	budget = t->s->timeout_ms > 0 ? t->s->timeout_ms : 300000; /* RFC 5321's 5 min */
+	end = now_ms() + budget;
+	if (real(fd, addr, len) != 0) {
+		err = errno;
+		if (err == EINPROGRESS) {
+			struct pollfd p[2] = { { .fd = fd, .events = POLLOUT },
+				               { .fd = t->ctx->cancel_fd, .events = POLLIN } };
+			for (;;) {
+				long long left = end - now_ms();
+				n = poll(p, t->ctx->cancel_fd >= 0 ? 2 : 1, left > 0 ? (int)left : 0);
+				if (n < 0 && errno == EINTR)
+					continue;
+				break;
+			}
+			if (n > 0 && t->ctx->cancel_fd >= 0 && (p[1].revents & POLLIN))
+				err = ECANCELED;
+			else if (n == 0)
+				err = ETIMEDOUT;
+			else if (n < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0)
+				err = errno;
+		}
+	}
+	(void)fcntl(fd, F_SETFL, flags); /* libESMTP sets its own flags after the connect */
+	if (err == ETIMEDOUT && n == 0)
+		snprintf(t->connect_why, sizeof(t->connect_why), "connect to %.120s: no answer "
+		         "within %lld ms", t->s->server, budget);
+	else if (err && err != ECANCELED)
+		snprintf(t->connect_why, sizeof(t->connect_why), "connect to %.120s: %s",
+		         t->s->server, errtext(err, e, sizeof(e)));
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
 /* Why mails that got no reply of their own did not go. */
 static void session_reason(const struct smtp *s, const struct trace *t, char *why, size_t size)
 {
@@ -978,6 +1057,8 @@ static void session_reason(const struct smtp *s, const struct trace *t, char *wh
 		snprintf(why, size, "STARTTLS is required but %.120s does not offer it", s->server);
 	} else if (t->tls_error[0]) {
 		snprintf(why, size, "TLS with %.120s: %s", s->server, t->tls_error);
+	} else if (!t->connected && t->connect_why[0]) {
+		snprintf(why, size, "%s", t->connect_why);
 	} else if (t->last_reply[0] == '4' || t->last_reply[0] == '5') {
 		snprintf(why, size, "%s (from %.120s)", t->last_reply, s->server);
 	} else if (e != 0 && e != SMTP_ERR_INVAL) {

@@ -8,9 +8,13 @@ answers the first mail of a batch and then slows to a byte a second (each
 byte within [mail] timeout, so libESMTP never times out): SIGTERM waits at
 most [mail] timeout and a second for the session, records the mail sent,
 leaves the others queued and due at once, and after the restart every mail
-reaches the relay exactly once.  Before, a stop waited for the greeting's
-timeout, and for a crawling session as long as it crawled."""
+reaches the relay exactly once.  Last one whose listen queue wafa's own
+probe fills, so that libESMTP's connect just after it is dropped: the
+attempt gives up after [mail] timeout.  Before, a stop waited for the
+greeting's timeout, and for a crawling session as long as it crawled, and
+that connect held the session for the kernel's two minutes."""
 import os
+import socket
 import sys
 import time
 
@@ -121,13 +125,50 @@ def crawl(pg, w):
     srv.stop()
 
 
+def filled_by_the_probe(pg, w):
+    # room for one connection in the accept queue, never accepted: wafa's
+    # probe gets in and fills it, and libESMTP's own connect a moment
+    # later is dropped, SYN after SYN, for the kernel's two minutes
+    hole = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    hole.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(0)
+    port = hole.getsockname()[1]
+    url = "smtp://127.0.0.1:%d" % port
+    w.settings["mail"].update({"transport": url, "batch": "1"})
+    w.write_config()
+    w.start()
+    queue(pg, "gap", 1)
+    t0 = time.time()
+    row = wait_for(lambda: (lambda x: x[0] if x and x[0]["last_error"] else None)(
+        rows(pg, "gap/")), TIMEOUT + 8, 0.1)
+    took = time.time() - t0
+    ok(row and ("within %d ms" % (TIMEOUT * 1000)) in (row["last_error"] or "")
+       and row["status"] == "queued",
+       "the relay's queue filled between the probe and libESMTP's connect: the attempt "
+       "gives up after [mail] timeout, not the kernel's two minutes (%.1f s: %r)"
+       % (took, row and row["last_error"]),
+       diag=lambda: repr(rows(pg, "gap/")) + "\n" + w.log()[-2000:])
+    w.stop(10)
+    hole.close()
+    srv = ScriptedSmtp(port=port)
+    w.start()
+    wait_for(lambda: rows(pg, "gap/")[0]["status"] == "sent", 15, 0.1)
+    time.sleep(0.5)
+    is_([m["subject"] for m in srv.delivered_to(ADDR)], ["gap mail 1"],
+        "once the relay takes connections again, the mail goes out once", diag=srv.summary)
+    w.stop_ok()
+    srv.stop()
+
+
 def main():
     require_wafa()
-    plan(11)
+    plan(14)
     pg = Postgres()
     w = silent_greeting(pg)
     if w:
         crawl(pg, w)
+        filled_by_the_probe(pg, w)
 
 
 run(main)
