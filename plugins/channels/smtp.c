@@ -8,9 +8,10 @@
  * first probes the relay with a non-blocking connect bounded by [mail]
  * timeout, and gives libESMTP the address that answered (see probe()).
  * The probe also polls the mailer's cancel fd, so a stop never waits for it.
- * What the probe cannot cover is a relay that stops answering between the
- * probe and libESMTP's own connect a moment later: that holds the worker
- * until the kernel gives up (the mail is then retried).  On a stop the
+ * A relay that stops answering between the probe and libESMTP's own
+ * connect a moment later (its listen queue filled, maybe by the probe) is
+ * covered by wafa's connect(), which stands in for libc's on a session's
+ * thread and bounds it the same way (see connect() below).  On a stop the
  * mailer simply stops waiting for a session that has not begun its first
  * mail's data (begun() in wafa/channel.h, asked by feed_cb()), since no
  * mail can have left: a relay slow to connect, greet or take the envelope
