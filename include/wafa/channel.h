@@ -50,7 +50,9 @@ struct wafa_send_ctx {
 	 * connected and about to deliver.  Until then the mailer may give the
 	 * batch up when it stops (a relay that never answers must not hold a
 	 * shutdown); if it has, begun() returns 0 and the channel must deliver
-	 * nothing, touch no mail, and return as soon as it can. */
+	 * nothing, touch no mail, and return as soon as it can.  The later it
+	 * is asked, the less a stop waits: smtp asks just before the first
+	 * mail's data, after the greeting and the envelope. */
 	int (*begun)(void *arg);
 	/* Called as soon as one mail's status is final (a 250 to its DATA), so
 	 * the mailer records it at once and a crash repeats at most the mail in

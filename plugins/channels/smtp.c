@@ -8,11 +8,14 @@
  * first probes the relay with a non-blocking connect bounded by [mail]
  * timeout, and gives libESMTP the address that answered (see probe()).
  * The probe also polls the mailer's cancel fd, so a stop never waits for it.
- * What the probe cannot cover is a relay that stops answering between the
- * probe and libESMTP's own connect a moment later: that holds the worker
- * until the kernel gives up (the mail is then retried), and on a stop the
- * mailer simply stops waiting for a session that has not reached
- * SMTP_EV_CONNECT (begun() in wafa/channel.h), since no mail can have left.
+ * A relay that stops answering between the probe and libESMTP's own
+ * connect a moment later (its listen queue filled, maybe by the probe) is
+ * covered by wafa's connect(), which stands in for libc's on a session's
+ * thread and bounds it the same way (see connect() below).  On a stop the
+ * mailer simply stops waiting for a session that has not begun its first
+ * mail's data (begun() in wafa/channel.h, asked by feed_cb()), since no
+ * mail can have left: a relay slow to connect, greet or take the envelope
+ * never holds a stop; such a session, should it go on, sends nothing.
  * The alternatives were worse: a signal to interrupt connect() races with
  * the call (a signal sent just before it is lost) and would need a handler
  * in a daemon whose signals libuv owns, and libESMTP offers no way to hand
@@ -34,7 +37,9 @@
 
 #include <arpa/inet.h>
 #include <auth-client.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libesmtp.h>
 #include <limits.h>
 #include <netdb.h>
@@ -83,6 +88,7 @@ struct trace {
 	size_t cancelled_at;    /* 1 + the mail whose data was refused on a stop; 0 none */
 	auth_context_t auth;
 	int connected;
+	int begun;         /* ctx->begun() was asked (before the first mail's data) */
 	int tls_missing;   /* STARTTLS required, not offered */
 	int auth_state;
 	long long last_io; /* CLOCK_MONOTONIC ms of the last traffic seen */
@@ -92,6 +98,7 @@ struct trace {
 	char last_reply[200];
 	char auth_reply[200];
 	char tls_error[200];
+	char connect_why[200]; /* libESMTP's own connect given up (connect()) */
 };
 
 /* libESMTP pulls a message through a callback; this is its cursor. */
@@ -362,6 +369,18 @@ static const char *feed_cb(void **ctx, int *len, void *arg)
 		f->off = 0;
 		return NULL;
 	}
+	/* The first byte of mail is about to leave: until now the mailer may
+	 * have given the batch up (a stop while the relay was slow to connect,
+	 * greet or take the envelope), and then nothing may go. */
+	if (f->off == 0 && f->t && !f->t->begun) {
+		f->t->begun = 1;
+		if (!f->t->ctx->begun(f->t->ctx->arg)) {
+			f->t->cancelled_at = f->index + 1;
+			*len = 0;
+			errno = ECANCELED;
+			return NULL;
+		}
+	}
 	/* before this mail's final dot, the one before it is recorded as sent */
 	if (f->off == 0 && f->t)
 		f->t->ctx->recorded(f->t->ctx->arg);
@@ -494,13 +513,6 @@ static void on_event(smtp_session_t session, int event, void *arg, ...)
 	va_start(ap, arg);
 	switch (event) {
 	case SMTP_EV_CONNECT:
-		/* The mailer gave this batch up while libESMTP's connect() hung
-		 * (it stops; see the top of this file): nothing may be sent, and
-		 * libESMTP cannot be told to stop, so the thread waits here for
-		 * the process to exit. */
-		if (!t->ctx->begun(t->ctx->arg))
-			for (;;)
-				pause();
 		t->connected = 1;
 		t->last_io = t->last_write = now_ms(); /* the greeting answers the connect */
 		break;
@@ -958,6 +970,82 @@ out:
 	return rc;
 }
 
+/* libESMTP's own connect, bounded.  It connects with a blocking connect(2)
+ * of its own and offers no way to hand it a socket, so a relay that stops
+ * answering between probe() and that connect (its listen queue filled up
+ * meanwhile: the probe's own connection can be the one that filled it)
+ * would hold the session for the kernel's SYN retries, about two minutes.
+ * wafa's connect() stands in for libc's in the whole process (the
+ * executable's symbol comes first for libesmtp.so too): on a session's
+ * thread, inside smtp_start_session() (cur set), it connects without
+ * blocking and waits at most [mail] timeout, or until the mailer's cancel
+ * fd says stop; anywhere else it is libc's connect, untouched. */
+typedef int (*connect_fn)(int, const struct sockaddr *, socklen_t);
+
+static connect_fn libc_connect(void)
+{
+	static connect_fn fn;
+	connect_fn f = __atomic_load_n(&fn, __ATOMIC_ACQUIRE);
+
+	if (!f) {
+		*(void **)&f = dlsym(RTLD_NEXT, "connect");
+		__atomic_store_n(&fn, f, __ATOMIC_RELEASE);
+	}
+	return f;
+}
+
+int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	struct trace *t = cur;
+	connect_fn real = libc_connect();
+	long long budget, end;
+	int flags, err = 0, n = 1;
+	socklen_t elen = sizeof(err);
+	char e[128];
+
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (!t || (flags = fcntl(fd, F_GETFL)) < 0 || (flags & O_NONBLOCK) ||
+	    fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)
+		return real(fd, addr, len);
+	budget = t->s->timeout_ms > 0 ? t->s->timeout_ms : 300000; /* RFC 5321's 5 min */
+	end = now_ms() + budget;
+	if (real(fd, addr, len) != 0) {
+		err = errno;
+		if (err == EINPROGRESS) {
+			struct pollfd p[2] = { { .fd = fd, .events = POLLOUT },
+				               { .fd = t->ctx->cancel_fd, .events = POLLIN } };
+			for (;;) {
+				long long left = end - now_ms();
+				n = poll(p, t->ctx->cancel_fd >= 0 ? 2 : 1, left > 0 ? (int)left : 0);
+				if (n < 0 && errno == EINTR)
+					continue;
+				break;
+			}
+			if (n > 0 && t->ctx->cancel_fd >= 0 && (p[1].revents & POLLIN))
+				err = ECANCELED;
+			else if (n == 0)
+				err = ETIMEDOUT;
+			else if (n < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0)
+				err = errno;
+		}
+	}
+	(void)fcntl(fd, F_SETFL, flags); /* libESMTP sets its own flags after the connect */
+	if (err == ETIMEDOUT && n == 0)
+		snprintf(t->connect_why, sizeof(t->connect_why), "connect to %.120s: no answer "
+		         "within %lld ms", t->s->server, budget);
+	else if (err && err != ECANCELED)
+		snprintf(t->connect_why, sizeof(t->connect_why), "connect to %.120s: %s",
+		         t->s->server, errtext(err, e, sizeof(e)));
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
 /* Why mails that got no reply of their own did not go. */
 static void session_reason(const struct smtp *s, const struct trace *t, char *why, size_t size)
 {
@@ -970,6 +1058,8 @@ static void session_reason(const struct smtp *s, const struct trace *t, char *wh
 		snprintf(why, size, "STARTTLS is required but %.120s does not offer it", s->server);
 	} else if (t->tls_error[0]) {
 		snprintf(why, size, "TLS with %.120s: %s", s->server, t->tls_error);
+	} else if (!t->connected && t->connect_why[0]) {
+		snprintf(why, size, "%s", t->connect_why);
 	} else if (t->last_reply[0] == '4' || t->last_reply[0] == '5') {
 		snprintf(why, size, "%s (from %.120s)", t->last_reply, s->server);
 	} else if (e != 0 && e != SMTP_ERR_INVAL) {

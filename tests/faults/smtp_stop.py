@@ -47,8 +47,11 @@ def main():
     is_(sent, delivered, "the outbox says sent for exactly the mails the relay accepted")
     is_(sorted(len(srv.received_to(a)) for a in addrs if srv.received_to(a)),
         [1] * len(delivered), "the relay read none twice and none half-sent whole")
+    # a row the firing committed just after the claim (the breaches of the
+    # N tickets may go in two transactions) was never claimed: it says nothing
     rows = pg.psql("SELECT count(*), count(*) FILTER (WHERE claimed_until IS NULL AND "
-                   "next_attempt_at <= now() AND last_error = 'not sent: wafa stopped') "
+                   "next_attempt_at <= now() AND (last_error = 'not sent: wafa stopped' "
+                   "OR (attempts = 0 AND last_error IS NULL))) "
                    "FROM wafa.outbox WHERE status = 'queued'")[0]
     ok(int(rows[0]) == N - len(delivered) and rows[0] == rows[1],
        "the other %s are queued, unclaimed, due at once, saying why" % rows[0],

@@ -7,11 +7,14 @@ that never answers a connect.
     srv.script["DOT"] = "drop"              # read the message, close without a reply
     srv.script["BODY"] = "drop"             # close in the middle of the message
     srv.byte_delay = 1.0                    # every reply goes out one byte a second
+    srv.slow_after = 1                      # ... once this many mails were answered
+    srv.script["GREETING"] = "stall"        # never answer: wait for the client to go
     srv.dot_delay = 0.3                     # wait before answering the final dot
 
 A stage's entry is a reply line ("451 ..."), "drop" (close the connection
-there), None (the normal reply), or a list of these used one per command and
-then the normal reply.  Stages: GREETING, EHLO, MAIL, RCPT, DATA (the reply
+there), "stall" (say nothing more and read until the client closes), None
+(the normal reply), or a list of these used one per command and then the
+normal reply.  Stages: GREETING, EHLO, MAIL, RCPT, DATA (the reply
 to DATA), BODY (while the message comes), DOT (the reply to the final dot),
 RSET, QUIT.
 
@@ -50,6 +53,8 @@ class ScriptedSmtp:
     def __init__(self, port=0, backlog=64):
         self.script = {}
         self.byte_delay = 0.0
+        self.slow_after = 0  # byte_delay applies once this many final dots were answered
+        self.answered = 0
         self.dot_delay = 0.0
         self.received = []
         self.sessions = []
@@ -146,7 +151,7 @@ class ScriptedSmtp:
         if isinstance(lines, str):
             lines = [lines]
         data = "".join(l + "\r\n" for l in lines).encode()
-        if self.byte_delay:
+        if self.byte_delay and self.answered >= self.slow_after:
             for i in range(len(data)):
                 if i:
                     time.sleep(self.byte_delay)
@@ -154,10 +159,19 @@ class ScriptedSmtp:
         else:
             conn.sendall(data)
 
+    def _stall(self, conn):
+        while not self._stopping:
+            r, _, _ = select.select([conn], [], [], 0.2)
+            if r and not conn.recv(65536):
+                break
+        raise _Dropped()
+
     def _reply(self, conn, stage):
         a = self._action(stage)
         if a == "drop":
             raise _Dropped()
+        if a == "stall":
+            self._stall(conn)
         self._say(conn, a)
         return a if isinstance(a, str) else a[-1]
 
@@ -245,7 +259,11 @@ class ScriptedSmtp:
                     enter(False)
                     if a == "drop":
                         raise _Dropped()
+                    if a == "stall":
+                        self._stall(conn)
                     self._say(conn, a)
+                    with self._lock:
+                        self.answered += 1
                 elif verb == "RSET":
                     enter(False)
                     self._reply(conn, "RSET")
