@@ -34,7 +34,7 @@ static char *secret(const struct wafa_config *cfg)
 }
 
 /* text with every occurrence of token as ***; malloc'ed. */
-static char *mask(const char *text, const char *token)
+static char *mask_one(const char *text, const char *token)
 {
 	size_t tl = token ? strlen(token) : 0, n = 0;
 	char *out = malloc(strlen(text) + 1), *o = out;
@@ -52,6 +52,32 @@ static char *mask(const char *text, const char *token)
 			*o++ = text[n++];
 	}
 	*o = '\0';
+	return out;
+}
+
+/* text with the token masked as it is and as JSON writes it (a Znuny
+ * password with a quote, a backslash or a control character shows in the
+ * JSON body escaped, not as it is); malloc'ed. */
+static char *mask(const char *text, const char *token)
+{
+	json_t *s = token ? json_string(token) : NULL;
+	char *quoted = s ? json_dumps(s, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+	char *out = mask_one(text, token), *twice;
+	size_t ql = quoted ? strlen(quoted) : 0;
+
+	json_decref(s);
+	if (out && ql > 2) {
+		quoted[ql - 1] = '\0'; /* the escaped token, between its quotes */
+		if (strcmp(quoted + 1, token) != 0) {
+			twice = mask_one(out, quoted + 1);
+			free(out);
+			out = twice;
+		}
+	}
+	if (quoted) {
+		explicit_bzero(quoted, ql);
+		free(quoted);
+	}
 	return out;
 }
 

@@ -22,6 +22,7 @@ from harness import *  # noqa: E402,F401
 
 TOKEN = "tok-5ecret-9f8e7d6c"
 PASSWORD = "pw-Zn-5ecret-1234"
+QUOTED = 'pw"Zn\\5ecret-\t-4321'
 
 
 class Server:
@@ -336,6 +337,28 @@ def znuny(env):
             "znuny: without [api] user, refused naming it")
 
 
+def znuny_escaped(env):
+    """Znuny's password goes in the JSON body, where a quote or a backslash
+    is escaped: wafa api masks that form too."""
+    conf = env.conf("znuny", user="wafa-agent")
+    seen = {}
+
+    def fields(m, p, h, b):
+        seen["password"] = json.loads(b).get("Password")
+        return 200, '{"TicketID": "5"}'
+    env.write_token(QUOTED)
+    send_ok(env, conf, 5, {"op": "fields", "priority": "high"}, fields,
+            "znuny: a password with a quote and a backslash is sent as it is")
+    is_(seen.get("password"), QUOTED, "znuny: Znuny gets the password unchanged")
+    escaped = json.dumps(QUOTED)[1:-1]
+    for json_out in (False, True):
+        r = env.api(conf, 5, {"op": "fields", "priority": "high"}, send=False, json_out=json_out)
+        out = r.stdout + r.stderr
+        ok(r.returncode == 0 and escaped not in out and QUOTED not in out and "***" in out,
+           "wafa api%s: the password is masked in its JSON-escaped form too" %
+           (" --json" if json_out else ""), diag=lambda: show(r))
+
+
 def freescout(env):
     conf = env.conf("freescout", user="3")
 
@@ -435,10 +458,12 @@ def main():
     freescout(env)
     env.write_token(PASSWORD)
     znuny(env)
+    znuny_escaped(env)
     env.write_token(TOKEN)
     common(env)
     tls(env)
-    leaked = [o for o in env.outputs if TOKEN in o or PASSWORD in o]
+    leaked = [o for o in env.outputs if TOKEN in o or PASSWORD in o or QUOTED in o
+              or json.dumps(QUOTED)[1:-1] in o]
     ok(not leaked and len(env.outputs) > 20,
        "the token (and Znuny's password) never appears in wafa's output (%d runs)" % len(env.outputs),
        diag=lambda: "\n---\n".join(leaked))
