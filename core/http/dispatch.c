@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -600,6 +601,25 @@ static void on_claimed(PGresult *res, void *arg)
 	maybe_done(d);
 }
 
+/* A claim's lease in seconds: LEASE_S, or longer when a row's requests may
+ * outlast it: a ticket row is a lookup and its own request in one claim,
+ * each up to [http] timeout; a webhook's request up to its own timeout.  A
+ * lease that ran out mid-request would let another instance (a standby
+ * taking over) claim the row and send it a second time. */
+static long long lease_s(const struct wafa_config *cfg)
+{
+	int64_t longest = cfg->http_timeout_ms;
+	long long need;
+
+	for (size_t i = 0; i < cfg->nwebhooks; i++)
+		if (cfg->webhooks[i].timeout_ms > longest)
+			longest = cfg->webhooks[i].timeout_ms;
+	need = (long long)(2 * (longest / 1000 + 1)) + 60; /* a minute for the record */
+	if (need > INT32_MAX)
+		need = INT32_MAX;
+	return need > LEASE_S ? need : LEASE_S;
+}
+
 static void claim(struct wafa_dispatch *d)
 {
 	char limit[24], lease[16];
@@ -613,7 +633,7 @@ static void claim(struct wafa_dispatch *d)
 		return;
 	}
 	snprintf(limit, sizeof(limit), "%zu", (size_t)d->cfg->http_sessions - d->inflight);
-	snprintf(lease, sizeof(lease), "%d", LEASE_S);
+	snprintf(lease, sizeof(lease), "%lld", lease_s(d->cfg));
 	held = NULL;
 	char *inner = wafa_dispatch_held(d);
 	if (!inner || asprintf(&held, "{%s}", inner) < 0) {
