@@ -264,6 +264,7 @@ static int webhook_request(struct wafa_dispatch *d, const char *name, const char
 	    !(req->content_type = strdup("application/json")) ||
 	    !(req->body = wafa_dispatch_webhook_body(w->format, payload, key, ticket_id, rule,
 	                                             phase))) {
+		explicit_bzero(secret, sizeof(secret));
 		snprintf(why, whylen, "out of memory (or a payload that is not a JSON object)");
 		return -ENOMEM;
 	}
@@ -278,10 +279,10 @@ static int webhook_request(struct wafa_dispatch *d, const char *name, const char
 		    (err = header(req, "X-Wafa-Signature", sig)) != 0)
 			goto fail;
 	}
-	memset(secret, 0, sizeof(secret));
+	explicit_bzero(secret, sizeof(secret)); /* a memset before return may be dropped */
 	return 0;
 fail:
-	memset(secret, 0, sizeof(secret));
+	explicit_bzero(secret, sizeof(secret));
 	snprintf(why, whylen, "%s", wafa_strerror(err));
 	return err;
 }
