@@ -483,6 +483,11 @@ static void check_api(struct parse *p)
 		              "base, like https://rt.example.com)", cfg->api_url);
 	if (cfg->api_url[0] && strpbrk(cfg->api_url, " \t\r\n"))
 		problem(p, 0, "[api] url \"%s\": a URL has no spaces", cfg->api_url);
+	else if (cfg->api_url[0] && strpbrk(cfg->api_url, "?#"))
+		/* wafa appends the API's path (/REST/2.0/ticket/5): after a query it
+		 * would be part of the query, after a fragment never sent */
+		problem(p, 0, "[api] url \"%s\": the helpdesk's base URL, without a query (?) or "
+		              "fragment (#)", cfg->api_url);
 	if (cfg->api_url[0] && !cfg->api_token_file[0])
 		problem(p, 0, "[api] url is set: set token_file to a file (mode 600) holding the "
 		              "API token (for Znuny: the agent's password)");

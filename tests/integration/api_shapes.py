@@ -422,6 +422,12 @@ def common(env):
     ok(r.returncode == 78 and 'unknown key at "mega"' in r.stderr and "not an http:// or https://" in r.stderr,
        "wafa check: an unknown priority in [api] priorities and a URL that is not http(s) are "
        "config errors (exit 78), named", diag=show(r))
+    for what, url in (("a query", env.srv.url() + "/?x="), ("a fragment", env.srv.url() + "/#top")):
+        bad = env.conf("rt", url=url)
+        r = cli(["check", "-c", bad])
+        ok(r.returncode == 78 and "without a query (?) or fragment (#)" in r.stderr,
+           "wafa check: an [api] url with %s is a config error (the API's path would go "
+           "into it)" % what, diag=show(r))
     env.write_token(TOKEN, 0o644)
     r = cli(["check", "-c", conf])
     ok(r.returncode != 0 and "chmod 600" in r.stderr,
