@@ -118,8 +118,22 @@ void wafa_dispatch_sign(const unsigned char *key, size_t keylen, const char *tim
 	free(msg);
 }
 
-/* The fields as "name: value" lines after the text, for the chat formats. */
-static char *chat_text(const char *text, json_t *fields, const char *bold)
+/* Writes s to f; for Slack with its control characters escaped (Slack's
+ * rule for any text sent: & < > as &amp; &lt; &gt;), so ticket data in a
+ * rule's text or fields (a customer's subject "<!channel>", a link
+ * "<https://evil|Open in RT>") neither pings a channel nor hides a link. */
+static void chat_put(FILE *f, const char *s, bool slack)
+{
+	for (; slack && *s; s++)
+		fputs(*s == '&' ? "&amp;" : *s == '<' ? "&lt;" : *s == '>' ? "&gt;"
+		                                                          : (char[2]){ *s, 0 }, f);
+	if (!slack)
+		fputs(s, f);
+}
+
+/* The text, and the fields as "name: value" lines after it, for the chat
+ * formats. */
+static char *chat_text(const char *text, json_t *fields, const char *bold, bool slack)
 {
 	char *s = NULL;
 	size_t len = 0;
@@ -129,9 +143,11 @@ static char *chat_text(const char *text, json_t *fields, const char *bold)
 
 	if (!f)
 		return NULL;
-	fputs(text, f);
-	json_object_foreach(fields, k, v)
-		fprintf(f, "\n%s%s%s: %s", bold, k, bold, json_is_string(v) ? json_string_value(v) : "");
+	chat_put(f, text, slack);
+	json_object_foreach(fields, k, v) {
+		fprintf(f, "\n%s%s%s: ", bold, k, bold);
+		chat_put(f, json_is_string(v) ? json_string_value(v) : "", slack);
+	}
 	if (fclose(f) != 0) {
 		free(s);
 		return NULL;
@@ -159,7 +175,9 @@ char *wafa_dispatch_webhook_body(int format, const char *payload, const char *ke
 	case WAFA_WH_SLACK:
 	case WAFA_WH_MATTERMOST:
 		/* Slack's mrkdwn bolds with *, Mattermost's Markdown with ** */
-		if (fields && !(chat = chat_text(text, fields, format == WAFA_WH_SLACK ? "*" : "**")))
+		if ((fields || format == WAFA_WH_SLACK) &&
+		    !(chat = chat_text(text, fields, format == WAFA_WH_SLACK ? "*" : "**",
+		                       format == WAFA_WH_SLACK)))
 			goto out;
 		out = json_pack("{s:s}", "text", chat ? chat : text);
 		break;

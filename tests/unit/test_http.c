@@ -66,6 +66,23 @@ static void test_formats(void **state)
 	assert_string_equal(json_string_value(json_object_get(fact, "name")), "owner");
 	assert_string_equal(json_string_value(json_object_get(fact, "value")), "omar");
 	json_decref(j);
+	/* Slack: & < > escaped in the text and the fields (ticket data must not
+	 * ping a channel or hide a link); Mattermost's text is left as it is */
+	static const char ctl[] = "{\"text\":\"<!channel> a&b\",\"fields\":{\"about\":"
+	                          "\"<https://evil|Open>\"}}";
+	char *t = wafa_dispatch_webhook_body(WAFA_WH_SLACK, ctl, "k", 1, "r", "p");
+	assert_non_null(t);
+	j = json_loads(t, 0, NULL);
+	free(t);
+	assert_string_equal(json_string_value(json_object_get(j, "text")),
+	                    "&lt;!channel&gt; a&amp;b\n*about*: &lt;https://evil|Open&gt;");
+	json_decref(j);
+	t = wafa_dispatch_webhook_body(WAFA_WH_SLACK, "{\"text\":\"<!here>\"}", "k", 1, "r", "p");
+	assert_non_null(t);
+	j = json_loads(t, 0, NULL);
+	free(t);
+	assert_string_equal(json_string_value(json_object_get(j, "text")), "&lt;!here&gt;");
+	json_decref(j);
 	/* not an object: no body */
 	assert_null(wafa_dispatch_webhook_body(WAFA_WH_JSON, "[1]", "k", 1, "r", "p"));
 	assert_null(wafa_dispatch_webhook_body(WAFA_WH_JSON, "{", "k", 1, "r", "p"));
