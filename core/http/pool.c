@@ -87,6 +87,61 @@ static void one_line(char *s)
 			*s = ' ';
 }
 
+/* Copies s into out with every occurrence of part (when longer than one
+ * character) as mark. */
+static void replace_all(const char *s, const char *part, const char *mark, char *out,
+                        size_t size)
+{
+	size_t pl = part ? strlen(part) : 0, n = 0;
+
+	while (*s && n + 1 < size) {
+		if (pl > 1 && strncmp(s, part, pl) == 0) {
+			n += (size_t)snprintf(out + n, size - n, "%s", mark);
+			if (n >= size)
+				n = size - 1;
+			s += pl;
+		} else {
+			out[n++] = *s++;
+		}
+	}
+	out[n] = '\0';
+}
+
+static void copy_cut(char *out, size_t size, const char *s)
+{
+	size_t k = strnlen(s, size - 1);
+
+	memcpy(out, s, k);
+	out[k] = '\0';
+}
+
+/* Where a redirect points, for last_error and the log, without the
+ * request URL's own path and query: a webhook's URL often holds its secret
+ * there (Slack's /services/T/B/SECRET), and a relative Location ("?v=2",
+ * "./") resolves to a URL that repeats it. */
+static void redirect_shown(const char *from, const char *to, char *out, size_t size)
+{
+	CURLU *u = curl_url();
+	char *path = NULL, *query = NULL, tmp[512];
+
+	snprintf(out, size, "%s", to ? to : "");
+	if (!u || !to || curl_url_set(u, CURLUPART_URL, from, 0) != CURLUE_OK) {
+		curl_url_cleanup(u);
+		return;
+	}
+	if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK && query) {
+		replace_all(out, query, "[its own query]", tmp, sizeof(tmp));
+		copy_cut(out, size, tmp);
+	}
+	if (curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK && path) {
+		replace_all(out, path, "[its own path]", tmp, sizeof(tmp));
+		copy_cut(out, size, tmp);
+	}
+	curl_free(path);
+	curl_free(query);
+	curl_url_cleanup(u);
+}
+
 static bool ok_status(const struct wafa_http_request *req, long status)
 {
 	if (!req->ok_status[0])
@@ -201,12 +256,13 @@ void wafa_http_perform(const struct wafa_config *cfg, const struct wafa_http_req
 		out->found = req->found && req->found(sink.buf);
 		snprintf(out->reason, sizeof(out->reason), "HTTP %ld", status);
 	} else if (status >= 300 && status < 400) {
-		char *to = NULL;
+		char *to = NULL, shown[200];
 		curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &to);
 		out->result = WAFA_HTTP_PERMFAIL;
+		redirect_shown(req->url, to, shown, sizeof(shown));
 		snprintf(out->reason, sizeof(out->reason),
-		         "HTTP %ld: redirect to %.120s refused (set the final URL in wafa.conf)",
-		         status, to ? to : "(no Location)");
+		         "HTTP %ld: redirect to %.160s refused (set the final URL in wafa.conf)",
+		         status, to ? shown : "(no Location)");
 		one_line(out->reason);
 	} else {
 		out->result = status == 408 || status == 425 || status == 429 || status >= 500

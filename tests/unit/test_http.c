@@ -192,6 +192,7 @@ static void test_perform(void **state)
 struct one {
 	int fd;
 	const char *answer;
+	const char *location; /* set: a 302 there instead */
 };
 
 static void *serve_one(void *arg)
@@ -211,8 +212,10 @@ static void *serve_one(void *arg)
 		if ((head = strstr(buf, "\r\n\r\n")) && strlen(head + 4) >= 2)
 			break;
 	}
-	if (asprintf(&head, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+	if (asprintf(&head, "HTTP/1.1 %s\r\n%s%s%sContent-Type: application/json\r\n"
 	                    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+	             o->location ? "302 Found" : "200 OK", o->location ? "Location: " : "",
+	             o->location ? o->location : "", o->location ? "\r\n" : "",
 	             strlen(o->answer), o->answer) > 0) {
 		if (write(c, head, strlen(head)) < 0)
 			got = 0;
@@ -222,13 +225,14 @@ static void *serve_one(void *arg)
 	return NULL;
 }
 
-static void perform_against(const struct wafa_config *cfg, struct wafa_http_request *req,
-                            const char *answer, struct wafa_http_outcome *out)
+static void perform_at(const struct wafa_config *cfg, struct wafa_http_request *req,
+                       const char *where, const char *location, const char *answer,
+                       struct wafa_http_outcome *out)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
 	socklen_t len = sizeof(a);
-	struct one o = { .answer = answer };
-	char url[64];
+	struct one o = { .answer = answer, .location = location };
+	char url[128];
 	pthread_t t;
 
 	o.fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -236,13 +240,45 @@ static void perform_against(const struct wafa_config *cfg, struct wafa_http_requ
 	assert_int_equal(bind(o.fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	assert_int_equal(listen(o.fd, 1), 0);
 	assert_int_equal(getsockname(o.fd, (struct sockaddr *)&a, &len), 0);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/REST/2.0/ticket/5", ntohs(a.sin_port));
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", ntohs(a.sin_port), where);
 	req->url = url;
 	assert_int_equal(pthread_create(&t, NULL, serve_one, &o), 0);
 	wafa_http_perform(cfg, req, 5000, NULL, out);
 	pthread_join(t, NULL);
 	close(o.fd);
 	req->url = NULL;
+}
+
+static void perform_against(const struct wafa_config *cfg, struct wafa_http_request *req,
+                            const char *answer, struct wafa_http_outcome *out)
+{
+	perform_at(cfg, req, "/REST/2.0/ticket/5", NULL, answer, out);
+}
+
+/* A redirect is refused, and its reason never repeats the request URL's
+ * path or query, where a webhook keeps its secret (Slack's
+ * /services/T/B/SECRET): a relative Location resolves to a URL with it. */
+static void test_redirect(void **state)
+{
+	struct wafa_config cfg;
+	char report[2048];
+	struct wafa_http_request req = { .method = "POST", .body = "{}" };
+	struct wafa_http_outcome o;
+
+	(void)state;
+	assert_int_equal(load(BASE "[http]\nconnect_timeout = 2s\n", &cfg, report, sizeof(report)), 0);
+	perform_at(&cfg, &req, "/services/T1/B2/S3cretPath", "?v=2", "", &o);
+	assert_int_equal(o.result, WAFA_HTTP_PERMFAIL);
+	assert_int_equal(o.status, 302);
+	assert_non_null(strstr(o.reason, "redirect to http://127.0.0.1:"));
+	assert_non_null(strstr(o.reason, "?v=2 refused"));
+	assert_null(strstr(o.reason, "S3cret"));
+	perform_at(&cfg, &req, "/hook?token=S3cretQuery", "/hook/v2?token=S3cretQuery", "", &o);
+	assert_int_equal(o.result, WAFA_HTTP_PERMFAIL);
+	assert_null(strstr(o.reason, "S3cret"));
+	perform_at(&cfg, &req, "/moved", "/elsewhere", "", &o);
+	assert_non_null(strstr(o.reason, "/elsewhere refused"));
+	wafa_config_free(&cfg);
 }
 
 /* RT answers 200 to a refusal: judged on the answer's first 1024 bytes, so
@@ -287,6 +323,7 @@ int main(void)
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_perform),
 		cmocka_unit_test(test_judged),
+		cmocka_unit_test(test_redirect),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
