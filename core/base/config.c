@@ -55,7 +55,7 @@ static const struct key keys[] = {
 	K("mail", "retry_max", T_DURATION, retry_max_ms, "1h", true),
 	K("mail", "poll_interval", T_DURATION, poll_ms, "5s", true),
 	K("mail", "timeout", T_DURATION, timeout_ms, "30s", false), /* the channel takes it at open */
-	K("mail", "batch", T_COUNT, batch, "50", true),
+	K("mail", "batch", T_COUNT, batch, "500", true),
 	K("mail", "sessions", T_COUNT, sessions, "4", false), /* the mailer's threads, at start */
 	K("mail", "templates", T_STRING, templates, "", true),
 	K("mail", "default_locale", T_STRING, default_locale, "en", true),

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """A burst drains at the pace of the wire with the [mail] settings a user
-gets from contrib/wafa.conf.example (poll_interval 5s, batch 50, 4
+gets from contrib/wafa.conf.example (poll_interval 5s, batch 500, 4
 sessions): while queued mail remains, a free session takes the next batch
 at once, never waiting for the poll timer.  The server is postfix's
 smtp-sink on 127.0.0.1 (fast enough that the sent records, not the server,
