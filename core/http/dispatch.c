@@ -1,8 +1,6 @@
 /* The HTTP dispatcher (see dispatch.h). */
 #include "http/dispatch.h"
 
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -23,6 +21,7 @@
 #include "base/secret.h"
 #include "http/pool.h"
 #include "http/request.h"
+#include "lua/literal.h"
 #include "store/outbox.h"
 #include "web/metrics.h"
 
@@ -307,68 +306,33 @@ fail:
 
 /* ---- wafa check ---- */
 
+struct webhook_check {
+	const struct wafa_config *cfg;
+	FILE *report;
+};
+
+static int check_webhook(void *ctx, const char *path, unsigned lineno, const char *name)
+{
+	const struct webhook_check *c = ctx;
+	const struct wafa_config *cfg = c->cfg;
+
+	if (wafa_config_webhook(cfg, name))
+		return 0;
+	fprintf(c->report, "%s:%u: webhook \"%s\" is not in %s: add a [webhook %s] "
+	                   "section with its url (known:",
+	        path, lineno, name, cfg->path, name);
+	for (size_t i = 0; i < cfg->nwebhooks; i++)
+		fprintf(c->report, " %s", cfg->webhooks[i].name);
+	fprintf(c->report, "%s); its rows would be parked as failed\n", cfg->nwebhooks ? "" : " none");
+	return 1;
+}
+
 int wafa_dispatch_check_rules(const struct wafa_config *cfg, const char *rules_dir, FILE *report)
 {
-	DIR *dir = opendir(rules_dir);
-	struct dirent *e;
-	int problems = 0;
+	struct webhook_check c = { cfg, report };
 
-	while (dir && (e = readdir(dir)) != NULL) {
-		size_t len = strlen(e->d_name);
-		char *path = NULL, line[1024];
-		unsigned lineno = 0;
-		FILE *f;
-		if (e->d_name[0] == '.' || len < 5 || strcmp(e->d_name + len - 4, ".lua") != 0 ||
-		    strstr(e->d_name, "_test.lua") || asprintf(&path, "%s/%s", rules_dir, e->d_name) < 0)
-			continue;
-		f = fopen(path, "r");
-		while (f && fgets(line, sizeof(line), f)) {
-			const char *p = line, *q;
-			lineno++;
-			while (*p == ' ' || *p == '\t')
-				p++;
-			if (strncmp(p, "--", 2) == 0)
-				continue;
-			/* webhook = "name": the names a rule's text gives literally */
-			for (; (p = strstr(p, "webhook")) != NULL; p += 7) {
-				char quote, name[128];
-				size_t n;
-				if (p > line && (isalnum((unsigned char)p[-1]) || p[-1] == '_'))
-					continue;
-				q = p + 7;
-				while (*q == ' ' || *q == '\t')
-					q++;
-				if (*q++ != '=' || *q == '=')
-					continue;
-				while (*q == ' ' || *q == '\t')
-					q++;
-				if (*q != '"' && *q != '\'')
-					continue;
-				quote = *q++;
-				n = strcspn(q, "\"'\n");
-				if (n == 0 || n >= sizeof(name) || q[n] != quote)
-					continue;
-				memcpy(name, q, n);
-				name[n] = '\0';
-				if (wafa_config_webhook(cfg, name))
-					continue;
-				fprintf(report, "%s:%u: webhook \"%s\" is not in %s: add a [webhook %s] "
-				                "section with its url (known:",
-				        path, lineno, name, cfg->path, name);
-				for (size_t i = 0; i < cfg->nwebhooks; i++)
-					fprintf(report, " %s", cfg->webhooks[i].name);
-				fprintf(report, "%s); its rows would be parked as failed\n",
-				        cfg->nwebhooks ? "" : " none");
-				problems++;
-			}
-		}
-		if (f)
-			fclose(f);
-		free(path);
-	}
-	if (dir)
-		closedir(dir);
-	return problems;
+	/* webhook = "name": the names a rule's text gives literally */
+	return wafa_literal_each(rules_dir, "webhook", NULL, check_webhook, &c);
 }
 
 /* ---- recording ---- */

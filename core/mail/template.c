@@ -21,6 +21,7 @@
  * does.  Markdown images are refused: mail clients block them and the mail
  * must carry no external resources. */
 #include "mail/template.h"
+#include "lua/literal.h"
 
 #include <cmark.h>
 #include <ctype.h>
@@ -1332,68 +1333,39 @@ static bool template_exists(const char *dir, const char *name)
 	return found;
 }
 
-int wafa_template_check_rules(const char *rules_dir, const char *dir, FILE *report)
+struct template_check {
+	const char *dir;
+	FILE *report;
+};
+
+static int check_template(void *ctx, const char *path, unsigned lineno, const char *name)
 {
-	DIR *d = opendir(rules_dir);
-	struct dirent *e;
+	const struct template_check *c = ctx;
+	const char *dir = c->dir;
+	FILE *report = c->report;
 	int problems = 0;
 
-	while (d && (e = readdir(d)) != NULL) {
-		size_t len = strlen(e->d_name);
-		char *path = NULL, line[1024];
-		unsigned lineno = 0;
-		FILE *f;
-		if (e->d_name[0] == '.' || len < 5 || strcmp(e->d_name + len - 4, ".lua") != 0 ||
-		    strstr(e->d_name, "_test.lua") || asprintf(&path, "%s/%s", rules_dir, e->d_name) < 0)
-			continue;
-		f = fopen(path, "r");
-		while (f && fgets(line, sizeof(line), f)) {
-			const char *p = line, *q;
-			lineno++;
-			while (*p == ' ' || *p == '\t')
-				p++;
-			if (strncmp(p, "--", 2) == 0)
-				continue;
-			/* template = "name": the names a rule's text gives literally */
-			for (; (p = strstr(p, "template")) != NULL; p += 8) {
-				char quote, name[128];
-				size_t n;
-				if (p > line && (isalnum((unsigned char)p[-1]) || p[-1] == '_'))
-					continue;
-				q = p + 8;
-				while (*q == ' ' || *q == '\t')
-					q++;
-				if (*q++ != '=' || *q == '=')
-					continue;
-				while (*q == ' ' || *q == '\t')
-					q++;
-				if (*q != '"' && *q != '\'')
-					continue;
-				quote = *q++;
-				n = strspn(q, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.");
-				if (n == 0 || n >= sizeof(name) || q[n] != quote)
-					continue;
-				memcpy(name, q, n);
-				name[n] = '\0';
-				if (!dir || !*dir) {
-					fprintf(report, "%s:%u: template \"%s\": [mail] templates is not set "
-					                "(set it to the folder of <locale>/<name>.md files)\n",
-					        path, lineno, name);
-					problems++;
-				} else if (!template_exists(dir, name)) {
-					fprintf(report, "%s:%u: template \"%s\" does not exist: no %s/<locale>/%s.md "
-					                "(its mail would be parked as failed; fix the name or add "
-					                "the file)\n",
-					        path, lineno, name, dir, name);
-					problems++;
-				}
-			}
-		}
-		if (f)
-			fclose(f);
-		free(path);
+	if (!dir || !*dir) {
+		fprintf(report, "%s:%u: template \"%s\": [mail] templates is not set "
+		                "(set it to the folder of <locale>/<name>.md files)\n",
+		        path, lineno, name);
+		problems++;
+	} else if (!template_exists(dir, name)) {
+		fprintf(report, "%s:%u: template \"%s\" does not exist: no %s/<locale>/%s.md "
+		                "(its mail would be parked as failed; fix the name or add "
+		                "the file)\n",
+		        path, lineno, name, dir, name);
+		problems++;
 	}
-	if (d)
-		closedir(d);
 	return problems;
+}
+
+int wafa_template_check_rules(const char *rules_dir, const char *dir, FILE *report)
+{
+	struct template_check c = { dir, report };
+
+	/* template = "name": the names a rule's text gives literally */
+	return wafa_literal_each(rules_dir, "template",
+	                         "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.",
+	                         check_template, &c);
 }
