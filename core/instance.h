@@ -177,6 +177,8 @@ void wafa__mirror_on_reconcile(uv_timer_t *t);
 /* core/fire/firing.c */
 void wafa__firing_array_element(FILE *f, const char *s, bool first);
 void wafa__firing_arm(struct wafa_instance *d);
+/* the rows an insert returned (key, channel): counted queued by channel, the mailer woken */
+void wafa__firing_queued(struct wafa_instance *d, const PGresult *res);
 
 /* core/fire/answer.c */
 void wafa__answers_tick(uv_timer_t *timer);

@@ -71,18 +71,8 @@ static void on_inserted(PGresult *res, void *arg)
 		wafa_log(WAFA_ERROR, "answer", "recording the actions on survey answers: %s; tried "
 		         "again at the next look", wafa_pg_result_error(res));
 	} else {
-		int rows = PQntuples(res), mail_rows = 0;
-		for (int r = 0; r < rows; r++) {
-			/* an on_answer may notify {} and ticket {} too */
-			const char *ch = PQgetvalue(res, r, 1);
-			if (strcmp(ch, "mail") == 0)
-				mail_rows++;
-			else
-				wafa_metrics_actions(ch, WAFA_METRIC_QUEUED);
-		}
-		wafa_metrics_mails(WAFA_METRIC_QUEUED, (uint64_t)mail_rows);
-		if (rows > 0)
-			wafa__mirror_kick_mailer(d);
+		/* an on_answer may notify {} and ticket {} too */
+		wafa__firing_queued(d, res);
 		again = rd->full;
 	}
 	round_free(rd);

@@ -156,7 +156,6 @@ static void on_batch_inserted(PGresult *res, void *arg)
 {
 	struct fire_batch *b = arg;
 	struct wafa_instance *d = b->d;
-	int rows;
 
 	if (b->rules_gen != d->rules_gen) {
 		/* recorded under the old rules; the tickets were rescheduled and
@@ -169,7 +168,6 @@ static void on_batch_inserted(PGresult *res, void *arg)
 		batch_retry(b, true, wafa_pg_result_error(res));
 		goto out;
 	}
-	rows = PQntuples(res);
 	count_mails(b, res);
 	for (size_t i = 0; i < b->n; i++) {
 		struct fire_item *f = &b->items[i];
@@ -189,17 +187,7 @@ static void on_batch_inserted(PGresult *res, void *arg)
 		         d->rules->rules[f->rule].name, f->ticket_id,
 		         d->rules->rules[f->rule].phases[f->phase].name, mails);
 	}
-	int mail_rows = 0;
-	for (int r = 0; r < rows; r++) {
-		const char *ch = PQgetvalue(res, r, 1);
-		if (strcmp(ch, "mail") == 0)
-			mail_rows++;
-		else
-			wafa_metrics_actions(ch, WAFA_METRIC_QUEUED);
-	}
-	wafa_metrics_mails(WAFA_METRIC_QUEUED, (uint64_t)mail_rows);
-	if (rows > 0)
-		wafa__mirror_kick_mailer(d);
+	wafa__firing_queued(d, res);
 out:
 	batch_end(b);
 }
@@ -572,6 +560,22 @@ static void on_deadline(uv_timer_t *timer)
 }
 
 /* Arms the one timer for the earliest deadline. */
+void wafa__firing_queued(struct wafa_instance *d, const PGresult *res)
+{
+	int rows = PQntuples(res), mail_rows = 0;
+
+	for (int r = 0; r < rows; r++) {
+		const char *ch = PQgetvalue(res, r, 1);
+		if (strcmp(ch, "mail") == 0)
+			mail_rows++;
+		else
+			wafa_metrics_actions(ch, WAFA_METRIC_QUEUED);
+	}
+	wafa_metrics_mails(WAFA_METRIC_QUEUED, (uint64_t)mail_rows);
+	if (rows > 0)
+		wafa__mirror_kick_mailer(d);
+}
+
 void wafa__firing_arm(struct wafa_instance *d)
 {
 	struct wafa_deadline *dl = wafa_heap_peek(&d->heap);
