@@ -27,6 +27,7 @@
 
 #define LEASE_S 300
 #define MAX_SESSIONS 64
+#define HOLD_MAX_MS 5000 /* the longest a burst's firing holds the claims back */
 #define STOP_GRACE_MS 1000 /* a stop waits [mail] timeout and this for the sessions sending */
 
 /* A customer address with mails on their way (claimed, not yet recorded):
@@ -87,6 +88,7 @@ struct wafa_mailer {
 	bool more;     /* the last claim was full: more may be due */
 	size_t claim_limit; /* rows the claim out asked for */
 	bool stopping;
+	int64_t held_until; /* a burst is being fired: no claim until then (0: none) */
 	bool paused; /* on standby: another instance sends (until wafa_mailer_start) */
 	char leader_pid[16]; /* the work session holding the leader lock */
 	char *schema;
@@ -440,6 +442,17 @@ char *wafa_mailer_held(const struct wafa_mailer *m)
 void wafa_mailer_kick(struct wafa_mailer *m)
 {
 	claim(m);
+}
+
+void wafa_mailer_hold(struct wafa_mailer *m, bool hold)
+{
+	if (hold == (m->held_until != 0))
+		return;
+	m->held_until = hold ? wafa_clock_now_ms() + HOLD_MAX_MS : 0;
+	if (!hold && m->again) {
+		m->again = false;
+		claim(m);
+	}
 }
 
 /* ---- recording ---- */
@@ -1202,7 +1215,8 @@ static void claim(struct wafa_mailer *m)
 	if (m->stopping || m->paused || !m->leader_pid[0] || !m->schema)
 		return;
 	free_slots = m->nsessions - m->inflight;
-	if (m->claiming || free_slots == 0) {
+	if (m->claiming || free_slots == 0 ||
+	    (m->held_until && wafa_clock_now_ms() < m->held_until)) {
 		m->again = true;
 		return;
 	}

@@ -16,6 +16,10 @@ struct wafa_mailer;
 
 WAFA_WUR int wafa_mailer_open(uv_loop_t *loop, const struct wafa_config *cfg, struct wafa_pg *pg,
                               struct wafa_channel_handle channel, struct wafa_mailer **out);
+/* hold true: a burst of deadlines is being fired, and claims wait until
+ * hold false (or 5 s at most), so the database's time goes first to
+ * recording what fell due; the sessions sending go on. */
+void wafa_mailer_hold(struct wafa_mailer *m, bool hold);
 /* Starts polling the outbox (the mailer opens paused). */
 void wafa_mailer_start(struct wafa_mailer *m);
 /* Stops claiming until the next start (on standby: another instance sends);
