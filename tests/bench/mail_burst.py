@@ -18,25 +18,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import Postgres, Wafa, free_port, breach_rule, wait_for  # noqa: E402
+from harness import (Postgres, Wafa, free_port, breach_rule, wait_for, SMTP_SINK,  # noqa: E402
+                     start_smtp_sink)
 
-SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
+SINK = SMTP_SINK
 SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
-
-
-def start_sink(port):
-    cmd = [SINK, "-c", "127.0.0.1:%d" % port, "1000"]
-    if os.geteuid() == 0:
-        cmd[1:1] = ["-u", "nobody"]  # it refuses to run as root otherwise
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    import socket
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return p
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("smtp-sink did not start")
 
 
 def ceiling(port, sessions, n):
@@ -48,7 +34,7 @@ def ceiling(port, sessions, n):
 
 def run(pg, n, sessions):
     port = free_port()
-    sink = start_sink(port)
+    sink = start_smtp_sink(port)
     schema = "bench%d" % sessions
     w = Wafa(pg, "smtp://127.0.0.1:%d" % port, rules={"fr.lua": breach_rule()},
              conf={"database.schema": schema, "mail.sessions": str(sessions),

@@ -9,9 +9,7 @@ the rest of the list: a finished batch's last word was lost, its last mail
 stayed queued under an hour's lease, its session slot stayed taken, and a
 stop waited for it forever (2 of 10 bursts of 100k mails to smtp-sink)."""
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,21 +23,7 @@ ROUNDS = int(os.environ.get("WAFA_SLOW_LOG_ROUNDS", "3"))
 BATCH = int(os.environ.get("WAFA_SLOW_LOG_BATCH", "2"))
 CHUNK = int(os.environ.get("WAFA_SLOW_LOG_CHUNK", "128"))
 PAUSE = float(os.environ.get("WAFA_SLOW_LOG_PAUSE", "0.004"))
-SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
-
-
-def start_sink(port):
-    cmd = [SINK, "-c", "127.0.0.1:%d" % port, "1000"]
-    if os.geteuid() == 0:
-        cmd[1:1] = ["-u", "nobody"]  # it refuses to run as root otherwise
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return p
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("smtp-sink did not start")
+SINK = SMTP_SINK
 
 
 class SlowLog:
@@ -77,7 +61,7 @@ def main():
     plan(5)
     pg = Postgres()
     port = free_port()
-    sink = start_sink(port)
+    sink = start_smtp_sink(port)
     try:
         # small batches: many sessions end, each telling the loop once more
         w = Wafa(pg, "smtp://127.0.0.1:%d" % port, rules={"fr.lua": breach_rule()},

@@ -8,9 +8,6 @@ drain at the wire's pace.  A single deadline is not held.
 20,000 tickets whose first-response deadlines fall in the same millisecond,
 the shipped [mail] settings, postfix's smtp-sink on 127.0.0.1."""
 import os
-import shutil
-import socket
-import subprocess
 import sys
 import time
 
@@ -18,21 +15,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from harness import *  # noqa: E402,F401
 
 N = 20000
-SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
-
-
-def start_sink(port):
-    cmd = [SINK, "-c", "127.0.0.1:%d" % port, "1000"]
-    if os.geteuid() == 0:
-        cmd[1:1] = ["-u", "nobody"]  # it refuses to run as root otherwise
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return p
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("smtp-sink did not start")
+SINK = SMTP_SINK
 
 
 def main():
@@ -44,7 +27,7 @@ def main():
     plan(7)
     pg = Postgres()
     port = free_port()
-    sink = start_sink(port)
+    sink = start_smtp_sink(port)
     try:
         w = Wafa(pg, "smtp://127.0.0.1:%d" % port,
                  rules={"fr.lua": breach_rule(target="1d")}, conf={"log.level": "warn"})

@@ -8,9 +8,6 @@ set the rhythm); the gaps are read from the outbox's sent_at, which each
 sent record stamps as the 250s come."""
 import configparser
 import os
-import shutil
-import socket
-import subprocess
 import sys
 import time
 
@@ -19,7 +16,7 @@ from harness import *  # noqa: E402,F401
 
 N = 3000
 MAX_GAP = 0.5  # seconds; the poll timer would leave 5 s
-SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
+SINK = SMTP_SINK
 
 
 def shipped_mail_settings():
@@ -28,20 +25,6 @@ def shipped_mail_settings():
     cp.read(os.path.join(os.environ.get("WAFA_SRCDIR", "."), "contrib", "wafa.conf.example"))
     return {"mail." + k: cp.get("mail", k) for k in ("poll_interval", "batch", "sessions",
                                                      "timeout")}
-
-
-def start_sink(port):
-    cmd = [SINK, "-c", "127.0.0.1:%d" % port, "1000"]
-    if os.geteuid() == 0:
-        cmd[1:1] = ["-u", "nobody"]  # it refuses to run as root otherwise
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return p
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("smtp-sink did not start")
 
 
 def main():
@@ -56,7 +39,7 @@ def main():
     diag("the shipped [mail] settings: %s" % shipped)
     pg = Postgres()
     port = free_port()
-    sink = start_sink(port)
+    sink = start_smtp_sink(port)
     try:
         conf = dict(shipped)
         conf["log.level"] = "warn"

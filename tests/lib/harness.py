@@ -38,7 +38,7 @@ import traceback
 __all__ = [
     "plan", "ok", "is_", "skip", "diag", "done", "run", "wait_for", "free_port",
     "Postgres", "PsqlError", "SmtpSink", "Wafa", "cli", "offline_config", "show", "require_wafa",
-    "breach_rule",
+    "breach_rule", "SMTP_SINK", "start_smtp_sink",
     "parse_mail", "dedent", "helpdesk_file", "SRCDIR", "BUILDDIR", "WAFA_BIN", "PYTHON",
 ]
 
@@ -178,6 +178,25 @@ def wait_for(predicate, timeout, interval=0.05):
         if value or time.monotonic() >= end:
             return value
         time.sleep(interval)
+
+
+SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"  # postfix's
+
+
+def start_smtp_sink(port):
+    """Starts postfix's smtp-sink on 127.0.0.1:port (as nobody when root: it
+    refuses root) and waits until it takes connections; returns the Popen."""
+    cmd = [SMTP_SINK, "-c", "127.0.0.1:%d" % port, "1000"]
+    if os.geteuid() == 0:
+        cmd[1:1] = ["-u", "nobody"]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return p
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("smtp-sink did not start")
 
 
 def free_port():
