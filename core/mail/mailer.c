@@ -22,6 +22,7 @@
 #include "web/metrics.h"
 #include "store/outbox.h"
 #include "store/pg.h"
+#include "store/schema.h"
 #include "mail/template.h"
 #include "web/token.h"
 #include "web/web.h"
@@ -76,6 +77,7 @@ struct batch {
 	struct wafa_send_ctx ctx;
 	/* the session's own record of each sent mail (see session_record) */
 	char *dsn, *sent_sql;      /* copies: the loop may replace its own meanwhile */
+	char *schema_q;            /* the quoted schema, for the search_path */
 	struct session_db *db;     /* the worker's, while it sends this batch */
 	long wpending;             /* (worker) the mail whose record is out on db, or -1 */
 	unsigned char *wdone;      /* (under lock) per mail: its session recorded it sent */
@@ -84,8 +86,9 @@ struct batch {
 /* A session thread's own connection, for the record of each mail it sent. */
 struct session_db {
 	PGconn *conn;
-	char *dsn; /* what conn was made with */
-	bool said; /* that it cannot connect was logged */
+	char *dsn;        /* what conn was made with */
+	bool said;        /* that it cannot connect was logged */
+	int64_t retry_at; /* after a failed connect, not again before this */
 };
 
 struct wafa_mailer {
@@ -161,6 +164,7 @@ static void free_batch(struct batch *b)
 	free(b->wdone);
 	free(b->dsn);
 	free(b->sent_sql);
+	free(b->schema_q);
 	if (b->cancel_fd >= 0)
 		close(b->cancel_fd);
 	free(b);
@@ -229,13 +233,13 @@ static PGconn *session_conn(struct batch *b)
 	struct session_db *db = b->db;
 	char timeout[16];
 
-	if (!db || !b->dsn || !b->sent_sql)
+	if (!db || !b->dsn || !b->sent_sql || !b->schema_q)
 		return NULL;
 	if (db->conn && (PQstatus(db->conn) != CONNECTION_OK || strcmp(db->dsn, b->dsn) != 0)) {
 		PQfinish(db->conn);
 		db->conn = NULL;
 	}
-	if (db->conn)
+	if (db->conn || wafa_clock_now_ms() < db->retry_at)
 		return db->conn;
 	free(db->dsn);
 	db->dsn = strdup(b->dsn);
@@ -244,17 +248,24 @@ static PGconn *session_conn(struct batch *b)
 	snprintf(timeout, sizeof(timeout), "%d",
 	         b->m->cfg->timeout_ms / 1000 > 2 ? (int)(b->m->cfg->timeout_ms / 1000) : 2);
 	const char *values[] = { b->dsn, "wafa-mail-session", timeout, NULL };
+	const char *p[] = { b->schema_q };
+	PGresult *res = NULL;
 	db->conn = PQconnectdbParams(db_keys, values, 1);
-	if (PQstatus(db->conn) != CONNECTION_OK) {
+	if (PQstatus(db->conn) == CONNECTION_OK)
+		res = PQexecParams(db->conn, wafa_schema_search_path_sql, 1, NULL, p, NULL, NULL, 0);
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
 		if (!db->said)
 			wafa_log(WAFA_WARN, "mail", "a mail session cannot reach the database on its own "
 			                            "(%s): its sent mails are recorded by the loop",
-			         PQerrorMessage(db->conn));
+			         res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn));
 		db->said = true;
+		db->retry_at = wafa_clock_now_ms() + 10000;
+		PQclear(res);
 		PQfinish(db->conn);
 		db->conn = NULL;
 		return NULL;
 	}
+	PQclear(res);
 	db->said = false;
 	return db->conn;
 }
@@ -1268,6 +1279,7 @@ static void dispatch(struct wafa_mailer *m, struct row *rows, size_t n)
 			/* no copy (out of memory): the loop records this batch's mails */
 			b->dsn = m->sent_sql ? strdup(m->cfg->dsn) : NULL;
 			b->sent_sql = m->sent_sql ? strdup(m->sent_sql) : NULL;
+			b->schema_q = m->sent_sql ? wafa_pg_quote_ident(m->schema) : NULL;
 			b->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		}
 		if (!b || !b->rows || !b->mails || !b->settled || !b->wdone || b->cancel_fd < 0) {
@@ -1278,6 +1290,7 @@ static void dispatch(struct wafa_mailer *m, struct row *rows, size_t n)
 				free(b->wdone);
 				free(b->dsn);
 				free(b->sent_sql);
+				free(b->schema_q);
 				if (b->cancel_fd >= 0)
 					close(b->cancel_fd);
 				free(b);
