@@ -335,9 +335,13 @@ static void session_recorded(struct batch *b)
 			}
 			break;
 		}
+		/* bounded by [mail] timeout, and cut short by a stop (the cancel fd):
+		 * then the loop records it, if it can */
 		int64_t left = end - wafa_clock_now_ms();
-		struct pollfd pfd = { .fd = PQsocket(conn), .events = POLLIN };
-		if (left <= 0 || pfd.fd < 0 || (poll(&pfd, 1, (int)left) < 0 && errno != EINTR))
+		struct pollfd pfd[2] = { { .fd = PQsocket(conn), .events = POLLIN },
+			                 { .fd = b->cancel_fd, .events = POLLIN } };
+		if (left <= 0 || pfd[0].fd < 0 || (poll(pfd, 2, (int)left) < 0 && errno != EINTR) ||
+		    (pfd[1].revents & POLLIN))
 			failed = true;
 	}
 	if (!conn || failed || !done) {
