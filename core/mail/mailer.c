@@ -29,6 +29,10 @@
 
 #define LEASE_S 300
 #define MAX_SESSIONS 64
+/* A batch waits, claimed and rendered, for each session sending: a session
+ * that ends its batch takes the next at once (waiting for a claim and its
+ * rendering, a session stood idle up to 0.1 s a batch in a burst) */
+#define MAX_SLOTS (2 * MAX_SESSIONS)
 #define HOLD_MAX_MS 5000 /* the longest a burst's firing holds the claims back */
 #define STOP_GRACE_MS 1000 /* a stop waits [mail] timeout and this for the sessions sending */
 
@@ -120,7 +124,8 @@ struct wafa_mailer {
 	size_t nseen, capseen;
 	/* the sessions: one worker thread and one slot each */
 	size_t nsessions, inflight;
-	struct batch *slots[MAX_SESSIONS];
+	size_t nslots; /* batches claimed at most: one sending and one waiting a session */
+	struct batch *slots[MAX_SLOTS];
 	pthread_t threads[MAX_SESSIONS];
 	struct batch *running[MAX_SESSIONS]; /* (under lock) what each worker sends */
 	size_t nthreads;
@@ -578,6 +583,7 @@ int wafa_mailer_open(uv_loop_t *loop, const struct wafa_config *cfg, struct wafa
 		return -EAGAIN;
 	}
 	m->nsessions = m->nthreads;
+	m->nslots = 2 * m->nsessions;
 	uv_timer_init(loop, &m->timer);
 	uv_async_init(loop, &m->async, on_async);
 	m->open_handles = 2;
@@ -611,7 +617,7 @@ char *wafa_mailer_held(const struct wafa_mailer *m)
 	if (!f)
 		return NULL;
 	fputc('{', f);
-	for (size_t s = 0; s < MAX_SESSIONS; s++)
+	for (size_t s = 0; s < MAX_SLOTS; s++)
 		for (size_t i = 0; m->slots[s] && i < m->slots[s]->n; i++)
 			fprintf(f, "%s%" PRId64, n++ ? "," : "", m->slots[s]->rows[i].id);
 	fputc('}', f);
@@ -822,7 +828,7 @@ static void flush_sent(struct wafa_mailer *m)
 	}
 	free(ids);
 	pthread_mutex_lock(&m->lock);
-	for (size_t i = 0; i < m->nsessions; i++) {
+	for (size_t i = 0; i < m->nslots; i++) {
 		struct batch *b = m->slots[i];
 		if (!b || !b->pending_commit)
 			continue;
@@ -860,7 +866,7 @@ static void on_sent(PGresult *res, void *arg)
 	m->nissued_ids = 0;
 	pthread_mutex_lock(&m->lock);
 	m->sent_done++;
-	for (size_t i = 0; i < m->nsessions; i++) {
+	for (size_t i = 0; i < m->nslots; i++) {
 		struct batch *b = m->slots[i];
 		if (b && b->commit_seq && b->commit_seq <= m->sent_done) {
 			/* failed: its mail waits for the next UPDATE, which
@@ -876,7 +882,7 @@ static void on_sent(PGresult *res, void *arg)
 	pthread_mutex_unlock(&m->lock);
 	flush_sent(m);
 	/* a claim put off for this record goes now, not at the next tick */
-	if (m->again && !m->stopping && !m->claiming && m->inflight < m->nsessions) {
+	if (m->again && !m->stopping && !m->claiming && m->inflight < m->nslots) {
 		m->again = false;
 		claim(m);
 	}
@@ -942,7 +948,7 @@ static void give_up(struct wafa_mailer *m, const char *why)
 	pthread_mutex_lock(&m->lock);
 	m->todo = NULL;
 	m->todo_tail = &m->todo;
-	for (size_t i = 0; i < m->nsessions; i++) {
+	for (size_t i = 0; i < m->nslots; i++) {
 		struct batch *b = m->slots[i];
 		if (!b || b->done)
 			continue;
@@ -977,7 +983,7 @@ static void give_up_live(struct wafa_mailer *m)
 	size_t n = 0, ended = 0;
 
 	pthread_mutex_lock(&m->lock);
-	for (size_t i = 0; i < m->nsessions; i++) {
+	for (size_t i = 0; i < m->nslots; i++) {
 		struct batch *b = m->slots[i];
 		if (!b)
 			continue;
@@ -1267,8 +1273,11 @@ out:
 /* Hands n rendered rows to k sessions, in order, as even as may be. */
 static void dispatch(struct wafa_mailer *m, struct row *rows, size_t n)
 {
-	size_t free_slots = m->nsessions - m->inflight;
-	size_t k = n < free_slots ? n : free_slots, from = 0;
+	size_t free_slots = m->nslots - m->inflight, per = m->cfg->batch > 0 ? (size_t)m->cfg->batch : 1;
+	size_t k = (n + per - 1) / per, from = 0;
+
+	if (k > free_slots)
+		k = free_slots;
 
 	for (size_t j = 0; j < k; j++) {
 		size_t take = (n - from) / (k - j) + ((n - from) % (k - j) ? 1 : 0);
@@ -1401,7 +1410,7 @@ static void on_claimed(PGresult *res, void *arg)
 	}
 out:
 	free(rows);
-	if ((m->again || m->more) && !m->stopping && m->inflight < m->nsessions) {
+	if ((m->again || m->more) && !m->stopping && m->inflight < m->nslots) {
 		m->again = false;
 		claim(m);
 	}
@@ -1415,7 +1424,7 @@ static void claim(struct wafa_mailer *m)
 
 	if (m->stopping || m->paused || !m->leader_pid[0] || !m->schema)
 		return;
-	free_slots = m->nsessions - m->inflight;
+	free_slots = m->nslots - m->inflight;
 	if (m->claiming || free_slots == 0 ||
 	    (m->held_until && wafa_clock_now_ms() < m->held_until)) {
 		m->again = true;
@@ -1447,14 +1456,16 @@ static void claim(struct wafa_mailer *m)
 	if (!m->link_key && m->cfg->web_key_file[0] &&
 	    wafa_token_key_load(m->cfg->web_key_file, &m->link_key, &m->link_keylen) == 0)
 		wafa_log(WAFA_INFO, "mail", "[web] key_file %s read", m->cfg->web_key_file);
-	/* enough for every free session; dispatch() shares them out */
-	m->claim_limit = (size_t)m->cfg->batch * free_slots;
+	/* a batch for each free slot, as many as there are sessions at once;
+	 * dispatch() shares them out */
+	m->claim_limit = (size_t)m->cfg->batch * (free_slots < m->nsessions ? free_slots : m->nsessions);
 	snprintf(batch, sizeof(batch), "%zu", m->claim_limit);
-	/* long enough for a whole batch at a slow server, after a connect of up
-	 * to [mail] timeout: another instance must not take these rows while
-	 * this one is still sending them */
+	/* long enough for two whole batches at a slow server (the one a
+	 * session sends, then this one), each after a connect of up to [mail]
+	 * timeout: another instance must not take these rows while this one
+	 * is still sending them */
 	snprintf(lease, sizeof(lease), "%lld",
-	         (long long)(LEASE_S + (m->cfg->batch * 2 + 1) * (m->cfg->timeout_ms / 1000)));
+	         (long long)(LEASE_S + 2 * (m->cfg->batch * 2 + 1) * (m->cfg->timeout_ms / 1000)));
 	snprintf(mails_ms, sizeof(mails_ms), "%" PRId64, m->cfg->customer_mails.per_ms);
 	snprintf(offers_ms, sizeof(offers_ms), "%" PRId64, m->cfg->offers.per_ms);
 	char *held = wafa_mailer_held(m);
