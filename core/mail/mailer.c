@@ -229,7 +229,11 @@ static int ctx_begun(void *arg)
  * connection fail, the mail is recorded by the loop as before, and the
  * session waits for that. */
 
-static const char *const db_keys[] = { "dbname", "application_name", "connect_timeout", NULL };
+/* as store/pg.c's: synchronous_commit on (a record the session was told
+ * committed must survive a crash of the server), options before dbname so a
+ * DSN's own options still win */
+static const char *const db_keys[] = { "options", "dbname", "fallback_application_name",
+	                               "connect_timeout", NULL };
 
 /* The session's connection, made or made again for b's dsn before its
  * session begins; NULL when it cannot be (the loop records then). */
@@ -252,7 +256,8 @@ static PGconn *session_conn(struct batch *b)
 		return NULL;
 	snprintf(timeout, sizeof(timeout), "%d",
 	         b->m->cfg->timeout_ms / 1000 > 2 ? (int)(b->m->cfg->timeout_ms / 1000) : 2);
-	const char *values[] = { b->dsn, "wafa-mail-session", timeout, NULL };
+	const char *values[] = { "-c synchronous_commit=on -c jit=off", b->dsn, "wafa-mail-session",
+		                 timeout, NULL };
 	const char *p[] = { b->schema_q };
 	PGresult *res = NULL;
 	db->conn = PQconnectdbParams(db_keys, values, 1);
