@@ -111,6 +111,12 @@ const char wafa_outbox_sent_sql[] =
 	"UPDATE outbox SET status = 'sent', sent_at = now(), claimed_until = NULL, last_error = NULL "
 	" WHERE id = ANY($1::int8[])";
 
+/* a mail session's record of one mail, on its own connection: what follows
+ * "UPDATE schema.outbox " (mail/mailer.c) */
+const char wafa_outbox_sent_one_sql[] =
+	"SET status = 'sent', sent_at = now(), claimed_until = NULL, last_error = NULL "
+	"WHERE id = $1::int8";
+
 const char wafa_outbox_retry_sql[] =
 	"UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $2::float8 / 1000), "
 	"       claimed_until = NULL, last_error = $3 WHERE id = $1";

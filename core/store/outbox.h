@@ -48,6 +48,7 @@ extern const char wafa_outbox_hold_sql[];
 /* $1 id, $2 why: the contact policy skips it for good. */
 extern const char wafa_outbox_skip_sql[];
 /* $1 ids as an array literal "{1,2}". */
+extern const char wafa_outbox_sent_one_sql[];
 extern const char wafa_outbox_sent_sql[];
 /* $1 id, $2 retry delay ms, $3 reason. */
 extern const char wafa_outbox_retry_sql[];

@@ -530,6 +530,11 @@ bool wafa_pg_connected(const struct wafa_pg *pg)
 	return pg->state == S_READY;
 }
 
+int wafa_pg_backend_pid(const struct wafa_pg *pg)
+{
+	return pg->conn && pg->state == S_READY ? PQbackendPID(pg->conn) : 0;
+}
+
 unsigned wafa_pg_pending(const struct wafa_pg *pg)
 {
 	return pg->pending;

@@ -52,6 +52,8 @@ WAFA_WUR int wafa_pg_query_rows(struct wafa_pg *pg, const char *sql, int nparams
  * is not held up by a full socket meanwhile. */
 void wafa_pg_consume(struct wafa_pg *pg);
 bool wafa_pg_connected(const struct wafa_pg *pg);
+/* The server process of the session, 0 when not connected. */
+int wafa_pg_backend_pid(const struct wafa_pg *pg);
 /* Number of queries queued or running. */
 unsigned wafa_pg_pending(const struct wafa_pg *pg);
 /* Fails queued queries (cb with NULL), closes the connection and frees pg
