@@ -146,6 +146,7 @@ struct wafa_instance {
 	bool reconcile_aside; /* the reconciliation reads on the journal's connection */
 	bool reading_aside;   /* rows being taken in were read there (take_row) */
 	unsigned firing; /* firings in flight */
+	unsigned fire_inserts[2]; /* their inserts in flight on work, on jconn (fire/firing.c) */
 	size_t reconciled; /* rows the running reconciliation has streamed */
 	int64_t reconciled_at; /* when the last reconciliation started (ms) */
 	bool stopping;
