@@ -416,11 +416,19 @@ out:
 /* Appends s to f as a quoted element of a PostgreSQL array literal. */
 void wafa__firing_array_element(FILE *f, const char *s, bool first)
 {
+	size_t run;
+
 	fputs(first ? "\"" : ",\"", f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
+	/* by runs, not a character at a time (fputc was 6% of the loop in a
+	 * burst) */
+	while (*s) {
+		run = strcspn(s, "\"\\");
+		fwrite(s, 1, run, f);
+		s += run;
+		if (*s) {
 			fputc('\\', f);
-		fputc(*s, f);
+			fputc(*s++, f);
+		}
 	}
 	fputc('"', f);
 }
