@@ -8,6 +8,7 @@ drain at the wire's pace.  A single deadline is not held.
 20,000 tickets whose first-response deadlines fall in the same millisecond,
 the shipped [mail] settings, postfix's smtp-sink on 127.0.0.1."""
 import os
+import re
 import sys
 import time
 
@@ -24,13 +25,13 @@ def main():
         plan(1)
         skip("the burst test", "postfix's smtp-sink is not installed (scripts/deps installs it)")
         return
-    plan(7)
+    plan(11)
     pg = Postgres()
     port = free_port()
     sink = start_smtp_sink(port)
     try:
         w = Wafa(pg, "smtp://127.0.0.1:%d" % port,
-                 rules={"fr.lua": breach_rule(target="1d")}, conf={"log.level": "warn"})
+                 rules={"fr.lua": breach_rule(target="1d")}, conf={"log.level": "info"})
         r = w.setup()
         if not ok(r.returncode == 0, "wafa setup", diag=show(r)):
             return
@@ -68,6 +69,29 @@ def main():
                                          "o.status = 'sent'" % t), 20, 0.1)
         ok(sent and float(sent) < 1.0, "a single breach is mailed within 1 s of its deadline "
            "(%s s)" % sent)
+
+        # the log: a line a batch of the burst, a line a single firing
+        log = w.log()
+        each = [l for l in log.splitlines() if " info fire: rule=" in l and "mail(s) queued" in l]
+        bursts = [l for l in log.splitlines() if " info fire: " in l and "firing(s) at once" in l]
+        queued = sum(int(re.search(r"at once: (\d+) mail", l).group(1)) for l in bursts)
+        is_(queued, N, "the burst's batches are logged a line each, their mails counting "
+            "all %d" % N, diag=lambda: "\n".join(bursts[:5]))
+        ok(len(bursts) <= N // 50, "in at most %d lines (%d)" % (N // 50, len(bursts)))
+        ok(len(each) == 1 and ("ticket=%s " % t) in each[0],
+           "each firing of the burst at level debug; the single one at info",
+           diag=lambda: "%d lines, e.g. %s" % (len(each), each[:3]))
+        # outbox pages keep room for a claim (migration 12): claims are HOT
+        reloptions = pg.value("SELECT array_to_string(reloptions, ',') FROM pg_class "
+                              "WHERE oid = 'wafa.outbox'::regclass")
+        hot = wait_for(lambda: int(pg.value(
+            "SELECT n_tup_hot_upd FROM pg_stat_user_tables WHERE relid = 'wafa.outbox'::regclass"
+            )) >= N * 0.9 and True, 15, 0.5)
+        ok("fillfactor=50" in (reloptions or "") and hot,
+           "outbox has fillfactor 50 and most of its %d claims were HOT updates" % N,
+           diag=lambda: pg.psql("SELECT reloptions, n_tup_upd, n_tup_hot_upd FROM pg_class c "
+                                "JOIN pg_stat_user_tables s ON s.relid = c.oid "
+                                "WHERE c.oid = 'wafa.outbox'::regclass"))
         w.stop_ok()
     finally:
         sink.terminate()
