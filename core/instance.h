@@ -85,6 +85,11 @@ struct wafa_instance {
 	struct wafa_customer_batch customers;
 	char **customer_params; /* the batch out, or waiting to go again */
 	bool customers_busy;
+	/* the first snapshot's facts, brought up to date a range of ids at a
+	 * time (sync_customers): the next range's first id, the snapshot's
+	 * lowest and highest */
+	int64_t facts_next, facts_first, facts_last;
+	uint64_t facts_rows;
 	int customer_tries;
 	struct wafa_digest *digest; /* the mailed reports */
 	uv_timer_t deadline_timer, reconcile_timer, stop_timer, journal_timer, leader_timer;

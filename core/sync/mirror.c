@@ -100,31 +100,61 @@ static void flush_customers(struct wafa_instance *d)
 		d->customers_busy = true;
 }
 
+/* After the first snapshot: every ticket's customer facts from the view,
+ * on the server, and the facts of tickets gone from it out, a range of
+ * FACTS_IDS ids a statement: in one statement, 10M tickets took longer than
+ * the connections' statement_timeout (60 s), and their facts were never
+ * written. */
+#define FACTS_IDS INT64_C(1000000)
+
+static void facts_range(struct wafa_instance *d);
+
 static void on_customers_synced(PGresult *res, void *arg)
 {
-	(void)arg;
-	if (res && PQresultStatus(res) == PGRES_COMMAND_OK)
-		wafa_log(WAFA_INFO, "index", "customer facts: %s row(s) brought up to date",
-		         PQcmdTuples(res));
-	else if (res)
-		wafa_log(WAFA_ERROR, "index", "customer facts: %s (the next start tries again; "
-		                              "tickets read meanwhile are kept as they change)",
-		         wafa_pg_result_error(res));
+	struct wafa_instance *d = arg;
+
+	if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+		if (res)
+			wafa_log(WAFA_ERROR, "index", "customer facts: %s (the next start tries again; "
+			                              "tickets read meanwhile are kept as they change)",
+			         wafa_pg_result_error(res));
+		return;
+	}
+	d->facts_rows += strtoull(PQcmdTuples(res), NULL, 10);
+	if (d->facts_next == INT64_MAX) {
+		wafa_log(WAFA_INFO, "index", "customer facts: %" PRIu64 " row(s) brought up to date",
+		         d->facts_rows);
+		return;
+	}
+	facts_range(d);
 }
 
-/* After the first snapshot: every ticket's customer facts from the view, in
- * one statement on the server, and the facts of tickets gone from it out. */
-static void sync_customers(struct wafa_instance *d)
+/* Brings the facts of the next range of ids up to date: the first range
+ * reaches down to the lowest id there is and the last up to the highest,
+ * so that facts of ids beyond the view's go too. */
+static void facts_range(struct wafa_instance *d)
 {
 	struct wafa_pg *pg = wafa_pg_connected(d->jconn) ? d->jconn : d->work;
-	char *sql = NULL;
+	int64_t lo = d->facts_next, base = lo == INT64_MIN ? d->facts_first : lo, hi;
+	char los[24], his[24], *sql = NULL;
+	const char *p[] = { los, his };
 
+	if (d->facts_first > d->facts_last || base > INT64_MAX - FACTS_IDS ||
+	    base + FACTS_IDS > d->facts_last)
+		hi = INT64_MAX;
+	else
+		hi = base + FACTS_IDS - 1;
+	d->facts_next = hi == INT64_MAX ? INT64_MAX : hi + 1;
+	snprintf(los, sizeof(los), "%" PRId64, lo);
+	snprintf(his, sizeof(his), "%" PRId64, hi);
 	if (asprintf(&sql,
 	             "WITH v AS (SELECT id, mail_address(customer_email) AS email, "
 	             "                  status NOT IN ('solved', 'closed') AS open "
-	             "             FROM %s WHERE customer_email IS NOT NULL), "
-	             "g AS (DELETE FROM customer_ticket ct WHERE NOT EXISTS "
-	             "      (SELECT 1 FROM v WHERE v.id = ct.ticket_id)) "
+	             "             FROM %s WHERE id BETWEEN $1::int8 AND $2::int8 "
+	             "              AND customer_email IS NOT NULL), "
+	             "g AS (DELETE FROM customer_ticket ct "
+	             "       WHERE ct.ticket_id BETWEEN $1::int8 AND $2::int8 "
+	             "         AND NOT EXISTS (SELECT 1 FROM v WHERE v.id = ct.ticket_id)) "
 	             "INSERT INTO customer_ticket (ticket_id, email, open) "
 	             "SELECT id, email, open FROM v "
 	             "ON CONFLICT (ticket_id) DO UPDATE SET email = excluded.email, "
@@ -132,10 +162,28 @@ static void sync_customers(struct wafa_instance *d)
 	             " WHERE (customer_ticket.email, customer_ticket.open) IS DISTINCT FROM "
 	             "       (excluded.email, excluded.open)",
 	             d->adapter.view) < 0 ||
-	    wafa_pg_query(pg, sql, 0, NULL, on_customers_synced, d) != 0)
+	    wafa_pg_query(pg, sql, 2, p, on_customers_synced, d) != 0)
 		wafa_log(WAFA_ERROR, "index", "customer facts: cannot bring them up to date (the next "
 		                              "start tries again)");
 	free(sql);
+}
+
+static void sync_customers(struct wafa_instance *d)
+{
+	d->facts_first = INT64_MAX;
+	d->facts_last = INT64_MIN;
+	for (size_t i = 0; i < d->index.cap; i++) {
+		const struct wafa_ticket *t = d->index.slots[i].t;
+		if (!t)
+			continue;
+		if (t->id < d->facts_first)
+			d->facts_first = t->id;
+		if (t->id > d->facts_last)
+			d->facts_last = t->id;
+	}
+	d->facts_rows = 0;
+	d->facts_next = INT64_MIN;
+	facts_range(d);
 }
 
 /* A ticket read: its customer facts, when they may have changed. */
