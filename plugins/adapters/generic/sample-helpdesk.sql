@@ -35,6 +35,10 @@ CREATE TABLE messages (
     created_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 CREATE INDEX messages_ticket ON messages (ticket_id, created_at);
+-- wafa's safety-net re-read asks for the tickets updated since a moment ago
+-- ([helpdesk] reconcile_interval): without an index, 10M tickets were read
+-- whole for it every 30 s (1.1 s of the server each time)
+CREATE INDEX tickets_updated_at ON tickets (updated_at);
 
 -- A message moves the ticket's timestamps, as a helpdesk would: an agent's
 -- reply opens a new ticket; a customer's message reopens a solved one.
