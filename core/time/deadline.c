@@ -104,7 +104,9 @@ static void push_seg(const struct wafa_rule *rule, struct wafa_track *tr, int64_
 	tr->nseg++;
 }
 
-/* The segments from start to end by status class. */
+/* The segments from start to end by status class.  Changes at one instant
+ * (helpdesks keep whole seconds: a reply and its undo, one second) count
+ * in order; the last of them says what follows. */
 static void segments(const struct wafa_rule *rule, const struct wafa_ticket *t,
                      struct wafa_track *tr)
 {
@@ -115,15 +117,17 @@ static void segments(const struct wafa_rule *rule, const struct wafa_ticket *t,
 	for (unsigned i = 0; i < t->nhist; i++) {
 		const struct wafa_status_change *c = &t->hist[i];
 		int cls;
-		if (c->at <= a)
-			continue;
+		if (c->at <= tr->start)
+			continue; /* status_at and paused_at have them */
 		if (c->at >= tr->end)
 			break;
 		cls = class_of(rule, c->to, c->paused);
 		if (cls == cur)
 			continue;
-		push_seg(rule, tr, a, c->at, cur);
-		a = c->at;
+		if (c->at > a) {
+			push_seg(rule, tr, a, c->at, cur);
+			a = c->at;
+		}
 		cur = cls;
 	}
 	push_seg(rule, tr, a, tr->end, cur);

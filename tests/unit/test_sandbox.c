@@ -312,6 +312,50 @@ static void deadlines_follow_the_declaration(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* Status changes at one instant (helpdesks keep whole seconds: FreeScout's
+ * reply and its undo) count in order: the last says whether the clock runs. */
+static void changes_at_one_instant_count_in_order(void **state)
+{
+	struct wafa_sandbox *sb;
+	struct wafa_rules *r;
+	struct wafa_heap h;
+	struct wafa_ticket *t = ticket();
+	static char pending[] = "pending", open_[] = "open";
+	int64_t c = t->time[WAFA_T_CREATED_AT], H = 3600000, s = c + 1000;
+
+	(void)state;
+	write_rule("a.lua", "sla \"fr\" { stop = \"first_reply_at\", target = \"1h\",\n"
+	                    "  pause = { \"pending\" }, on_breach = function() end }\n");
+	assert_int_equal(wafa_sandbox_open(32 << 20, 100, &sb), 0);
+	assert_int_equal(wafa_rules_open(sb, &r), 0);
+	assert_int_equal(wafa_rules_load_dir(r, dir, stderr), 0);
+	wafa_heap_init(&h);
+	/* pending and open again within the second: no time paused */
+	assert_int_equal(wafa_ticket_add_state(t, s, WAFA_S_NEW, WAFA_S_PENDING, 0), 0);
+	assert_int_equal(wafa_ticket_add_state(t, s, WAFA_S_PENDING, WAFA_S_OPEN, 0), 0);
+	assert_int_equal(wafa_deadlines_schedule(r, &h, t, NULL), 0);
+	assert_int_equal(h.count, 1);
+	assert_int_equal(wafa_heap_peek(&h)->at_ms, c + H);
+	/* pending again a minute later, open and pending at once: it waits */
+	t->str[WAFA_T_STATUS] = pending;
+	assert_int_equal(wafa_ticket_add_state(t, s + 60000, WAFA_S_OPEN, WAFA_S_PENDING, 0), 0);
+	assert_int_equal(wafa_ticket_add_state(t, s + 60000, WAFA_S_PENDING, WAFA_S_OPEN, 0), 0);
+	assert_int_equal(wafa_ticket_add_state(t, s + 60000, WAFA_S_OPEN, WAFA_S_PENDING, 0), 0);
+	assert_int_equal(wafa_deadlines_schedule(r, &h, t, NULL), 0);
+	assert_int_equal(h.count, 0);
+	/* open 10 minutes later: the 10 minutes pending do not count */
+	t->str[WAFA_T_STATUS] = open_;
+	assert_int_equal(wafa_ticket_add_state(t, s + 660000, WAFA_S_PENDING, WAFA_S_OPEN, 0), 0);
+	assert_int_equal(wafa_deadlines_schedule(r, &h, t, NULL), 0);
+	assert_int_equal(h.count, 1);
+	assert_int_equal(wafa_heap_peek(&h)->at_ms, c + H + 600000);
+	wafa_deadlines_unschedule(&h, t);
+	wafa_heap_free(&h);
+	wafa_rules_close(r);
+	wafa_sandbox_close(sb);
+	wafa_ticket_free(t);
+}
+
 static void when_runs_again_only_when_the_ticket_changes(void **state)
 {
 	struct wafa_sandbox *sb;
@@ -539,6 +583,7 @@ int main(void)
 		cmocka_unit_test_setup(broken_file_is_reported_and_disabled_alone, clear_dir),
 		cmocka_unit_test_setup(calendar_and_promise_mistakes_are_reported, clear_dir),
 		cmocka_unit_test_setup(deadlines_follow_the_declaration, clear_dir),
+		cmocka_unit_test_setup(changes_at_one_instant_count_in_order, clear_dir),
 		cmocka_unit_test_setup(when_runs_again_only_when_the_ticket_changes, clear_dir),
 		cmocka_unit_test_setup(no_finalizer_runs_and_library_metatables_are_hidden, clear_dir),
 		cmocka_unit_test_setup(a_rule_at_the_memory_cap_is_stopped_not_the_host, clear_dir),
