@@ -766,6 +766,7 @@ out:
 	free(d.ids);
 	free(d.inflight);
 	free(d.said);
+	free(d.recheck);
 	free(d.loaded);
 	free(d.marks);
 	free(d.journal_text);

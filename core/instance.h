@@ -102,9 +102,17 @@ struct wafa_instance {
 	struct wafa_journal journal;
 	bool journal_busy;
 	bool catching_up; /* catch_up() is going through the index */
-	size_t catchup_pos, catchup_cap;
+	bool catchup_by_id; /* in id order (ids dense), else in slot order */
+	int64_t catchup_id, catchup_first, catchup_last; /* by id: the next; the range */
+	uint64_t catchup_left; /* by id: ids to go, once round from where it was begun */
+	size_t catchup_pos, catchup_cap;  /* by slot: the next slot, the index's cap */
 	unsigned drops, catchup_drops; /* a removal may shift a ticket behind the cursor */
 	int64_t catchup_started;
+	/* the tickets a reconciliation re-read, to journal (catch_up), from pos;
+	 * recheck_all: too many to list, the whole index is gone through */
+	int64_t *recheck;
+	size_t nrecheck, recheck_cap, recheck_pos;
+	bool recheck_all;
 	char *journal_text; /* the batch being written, kept until it is */
 	const char *journal_sql;
 	int journal_tries;
