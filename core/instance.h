@@ -47,6 +47,7 @@
 #define RELOAD_SOON_MS 120000
 #define JOURNAL_FLUSH_MS 200
 #define JOURNAL_BATCH 1000
+#define BURST_YIELD_MS 5000 /* the longest the catch-up waits for a burst's firings */
 /* survey answers (core/fire/answer.c): looked for this often, and acted on
  * only within this age */
 #define ANSWER_POLL_MS 2000
@@ -159,6 +160,7 @@ struct wafa_instance {
 	bool reconcile_aside; /* the reconciliation reads on the journal's connection */
 	bool reading_aside;   /* rows being taken in were read there (take_row) */
 	unsigned firing; /* firings in flight */
+	int64_t burst_since; /* a full batch of firings went out then, and firing > 0 since */
 	unsigned fire_inserts[2]; /* their inserts in flight on work, on jconn (fire/firing.c) */
 	size_t reconciled; /* rows the running reconciliation has streamed */
 	int64_t reconciled_at; /* when the last reconciliation started (ms) */

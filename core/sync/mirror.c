@@ -260,6 +260,12 @@ static void catch_up(struct wafa_instance *d)
 	struct wafa_journal_sink sink = { on_journal_event, d, wafa_clock_now_ms(), d->marks };
 	int budget = 2000, steps = 8000; /* tickets recomputed, ids stepped over */
 
+	/* a burst first (a full batch of firings, 5 s at most): at 10M tickets
+	 * one fell in the first start's catch-up, and its inserts queued behind
+	 * the catch-up's batches (deadline to outbox row p99 8.7 s against 2.8
+	 * s at 1M); it goes on once the burst is in */
+	if (d->burst_since && wafa_clock_now_ms() - d->burst_since < BURST_YIELD_MS)
+		return;
 	/* first what a reconciliation re-read: a few tickets, as a rule */
 	while (d->recheck_pos < d->nrecheck && budget > 0 &&
 	       wafa_journal_pending(&d->journal) < JOURNAL_BATCH) {
