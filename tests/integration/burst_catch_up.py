@@ -20,13 +20,7 @@ def main():
     plan(7)
     pg = Postgres()
     sink = SmtpSink()
-    pg.psql("ALTER TABLE tickets DISABLE TRIGGER wafa_notify_ticket")
-    pg.psql("INSERT INTO tickets (subject, owner_email, status, created_at, updated_at) "
-            "SELECT 'quiet ' || g, 'agent@example.com', 'open', "
-            "       now() - interval '1 hour', now() - interval '1 hour' "
-            "  FROM generate_series(1, %d) g" % QUIET)
-    pg.psql("ALTER TABLE tickets ENABLE TRIGGER wafa_notify_ticket")
-    quiet_max = int(pg.value("SELECT max(id) FROM tickets"))
+    quiet_max = pg.seed_quiet(QUIET, "quiet")
     w = Wafa(pg, sink.url, rules={"fr.lua": breach_rule(target="1d")},
              conf={"helpdesk.reconcile_interval": "1h"})
     r = w.setup()

@@ -428,6 +428,18 @@ class Postgres:
                 out.append(ch)
         return "E'" + "".join(out) + "'"
 
+    def seed_quiet(self, n, prefix):
+        """n open tickets ("PREFIX 1".."PREFIX n", agent@example.com), created
+        and last updated an hour ago, inserted without a NOTIFY (before wafa
+        starts).  Returns the highest ticket id."""
+        self.psql("ALTER TABLE tickets DISABLE TRIGGER wafa_notify_ticket")
+        self.psql("INSERT INTO tickets (subject, owner_email, status, created_at, updated_at) "
+                  "SELECT '%s ' || g, 'agent@example.com', 'open', "
+                  "       now() - interval '1 hour', now() - interval '1 hour' "
+                  "  FROM generate_series(1, %d) g" % (prefix, n))
+        self.psql("ALTER TABLE tickets ENABLE TRIGGER wafa_notify_ticket")
+        return int(self.value("SELECT max(id) FROM tickets"))
+
     def create_ticket(self, subject, owner_email=None, **cols):
         """Inserts a ticket; returns (id, created_at as float epoch seconds)."""
         cols = dict(subject=subject, owner_email=owner_email, **cols)
