@@ -562,6 +562,11 @@ static int check_values(struct parse *p)
 		problem(p, 0, "[mail] auth_user is set: set auth_password_file to a file holding the password");
 	if (cfg->retry_initial_ms > cfg->retry_max_ms)
 		problem(p, 0, "[mail] retry_initial is longer than retry_max");
+	/* libESMTP raises any protocol step's timeout below a second to one,
+	 * whatever it is told: a shorter one would be a promise not kept */
+	if (cfg->timeout_ms < 1000)
+		problem(p, 0, "[mail] timeout = %lld ms: libESMTP waits at least 1s for each "
+		              "reply; set 1s or more", (long long)cfg->timeout_ms);
 	if (cfg->sessions > 64)
 		problem(p, 0, "[mail] sessions = %lld: at most 64 parallel SMTP sessions",
 		        (long long)cfg->sessions);

@@ -93,6 +93,9 @@ struct trace {
 	int auth_state;
 	long long last_io; /* CLOCK_MONOTONIC ms of the last traffic seen */
 	long long last_write; /* ... and of the last command written */
+	long long last_read;  /* ... and of the last reply bytes read */
+	int stalled;       /* a read timed out: libESMTP took a broken line for a reply, or
+	                    * gave up on the session (ETIMEDOUT at its disconnect) */
 	char line[512];    /* reply line being assembled from monitor chunks */
 	size_t linelen;
 	char last_reply[200];
@@ -454,14 +457,21 @@ static void on_monitor(const char *buf, int len, int writing, void *arg)
 	struct trace *t = arg;
 
 	t->last_io = now_ms();
-	if (writing)
-		t->last_write = t->last_io;
 	if (writing) {
+		/* a command after part of a line that then stopped for a timeout:
+		 * libESMTP's line reader gave up waiting and took the part as the
+		 * whole reply (a starved thread can read "220 " of a greeting that
+		 * trickles in, and then the rest as a reply of its own) */
+		if (t->linelen > 0 && t->s->timeout_ms > 0 &&
+		    t->last_io - t->last_read >= t->s->timeout_ms - 50)
+			t->stalled = 1;
+		t->last_write = t->last_io;
 		/* AUTH is always flushed on its own, so it starts a write */
 		if (len >= 5 && strncasecmp(buf, "AUTH ", 5) == 0)
 			t->auth_state = AUTH_WAIT;
 		return;
 	}
+	t->last_read = t->last_io;
 	for (int i = 0; i < len; i++) {
 		if (buf[i] == '\n') {
 			on_reply_line(t);
@@ -515,6 +525,13 @@ static void on_event(smtp_session_t session, int event, void *arg, ...)
 	case SMTP_EV_CONNECT:
 		t->connected = 1;
 		t->last_io = t->last_write = now_ms(); /* the greeting answers the connect */
+		break;
+	case SMTP_EV_DISCONNECT:
+		/* libESMTP's reader sets ETIMEDOUT when its poll runs out, and a
+		 * read or write that worked leaves errno 0: nothing else runs
+		 * between that and the disconnect but close() */
+		if (errno == ETIMEDOUT)
+			t->stalled = 1;
 		break;
 	case SMTP_EV_MESSAGESENT:
 		on_message_sent(t, va_arg(ap, smtp_message_t));
@@ -1076,12 +1093,14 @@ static void session_reason(const struct smtp *s, const struct trace *t, char *wh
 		} else if ((e == SMTP_ERR_DROPPED_CONNECTION || e == SMTP_ERR_INVALID_RESPONSE_SYNTAX ||
 		            e == SMTP_ERR_UNTERMINATED_RESPONSE) &&
 		           s->timeout_ms > 0 &&
-		           (now_ms() - t->last_io >= s->timeout_ms - 50 ||
+		           (t->stalled || now_ms() - t->last_io >= s->timeout_ms - 50 ||
 		            (e != SMTP_ERR_DROPPED_CONNECTION &&
 		             (t->linelen > 0 ||
 		              (t->last_write && now_ms() - t->last_write >= s->timeout_ms - 50)))))
 			/* libESMTP reports its timeouts as a dropped connection, or
-			 * (when a reply stalls part-way) as the broken line it read;
+			 * (when a reply stalls part-way) as the broken line it read,
+			 * or, when it took a stalled part for a whole reply, as the
+			 * rest that came after its next command (t->stalled);
 			 * the monitor may see that part just before the error, so a
 			 * broken reply counts as a stall when it ended mid-line (a
 			 * server's own bad reply is a whole line), or when its

@@ -10,6 +10,7 @@ that never answers a connect.
     srv.slow_after = 1                      # ... once this many mails were answered
     srv.script["GREETING"] = "stall"        # never answer: wait for the client to go
     srv.dot_delay = 0.3                     # wait before answering the final dot
+    srv.pause_in["GREETING"] = (4, 0.8)     # "220 ", a pause, then the rest of the line
 
 A stage's entry is a reply line ("451 ..."), "drop" (close the connection
 there), "stall" (say nothing more and read until the client closes), None
@@ -56,6 +57,7 @@ class ScriptedSmtp:
         self.slow_after = 0  # byte_delay applies once this many final dots were answered
         self.answered = 0
         self.dot_delay = 0.0
+        self.pause_in = {}  # stage -> (n, seconds): send n bytes of its reply, wait, then the rest
         self.received = []
         self.sessions = []
         self.commands = []
@@ -147,11 +149,16 @@ class ScriptedSmtp:
                 v = v.pop(0) if v else None
         return DEFAULT[stage] if v is None else v
 
-    def _say(self, conn, lines):
+    def _say(self, conn, lines, stage=None):
         if isinstance(lines, str):
             lines = [lines]
         data = "".join(l + "\r\n" for l in lines).encode()
-        if self.byte_delay and self.answered >= self.slow_after:
+        pause = self.pause_in.get(stage)
+        if pause:
+            conn.sendall(data[:pause[0]])
+            time.sleep(pause[1])
+            conn.sendall(data[pause[0]:])
+        elif self.byte_delay and self.answered >= self.slow_after:
             for i in range(len(data)):
                 if i:
                     time.sleep(self.byte_delay)
@@ -172,7 +179,7 @@ class ScriptedSmtp:
             raise _Dropped()
         if a == "stall":
             self._stall(conn)
-        self._say(conn, a)
+        self._say(conn, a, stage)
         return a if isinstance(a, str) else a[-1]
 
     def _serve(self, conn, sid):

@@ -126,6 +126,25 @@ static void refuses_a_size_too_large(void **state)
 	wafa_config_free(&cfg);
 }
 
+static void refuses_an_smtp_timeout_under_a_second(void **state)
+{
+	struct wafa_config cfg;
+	char report[1024];
+	char text[sizeof(good) + 64];
+
+	(void)state;
+	/* good's last section is [rules]: the key goes under [mail] */
+	snprintf(text, sizeof(text), "%s[mail]\ntimeout = 500ms\n", good);
+	assert_int_equal(load(text, &cfg, report, sizeof(report)), -EINVAL);
+	assert_non_null(strstr(report, "[mail] timeout = 500 ms: libESMTP waits at least 1s"));
+	assert_non_null(strstr(report, "set 1s or more"));
+	wafa_config_free(&cfg);
+	snprintf(text, sizeof(text), "%s[mail]\ntimeout = 1s\n", good);
+	assert_int_equal(load(text, &cfg, report, sizeof(report)), 0);
+	assert_int_equal(cfg.timeout_ms, 1000);
+	wafa_config_free(&cfg);
+}
+
 static void missing_file(void **state)
 {
 	struct wafa_config cfg;
@@ -143,6 +162,7 @@ int main(void)
 		cmocka_unit_test(requires_keys),
 		cmocka_unit_test(reports_an_overlong_line),
 		cmocka_unit_test(refuses_a_size_too_large),
+		cmocka_unit_test(refuses_an_smtp_timeout_under_a_second),
 		cmocka_unit_test(missing_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
