@@ -47,7 +47,8 @@
 #define RELOAD_SOON_MS 120000
 #define JOURNAL_FLUSH_MS 200
 #define JOURNAL_BATCH 1000
-#define BURST_YIELD_MS 5000 /* the longest the catch-up waits for a burst's firings */
+#define BURST_YIELD_MS 5000 /* while firings run, the catch-up writes a batch this often */
+#define FIRE_QUIET_MS 1000  /* firings have stopped once none was in flight this long */
 /* survey answers (core/fire/answer.c): looked for this often, and acted on
  * only within this age */
 #define ANSWER_POLL_MS 2000
@@ -109,6 +110,7 @@ struct wafa_instance {
 	size_t catchup_pos, catchup_cap;  /* by slot: the next slot, the index's cap */
 	unsigned drops, catchup_drops; /* a removal may shift a ticket behind the cursor */
 	int64_t catchup_started;
+	int64_t catchup_waits; /* the catch-up has waited for firings since (0: not waiting) */
 	/* the tickets a reconciliation re-read, to journal (catch_up), from pos;
 	 * recheck_all: too many to list, the whole index is gone through */
 	int64_t *recheck;
@@ -160,7 +162,7 @@ struct wafa_instance {
 	bool reconcile_aside; /* the reconciliation reads on the journal's connection */
 	bool reading_aside;   /* rows being taken in were read there (take_row) */
 	unsigned firing; /* firings in flight */
-	int64_t burst_since; /* a full batch of firings went out then, and firing > 0 since */
+	int64_t fire_idle_at; /* the last firing in flight ended then (0: none yet) */
 	unsigned fire_inserts[2]; /* their inserts in flight on work, on jconn (fire/firing.c) */
 	size_t reconciled; /* rows the running reconciliation has streamed */
 	int64_t reconciled_at; /* when the last reconciliation started (ms) */

@@ -95,7 +95,7 @@ static void batch_end(struct fire_batch *b)
 	free(b);
 	wafa__firing_arm(d); /* the next batch, if one waited for this one */
 	if (d->firing == 0) {
-		d->burst_since = 0;
+		d->fire_idle_at = wafa_clock_now_ms();
 		if (d->mailer)
 			wafa_mailer_hold(d->mailer, false); /* the burst is recorded */
 	}
@@ -580,12 +580,8 @@ static void fire_due(struct wafa_instance *d, int64_t now)
 	 * it, on 2 cores, the last of 50,000 breaches reached the outbox 1.4-1.6
 	 * s after its deadline, against 1.1-1.2 s held (tests/bench/run --n
 	 * 20000 --burst 50000), and the last mail left no later. */
-	if (b->n == FIRE_BATCH) {
-		if (!d->burst_since)
-			d->burst_since = wafa_clock_now_ms(); /* the journal's catch-up waits too */
-		if (d->mailer)
-			wafa_mailer_hold(d->mailer, true);
-	}
+	if (b->n == FIRE_BATCH && d->mailer)
+		wafa_mailer_hold(d->mailer, true);
 	check_batch(b);
 }
 
