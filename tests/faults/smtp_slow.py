@@ -26,6 +26,21 @@ def row_of(pg, tid):
     return rows[0] if len(rows) == 1 else None
 
 
+def gives_up(pg, srv, w, subject, rcpt, what):
+    """Starts wafa; a ticket's breach mail must stay queued, its attempt given
+    up for no reply within the 1 s timeout, nothing at the relay."""
+    w.start()
+    tid, created = pg.create_ticket(subject, rcpt)
+    row = wait_for(lambda: (lambda x: x if x and x["last_error"] else None)(row_of(pg, tid)),
+                   created + 15 - time.time(), 0.1)
+    err = (row or {}).get("last_error") or ""
+    ok(row and row["status"] == "queued" and "no reply" in err and "1000 ms" in err,
+       "%s: %r" % (what, err),
+       diag=lambda: repr(row_of(pg, tid)) + "\n" + srv.summary() + "\n" + w.log()[-2000:])
+    is_(srv.delivered_to(rcpt), [], "nothing delivered meanwhile")
+    w.stop_ok()
+
+
 def main():
     require_wafa()
     plan(12)
@@ -62,33 +77,17 @@ def main():
     srv.byte_delay = 2.0
     w.settings["mail"]["timeout"] = "1s"
     w.write_config()
-    w.start()
-    tid, created = pg.create_ticket("Too slow", "tooslow@example.com")
-    row = wait_for(lambda: (lambda x: x if x and x["last_error"] else None)(row_of(pg, tid)),
-                   created + 15 - time.time(), 0.1)
-    err = (row or {}).get("last_error") or ""
-    ok(row and row["status"] == "queued" and "no reply" in err and "1000 ms" in err,
-       "timeout 1 s, a byte every 2 s: the attempt gives up with the reason: %r" % err,
-       diag=lambda: repr(row_of(pg, tid)) + "\n" + w.log()[-2000:])
-    is_(srv.delivered_to("tooslow@example.com"), [], "nothing delivered meanwhile")
-    w.stop_ok()
+    gives_up(pg, srv, w, "Too slow", "tooslow@example.com",
+             "timeout 1 s, a byte every 2 s: the attempt gives up with the reason")
 
     # "220 ", 1.6 s of nothing, then "s\r\n" at once: libESMTP takes "220 "
     # for the greeting when its 1 s runs out, writes EHLO, and reads "s" as
     # the reply to it, 0.6 s later (a whole line, soon after the command)
     srv.byte_delay = 0.0
     srv.pause_in["GREETING"] = (4, 1.6)
-    w.start()
-    tid, created = pg.create_ticket("Paused greeting", "paused@example.com")
-    row = wait_for(lambda: (lambda x: x if x and x["last_error"] else None)(row_of(pg, tid)),
-                   created + 15 - time.time(), 0.1)
-    err = (row or {}).get("last_error") or ""
-    ok(row and row["status"] == "queued" and "no reply" in err and "1000 ms" in err,
-       "a greeting that stops part-way for longer than the timeout: the reason is the "
-       "stall, not the relay's syntax: %r" % err,
-       diag=lambda: repr(row_of(pg, tid)) + "\n" + srv.summary() + "\n" + w.log()[-2000:])
-    is_(srv.delivered_to("paused@example.com"), [], "nothing delivered meanwhile")
-    w.stop_ok()
+    gives_up(pg, srv, w, "Paused greeting", "paused@example.com",
+             "a greeting that stops part-way for longer than the timeout: the reason is "
+             "the stall, not the relay's syntax")
     srv.stop()
 
 
