@@ -460,8 +460,9 @@ static void on_monitor(const char *buf, int len, int writing, void *arg)
 	if (writing) {
 		/* a command after part of a line that then stopped for a timeout:
 		 * libESMTP's line reader gave up waiting and took the part as the
-		 * whole reply (a starved thread can read "220 " of a greeting that
-		 * trickles in, and then the rest as a reply of its own) */
+		 * whole reply: a relay trickling "250 s" a byte a second against
+		 * a 1 s timeout, one gap just over it, gave "250 " as the reply and
+		 * "s" as a reply of its own, a bad one, to the next command */
 		if (t->linelen > 0 && t->s->timeout_ms > 0 &&
 		    t->last_io - t->last_read >= t->s->timeout_ms - 50)
 			t->stalled = 1;
