@@ -97,6 +97,7 @@ static void on_tickets(PGresult *res, void *arg)
 	PGresult *p = rd->pending;
 	struct wafa_outbox_batch ob;
 	const char *params[WAFA_OUTBOX_NPARAMS];
+	int len[WAFA_OUTBOX_NPARAMS], fmt[WAFA_OUTBOX_NPARAMS];
 	int err;
 
 	if (rd->rules_gen != d->rules_gen || d->stopping) {
@@ -185,10 +186,10 @@ static void on_tickets(PGresult *res, void *arg)
 		round_end(d, false);
 		return;
 	}
-	err = wafa_outbox_batch_params(&ob, d->cfg->from, params);
+	err = wafa_outbox_batch_params(&ob, d->cfg->from, params, len, fmt);
 	if (err == 0)
-		err = wafa_pg_query(d->work, wafa_outbox_fire_sql, WAFA_OUTBOX_NPARAMS, params,
-		                    on_inserted, rd);
+		err = wafa_pg_query_binary(d->work, wafa_outbox_fire_sql, WAFA_OUTBOX_NPARAMS,
+		                           params, len, fmt, on_inserted, rd);
 	wafa_outbox_batch_free(&ob);
 	if (err != 0) {
 		wafa_log(WAFA_ERROR, "answer", "cannot record the actions on survey answers: %s",

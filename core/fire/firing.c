@@ -374,6 +374,7 @@ static void on_batch_checked(PGresult *res, void *arg)
 	struct wafa_instance *d = b->d;
 	struct wafa_outbox_batch ob;
 	const char *p[WAFA_OUTBOX_NPARAMS];
+	int len[WAFA_OUTBOX_NPARAMS], fmt[WAFA_OUTBOX_NPARAMS];
 	int err;
 
 	if (b->rules_gen != d->rules_gen) {
@@ -400,11 +401,11 @@ static void on_batch_checked(PGresult *res, void *arg)
 		batch_end(b);
 		goto out;
 	}
-	err = wafa_outbox_batch_params(&ob, d->cfg->from, p);
+	err = wafa_outbox_batch_params(&ob, d->cfg->from, p, len, fmt);
 	if (err == 0) {
 		b->insert_on = insert_conn(d);
-		err = wafa_pg_query(b->insert_on ? d->jconn : d->work, wafa_outbox_fire_sql,
-		                    WAFA_OUTBOX_NPARAMS, p, on_batch_inserted, b);
+		err = wafa_pg_query_binary(b->insert_on ? d->jconn : d->work, wafa_outbox_fire_sql,
+		                           WAFA_OUTBOX_NPARAMS, p, len, fmt, on_batch_inserted, b);
 		if (err == 0)
 			d->fire_inserts[b->insert_on]++;
 	}
@@ -444,40 +445,33 @@ static void check_batch(struct fire_batch *b)
 	struct wafa_instance *d = b->d;
 	/* the keys and ticket ids, and the keys' parts: a step row is looked up
 	 * by rule, ticket, step and instance */
-	char *text[5] = { NULL };
-	size_t len[5] = { 0 };
-	FILE *f[5];
-	bool written = true;
-	int err = -ENOMEM;
+	static const uint32_t oid[5] = { WAFA_OID_TEXT, WAFA_OID_INT8, WAFA_OID_TEXT,
+	                                 WAFA_OID_TEXT, WAFA_OID_INT8 };
+	static const int fmt[5] = { 1, 1, 1, 1, 1 };
+	struct wafa_array a[5];
+	const char *p[5];
+	int len[5];
+	int err = 0;
 
-	for (int c = 0; c < 5; c++) {
-		if (!(f[c] = open_memstream(&text[c], &len[c])))
-			written = false;
-		else
-			fputc('{', f[c]);
-	}
-	for (size_t i = 0; written && i < b->n; i++) {
+	for (int c = 0; c < 5; c++)
+		wafa_array_init(&a[c], oid[c]);
+	for (size_t i = 0; i < b->n; i++) {
 		const struct fire_item *it = &b->items[i];
 		const struct wafa_rule *rule = &d->rules->rules[it->rule];
-		wafa__firing_array_element(f[0], it->key, i == 0);
-		fprintf(f[1], "%s%" PRId64, i ? "," : "", it->ticket_id);
-		wafa__firing_array_element(f[2], rule->name, i == 0);
-		wafa__firing_array_element(f[3], rule->phases[it->phase].name, i == 0);
-		fprintf(f[4], "%s%" PRId64, i ? "," : "", it->instance);
-	}
-	for (int c = 0; c < 5; c++) {
-		if (f[c]) {
-			fputc('}', f[c]);
-			if (fclose(f[c]) != 0)
-				written = false;
-		}
-	}
-	if (written) {
-		const char *p[] = { text[0], text[1], text[2], text[3], text[4] };
-		err = wafa_pg_query(d->work, d->adapter.fire_sql, 5, p, on_batch_checked, b);
+		wafa_array_text(&a[0], it->key);
+		wafa_array_int8(&a[1], it->ticket_id);
+		wafa_array_text(&a[2], rule->name);
+		wafa_array_text(&a[3], rule->phases[it->phase].name);
+		wafa_array_int8(&a[4], it->instance);
 	}
 	for (int c = 0; c < 5; c++)
-		free(text[c]);
+		if (!(p[c] = wafa_array_finish(&a[c], &len[c])))
+			err = -ENOMEM;
+	if (err == 0)
+		err = wafa_pg_query_binary(d->work, d->adapter.fire_sql, 5, p, len, fmt,
+		                           on_batch_checked, b);
+	for (int c = 0; c < 5; c++)
+		wafa_array_free(&a[c]);
 	if (err != 0) {
 		/* not connected: the reconnect's snapshot schedules them again */
 		if (err == -ENOMEM)

@@ -245,9 +245,10 @@ static void on_page(PGresult *res, void *arg)
 		/* on the round's connection, ahead of the next page: a page's
 		 * mails are queued before the next is read */
 		const char *p[WAFA_OUTBOX_NPARAMS];
-		if (wafa_outbox_batch_params(&ob, o->cfg->from, p) == 0 &&
-		    wafa_pg_query(o->round_pg, wafa_outbox_fire_sql, WAFA_OUTBOX_NPARAMS, p,
-		                  on_inserted, o) == 0)
+		int len[WAFA_OUTBOX_NPARAMS], fmt[WAFA_OUTBOX_NPARAMS];
+		if (wafa_outbox_batch_params(&ob, o->cfg->from, p, len, fmt) == 0 &&
+		    wafa_pg_query_binary(o->round_pg, wafa_outbox_fire_sql, WAFA_OUTBOX_NPARAMS, p,
+		                         len, fmt, on_inserted, o) == 0)
 			o->busy++;
 		else
 			wafa_log(WAFA_ERROR, "offer", "rule=%s: cannot queue the offers", rule->name);

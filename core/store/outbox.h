@@ -12,6 +12,7 @@
 
 #include "base/error.h"
 #include "mail/mail.h"
+#include "store/array.h"
 
 /* Its WAFA_OUTBOX_NPARAMS parameters come from wafa_outbox_batch_params: the
  * firings as arrays ($1-$8: key, ticket_id, rule, phase, kind, instance,
@@ -55,16 +56,11 @@ extern const char wafa_outbox_retry_sql[];
 /* $1 id, $2 reason. */
 extern const char wafa_outbox_failed_sql[];
 
-/* The parameters of fire_sql, built firing by firing: one array literal a
+/* The parameters of fire_sql, built firing by firing: one binary array a
  * column. */
-struct wafa_outbox_array {
-	char *p;
-	size_t len, cap;
-};
 struct wafa_outbox_batch {
-	struct wafa_outbox_array cols[WAFA_OUTBOX_NPARAMS - 1];
+	struct wafa_array cols[WAFA_OUTBOX_NPARAMS - 1];
 	size_t nfires, nmails;
-	int oom;
 };
 
 /* One firing as the outbox records it. */
@@ -94,10 +90,14 @@ void wafa_outbox_batch_init(struct wafa_outbox_batch *b);
 /* Adds a firing and its mails.  Returns 0 or -ENOMEM. */
 int wafa_outbox_batch_add(struct wafa_outbox_batch *b, const struct wafa_outbox_firing *f,
                           const struct wafa_mail_req *mails, size_t n);
-/* Points params at fire_sql's parameters, from the sender; valid until the
- * batch is freed or added to.  Returns 0 or -ENOMEM. */
+/* Points params at fire_sql's parameters, from the sender, with their
+ * lengths and formats for wafa_pg_query_binary (the arrays binary, the
+ * sender text); valid until the batch is freed or added to.  Returns 0 or
+ * -ENOMEM. */
 WAFA_WUR int wafa_outbox_batch_params(struct wafa_outbox_batch *b, const char *from,
-                                      const char *params[WAFA_OUTBOX_NPARAMS]);
+                                      const char *params[WAFA_OUTBOX_NPARAMS],
+                                      int lengths[WAFA_OUTBOX_NPARAMS],
+                                      int formats[WAFA_OUTBOX_NPARAMS]);
 void wafa_outbox_batch_free(struct wafa_outbox_batch *b);
 
 #endif

@@ -18,6 +18,7 @@ struct query {
 	char *sql;
 	int nparams;
 	char **params;
+	int *lengths, *formats; /* NULL: every parameter is text */
 	wafa_pg_result_cb cb;
 	wafa_pg_result_cb row; /* single-row mode: each row, then cb */
 	void *arg;
@@ -68,6 +69,8 @@ static void query_free(struct query *q)
 	for (int i = 0; i < q->nparams; i++)
 		free(q->params[i]);
 	free(q->params);
+	free(q->lengths);
+	free(q->formats);
 	free(q->sql);
 	free(q);
 }
@@ -347,7 +350,7 @@ static void send_next(struct wafa_pg *pg)
 	if (pg->state != S_READY || pg->busy || !q)
 		return;
 	if (!PQsendQueryParams(pg->conn, q->sql, q->nparams, NULL, (const char *const *)q->params,
-	                       NULL, NULL, 0)) {
+	                       q->lengths, q->formats, 0)) {
 		lost(pg, PQerrorMessage(pg->conn));
 		return;
 	}
@@ -478,9 +481,9 @@ int wafa_pg_query(struct wafa_pg *pg, const char *sql, int nparams, const char *
 	return wafa_pg_query_rows(pg, sql, nparams, params, NULL, cb, arg);
 }
 
-int wafa_pg_query_rows(struct wafa_pg *pg, const char *sql, int nparams,
-                       const char *const *params, wafa_pg_result_cb row, wafa_pg_result_cb cb,
-                       void *arg)
+static int enqueue(struct wafa_pg *pg, const char *sql, int nparams, const char *const *params,
+                   const int *lengths, const int *formats, wafa_pg_result_cb row,
+                   wafa_pg_result_cb cb, void *arg)
 {
 	struct query *q;
 
@@ -494,9 +497,25 @@ int wafa_pg_query_rows(struct wafa_pg *pg, const char *sql, int nparams,
 	if (!q->sql || (nparams && !q->params))
 		goto fail;
 	q->nparams = nparams;
-	for (int i = 0; i < nparams; i++) {
-		if (params[i] && !(q->params[i] = strdup(params[i])))
+	if (formats) {
+		q->lengths = calloc((size_t)nparams, sizeof(int));
+		q->formats = calloc((size_t)nparams, sizeof(int));
+		if (!q->lengths || !q->formats)
 			goto fail;
+		memcpy(q->lengths, lengths, (size_t)nparams * sizeof(int));
+		memcpy(q->formats, formats, (size_t)nparams * sizeof(int));
+	}
+	for (int i = 0; i < nparams; i++) {
+		if (!params[i])
+			continue;
+		if (formats && formats[i]) {
+			/* binary: a length, not a terminator */
+			if (!(q->params[i] = malloc(lengths[i] ? (size_t)lengths[i] : 1)))
+				goto fail;
+			memcpy(q->params[i], params[i], (size_t)lengths[i]);
+		} else if (!(q->params[i] = strdup(params[i]))) {
+			goto fail;
+		}
 	}
 	q->cb = cb;
 	q->row = row;
@@ -512,6 +531,20 @@ int wafa_pg_query_rows(struct wafa_pg *pg, const char *sql, int nparams,
 fail:
 	query_free(q);
 	return -ENOMEM;
+}
+
+int wafa_pg_query_rows(struct wafa_pg *pg, const char *sql, int nparams,
+                       const char *const *params, wafa_pg_result_cb row, wafa_pg_result_cb cb,
+                       void *arg)
+{
+	return enqueue(pg, sql, nparams, params, NULL, NULL, row, cb, arg);
+}
+
+int wafa_pg_query_binary(struct wafa_pg *pg, const char *sql, int nparams,
+                         const char *const *params, const int *lengths, const int *formats,
+                         wafa_pg_result_cb cb, void *arg)
+{
+	return enqueue(pg, sql, nparams, params, lengths, formats, NULL, cb, arg);
 }
 
 void wafa_pg_consume(struct wafa_pg *pg)

@@ -47,6 +47,12 @@ WAFA_WUR int wafa_pg_query(struct wafa_pg *pg, const char *sql, int nparams,
 WAFA_WUR int wafa_pg_query_rows(struct wafa_pg *pg, const char *sql, int nparams,
                                 const char *const *params, wafa_pg_result_cb row,
                                 wafa_pg_result_cb cb, void *arg);
+/* Like wafa_pg_query, with parameter i in PostgreSQL's binary format where
+ * formats[i] is 1 (lengths[i] bytes; an array saves the server parsing its
+ * text, and wafa quoting it), text where it is 0. */
+WAFA_WUR int wafa_pg_query_binary(struct wafa_pg *pg, const char *sql, int nparams,
+                                  const char *const *params, const int *lengths,
+                                  const int *formats, wafa_pg_result_cb cb, void *arg);
 /* Reads what the server has sent so far into libpq's buffer, nothing more:
  * called during long work on the loop, so a server sending the next result
  * is not held up by a full socket meanwhile. */
