@@ -17,7 +17,6 @@ enum {
 	WAFA_OID_INT8 = 20,
 	WAFA_OID_INT4 = 23,
 	WAFA_OID_TEXT = 25,
-	WAFA_OID_FLOAT8 = 701,
 };
 
 struct wafa_array {
