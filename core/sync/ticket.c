@@ -175,6 +175,13 @@ static int parse_int64(const char *s, int64_t *out)
 	return 0;
 }
 
+int wafa_ticket_row_id(const PGresult *res, int row, int64_t *id)
+{
+	if (PQgetisnull(res, row, 0))
+		return -EINVAL;
+	return parse_int64(PQgetvalue(res, row, 0), id);
+}
+
 /* the optional columns the rules see when they schedule (bit i:
  * WAFA_T_FIRST_OPTIONAL + i); the others are not part of a ticket's data */
 static unsigned scheduled_optional = ~0u;

@@ -141,6 +141,9 @@ int wafa_ticket_time_index(const char *name);
  * 0, why is NULL, or says which time was not one wafa can hold (infinity,
  * a year past 9999) and was read as unset; the caller logs it. */
 int wafa_ticket_from_row(const PGresult *res, int row, struct wafa_ticket **out, const char **why);
+/* The id of row of res (its first column), without reading the rest.
+ * Returns 0 or -EINVAL (NULL, or not an integer). */
+int wafa_ticket_row_id(const PGresult *res, int row, int64_t *id);
 /* Which optional columns (bit i: WAFA_T_FIRST_OPTIONAL + i) are part of a
  * ticket's data as its hash and wafa_ticket_replace compare it: those the
  * rules read when they schedule (wafa_rules_columns); all until set.  A

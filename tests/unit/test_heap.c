@@ -96,12 +96,47 @@ static void index_adds_finds_removes(void **state)
 	wafa_index_free(&ix);
 }
 
+/* A slot keeps its id's hash, not the id: ids that agree in their low or
+ * high 32 bits, negative ids and 0 are told apart, and a prefetch of any
+ * id, present or not, or of an empty index, changes nothing. */
+static void index_tells_close_ids_apart(void **state)
+{
+	static const int64_t ids[] = { 0, 1, -1, (int64_t)1 << 32, ((int64_t)1 << 32) + 1,
+		                       INT64_MAX, INT64_MIN, -((int64_t)1 << 32), 4294967295 };
+	const size_t n = sizeof(ids) / sizeof(ids[0]);
+	struct wafa_index ix;
+
+	(void)state;
+	wafa_index_init(&ix);
+	wafa_index_prefetch(&ix, 42);
+	for (size_t i = 0; i < n; i++) {
+		struct wafa_ticket *t = calloc(1, sizeof(*t));
+		t->id = ids[i];
+		wafa_index_prefetch(&ix, ids[i]);
+		assert_null(wafa_index_get(&ix, ids[i]));
+		assert_int_equal(wafa_index_add(&ix, t), 0);
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct wafa_ticket *t = wafa_index_get(&ix, ids[i]);
+		assert_non_null(t);
+		assert_true(t->id == ids[i]);
+	}
+	assert_null(wafa_index_get(&ix, 2));
+	wafa_ticket_free(wafa_index_remove(&ix, (int64_t)1 << 32));
+	assert_null(wafa_index_get(&ix, (int64_t)1 << 32));
+	assert_non_null(wafa_index_get(&ix, 1));
+	assert_non_null(wafa_index_get(&ix, ((int64_t)1 << 32) + 1));
+	assert_int_equal(ix.count, n - 1);
+	wafa_index_free(&ix);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(pops_in_order_after_removals),
 		cmocka_unit_test(clear_empties_at_once),
 		cmocka_unit_test(index_adds_finds_removes),
+		cmocka_unit_test(index_tells_close_ids_apart),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
